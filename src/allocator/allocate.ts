@@ -1,0 +1,123 @@
+// The allocation decision, with no I/O: the network's current leases come in through a read-only view,
+// and the answer is either the addresses to record (one per range set) or the reason none can be given.
+import { CniError, Code } from '../cni/errors.js';
+import { type Ip, formatIp } from '../net/ip.js';
+import { type Range, type RangeSet, type Span, describeRange, inRange, inSpan, rangeSize } from '../net/range.js';
+
+/** What the allocator may know about the network: whether an address is already held by anyone. */
+export interface LeaseView {
+  isTaken(ip: Ip): boolean;
+}
+
+export interface AllocationRequest {
+  rangeSets: RangeSet[];
+  exclude: Span[];
+  /** The last address handed out in each range set, for round-robin. */
+  cursors: ReadonlyArray<Ip | undefined>;
+  /** Addresses the runtime asked for. */
+  requested: Ip[];
+  /** Addresses this attachment holds already (a repeated ADD): reused, never doubled. */
+  held: Ip[];
+}
+
+export interface Pick {
+  rangeSet: number;
+  range: Range;
+  ip: Ip;
+  /** False when the attachment already held this address. */
+  fresh: boolean;
+}
+
+export interface Allocation {
+  picks: Pick[];
+  cursors: Array<Ip | undefined>;
+}
+
+export const setContains = (set: RangeSet, ip: Ip): Range | undefined => set.find((r) => inRange(r, ip));
+
+const same = (a: Ip, b: Ip): boolean => a.family === b.family && a.value === b.value;
+
+/** Why an address in a range can never be handed out, or null if it can. */
+export function reservedReason(range: Range, exclude: Span[], ip: Ip): string | null {
+  if (ip.value === range.gateway) return 'is the gateway';
+  if (exclude.some((s) => inSpan(s, ip))) return 'is excluded by ipam.exclude';
+  return null;
+}
+
+function* span(range: Range, from: bigint, to: bigint): Generator<{ range: Range; ip: Ip }> {
+  for (let v = from; v <= to; v++) yield { range, ip: { family: range.family, value: v } };
+}
+
+/** Every address of the set once: after the cursor to the end of its range, the other ranges in order, then back round to the cursor. */
+function* candidates(set: RangeSet, cursor: Ip | undefined): Generator<{ range: Range; ip: Ip }> {
+  const k = cursor ? set.findIndex((r) => inRange(r, cursor)) : -1;
+  if (k < 0) {
+    for (const r of set) yield* span(r, r.start, r.end);
+    return;
+  }
+  const home = set[k]!;
+  const at = cursor!.value;
+  yield* span(home, at + 1n, home.end);
+  for (let n = 1; n < set.length; n++) {
+    const r = set[(k + n) % set.length]!;
+    yield* span(r, r.start, r.end);
+  }
+  yield* span(home, home.start, at);
+}
+
+function firstFree(set: RangeSet, exclude: Span[], cursor: Ip | undefined, view: LeaseView): { range: Range; ip: Ip } | undefined {
+  for (const c of candidates(set, cursor)) {
+    if (reservedReason(c.range, exclude, c.ip) === null && !view.isTaken(c.ip)) return c;
+  }
+  return undefined;
+}
+
+export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
+  const { rangeSets, exclude } = req;
+  const wanted = new Map<number, Ip>();
+  for (const ip of req.requested) {
+    const i = rangeSets.findIndex((s) => setContains(s, ip));
+    if (i < 0) throw new CniError(Code.AddressUnavailable, `requested address ${formatIp(ip)} is not in any configured range; ask for one inside ${rangeSets.map((s) => s.map(describeRange).join(' or ')).join(', ')}`);
+    const other = wanted.get(i);
+    if (other) throw new CniError(Code.AddressUnavailable, `requested addresses ${formatIp(other)} and ${formatIp(ip)} fall in the same range set; one address per range set is given`);
+    wanted.set(i, ip);
+  }
+
+  const picks: Pick[] = [];
+  const cursors = [...req.cursors];
+  rangeSets.forEach((set, i) => {
+    const held = req.held.find((h) => setContains(set, h));
+    const want = wanted.get(i);
+    if (held) {
+      if (want && !same(want, held)) {
+        throw new CniError(Code.AddressUnavailable, `this attachment already holds ${formatIp(held)}; DEL it before asking for ${formatIp(want)}`);
+      }
+      picks.push({ rangeSet: i, range: setContains(set, held)!, ip: held, fresh: false });
+      return;
+    }
+    if (want) {
+      const range = setContains(set, want)!;
+      const why = reservedReason(range, exclude, want) ?? (view.isTaken(want) ? 'is already leased' : null);
+      if (why) throw new CniError(Code.AddressUnavailable, `requested address ${formatIp(want)} ${why}; ask for another address or none`);
+      picks.push({ rangeSet: i, range, ip: want, fresh: true });
+      return;
+    }
+    const got = firstFree(set, exclude, cursors[i], view);
+    if (!got) {
+      const size = set.reduce((n, r) => n + rangeSize(r), 0n);
+      throw new CniError(
+        Code.RangeExhausted,
+        `no IP addresses available in range set ${set.map(describeRange).join(', ')}: all ${size} usable addresses are leased or reserved; ` +
+          'run `leasehold list --stale` to find leaked leases and `leasehold gc` to free them, or widen the range',
+      );
+    }
+    cursors[i] = got.ip;
+    picks.push({ rangeSet: i, range: got.range, ip: got.ip, fresh: true });
+  });
+  return { picks, cursors };
+}
+
+/** True when every range set still has an address to give (STATUS). */
+export function hasFreeAddress(set: RangeSet, exclude: Span[], cursor: Ip | undefined, view: LeaseView): boolean {
+  return firstFree(set, exclude, cursor, view) !== undefined;
+}

@@ -1,0 +1,137 @@
+// The one place that turns stdin + CNI_ARGS into a validated, normalized network config.
+import { isAbsolute, normalize } from 'node:path';
+import type { CniArgs } from '../cni/args.js';
+import { CniError, Code } from '../cni/errors.js';
+import { ID_PATTERN } from '../cni/env.js';
+import { atLeast, isSupported } from '../cni/versions.js';
+import { type Ip, parseCidr, parseIp } from '../net/ip.js';
+import type { RangeSet, Span } from '../net/range.js';
+import { buildExcludes, buildRangeSets } from './ranges.js';
+import { type RawNetConf, type RawRoute, describeIssues, netConfSchema } from './schema.js';
+
+export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
+export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+export interface Attachment {
+  containerID: string;
+  ifname: string;
+}
+
+export interface NetConf {
+  name: string;
+  cniVersion: string;
+  dataDir: string;
+  rangeSets: RangeSet[];
+  exclude: Span[];
+  routes: RawRoute[];
+  /** Read on ADD only, so a missing file never blocks DEL. */
+  resolvConf: string | undefined;
+  /** Addresses the runtime asked for (runtimeConfig.ips, args.cni.ips or CNI_ARGS IP), prefix dropped. */
+  requested: Ip[];
+  lockTimeoutMs: number;
+  reclaimStaleBoot: boolean;
+  logFile: string | undefined;
+  logMaxBytes: number;
+  prevResultAddresses: string[] | undefined;
+  validAttachments: Attachment[] | undefined;
+}
+
+/** Reads just enough of stdin to answer in the caller's version, even when the rest is invalid. */
+export function peekVersion(stdin: string): string {
+  try {
+    const v = (JSON.parse(stdin) as { cniVersion?: unknown })?.cniVersion;
+    return typeof v === 'string' && v !== '' ? v : '0.1.0';
+  } catch {
+    return '1.1.0';
+  }
+}
+
+export function parseJson(stdin: string): unknown {
+  if (stdin.trim() === '') throw new CniError(Code.DecodeFailure, 'no network config on stdin: the runtime must pass the network config as JSON');
+  try {
+    return JSON.parse(stdin);
+  } catch (e) {
+    throw new CniError(Code.DecodeFailure, `network config on stdin is not valid JSON: ${(e as Error).message.slice(0, 200)}`);
+  }
+}
+
+export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
+  const parsed = netConfSchema.safeParse(parseJson(stdin), { reportInput: true });
+  if (!parsed.success) {
+    throw new CniError(Code.InvalidConfig, `invalid network config: ${describeIssues(parsed.error.issues as never)}`);
+  }
+  const raw: RawNetConf = parsed.data;
+  const cniVersion = raw.cniVersion || '0.1.0';
+  if (!isSupported(cniVersion)) {
+    throw new CniError(Code.IncompatibleVersion, `cniVersion ${JSON.stringify(cniVersion).slice(0, 40)} is not supported; use one of 0.1.0 to 1.1.0`);
+  }
+  if (raw.name.length > 1024 || !ID_PATTERN.test(raw.name)) {
+    throw new CniError(Code.InvalidConfig, `network name ${JSON.stringify(raw.name.slice(0, 80))} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`);
+  }
+  const ipam = raw.ipam;
+
+  // host-local's order: runtime ipRanges first, then the legacy single range, then ipam.ranges.
+  const rawSets: Array<{ set: NonNullable<typeof ipam.ranges>[number]; where: string }> = [];
+  (raw.runtimeConfig?.ipRanges ?? []).forEach((set, i) => rawSets.push({ set, where: `runtimeConfig.ipRanges[${i}]` }));
+  if (ipam.subnet !== undefined) {
+    const { subnet, rangeStart, rangeEnd, gateway } = ipam;
+    rawSets.push({ set: [{ subnet, rangeStart, rangeEnd, gateway }], where: 'ipam' });
+  }
+  (ipam.ranges ?? []).forEach((set, i) => rawSets.push({ set, where: `ipam.ranges[${i}]` }));
+  if (rawSets.length === 0) throw new CniError(Code.InvalidConfig, 'ipam has no ranges: set ipam.ranges (or the legacy ipam.subnet)');
+  const rangeSets = buildRangeSets(rawSets.map((s) => s.set), (i) => rawSets[i]!.where);
+
+  if (!atLeast(cniVersion, '0.3.0')) {
+    for (const fam of [4, 6]) {
+      if (rangeSets.filter((s) => s[0]!.family === fam).length > 1) {
+        throw new CniError(Code.InvalidConfig, `cniVersion ${cniVersion} allows one IPv${fam} address; use cniVersion 0.3.0 or later for more range sets`);
+      }
+    }
+  }
+
+  const dataDir = ipam.dataDir ?? DEFAULT_DATA_DIR;
+  if (!isAbsolute(dataDir) || dataDir.includes('\0')) {
+    throw new CniError(Code.InvalidConfig, `ipam.dataDir ${JSON.stringify(dataDir.slice(0, 200))} must be an absolute path`);
+  }
+
+  (ipam.routes ?? []).forEach((r, i) => {
+    try {
+      parseCidr(r.dst);
+      if (r.gw !== undefined) parseIp(r.gw);
+    } catch (e) {
+      throw new CniError(Code.InvalidConfig, `ipam.routes[${i}]: ${(e as Error).message}`);
+    }
+  });
+
+  // CONVENTIONS.md: when args.cni.ips is given, CNI_ARGS IP is ignored.
+  const argIps = raw.args?.cni?.ips;
+  const requestedText = [...(raw.runtimeConfig?.ips ?? []), ...(argIps ?? cniArgs.ips)];
+  const requested: Ip[] = [];
+  for (const text of requestedText) {
+    let ip: Ip;
+    try {
+      ip = parseIp(text);
+    } catch (e) {
+      throw new CniError(Code.InvalidConfig, `requested address: ${(e as Error).message}`);
+    }
+    if (!requested.some((r) => r.family === ip.family && r.value === ip.value)) requested.push(ip);
+  }
+
+  const valid = raw['cni.dev/valid-attachments'] ?? raw['cni.dev/attachments'];
+  return {
+    name: raw.name,
+    cniVersion,
+    dataDir: normalize(dataDir),
+    rangeSets,
+    exclude: buildExcludes(ipam.exclude ?? []),
+    routes: ipam.routes ?? [],
+    resolvConf: ipam.resolvConf,
+    requested,
+    lockTimeoutMs: ipam.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+    reclaimStaleBoot: ipam.reclaimStaleBoot ?? true,
+    logFile: ipam.logFile,
+    logMaxBytes: ipam.logMaxBytes ?? 10 * 1024 * 1024,
+    prevResultAddresses: raw.prevResult?.ips?.map((i) => i.address),
+    validAttachments: valid?.map(({ containerID, ifname }) => ({ containerID, ifname })),
+  };
+}

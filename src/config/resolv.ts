@@ -1,0 +1,34 @@
+// resolvConf: a resolv.conf-format file whose nameserver/domain/search/options become the result's dns.
+import { readFileSync } from 'node:fs';
+import { CniError, Code } from '../cni/errors.js';
+
+export interface Dns {
+  nameservers?: string[];
+  domain?: string;
+  search?: string[];
+  options?: string[];
+}
+
+export function parseResolvConf(text: string): Dns {
+  const dns: Dns = {};
+  for (const line of text.split('\n')) {
+    const words = line.replace(/[#;].*$/, '').trim().split(/\s+/).filter(Boolean);
+    const [key, ...rest] = words;
+    if (!key || rest.length === 0) continue;
+    if (key === 'nameserver') (dns.nameservers ??= []).push(rest[0]!);
+    else if (key === 'domain') dns.domain = rest[0]!;
+    else if (key === 'search') dns.search = rest;
+    else if (key === 'options') (dns.options ??= []).push(...rest);
+  }
+  return dns;
+}
+
+export function readResolvConf(path: string): Dns {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CniError(Code.InvalidConfig, `ipam.resolvConf ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? e}); fix the path or remove the key`);
+  }
+  return parseResolvConf(text);
+}

@@ -1,0 +1,36 @@
+// Ranges after validation: every bound is a bigint in one family, so containment and overlap are integer compares.
+import { type Cidr, type Family, type Ip, formatCidr, formatIp } from './ip.js';
+
+export interface Range {
+  family: Family;
+  /** The subnet with host bits cleared: the prefix length given to the container. */
+  subnet: Cidr;
+  /** First and last assignable addresses, inclusive. */
+  start: bigint;
+  end: bigint;
+  gateway: bigint;
+}
+
+/** One address per range set; its ranges are tried in order. */
+export type RangeSet = Range[];
+
+/** An inclusive span of addresses that is never handed out. */
+export interface Span {
+  family: Family;
+  first: bigint;
+  last: bigint;
+}
+
+export const inRange = (r: Range, ip: Ip): boolean => ip.family === r.family && ip.value >= r.start && ip.value <= r.end;
+
+export const inSpan = (s: Span, ip: Ip): boolean => ip.family === s.family && ip.value >= s.first && ip.value <= s.last;
+
+export const overlaps = (a: { family: Family; first: bigint; last: bigint }, b: { family: Family; first: bigint; last: bigint }): boolean =>
+  a.family === b.family && a.first <= b.last && b.first <= a.last;
+
+export const rangeSpan = (r: Range): Span => ({ family: r.family, first: r.start, last: r.end });
+
+export const describeRange = (r: Range): string =>
+  `${formatCidr(r.subnet)} (${formatIp({ family: r.family, value: r.start })}-${formatIp({ family: r.family, value: r.end })})`;
+
+export const rangeSize = (r: Range): bigint => r.end - r.start + 1n;

@@ -1,0 +1,106 @@
+// Durable file primitives. Every state change is: temp file in the same directory → fsync → rename
+// (or link, to claim a name that must not exist yet) → fsync the directory.
+import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+const { O_CREAT, O_EXCL, O_WRONLY, O_RDONLY, O_NOFOLLOW, O_DIRECTORY } = constants;
+
+let tmpSeq = 0;
+const tmpName = (dir: string, name: string): string => join(dir, `.${name}.tmp-${process.pid}-${tmpSeq++}`);
+
+function writeTemp(dir: string, name: string, data: string): string {
+  const tmp = tmpName(dir, name);
+  const fd = openSync(tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600);
+  try {
+    const buf = Buffer.from(data);
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    unlinkQuiet(tmp);
+    throw e;
+  }
+  closeSync(fd);
+  return tmp;
+}
+
+/** Replaces dir/name with data. The caller fsyncs the directory (once, after a batch). */
+export function replaceFile(dir: string, name: string, data: string): void {
+  const tmp = writeTemp(dir, name, data);
+  try {
+    renameSync(tmp, join(dir, name));
+  } catch (e) {
+    unlinkQuiet(tmp);
+    throw e;
+  }
+}
+
+/** Creates dir/name with data only if the name is free; returns false if it exists. */
+export function createFileExclusive(dir: string, name: string, data: string): boolean {
+  const tmp = writeTemp(dir, name, data);
+  try {
+    linkSync(tmp, join(dir, name));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    unlinkQuiet(tmp);
+  }
+}
+
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, O_RDONLY | O_DIRECTORY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads a regular file without following a symlink; undefined if it does not exist. */
+export function readIfExists(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, O_RDONLY | O_NOFOLLOW);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+export function unlinkQuiet(path: string): boolean {
+  try {
+    unlinkSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A directory that must be a real directory (not a symlink), created 0700 if missing. */
+export function ensurePrivateDir(path: string): void {
+  try {
+    mkdirSync(path, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) throw Object.assign(new Error(`${path} is a symbolic link`), { code: 'ELOOP' });
+  if (!st.isDirectory()) throw Object.assign(new Error(`${path} is not a directory`), { code: 'ENOTDIR' });
+}

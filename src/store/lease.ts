@@ -1,0 +1,69 @@
+// The lease record: one small JSON file per attachment (container + interface), so ADD and DEL read and
+// write only what they touch, whatever the size of the network.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { canonicalIp } from '../net/ip.js';
+
+export const LEASE_FORMAT = 1;
+
+export interface Lease {
+  format: typeof LEASE_FORMAT;
+  containerID: string;
+  ifname: string;
+  /** Canonical addresses, without prefix: one per range set. */
+  addresses: string[];
+  podNamespace?: string;
+  podName?: string;
+  netns: string;
+  createdAt: string;
+  /** The kernel's boot id at ADD; null for leases adopted from host-local, whose boot is unknown. */
+  bootId: string | null;
+  adoptedFromHostLocal?: boolean;
+}
+
+/** File name of an attachment's record. Long or unusual ids are hashed to stay within NAME_MAX. */
+export function leaseFileName(containerID: string, ifname: string): string {
+  const plain = `${containerID}@${encodeURIComponent(ifname)}.json`;
+  if (plain.length <= 200) return plain;
+  return `h-${createHash('sha256').update(`${containerID}\0${ifname}`).digest('hex')}.json`;
+}
+
+/** host-local's reservation content, kept for claim files so either plugin reads the other's. */
+export const claimContent = (containerID: string, ifname: string): string => `${containerID}\r\n${ifname}`;
+
+export function parseClaim(text: string): { containerID: string; ifname: string } | undefined {
+  const [containerID, ifname] = text.trim().split(/\r?\n/);
+  return containerID ? { containerID, ifname: ifname?.trim() ?? '' } : undefined;
+}
+
+export function decodeLease(text: string): Lease | string {
+  let v: Partial<Lease>;
+  try {
+    v = JSON.parse(text) as Partial<Lease>;
+  } catch (e) {
+    return `not valid JSON (${(e as Error).message.slice(0, 100)})`;
+  }
+  if (typeof v !== 'object' || v === null) return 'not a JSON object';
+  if (v.format !== LEASE_FORMAT) return `lease format ${JSON.stringify(v.format)} is not one this leasehold reads (it reads ${LEASE_FORMAT}); use the leasehold that wrote it`;
+  if (typeof v.containerID !== 'string' || typeof v.ifname !== 'string' || !Array.isArray(v.addresses)) return 'missing containerID, ifname or addresses';
+  if (!v.addresses.every((a) => typeof a === 'string')) return 'malformed addresses';
+  return v as Lease;
+}
+
+export function readBootId(): string | null {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** A claim file is named by an address in canonical form; other names in the directory are not claims. */
+export function claimAddress(name: string): string | undefined {
+  if (!/^[0-9a-f.:]+$/i.test(name)) return undefined;
+  try {
+    return canonicalIp(name) === name ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
