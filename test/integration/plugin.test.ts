@@ -1,0 +1,206 @@
+// The built executable, spoken to exactly as a runtime does, for every verb and spec version.
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { netConf, runCni, runCniAsync, tempDataDir } from '../helpers/plugin';
+
+let data: ReturnType<typeof tempDataDir>;
+beforeEach(() => {
+  data = tempDataDir();
+});
+afterEach(() => data.remove());
+
+const netDir = () => join(data.dir, 'testnet');
+const claims = () => readdirSync(netDir()).filter((n) => /^[0-9a-f.:]+$/.test(n) && n.includes('.') !== n.includes(':')).sort();
+const add = (id: string, conf = netConf(data.dir), args = '') => runCni({ command: 'ADD', containerId: id, stdin: conf, args });
+const del = (id: string, conf = netConf(data.dir), args = '') => runCni({ command: 'DEL', containerId: id, stdin: conf, args, netns: '' });
+const expectError = (r: ReturnType<typeof runCni>, code: number, re?: RegExp) => {
+  expect(r.code, r.stdout + r.stderr).toBe(1);
+  expect(r.json).toMatchObject({ code, msg: expect.any(String), cniVersion: expect.any(String) });
+  expect(r.stdout).not.toMatch(/\n\s+at /);
+  if (re) expect(r.json.msg).toMatch(re);
+};
+
+describe('VERSION', () => {
+  it('needs no stdin and lists every version', () => {
+    const r = runCni({ command: 'VERSION' });
+    expect(r.code).toBe(0);
+    expect(r.json).toEqual({ cniVersion: '1.1.0', supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+  });
+  it('answers in the version asked on stdin', () => {
+    expect(runCni({ command: 'VERSION', stdin: { cniVersion: '0.4.0' } }).json.cniVersion).toBe('0.4.0');
+  });
+});
+
+describe.each(['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'])('cniVersion %s', (v) => {
+  const conf = () => netConf(data.dir, { ranges: [[{ subnet: '10.88.0.0/24' }], [{ subnet: 'fd88::/64' }]], routes: [{ dst: '0.0.0.0/0' }] }, { cniVersion: v });
+  it('ADD returns the result shape of this version; DEL frees; CHECK, GC and STATUS follow the version rules', () => {
+    const r = add('c1', conf());
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.cniVersion).toBe(v);
+    if (v === '0.1.0' || v === '0.2.0') {
+      expect(r.json.ip4).toEqual({ ip: '10.88.0.2/24', gateway: '10.88.0.1', routes: [{ dst: '0.0.0.0/0' }] });
+      expect(r.json.ip6).toEqual({ ip: 'fd88::2/64', gateway: 'fd88::1' });
+    } else {
+      const ips = [{ address: '10.88.0.2/24', gateway: '10.88.0.1' }, { address: 'fd88::2/64', gateway: 'fd88::1' }];
+      expect(r.json.ips).toEqual(v.startsWith('0.') ? ips.map((i, n) => ({ version: n === 0 ? '4' : '6', ...i })) : ips);
+      expect(r.json.routes).toEqual([{ dst: '0.0.0.0/0' }]);
+      expect(r.json.dns).toEqual({});
+    }
+    const check = runCni({ command: 'CHECK', containerId: 'c1', stdin: { ...conf(), prevResult: r.json } });
+    if (v >= '0.4.0') expect(check.code, check.stdout).toBe(0);
+    else expectError(check, 1, /CHECK needs cniVersion 0.4.0/);
+    const gc = runCni({ command: 'GC', stdin: { ...conf(), 'cni.dev/valid-attachments': [{ containerID: 'c1', ifname: 'eth0' }] } });
+    const status = runCni({ command: 'STATUS', stdin: conf() });
+    if (v === '1.1.0') {
+      expect([gc.code, gc.stdout, status.code, status.stdout]).toEqual([0, '', 0, '']);
+    } else {
+      expectError(gc, 1, /GC needs cniVersion 1.1.0/);
+      expectError(status, 1);
+    }
+    expect(claims()).toEqual(['10.88.0.2', 'fd88::2']);
+    const d = del('c1', conf());
+    expect([d.code, d.stdout]).toEqual([0, '']);
+    expect(claims()).toEqual([]);
+  });
+});
+
+describe('ADD', () => {
+  it('is idempotent per (container, ifname); another ifname is another attachment', () => {
+    const a = add('c1');
+    expect(add('c1').json).toEqual(a.json);
+    const b = runCni({ command: 'ADD', containerId: 'c1', ifname: 'net1', stdin: netConf(data.dir) });
+    expect(b.json.ips[0].address).toBe('10.88.0.3/24');
+    expect(claims()).toEqual(['10.88.0.2', '10.88.0.3']);
+  });
+  it('round-robin: an address freed by DEL is not handed out again at once', () => {
+    expect(add('a').json.ips[0].address).toBe('10.88.0.2/24');
+    del('a');
+    expect(add('b').json.ips[0].address).toBe('10.88.0.3/24');
+  });
+  it('records pod, netns, time and boot id with the lease', () => {
+    add('c1', netConf(data.dir), 'IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;K8S_POD_NAME=web-0;K8S_POD_UID=u1');
+    const rec = JSON.parse(readFileSync(join(netDir(), 'leases', 'c1@eth0.json'), 'utf8'));
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    expect(rec).toMatchObject({ format: 1, containerID: 'c1', ifname: 'eth0', addresses: ['10.88.0.2'], podNamespace: 'prod', podName: 'web-0', netns: '/var/run/netns/c1', bootId });
+    expect(Date.now() - Date.parse(rec.createdAt)).toBeLessThan(60_000);
+    expect(readFileSync(join(netDir(), '10.88.0.2'), 'utf8')).toBe('c1\r\neth0');
+  });
+  it('honours IP= from CNI_ARGS, runtimeConfig.ips and args.cni.ips', () => {
+    expect(add('a', netConf(data.dir), 'IP=10.88.0.50').json.ips[0].address).toBe('10.88.0.50/24');
+    expect(add('b', netConf(data.dir, {}, { runtimeConfig: { ips: ['10.88.0.60/24'] } })).json.ips[0].address).toBe('10.88.0.60/24');
+    expect(add('c', netConf(data.dir, {}, { args: { cni: { ips: ['10.88.0.70'] } } }), 'IP=10.88.0.71').json.ips[0].address).toBe('10.88.0.70/24');
+  });
+  it('a requested address held by another container is refused, naming the holder, and nothing changes', () => {
+    add('a', netConf(data.dir), 'IP=10.88.0.50');
+    const before = claims();
+    expectError(add('b', netConf(data.dir), 'IP=10.88.0.50'), 101, /held by container a/);
+    expect(claims()).toEqual(before);
+    expect(existsSync(join(netDir(), 'leases', 'b@eth0.json'))).toBe(false);
+  });
+  it('exhaustion is code 100 with host-local\'s words; a failing later range set leaves nothing behind', () => {
+    const tiny = netConf(data.dir, { ranges: [[{ subnet: '10.88.0.0/24' }], [{ subnet: '10.99.0.0/30' }]] });
+    expect(add('a', tiny).code).toBe(0);
+    expectError(add('b', tiny), 100, /no IP addresses available in range set 10\.99\.0\.0\/30/);
+    expect(claims()).toEqual(['10.88.0.2', '10.99.0.2']);
+    expect(readdirSync(join(netDir(), 'leases'))).toEqual(['a@eth0.json']);
+  });
+  it('reclaims leases from an earlier boot when the range is full (reclaimStaleBoot)', () => {
+    const tiny = netConf(data.dir, { ranges: [[{ subnet: '10.99.0.0/30' }]] });
+    add('old', tiny);
+    const p = join(netDir(), 'leases', 'old@eth0.json');
+    writeFileSync(p, readFileSync(p, 'utf8').replace(/"bootId":"[^"]+"/, '"bootId":"00000000-0000-0000-0000-000000000000"'));
+    expectError(add('new', netConf(data.dir, { ranges: [[{ subnet: '10.99.0.0/30' }]], reclaimStaleBoot: false })), 100);
+    expect(add('new', tiny).json.ips[0].address).toBe('10.99.0.2/30');
+    expect(existsSync(p)).toBe(false);
+  });
+  it('50 concurrent ADDs get 50 distinct addresses', async () => {
+    const conf = netConf(data.dir, { lockTimeoutMs: 60_000 });
+    const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => runCniAsync({ command: 'ADD', containerId: `p${i}`, stdin: conf })));
+    for (const r of replies) expect(r.code, r.stdout + r.stderr).toBe(0);
+    const addrs = replies.map((r) => r.json.ips[0].address);
+    expect(new Set(addrs).size).toBe(50);
+    expect(claims()).toHaveLength(50);
+  });
+  it('adopts host-local reservations: their addresses are taken and DEL frees them', () => {
+    mkdirSync(netDir(), { recursive: true });
+    writeFileSync(join(netDir(), '10.88.0.2'), 'hl-1\r\neth0');
+    writeFileSync(join(netDir(), '10.88.0.3'), 'hl-2\r\neth0');
+    writeFileSync(join(netDir(), 'last_reserved_ip.0'), '10.88.0.3');
+    expect(add('new').json.ips[0].address).toBe('10.88.0.4/24');
+    expect(del('hl-1').code).toBe(0);
+    expect(claims()).toEqual(['10.88.0.3', '10.88.0.4']);
+  });
+});
+
+describe('DEL', () => {
+  it('succeeds for an unknown attachment, twice, on an empty data dir, and with unknown CNI_ARGS', () => {
+    expect(del('nobody').code).toBe(0);
+    expect(del('nobody').code).toBe(0);
+    add('c1');
+    expect(del('c1', netConf(data.dir), 'FOO=bar;not-a-pair').code).toBe(0);
+    expect(claims()).toEqual([]);
+  });
+  it('frees addresses whose range is no longer configured', () => {
+    add('c1', netConf(data.dir, { ranges: [[{ subnet: '10.77.0.0/24' }]] }));
+    expect(del('c1').code).toBe(0);
+    expect(claims()).toEqual([]);
+  });
+});
+
+describe('CHECK', () => {
+  it('code 3 when the attachment holds no lease; 102 when prevResult disagrees with the lease', () => {
+    expectError(runCni({ command: 'CHECK', containerId: 'ghost', stdin: netConf(data.dir) }), 3, /holds no lease/);
+    add('c1');
+    const wrong = { ...netConf(data.dir), prevResult: { cniVersion: '1.0.0', ips: [{ address: '10.88.0.9/24' }] } };
+    expectError(runCni({ command: 'CHECK', containerId: 'c1', stdin: wrong }), 102, /10\.88\.0\.9/);
+    const foreign = { ...netConf(data.dir), prevResult: { cniVersion: '1.0.0', ips: [{ address: '192.0.2.9/24' }] } };
+    expect(runCni({ command: 'CHECK', containerId: 'c1', stdin: foreign }).code).toBe(0);
+  });
+});
+
+describe('GC and STATUS (1.1.0)', () => {
+  const v11 = (ipam: Record<string, unknown> = {}) => netConf(data.dir, ipam, { cniVersion: '1.1.0' });
+  it('GC frees every lease not listed as valid, and accepts the older cni.dev/attachments key', () => {
+    for (const id of ['a', 'b', 'c']) add(id, v11());
+    const r = runCni({ command: 'GC', stdin: { ...v11(), 'cni.dev/valid-attachments': [{ containerID: 'b', ifname: 'eth0' }] } });
+    expect([r.code, r.stdout]).toEqual([0, '']);
+    expect(claims()).toEqual(['10.88.0.3']);
+    runCni({ command: 'GC', stdin: { ...v11(), 'cni.dev/attachments': [] } });
+    expect(claims()).toEqual([]);
+  });
+  it('GC without a list of valid attachments is refused rather than freeing everything', () => {
+    add('a', v11());
+    expectError(runCni({ command: 'GC', stdin: v11() }), 7, /valid-attachments/);
+    expect(claims()).toEqual(['10.88.0.2']);
+  });
+  it('STATUS is ready while an address is free, code 50 when a range set is full, and writes nothing', () => {
+    const tiny = v11({ ranges: [[{ subnet: '10.99.0.0/30' }]] });
+    expect(runCni({ command: 'STATUS', stdin: tiny }).code).toBe(0);
+    expect(existsSync(netDir())).toBe(false);
+    add('a', tiny);
+    expectError(runCni({ command: 'STATUS', stdin: tiny }), 50, /no free address/);
+  });
+});
+
+describe('errors', () => {
+  it('bad env, bad JSON and bad config are CNI errors with the right codes and no state', () => {
+    expectError(runCni({ command: 'ADD', stdin: netConf(data.dir) }), 4, /CNI_CONTAINERID/);
+    expectError(runCni({ command: 'ADD', containerId: 'x', stdin: '{nope' }), 6);
+    expectError(runCni({ command: 'ADD', containerId: 'x', stdin: netConf(data.dir, { ranges: [[{ subnet: '10.0.0.1/24' }]] }) }), 7);
+    expectError(runCni({ command: 'ADD', containerId: 'x', stdin: { ...netConf(data.dir), cniVersion: '2.0.0' } }), 1);
+    expectError(runCni({ command: 'ADD', containerId: 'x', stdin: netConf(data.dir, { resolvConf: '/nonexistent/resolv.conf' }) }), 7, /resolvConf/);
+    expect(readdirSync(data.dir)).toEqual([]);
+  });
+  it('a corrupt state file is never reset: code 5 naming the file', () => {
+    add('a');
+    writeFileSync(join(netDir(), 'leasehold.json'), '{"format":1,"cursors":');
+    expectError(add('b'), 5, /leasehold\.json/);
+    expect(claims()).toEqual(['10.88.0.2']);
+  });
+  it('dns comes from resolvConf', () => {
+    const rc = join(data.dir, 'resolv.conf');
+    writeFileSync(rc, 'nameserver 10.96.0.10\nsearch svc.cluster.local\noptions ndots:5\n');
+    expect(add('a', netConf(data.dir, { resolvConf: rc })).json.dns).toEqual({ nameservers: ['10.96.0.10'], search: ['svc.cluster.local'], options: ['ndots:5'] });
+  });
+});

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { type LeaseView, allocate, hasFreeAddress } from '../../src/allocator/allocate';
+import { CniError } from '../../src/cni/errors';
+import { buildExcludes, buildRangeSets } from '../../src/config/ranges';
+import { type Ip, formatIp, parseIp } from '../../src/net/ip';
+
+const sets = (...raw: Array<Array<Record<string, string>>>) => buildRangeSets(raw as never, (i) => `ranges[${i}]`);
+const view = (...taken: string[]): LeaseView => {
+  const s = new Set(taken.map((t) => formatIp(parseIp(t))));
+  return { isTaken: (ip: Ip) => s.has(formatIp(ip)) };
+};
+const ip = (t?: string) => (t ? parseIp(t) : undefined);
+
+describe('allocate: round-robin and reserved addresses', () => {
+  const cases: Array<{ name: string; set: Array<Record<string, string>>; taken?: string[]; cursor?: string; exclude?: string[]; want: string }> = [
+    { name: 'first free after the gateway', set: [{ subnet: '10.0.0.0/24' }], want: '10.0.0.2' },
+    { name: 'continues after the cursor', set: [{ subnet: '10.0.0.0/24' }], cursor: '10.0.0.7', want: '10.0.0.8' },
+    { name: 'skips taken addresses', set: [{ subnet: '10.0.0.0/24' }], cursor: '10.0.0.7', taken: ['10.0.0.8', '10.0.0.9'], want: '10.0.0.10' },
+    { name: 'wraps to the start after the last address', set: [{ subnet: '10.0.0.0/24' }], cursor: '10.0.0.254', want: '10.0.0.2' },
+    { name: 'never the broadcast address', set: [{ subnet: '10.0.0.0/30' }], taken: ['10.0.0.2'], want: 'exhausted' },
+    { name: 'never the gateway, even when set explicitly', set: [{ subnet: '10.0.0.0/29', gateway: '10.0.0.3' }], cursor: '10.0.0.2', want: '10.0.0.4' },
+    { name: 'rangeStart and rangeEnd bound the search', set: [{ subnet: '10.0.0.0/24', rangeStart: '10.0.0.100', rangeEnd: '10.0.0.101' }], taken: ['10.0.0.100'], want: '10.0.0.101' },
+    { name: 'exclude entries are skipped', set: [{ subnet: '10.0.0.0/24' }], exclude: ['10.0.0.2', '10.0.0.0/29'], want: '10.0.0.8' },
+    { name: 'spills into the next range of the set', set: [{ subnet: '10.0.0.0/30' }, { subnet: '10.0.1.0/24' }], taken: ['10.0.0.2'], want: '10.0.1.2' },
+    { name: 'cursor in the second range wraps into the first', set: [{ subnet: '10.0.0.0/29' }, { subnet: '10.0.1.0/30' }], cursor: '10.0.1.2', want: '10.0.0.2' },
+    { name: 'a freed cursor address comes back only after a full round', set: [{ subnet: '10.0.0.0/29' }], cursor: '10.0.0.3', taken: ['10.0.0.2', '10.0.0.4', '10.0.0.5', '10.0.0.6'], want: '10.0.0.3' },
+    { name: 'IPv6 starts after the subnet-router and gateway', set: [{ subnet: 'fd00::/120' }], want: 'fd00::2' },
+    { name: 'IPv6 may use the last address', set: [{ subnet: 'fd00::/126' }], taken: ['fd00::2'], want: 'fd00::3' },
+    { name: 'a cursor outside the set is ignored', set: [{ subnet: '10.0.0.0/24' }], cursor: '192.168.0.9', want: '10.0.0.2' },
+  ];
+  it.each(cases)('$name', ({ set, taken = [], cursor, exclude = [], want }) => {
+    const req = { rangeSets: sets(set), exclude: buildExcludes(exclude), cursors: [ip(cursor)], requested: [], held: [] };
+    if (want === 'exhausted') {
+      expect(() => allocate(req, view(...taken))).toThrow(/no IP addresses available in range set/);
+      return;
+    }
+    const got = allocate(req, view(...taken));
+    expect(formatIp(got.picks[0]!.ip)).toBe(want);
+    expect(formatIp(got.cursors[0]!)).toBe(want);
+  });
+});
+
+describe('allocate: requests, repeats and several range sets', () => {
+  const two = sets([{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/64' }]);
+  const base = { rangeSets: two, exclude: [], cursors: [undefined, undefined], requested: [] as Ip[], held: [] as Ip[] };
+
+  it('gives one address per range set', () => {
+    const got = allocate(base, view());
+    expect(got.picks.map((p) => formatIp(p.ip))).toEqual(['10.0.0.2', 'fd00::2']);
+  });
+  it('honours a requested address in its range set and allocates the rest', () => {
+    const got = allocate({ ...base, requested: [parseIp('10.0.0.77')] }, view());
+    expect(got.picks.map((p) => formatIp(p.ip))).toEqual(['10.0.0.77', 'fd00::2']);
+    expect(got.cursors[0]).toBeUndefined(); // a requested address does not move round-robin
+  });
+  const refusals: Array<[string, string, string[], RegExp]> = [
+    ['outside every range', '10.9.9.9', [], /not in any configured range/],
+    ['the gateway', '10.0.0.1', [], /is the gateway/],
+    ['taken by another attachment', '10.0.0.5', ['10.0.0.5'], /already leased/],
+  ];
+  it.each(refusals)('refuses a requested address that is %s', (_n, req, taken, re) => {
+    const run = () => allocate({ ...base, requested: [parseIp(req)] }, view(...taken));
+    expect(run).toThrow(re);
+    expect(run).toThrow(CniError);
+  });
+  it('refuses an excluded requested address', () => {
+    expect(() => allocate({ ...base, exclude: buildExcludes(['10.0.0.64/26']), requested: [parseIp('10.0.0.70')] }, view())).toThrow(/excluded/);
+  });
+  it('refuses two requested addresses in one range set', () => {
+    expect(() => allocate({ ...base, requested: [parseIp('10.0.0.5'), parseIp('10.0.0.6')] }, view())).toThrow(/same range set/);
+  });
+  it('a repeated ADD reuses what the attachment holds, even if the view says taken', () => {
+    const held = [parseIp('10.0.0.9'), parseIp('fd00::9')];
+    const got = allocate({ ...base, held }, view('10.0.0.9', 'fd00::9'));
+    expect(got.picks.map((p) => [formatIp(p.ip), p.fresh])).toEqual([['10.0.0.9', false], ['fd00::9', false]]);
+  });
+  it('exhaustion in a later range set fails the whole allocation (nothing is returned to record)', () => {
+    const full = sets([{ subnet: '10.0.0.0/24' }], [{ subnet: '10.1.0.0/30' }]);
+    expect(() => allocate({ ...base, rangeSets: full }, view('10.1.0.2'))).toThrow(/no IP addresses available/);
+  });
+  it('hasFreeAddress is false only when every candidate is taken or reserved', () => {
+    const s = sets([{ subnet: '10.0.0.0/29' }])[0]!;
+    expect(hasFreeAddress(s, [], undefined, view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'))).toBe(true);
+    expect(hasFreeAddress(s, [], undefined, view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'))).toBe(false);
+  });
+});
