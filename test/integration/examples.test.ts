@@ -1,0 +1,32 @@
+// Every example in conf.d/ must be a config leasehold accepts and serves, exactly as a runtime passes it.
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, runCni, tempDataDir } from '../helpers/plugin';
+
+const dir = join(ROOT, 'conf.d');
+const data = tempDataDir();
+afterAll(() => data.remove());
+
+describe.each(readdirSync(dir).filter((f) => /\.conf(list)?$/.test(f)))('conf.d/%s', (file) => {
+  it('is comment-free JSON whose leasehold plugin gets addresses on ADD and frees them on DEL', () => {
+    const list = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+    const plugin = (list.plugins ?? [list]).find((p: { ipam?: { type?: string } }) => p.ipam?.type === 'leasehold');
+    expect(plugin).toBeDefined();
+    const ipam = { ...plugin.ipam, dataDir: data.dir };
+    if (ipam.resolvConf) {
+      ipam.resolvConf = join(data.dir, 'resolv.conf');
+      writeFileSync(ipam.resolvConf, 'nameserver 10.96.0.10\nsearch svc.cluster.local\n');
+    }
+    const stdin = { cniVersion: list.cniVersion, name: list.name, ...plugin, ipam };
+    const r = runCni({ command: 'ADD', containerId: `ex-${list.name}`, stdin });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const families = new Set(plugin.ipam.ranges ? plugin.ipam.ranges.map((s: Array<{ subnet: string }>) => (s[0]!.subnet.includes(':') ? 6 : 4)) : [4]);
+    expect(r.json.ips).toHaveLength(families.size);
+    for (const ip of r.json.ips) expect(ip.address).not.toBe(ip.gateway);
+    if (ipam.exclude) for (const ip of r.json.ips) expect(ip.address.split('/')[0]).not.toBe('10.247.0.53');
+    if (ipam.resolvConf) expect(r.json.dns.nameservers).toEqual(['10.96.0.10']);
+    const d = runCni({ command: 'DEL', containerId: `ex-${list.name}`, stdin });
+    expect(d.code, d.stdout).toBe(0);
+  });
+});
