@@ -6,27 +6,38 @@ export type LeakReason = 'stale-boot' | 'netns-gone' | 'not-valid' | 'orphan-cla
 export interface Leak {
   reason: LeakReason;
   lease?: Lease;
-  /** For orphan claims: the claimed address that no record owns. */
+  /** For orphan claims: the claimed address that no record owns, and who the claim names. */
   address?: string;
+  holder?: { containerID: string; ifname: string } | undefined;
 }
 
 export interface Claim {
   address: string;
   holder: { containerID: string; ifname: string } | undefined;
+  /** When the claim file was written (ms since the epoch), if known. */
+  mtimeMs?: number;
 }
 
 /** A lease from an earlier boot cannot belong to a running container: containers do not survive a reboot. */
 export const isStaleBoot = (lease: Lease, bootId: string | null): boolean =>
   bootId !== null && lease.bootId !== null && lease.bootId !== bootId;
 
-/** Claims that no lease record lists: left by a crash between a record's removal and its claims'. */
+/**
+ * Claims that no lease record lists: left by a crash between a record's removal and its claims', or
+ * written by a host-local still running on this network after leasehold adopted it. Callers decide which
+ * of them are safe to free (see claimsFromEarlierBoot and CNI GC).
+ */
 export function orphanClaims(leases: Lease[], claims: Claim[]): Leak[] {
   const owned = new Set<string>();
   for (const l of leases) for (const a of l.addresses) owned.add(`${a}\0${l.containerID}\0${l.ifname}`);
   return claims
     .filter((c) => !c.holder || !owned.has(`${c.address}\0${c.holder.containerID}\0${c.holder.ifname}`))
-    .map((c) => ({ reason: 'orphan-claim' as const, address: c.address }));
+    .map((c) => ({ reason: 'orphan-claim' as const, address: c.address, holder: c.holder }));
 }
+
+/** Only a claim written before this boot is certainly not a running container's. */
+export const claimsFromEarlierBoot = (claims: Claim[], bootTimeMs: number | null): Claim[] =>
+  bootTimeMs === null ? [] : claims.filter((c) => c.mtimeMs !== undefined && c.mtimeMs < bootTimeMs);
 
 export interface LeakFacts {
   bootId: string | null;
@@ -43,8 +54,12 @@ export function findLeaks(leases: Lease[], claims: Claim[], facts: LeakFacts): L
   return [...out, ...orphanClaims(leases, claims)];
 }
 
-/** CNI GC: every lease whose attachment the runtime did not list as valid. */
-export function notValid(leases: Lease[], valid: Array<{ containerID: string; ifname: string }>): Leak[] {
+/** CNI GC: every lease, and every orphan claim, whose attachment the runtime did not list as valid. */
+export function notValid(leases: Lease[], valid: Array<{ containerID: string; ifname: string }>, orphans: Leak[] = []): Leak[] {
   const keep = new Set(valid.map((v) => `${v.containerID}\0${v.ifname}`));
-  return leases.filter((l) => !keep.has(`${l.containerID}\0${l.ifname}`)).map((lease) => ({ reason: 'not-valid' as const, lease }));
+  const listed = (a: { containerID: string; ifname: string } | undefined) => a !== undefined && keep.has(`${a.containerID}\0${a.ifname}`);
+  return [
+    ...leases.filter((l) => !listed(l)).map((lease) => ({ reason: 'not-valid' as const, lease })),
+    ...orphans.filter((o) => !listed(o.holder)),
+  ];
 }

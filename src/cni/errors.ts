@@ -13,6 +13,8 @@ export const Code = {
   RangeExhausted: 100,
   AddressUnavailable: 101,
   CheckMismatch: 102,
+  /** libcni's ErrInternal: a bug in leasehold, never an operator error. */
+  Internal: 999,
 } as const;
 
 export type CodeValue = (typeof Code)[keyof typeof Code];

@@ -100,7 +100,7 @@ export function runPlugin(env: NodeJS.ProcessEnv, stdin: () => string): PluginRu
     else {
       // A bug, not an operator error: keep the stack on stderr for the report, and the message on stdout.
       process.stderr.write(`leasehold: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-      e = new CniError(Code.IoFailure, `internal error: ${(err as Error)?.message ?? String(err)}; please report it with the stderr output`);
+      e = new CniError(Code.Internal, `internal error: ${(err as Error)?.message ?? String(err)}; please report it with the stderr output`);
     }
     if (conf && cni) appendOpLog(conf, cni, { ok: false, code: e.code, msg: e.message, ms: performance.now() - started });
     const body = { cniVersion: conf?.cniVersion ?? version, code: e.code, msg: e.message, details: e.details };

@@ -1,11 +1,11 @@
 import { allocate, setContains } from '../allocator/allocate.js';
-import { findLeaks, orphanClaims } from '../allocator/leaks.js';
+import { claimsFromEarlierBoot, findLeaks, orphanClaims } from '../allocator/leaks.js';
 import { CniError, Code } from '../cni/errors.js';
 import { type IpConfig, formatResult } from '../cni/result.js';
 import type { NetConf } from '../config/load.js';
 import { readResolvConf } from '../config/resolv.js';
 import { type Ip, formatIp, parseIp } from '../net/ip.js';
-import { LEASE_FORMAT, type Lease, readBootId } from '../store/lease.js';
+import { LEASE_FORMAT, type Lease, readBootId, readBootTimeMs } from '../store/lease.js';
 import { NetworkStore } from '../store/network-store.js';
 import type { Attachment, Outcome } from './outcome.js';
 import { releaseLeaks } from './release.js';
@@ -38,7 +38,7 @@ export function add(conf: NetConf, att: Attachment): Outcome {
       if (e.code === Code.RangeExhausted && conf.reclaimStaleBoot) {
         // A full range on a rebooted node is usually leases of containers that died with the old boot.
         const { leases } = store.listLeases();
-        const leaks = [...findLeaks(leases, [], { bootId }), ...orphanClaims(leases, store.listClaims())];
+        const leaks = [...findLeaks(leases, [], { bootId }), ...orphanClaims(leases, claimsFromEarlierBoot(store.listClaims(), readBootTimeMs()))];
         if (releaseLeaks(store, leaks).length === 0) throw e;
         alloc = allocate(request, store);
       } else if (e.code === Code.AddressUnavailable) {

@@ -169,6 +169,14 @@ describe('GC and STATUS (1.1.0)', () => {
     runCni({ command: 'GC', stdin: { ...v11(), 'cni.dev/attachments': [] } });
     expect(claims()).toEqual([]);
   });
+  it('GC frees a claim no record owns unless the runtime lists its holder', () => {
+    add('a', v11());
+    writeFileSync(join(netDir(), '10.88.0.50'), 'live-hl\r\neth0');
+    writeFileSync(join(netDir(), '10.88.0.51'), 'dead-hl\r\neth0');
+    const valid = [{ containerID: 'a', ifname: 'eth0' }, { containerID: 'live-hl', ifname: 'eth0' }];
+    expect(runCni({ command: 'GC', stdin: { ...v11(), 'cni.dev/valid-attachments': valid } }).code).toBe(0);
+    expect(claims()).toEqual(['10.88.0.2', '10.88.0.50']);
+  });
   it('GC without a list of valid attachments is refused rather than freeing everything', () => {
     add('a', v11());
     expectError(runCni({ command: 'GC', stdin: v11() }), 7, /valid-attachments/);
