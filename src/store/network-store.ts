@@ -6,9 +6,10 @@
 //                   created with link(2) so a name can only be claimed once: no address is ever held twice.
 // Write order makes every crash leave either the old state or a leaked-but-unique claim, never a lost lease:
 // ADD writes the record before its claims; DEL removes the record before its claims.
-import { mkdirSync, readdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LeaseView } from '../allocator/allocate.js';
+import type { Claim } from '../allocator/leaks.js';
 import { CniError, Code, ioError } from '../cni/errors.js';
 import { type Ip, formatIp } from '../net/ip.js';
 import { adoptHostLocal } from './adopt.js';
@@ -78,6 +79,17 @@ export class NetworkStore implements LeaseView {
       lock.release();
       throw e;
     }
+  }
+
+  /**
+   * The store of an existing network directory without loading (or first-contact adopting) its state, for
+   * the operator CLI. With `lock` (from acquireLock on <dir>/lock) it may read-for-change and write, and
+   * close() releases that lock; without, only its read methods may be used. `state` is left empty:
+   * callers read leasehold.json themselves (decodeState) so an unreadable one can be reported, not thrown.
+   */
+  static inspect(dataDir: string, network: string, lock?: Lock): NetworkStore {
+    const none: Lock = { path: '', waitedMs: 0, release: () => {} };
+    return new NetworkStore(join(dataDir, network), network, lock ?? none, { format: STATE_FORMAT, network, cursors: {} });
   }
 
   /** A lock-free, read-only look (STATUS): creates nothing, adopts nothing, writes nothing. */
@@ -173,12 +185,14 @@ export class NetworkStore implements LeaseView {
     return { leases, unreadable };
   }
 
-  /** Every claimed address with its holder as written in the claim. */
-  listClaims(): Array<{ address: string; holder: { containerID: string; ifname: string } | undefined }> {
+  /** Every claimed address with its holder as written in the claim, and when it was written. */
+  listClaims(): Claim[] {
     const names = this.io('listing', this.dir, () => readdirSync(this.dir));
     return names.flatMap((name) => {
       const address = claimAddress(name);
-      return address ? [{ address, holder: this.claimHolder(address) }] : [];
+      if (!address) return [];
+      const mtimeMs = this.io('checking', join(this.dir, name), () => lstatSync(join(this.dir, name)).mtimeMs);
+      return [{ address, holder: this.claimHolder(address), mtimeMs }];
     });
   }
 
