@@ -1,12 +1,55 @@
-// The operator's CLI. Placeholder entry until the CLI issue lands: it says what exists today.
+// The operator's CLI (run without CNI_COMMAND). Every failure ends as one line on stderr and an exit
+// code: 0 ok, 1 findings (check) or refused (release), 2 usage, configuration or I/O errors.
+import { Command, CommanderError } from 'commander';
+import { CniError } from '../cni/errors.js';
+import { SUPPORTED_VERSIONS } from '../cni/versions.js';
+import * as check from './commands/check.js';
+import * as gc from './commands/gc.js';
+import * as importHostLocal from './commands/import-host-local.js';
+import * as list from './commands/list.js';
+import * as log from './commands/log.js';
+import * as metrics from './commands/metrics.js';
+import * as release from './commands/release.js';
+import * as status from './commands/status.js';
+import { type Act, CliError, EXIT } from './context.js';
+import { VERSION } from './version.js';
+
+const COMMANDS = [status, list, check, release, gc, importHostLocal, log, metrics];
+
+/** One line for any error: operator errors as they are, bugs as "internal error" (stack with LEASEHOLD_DEBUG=1). */
+function reason(err: unknown): { line: string; code: number } {
+  if (err instanceof CliError) return { line: err.message, code: err.exitCode };
+  if (err instanceof CniError) return { line: err.message, code: EXIT.error };
+  const e = err as NodeJS.ErrnoException;
+  if (process.env.LEASEHOLD_DEBUG) process.stderr.write(`${e?.stack ?? String(err)}\n`);
+  if (e?.code && e.message) return { line: e.message, code: EXIT.error };
+  return { line: `internal error: ${e?.message ?? String(err)} (LEASEHOLD_DEBUG=1 shows where)`, code: EXIT.error };
+}
+
 export async function runCli(argv: string[]): Promise<number> {
-  const { Command } = await import('commander');
-  const program = new Command('leasehold').description('CNI IPAM plugin (run with CNI_COMMAND set) and operator tool');
-  program.exitOverride();
+  let code: number = EXIT.ok;
+  const act: Act =
+    (body) =>
+    async (...args) => {
+      code = await body(...args);
+    };
+  const program = new Command('leasehold')
+    .description('CNI IPAM plugin (when run with CNI_COMMAND set) and its operator tool')
+    .version(`leasehold ${VERSION} (CNI spec ${SUPPORTED_VERSIONS[0]} to ${SUPPORTED_VERSIONS.at(-1)})`, '-V, --version')
+    .exitOverride()
+    .configureOutput({ outputError: (s, write) => write(`leasehold: ${s.trim().replace(/^error: /, '')} (see --help)\n`) });
+  program.addHelpText(
+    'after',
+    '\nExit status: 0 ok, 1 findings (check) or refused (release), 2 usage, configuration or I/O error.\nDocs: docs/cli.md',
+  );
+  for (const c of COMMANDS) c.register(program, act);
   try {
     await program.parseAsync(argv, { from: 'user' });
-  } catch {
-    return 1;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.error;
+    const r = reason(err);
+    process.stderr.write(`leasehold: ${r.line}\n`);
+    return r.code;
   }
-  return 0;
+  return code;
 }

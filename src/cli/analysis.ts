@@ -1,0 +1,282 @@
+// Judging a network snapshot: integrity findings and leaks (check, gc), per-lease flags (list) and
+// per-range usage (status, metrics). Pure functions over a snapshot plus the facts of this boot.
+import { setContains } from '../allocator/allocate.js';
+import { type Leak, claimsFromEarlierBoot, findLeaks, isStaleBoot } from '../allocator/leaks.js';
+import type { NetConf } from '../config/load.js';
+import { type Ip, formatCidr, formatIp, parseIp } from '../net/ip.js';
+import { type Range, type Span, inRange, rangeSize } from '../net/range.js';
+import type { Lease } from '../store/lease.js';
+import type { NetworkSnapshot } from '../store/networks.js';
+import type { Facts } from './context.js';
+import { percent, shortId } from './format.js';
+
+export type LeaseFlag = 'stale-boot' | 'netns-gone';
+
+export type FindingKind =
+  | 'state-unreadable'
+  | 'record-unreadable'
+  | 'duplicate-address'
+  | 'claim-missing'
+  | 'outside-range'
+  | 'stale-boot'
+  | 'netns-gone'
+  | 'not-imported'
+  | 'orphan-claim';
+
+export interface Finding {
+  network: string;
+  kind: FindingKind;
+  detail: string;
+  /** The addresses concerned (all of a lease's for lease findings); empty for unreadable files. */
+  addresses: string[];
+  containerID: string | null;
+  ifname: string | null;
+  path: string | null;
+  /** Set when gc may free it. */
+  leak?: Leak;
+}
+
+/** A finding with the fields it does not concern set to null. */
+const finding = (f: Pick<Finding, 'network' | 'kind' | 'detail'> & Partial<Finding>): Finding => ({
+  network: f.network,
+  kind: f.kind,
+  detail: f.detail,
+  addresses: f.addresses ?? [],
+  containerID: f.containerID ?? null,
+  ifname: f.ifname ?? null,
+  path: f.path ?? null,
+  ...(f.leak ? { leak: f.leak } : {}),
+});
+
+/** An address from a record or state file, or undefined if it is not one. */
+export function ipOf(text: string): Ip | undefined {
+  try {
+    return parseIp(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Orders addresses numerically within a family, IPv4 first. */
+export function compareAddresses(a: string | undefined, b: string | undefined): number {
+  const [x, y] = [a ? ipOf(a) : undefined, b ? ipOf(b) : undefined];
+  if (!x || !y) return String(a).localeCompare(String(b));
+  return x.family - y.family || (x.value < y.value ? -1 : x.value > y.value ? 1 : 0);
+}
+
+/** Leases before claims, each by address: the order check and gc report in. */
+export function byLeak(a: Leak, b: Leak): number {
+  const first = (l: Leak): string | undefined => l.lease?.addresses[0] ?? l.address;
+  return Number(!a.lease) - Number(!b.lease) || compareAddresses(first(a), first(b));
+}
+
+const who = (l: { containerID: string; ifname: string }): string => `${shortId(l.containerID)}/${l.ifname}`;
+
+/** Flags shown next to a lease; a lease with any flag is one gc frees. */
+export function leaseFlags(lease: Lease, facts: Facts): LeaseFlag[] {
+  const flags: LeaseFlag[] = [];
+  if (isStaleBoot(lease, facts.bootId)) flags.push('stale-boot');
+  if (lease.netns !== '' && !facts.netnsExists(lease.netns)) flags.push('netns-gone');
+  return flags;
+}
+
+/**
+ * Leaks as the plugin decides them (findLeaks). Of the claims no record owns, only those written before
+ * this boot are certainly no running container's (the plugin's rule too): newer ones are reported but
+ * not freeable, since a host-local still running on the network writes exactly such claims. In a network
+ * leasehold has never written to, they are host-local's reservations still to be imported.
+ */
+export function leaks(snap: NetworkSnapshot, facts: Facts): Finding[] {
+  const imported = snap.state.status !== 'missing';
+  const earlier = new Set(claimsFromEarlierBoot(snap.claims, facts.bootTimeMs).map((c) => c.address));
+  const found = findLeaks(snap.leases, snap.claims, facts).sort(byLeak);
+  return found.map((leak): Finding => {
+    const base = { network: snap.network };
+    if (leak.lease) {
+      const l = leak.lease;
+      const detail =
+        leak.reason === 'stale-boot'
+          ? `lease of ${who(l)} (${l.addresses.join(', ')}) is from an earlier boot (${l.bootId})`
+          : `lease of ${who(l)} (${l.addresses.join(', ')}): netns ${l.netns} no longer exists`;
+      return finding({ ...base, kind: leak.reason as FindingKind, detail, containerID: l.containerID, ifname: l.ifname, addresses: l.addresses, leak });
+    }
+    const address = leak.address!;
+    const held = leak.holder ? ` (held for ${who(leak.holder)})` : '';
+    const claim = { ...base, addresses: [address], ...leak.holder };
+    if (!imported) {
+      return finding({ ...claim, kind: 'not-imported', detail: `host-local reservation ${address}${held} is not imported yet (leasehold import-host-local)` });
+    }
+    return earlier.has(address)
+      ? finding({ ...claim, kind: 'orphan-claim', detail: `claim ${address}${held} has no lease record and predates this boot`, leak })
+      : finding({
+          ...claim,
+          kind: 'orphan-claim',
+          detail: `claim ${address}${held} has no lease record; written in this boot, so gc keeps it: leasehold release ${address} --force once its holder is gone`,
+        });
+  });
+}
+
+/** Everything check reports for one network. */
+export function findings(snap: NetworkSnapshot, facts: Facts, conf: NetConf | undefined): Finding[] {
+  const net = snap.network;
+  const out: Finding[] = [];
+  if (snap.state.status === 'unreadable') {
+    out.push(finding({ network: net, kind: 'state-unreadable', detail: `${snap.dir}/leasehold.json is unreadable: ${snap.state.why}`, path: `${snap.dir}/leasehold.json` }));
+  }
+  for (const u of snap.unreadable) out.push(finding({ network: net, kind: 'record-unreadable', detail: `${u.path} is unreadable: ${u.why}`, path: u.path }));
+
+  const holders = new Map<string, Lease[]>();
+  for (const l of snap.leases) for (const a of l.addresses) holders.set(a, [...(holders.get(a) ?? []), l]);
+  const claims = new Map(snap.claims.map((c) => [c.address, c.holder]));
+  for (const [address, ls] of holders) {
+    if (ls.length > 1) {
+      out.push(finding({ network: net, kind: 'duplicate-address', addresses: [address], detail: `${address} is in ${ls.length} lease records: ${ls.map(who).join(', ')}` }));
+      continue;
+    }
+    const l = ls[0]!;
+    const h = claims.get(address);
+    if (!h || h.containerID !== l.containerID || h.ifname !== l.ifname) {
+      const why = h ? `its claim names ${who(h)}` : 'its claim file is missing';
+      out.push(finding({ network: net, kind: 'claim-missing', addresses: [address], containerID: l.containerID, ifname: l.ifname, detail: `lease of ${who(l)} lists ${address}, but ${why}` }));
+    }
+  }
+
+  if (conf) {
+    for (const l of snap.leases) {
+      for (const a of l.addresses) {
+        const ip = ipOf(a);
+        if (!ip || !conf.rangeSets.some((s) => setContains(s, ip))) {
+          out.push(finding({ network: net, kind: 'outside-range', addresses: [a], containerID: l.containerID, ifname: l.ifname, detail: `lease of ${who(l)} holds ${a}, outside every configured range` }));
+        }
+      }
+    }
+  }
+  return [...out, ...leaks(snap, facts)];
+}
+
+export interface RangeUsage {
+  rangeSet: number;
+  subnet: string;
+  start: string;
+  end: string;
+  /** Addresses that can be handed out: start..end without the gateway and ipam.exclude. */
+  size: bigint;
+  leased: number;
+  free: bigint;
+  usedPercent: number;
+  /** The set's round-robin cursor, shown on the range that contains it. */
+  lastHandedOut: string | null;
+  oldestLease: string | null;
+  staleBoot: number;
+  /** Leases gc would free: from an earlier boot or with their netns gone. */
+  stale: number;
+}
+
+/** Addresses of the range that can be handed out. */
+export function assignable(range: Range, exclude: Span[]): bigint {
+  const spans = exclude
+    .filter((s) => s.family === range.family && s.last >= range.start && s.first <= range.end)
+    .map((s) => ({ first: s.first < range.start ? range.start : s.first, last: s.last > range.end ? range.end : s.last }))
+    .sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+  let excluded = 0n;
+  let upTo = range.start - 1n;
+  for (const s of spans) {
+    const from = s.first > upTo ? s.first : upTo + 1n;
+    if (s.last >= from) excluded += s.last - from + 1n;
+    if (s.last > upTo) upTo = s.last;
+  }
+  const gw: Ip = { family: range.family, value: range.gateway };
+  const gwCounts = inRange(range, gw) && !spans.some((s) => gw.value >= s.first && gw.value <= s.last);
+  return rangeSize(range) - excluded - (gwCounts ? 1n : 0n);
+}
+
+export interface Usage {
+  ranges: RangeUsage[];
+  /** Leased addresses outside every configured range. */
+  outside: number;
+}
+
+export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage {
+  const cursors = snap.state.status === 'ok' ? snap.state.value.cursors : {};
+  const placed = snap.leases.flatMap((lease) => {
+    const flags = leaseFlags(lease, facts);
+    return lease.addresses.flatMap((a) => {
+      const ip = ipOf(a);
+      return ip ? [{ ip, lease, flags }] : [];
+    });
+  });
+  const ranges = conf.rangeSets.flatMap((set, i) =>
+    set.map((r): RangeUsage => {
+      const here = placed.filter((p) => inRange(r, p.ip));
+      const size = assignable(r, conf.exclude);
+      const free = size - BigInt(here.length);
+      const cursor = cursors[String(i)];
+      const cursorIp = cursor ? ipOf(cursor) : undefined;
+      const oldest = here.map((p) => p.lease.createdAt).filter((t) => !Number.isNaN(Date.parse(t))).sort()[0];
+      return {
+        rangeSet: i,
+        subnet: formatCidr(r.subnet),
+        start: formatIp({ family: r.family, value: r.start }),
+        end: formatIp({ family: r.family, value: r.end }),
+        size,
+        leased: here.length,
+        free: free < 0n ? 0n : free,
+        usedPercent: percent(BigInt(here.length), size),
+        lastHandedOut: cursorIp && inRange(r, cursorIp) ? cursor! : null,
+        oldestLease: oldest ?? null,
+        staleBoot: here.filter((p) => p.flags.includes('stale-boot')).length,
+        stale: here.filter((p) => p.flags.length > 0).length,
+      };
+    }),
+  );
+  const outside = placed.filter((p) => !conf.rangeSets.some((s) => setContains(s, p.ip))).length;
+  return { ranges, outside };
+}
+
+export const FULL_PERCENT = 90;
+
+export interface NetworkSummary {
+  network: string;
+  /** The config file the ranges come from, or null when none was found. */
+  config: string | null;
+  state: 'ok' | 'missing' | 'unreadable';
+  stateError?: string;
+  leases: number;
+  addresses: number;
+  staleBoot: number;
+  netnsGone: number;
+  /** Addresses of leases with either flag (what gc frees, claims aside). */
+  staleAddresses: number;
+  orphanClaims: number;
+  notImported: number;
+  unreadableRecords: number;
+  /** null without a config. */
+  outsideRanges: number | null;
+  oldestLease: string | null;
+  cursors: Record<string, string>;
+  ranges: RangeUsage[];
+}
+
+export function summarize(snap: NetworkSnapshot, facts: Facts, conf: { file: string; conf: NetConf } | undefined): NetworkSummary {
+  const flags = snap.leases.map((l) => leaseFlags(l, facts));
+  const claimLeaks = leaks(snap, facts).filter((f) => !f.leak?.lease);
+  const use = conf ? usage(snap, conf.conf, facts) : undefined;
+  return {
+    network: snap.network,
+    config: conf?.file ?? null,
+    state: snap.state.status,
+    ...(snap.state.status === 'unreadable' ? { stateError: snap.state.why } : {}),
+    leases: snap.leases.length,
+    addresses: snap.leases.reduce((n, l) => n + l.addresses.length, 0),
+    staleBoot: flags.filter((f) => f.includes('stale-boot')).length,
+    netnsGone: flags.filter((f) => f.includes('netns-gone')).length,
+    staleAddresses: snap.leases.reduce((n, l, i) => n + (flags[i]!.length > 0 ? l.addresses.length : 0), 0),
+    orphanClaims: claimLeaks.filter((f) => f.kind === 'orphan-claim').length,
+    notImported: claimLeaks.filter((f) => f.kind === 'not-imported').length,
+    unreadableRecords: snap.unreadable.length,
+    outsideRanges: use ? use.outside : null,
+    oldestLease: snap.leases.map((l) => l.createdAt).filter((t) => !Number.isNaN(Date.parse(t))).sort()[0] ?? null,
+    cursors: snap.state.status === 'ok' ? snap.state.value.cursors : {},
+    ranges: use?.ranges ?? [],
+  };
+}

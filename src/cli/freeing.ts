@@ -1,0 +1,50 @@
+// Freeing leases and claims (release, gc) and reporting exactly what was freed, shared by both commands.
+import type { Leak } from '../allocator/leaks.js';
+import { releaseLeaks } from '../commands/release.js';
+import type { NetworkStore } from '../store/network-store.js';
+import { out } from './context.js';
+import { json, shortId, table } from './format.js';
+
+export interface Freed {
+  network: string;
+  /** A whole lease record with its claims, or a claim no record owns. */
+  kind: 'lease' | 'claim';
+  /** Why: stale-boot, netns-gone, orphan-claim, not-valid (gc --keep-from), or released (leasehold release). */
+  reason: string;
+  containerID: string | null;
+  ifname: string | null;
+  addresses: string[];
+}
+
+/** What freeing the leak would free, without doing it. */
+export function describeLeak(network: string, leak: Leak, reason: string = leak.reason): Freed {
+  const l = leak.lease;
+  return l
+    ? { network, kind: 'lease', reason, containerID: l.containerID, ifname: l.ifname, addresses: [...l.addresses] }
+    : { network, kind: 'claim', reason, containerID: null, ifname: null, addresses: [leak.address!] };
+}
+
+/** Frees one leak under the caller's lock; `addresses` becomes what was actually freed. */
+export function freeLeak(store: NetworkStore, leak: Leak, reason?: string): Freed {
+  return { ...describeLeak(store.network, leak, reason), addresses: releaseLeaks(store, [leak]) };
+}
+
+export function printFreed(items: Freed[], opts: { json?: boolean; dryRun?: boolean }, extra: Record<string, unknown> = {}): void {
+  if (opts.json) {
+    out(json({ dryRun: opts.dryRun === true, ...extra, freed: items }));
+    return;
+  }
+  const verb = opts.dryRun ? 'would free' : 'freed';
+  if (items.length === 0) {
+    out(opts.dryRun ? 'nothing to free' : 'nothing freed');
+    return;
+  }
+  out(
+    table(
+      ['NETWORK', verb.toUpperCase(), 'CONTAINER', 'IFNAME', 'REASON'],
+      items.map((f) => [f.network, f.addresses.join(',') || '(nothing: claims were no longer held)', f.containerID ? shortId(f.containerID) : '-', f.ifname ?? '-', f.reason]),
+    ),
+  );
+  const n = items.reduce((s, f) => s + f.addresses.length, 0);
+  out(`${verb} ${n} address(es) in ${items.length} ${items.length === 1 ? 'entry' : 'entries'}`);
+}

@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { VERSION } from '../../src/cli/version';
+import { ROOT, tempDataDir } from '../helpers/plugin';
+import { cli, expectOneLine } from './helpers';
+
+describe('leasehold (no CNI_COMMAND)', () => {
+  const dirs: Array<{ remove(): void }> = [];
+  afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
+
+  test('--version prints the package version', () => {
+    expect(VERSION).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+    const r = cli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^leasehold ${VERSION.replace(/\./g, '\\.')} `));
+  });
+
+  test('--help lists every command and the exit codes', () => {
+    const r = cli(['--help']);
+    expect(r.code).toBe(0);
+    for (const c of ['status', 'list', 'check', 'release', 'gc', 'import-host-local', 'log', 'metrics']) expect(r.stdout).toContain(`  ${c}`);
+    expect(r.stdout).toContain('Exit status');
+    for (const c of ['status', 'gc', 'release']) {
+      const h = cli([c, '--help']);
+      expect(h.code).toBe(0);
+      expect(h.stdout).toContain('--data-dir');
+      expect(h.stdout).toContain('--network');
+      expect(h.stdout).toContain('--json');
+    }
+  });
+
+  test('usage errors: exit 2, one line, no stack', () => {
+    for (const args of [['bogus'], ['status', '--bogus'], ['gc', '--lock-timeout', 'soon'], ['release'], ['release', 'not-an-ip', '--data-dir', '/tmp']]) {
+      const r = cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expectOneLine(r);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  test('an unknown network is an error naming what exists', () => {
+    const d = tempDataDir();
+    dirs.push(d);
+    const r = cli(['list', '--data-dir', d.dir, '--network', 'nope']);
+    expect(r.code).toBe(2);
+    expect(expectOneLine(r)).toContain(`no network nope in ${d.dir} (found: none)`);
+    expect(cli(['list', '--data-dir', d.dir, '--network', '../etc']).code).toBe(2);
+  });
+
+  test('a missing data dir is an empty node, not an error, for the read-only commands', () => {
+    for (const c of ['status', 'list', 'check', 'metrics']) {
+      const r = cli([c, '--data-dir', '/nonexistent/leasehold']);
+      expect(r.code, `${c}: ${r.stderr}`).toBe(0);
+    }
+    // An explicitly named config directory must exist.
+    const r = cli(['status', '--data-dir', '/nonexistent/leasehold', '--cni-conf-dir', '/nonexistent/conf']);
+    expect(r.code).toBe(2);
+    expect(expectOneLine(r)).toContain('cannot read CNI config directory /nonexistent/conf');
+  });
+});
