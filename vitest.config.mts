@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
+const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
+
 export default defineConfig({
+  define: { LEASEHOLD_VERSION: JSON.stringify(version) },
   test: {
     include: ['test/**/*.test.ts'],
     // Several suites spawn hundreds of plugin processes or build network namespaces: on a 2-core

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const bundle = join(root, 'build', 'leasehold.cjs');
 const out = join(root, 'dist', 'leasehold');
 
@@ -21,6 +22,7 @@ await build({
   target: 'node20',
   outfile: bundle,
   legalComments: 'none',
+  define: { LEASEHOLD_VERSION: JSON.stringify(version) },
   logLevel: 'warning',
 });
 writeFileSync(out, `#!/usr/bin/env node\n${readFileSync(bundle, 'utf8')}`);

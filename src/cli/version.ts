@@ -1,2 +1,3 @@
-// The release version, kept equal to package.json's by test/cli/version.test.ts (the bundle carries no package.json).
-export const VERSION = '0.1.0';
+// Set from package.json at bundle time (scripts/build.mjs, vitest.config.mts): the executable carries no package.json.
+declare const LEASEHOLD_VERSION: string;
+export const VERSION: string = LEASEHOLD_VERSION;
