@@ -1,6 +1,7 @@
-// Dispatch only: with CNI_COMMAND set this is a CNI plugin; without it, the operator's CLI (loaded lazily,
-// so the plugin path never pays for commander).
+// Dispatch only: with CNI_COMMAND set this is a CNI plugin; without it, the operator's CLI, which is loaded
+// from its own bundle so the plugin path never pays for it.
 import { readStdin, runPlugin } from './cni/plugin.js';
+import { loadCli } from './cli/load.js';
 
 export async function main(): Promise<number> {
   if (process.env.CNI_COMMAND !== undefined) {
@@ -8,6 +9,5 @@ export async function main(): Promise<number> {
     process.stdout.write(r.stdout);
     return r.exitCode;
   }
-  const { runCli } = await import('./cli/index.js');
-  return runCli(process.argv.slice(2));
+  return loadCli().runCli(process.argv.slice(2));
 }

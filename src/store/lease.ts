@@ -1,6 +1,5 @@
 // The lease record: one small JSON file per attachment (container + interface), so ADD and DEL read and
 // write only what they touch, whatever the size of the network.
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { canonicalIp } from '../net/ip.js';
 
@@ -25,6 +24,8 @@ export interface Lease {
 export function leaseFileName(containerID: string, ifname: string): string {
   const plain = `${containerID}@${encodeURIComponent(ifname)}.json`;
   if (plain.length <= 200) return plain;
+  // node:crypto costs ~10 ms to load, so only ids too long for a file name pay for it.
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
   return `h-${createHash('sha256').update(`${containerID}\0${ifname}`).digest('hex')}.json`;
 }
 

@@ -1,9 +1,12 @@
 // The per-network lock: flock(2) on <network>/lock, the same file and call host-local uses, so both
-// plugins serialise on one node and the kernel drops the lock the moment its holder dies (no stale window).
-// Node has no flock binding; util-linux `flock` locks the open file description we hand it as fd 3,
-// and that description stays ours (and locked) after the helper exits.
-import { spawnSync } from 'node:child_process';
+// plugins serialise on one node, and the kernel drops the lock the moment its holder dies (no stale window).
+// Node has no flock binding. The single executable carries a 10-line Node-API addon (native/flock.c) that
+// it loads from an unnamed O_TMPFILE in the network directory: nothing is left on disk, and it costs ~1 ms
+// where spawning util-linux flock costs ~15 ms. Where the addon cannot load (a plain-script build, a noexec
+// mount), util-linux `flock` locks the open file description we pass it as fd 3 instead, which then stays
+// ours, locked, after the helper exits. Both give the same kernel lock.
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { CniError, Code, ioError } from '../cni/errors.js';
 
 export interface Lock {
@@ -13,7 +16,60 @@ export interface Lock {
   release(): void;
 }
 
+interface FlockAddon {
+  /** LOCK_EX|LOCK_NB: true when taken, false when another holder has it. */
+  lock(fd: number): boolean;
+}
+
 const FLOCK_BIN = '/usr/bin/flock';
+const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY;
+
+let addon: FlockAddon | null | undefined;
+
+/** The embedded addon, or null when this is not the single executable or it cannot be loaded here. */
+function loadAddon(dir: string): FlockAddon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  let fd = -1;
+  try {
+    const sea = require('node:sea') as typeof import('node:sea');
+    if (!sea.isSea()) return addon;
+    fd = openSync(dir, O_TMPFILE | constants.O_RDWR, 0o700);
+    writeSync(fd, new Uint8Array(sea.getRawAsset('flock.node') as ArrayBuffer));
+    const mod = { exports: {} as FlockAddon };
+    process.dlopen(mod, `/proc/self/fd/${fd}`);
+    addon = mod.exports;
+  } catch (e) {
+    process.stderr.write(`leasehold: flock addon unavailable (${(e as Error).message}); using ${FLOCK_BIN}\n`);
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+  return addon;
+}
+
+let sleeper: Int32Array | undefined;
+
+/** Polls LOCK_NB with a short backoff: a blocking flock(2) would hang the process past any timeout. */
+function lockWithAddon(a: FlockAddon, fd: number, timeoutMs: number): boolean {
+  const deadline = performance.now() + timeoutMs;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 16)) {
+    if (a.lock(fd)) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    sleeper ??= new Int32Array(new SharedArrayBuffer(4));
+    Atomics.wait(sleeper, 0, 0, Math.min(pause, left));
+  }
+}
+
+function lockWithUtilLinux(fd: number, timeoutMs: number, path: string): boolean {
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const wait = timeoutMs <= 0 ? ['-n'] : ['-w', (timeoutMs / 1000).toFixed(3)];
+  const r = spawnSync(FLOCK_BIN, ['-x', ...wait, '-E', '75', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+  if (r.status === 0) return true;
+  if (r.status === 75) return false;
+  const why = r.error ? `${(r.error as NodeJS.ErrnoException).code}: ${r.error.message}` : `exit ${r.status}: ${r.stderr?.toString().trim()}`;
+  throw new CniError(Code.IoFailure, `could not lock ${path} with ${FLOCK_BIN} (${why}); install util-linux`, path);
+}
 
 /** Who holds an flock on this inode right now, from /proc/locks (pid, and its command name). */
 function describeHolder(fd: number, path: string): string {
@@ -24,8 +80,8 @@ function describeHolder(fd: number, path: string): string {
       .map((l) => l.trim().split(/\s+/))
       .filter((w) => w[1] === 'FLOCK' && w[5]?.endsWith(`:${ino}`))
       .map((w) => w[4]!);
-    // util-linux flock took the lock on our behalf, so /proc/locks may name its (gone) pid; leasehold
-    // writes its own pid into the file once it holds the lock.
+    // When util-linux flock took the lock for its holder, /proc/locks names that helper's (gone) pid;
+    // every holder also writes its own pid into the file.
     const written = readFileSync(path, 'latin1').trim();
     for (const pid of [...pids, written]) {
       if (!/^\d+$/.test(pid)) continue;
@@ -50,21 +106,23 @@ export function acquireLock(path: string, timeoutMs: number): Lock {
     throw ioError('opening lock file', path, e);
   }
   const started = performance.now();
-  const wait = timeoutMs <= 0 ? ['-n'] : ['-w', (timeoutMs / 1000).toFixed(3)];
-  const r = spawnSync(FLOCK_BIN, ['-x', ...wait, '-E', '75', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
-  const waitedMs = performance.now() - started;
-  if (r.status !== 0) {
-    const holder = r.status === 75 ? describeHolder(fd, path) : '';
+  let locked: boolean;
+  try {
+    const a = loadAddon(dirname(path));
+    locked = a ? lockWithAddon(a, fd, timeoutMs) : lockWithUtilLinux(fd, timeoutMs, path);
+  } catch (e) {
     closeSync(fd);
-    if (r.status === 75) {
-      throw new CniError(
-        Code.TryAgainLater,
-        `timed out after ${timeoutMs} ms waiting for lock ${path} (${holder}); retry, or look at that process if it stays stuck`,
-        path,
-      );
-    }
-    const why = r.error ? `${(r.error as NodeJS.ErrnoException).code}: ${r.error.message}` : `exit ${r.status}: ${r.stderr?.toString().trim()}`;
-    throw new CniError(Code.IoFailure, `could not lock ${path} with ${FLOCK_BIN} (${why}); leasehold needs util-linux flock`, path);
+    throw e instanceof CniError ? e : ioError('locking', path, e);
+  }
+  const waitedMs = performance.now() - started;
+  if (!locked) {
+    const holder = describeHolder(fd, path);
+    closeSync(fd);
+    throw new CniError(
+      Code.TryAgainLater,
+      `timed out after ${timeoutMs} ms waiting for lock ${path} (${holder}); retry, or look at that process if it stays stuck`,
+      path,
+    );
   }
   try {
     ftruncateSync(fd, 0);

@@ -107,6 +107,9 @@ describe('gc', () => {
     const { dir } = leaky();
     const keep = join(dir, 'keep.json');
     writeFileSync(keep, JSON.stringify([{ containerID: 'live0001', ifname: 'eth0' }, { containerID: 'stale001', ifname: 'eth0' }]));
+    // File times tick coarsely (a jiffy): date the list clearly after the leases it judges.
+    const later = new Date(Date.now() + 1000);
+    utimesSync(keep, later, later);
     const r = cli(['gc', '--keep-from', keep, '--data-dir', dir, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(freedJson.parse(r.json).freed.map((f) => `${f.reason} ${f.containerID ?? f.addresses[0]}`).sort()).toEqual(
