@@ -1,0 +1,74 @@
+// The two ways leasehold takes its flock(2): the embedded addon (single executable) and util-linux flock
+// (a plain-script build, or where the addon cannot be mapped, e.g. a noexec data dir). Same kernel lock.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ROOT, cniEnv, netConf, runCni, tempDataDir } from '../helpers/plugin';
+
+const PLAIN = join(ROOT, 'build', 'leasehold.cjs');
+const root = process.getuid?.() === 0;
+let data: ReturnType<typeof tempDataDir>;
+beforeEach(() => {
+  data = tempDataDir();
+});
+afterEach(() => data.remove());
+
+/** Holds the network lock from another process, as host-local or a stuck plugin would. */
+function holdLock(dataDir: string) {
+  mkdirSync(join(dataDir, 'testnet'), { recursive: true });
+  // Its own process group: `sleep` inherits the locked descriptor, so the whole group must die to free it.
+  const p = spawn('/usr/bin/flock', ['-x', join(dataDir, 'testnet', 'lock'), 'sleep', '30'], { stdio: 'ignore', detached: true });
+  spawnSync('sleep', ['0.3']);
+  return { kill: () => process.kill(-p.pid!, 'SIGKILL') };
+}
+
+describe('util-linux flock, as used by the plain bundle', () => {
+  const plain = (id: string, conf: object) =>
+    spawnSync(process.execPath, [PLAIN], { env: cniEnv({ command: 'ADD', containerId: id }), input: JSON.stringify(conf), encoding: 'utf8' });
+
+  it('allocates, and times out with code 11 naming the holder while another process holds the lock', () => {
+    const conf = netConf(data.dir, { lockTimeoutMs: 400 });
+    expect(JSON.parse(plain('a', conf).stdout).ips[0].address).toBe('10.88.0.2/24');
+    const holder = holdLock(data.dir);
+    try {
+      const t0 = Date.now();
+      const r = plain('b', conf);
+      expect(r.status).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({ code: 11, msg: expect.stringMatching(/lock .*testnet\/lock \(held by pid \d+ \(flock\)\)/) });
+      expect(Date.now() - t0).toBeLessThan(5_000);
+    } finally {
+      holder.kill();
+    }
+    expect(JSON.parse(plain('b', conf).stdout).ips[0].address).toBe('10.88.0.3/24');
+  });
+});
+
+describe('the single executable', () => {
+  it('waits no longer than lockTimeoutMs, then gives code 11; proceeds at once when the holder dies', () => {
+    const conf = netConf(data.dir, { lockTimeoutMs: 300 });
+    const holder = holdLock(data.dir);
+    try {
+      const r = runCni({ command: 'ADD', containerId: 'a', stdin: conf });
+      expect(r.json).toMatchObject({ code: 11 });
+      expect(r.stderr).toBe('');
+    } finally {
+      holder.kill();
+    }
+    spawnSync('sleep', ['0.1']);
+    expect(runCni({ command: 'ADD', containerId: 'a', stdin: conf }).code).toBe(0);
+  });
+
+  it.skipIf(!root)('falls back to util-linux flock on a noexec data dir, and says so on stderr', () => {
+    const mnt = join(data.dir, 'noexec');
+    mkdirSync(mnt);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'noexec,size=1m', 'tmpfs', mnt]).status).toBe(0);
+    try {
+      const r = runCni({ command: 'ADD', containerId: 'a', stdin: netConf(mnt) });
+      expect(r.code, r.stdout).toBe(0);
+      expect(r.stderr).toMatch(/flock addon unavailable .*using \/usr\/bin\/flock/);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
+});
