@@ -37,15 +37,22 @@ export function parseClaim(text: string): { containerID: string; ifname: string 
   return containerID ? { containerID, ifname: ifname?.trim() ?? '' } : undefined;
 }
 
-export function decodeLease(text: string): Lease | string {
-  let v: Partial<Lease>;
+/** Parses a versioned JSON file; a string result says why it cannot be used. */
+export function decodeVersioned<T extends { format: number }>(text: string, what: string, format: number): Partial<T> | string {
+  let v: Partial<T>;
   try {
-    v = JSON.parse(text) as Partial<Lease>;
+    v = JSON.parse(text) as Partial<T>;
   } catch (e) {
     return `not valid JSON (${(e as Error).message.slice(0, 100)})`;
   }
   if (typeof v !== 'object' || v === null) return 'not a JSON object';
-  if (v.format !== LEASE_FORMAT) return `lease format ${JSON.stringify(v.format)} is not one this leasehold reads (it reads ${LEASE_FORMAT}); use the leasehold that wrote it`;
+  if (v.format !== format) return `${what} format ${JSON.stringify(v.format)} is not one this leasehold reads (it reads ${format}); use the leasehold that wrote it`;
+  return v;
+}
+
+export function decodeLease(text: string): Lease | string {
+  const v = decodeVersioned<Lease>(text, 'lease', LEASE_FORMAT);
+  if (typeof v === 'string') return v;
   if (typeof v.containerID !== 'string' || typeof v.ifname !== 'string' || !Array.isArray(v.addresses)) return 'missing containerID, ifname or addresses';
   if (!v.addresses.every((a) => typeof a === 'string')) return 'malformed addresses';
   return v as Lease;

@@ -14,7 +14,7 @@ import { CniError, Code, ioError } from '../cni/errors.js';
 import { type Ip, formatIp } from '../net/ip.js';
 import { adoptHostLocal } from './adopt.js';
 import { createFileExclusive, ensurePrivateDir, exists, fsyncDir, readIfExists, replaceFile, unlinkQuiet } from './fsutil.js';
-import { type Lease, claimAddress, claimContent, decodeLease, leaseFileName, parseClaim } from './lease.js';
+import { type Lease, claimAddress, claimContent, decodeLease, decodeVersioned, leaseFileName, parseClaim } from './lease.js';
 import { type Lock, acquireLock } from './lock.js';
 
 export const STATE_FILE = 'leasehold.json';
@@ -29,14 +29,8 @@ export interface NetworkState {
 }
 
 export function decodeState(text: string): NetworkState | string {
-  let v: Partial<NetworkState>;
-  try {
-    v = JSON.parse(text) as Partial<NetworkState>;
-  } catch (e) {
-    return `not valid JSON (${(e as Error).message.slice(0, 100)})`;
-  }
-  if (typeof v !== 'object' || v === null) return 'not a JSON object';
-  if (v.format !== STATE_FORMAT) return `state format ${JSON.stringify(v.format)} is not one this leasehold reads (it reads ${STATE_FORMAT}); use the leasehold that wrote it`;
+  const v = decodeVersioned<NetworkState>(text, 'state', STATE_FORMAT);
+  if (typeof v === 'string') return v;
   if (typeof v.cursors !== 'object' || v.cursors === null) return 'missing cursors';
   return v as NetworkState;
 }
