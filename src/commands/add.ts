@@ -63,13 +63,12 @@ export function add(conf: NetConf, att: Attachment): Outcome {
       createdAt: previous?.createdAt ?? new Date().toISOString(),
       bootId: previous ? previous.bootId : bootId,
     };
-    const changed = !previous || alloc.picks.some((p) => p.fresh) || lease.addresses.length !== previous.addresses.length;
-    if (changed) store.putLease(lease, previous);
     const cursors = { ...store.state.cursors };
     alloc.cursors.forEach((c, i) => {
       if (c) cursors[String(i)] = formatIp(c);
     });
-    if (JSON.stringify(cursors) !== JSON.stringify(store.state.cursors)) store.saveState({ ...store.state, cursors });
+    const changed = !previous || alloc.picks.some((p) => p.fresh) || lease.addresses.length !== previous.addresses.length;
+    if (changed) store.putLease(lease, previous, { ...store.state, cursors });
 
     const ips: IpConfig[] = alloc.picks.map((p) => ({
       family: p.range.family,

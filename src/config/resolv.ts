@@ -1,5 +1,5 @@
 // resolvConf: a resolv.conf-format file whose nameserver/domain/search/options become the result's dns.
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { CniError, Code } from '../cni/errors.js';
 
 export interface Dns {
@@ -26,7 +26,15 @@ export function parseResolvConf(text: string): Dns {
 export function readResolvConf(path: string): Dns {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
+      if (st.size > 1 << 20) throw Object.assign(new Error('larger than 1 MiB'), { code: 'EFBIG' });
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     throw new CniError(Code.InvalidConfig, `ipam.resolvConf ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? e}); fix the path or remove the key`);
   }

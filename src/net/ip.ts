@@ -35,7 +35,7 @@ export function parseCidrLoose(text: string): Cidr {
       throw new Error(`"${text}" is not a valid IPv6 address`);
     }
     // An IPv4-mapped IPv6 address would let one IPv4 address be handed out twice under two spellings.
-    if (a.is4()) throw new Error(`"${text}" is an IPv4-mapped IPv6 address; write the IPv4 address instead`);
+    if (a.is4() || a.bigInt() >> 32n === 0xffffn) throw new Error(`"${text}" is an IPv4-mapped IPv6 address; write the IPv4 address instead`);
     return { ip: { family: 6, value: a.bigInt() }, prefix: a.subnetMask };
   }
   let a: Address4;

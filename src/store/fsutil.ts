@@ -1,9 +1,9 @@
 // Durable file primitives. Every state change is: temp file in the same directory → fsync → rename
 // (or link, to claim a name that must not exist yet) → fsync the directory.
-import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
-const { O_CREAT, O_EXCL, O_WRONLY, O_RDONLY, O_NOFOLLOW, O_DIRECTORY } = constants;
+const { O_CREAT, O_EXCL, O_WRONLY, O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = constants;
 
 let tmpSeq = 0;
 const tmpName = (dir: string, name: string): string => join(dir, `.${name}.tmp-${process.pid}-${tmpSeq++}`);
@@ -62,12 +62,13 @@ export function fsyncDir(dir: string): void {
 export function readIfExists(path: string): string | undefined {
   let fd: number;
   try {
-    fd = openSync(path, O_RDONLY | O_NOFOLLOW);
+    fd = openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
   try {
+    if (!fstatSync(fd).isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: 'EINVAL' });
     return readFileSync(fd, 'utf8');
   } finally {
     closeSync(fd);
@@ -81,6 +82,15 @@ export function exists(path: string): boolean {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
+  }
+}
+
+/** Removes a file; a missing file is fine, any other failure is the caller's. */
+export function unlinkIfExists(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }
 

@@ -35,7 +35,9 @@ function loadAddon(dir: string): FlockAddon | null {
     const sea = require('node:sea') as typeof import('node:sea');
     if (!sea.isSea()) return addon;
     fd = openSync(dir, O_TMPFILE | constants.O_RDWR, 0o700);
-    writeSync(fd, new Uint8Array(sea.getRawAsset('flock.node') as ArrayBuffer));
+    // A short write (a full disk) must not reach dlopen: mapping past the end of the file is SIGBUS.
+    const bytes = new Uint8Array(sea.getRawAsset('flock.node') as ArrayBuffer);
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
     const mod = { exports: {} as FlockAddon };
     process.dlopen(mod, `/proc/self/fd/${fd}`);
     addon = mod.exports;

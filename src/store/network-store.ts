@@ -13,7 +13,7 @@ import type { Claim } from '../allocator/leaks.js';
 import { CniError, Code, ioError } from '../cni/errors.js';
 import { type Ip, formatIp } from '../net/ip.js';
 import { adoptHostLocal } from './adopt.js';
-import { createFileExclusive, ensurePrivateDir, exists, fsyncDir, readIfExists, replaceFile, unlinkQuiet } from './fsutil.js';
+import { createFileExclusive, ensurePrivateDir, exists, fsyncDir, readIfExists, replaceFile, unlinkIfExists, unlinkQuiet } from './fsutil.js';
 import { type Lease, claimAddress, claimContent, decodeLease, decodeVersioned, leaseFileName, parseClaim } from './lease.js';
 import { type Lock, acquireLock } from './lock.js';
 
@@ -191,10 +191,11 @@ export class NetworkStore implements LeaseView {
   }
 
   /**
-   * Records a lease and claims its new addresses, durably. If a claim turns out to be taken (a writer that
-   * ignores the lock), everything this call wrote is undone and nothing changes.
+   * Records a lease, claims its new addresses and stores `state` (the cursors), durably, with one fsync of
+   * the network directory at the end. If a claim cannot be made (taken by a writer that ignores the lock,
+   * or a disk error), everything this call wrote is undone and nothing changes.
    */
-  putLease(lease: Lease, previous: Lease | undefined): void {
+  putLease(lease: Lease, previous: Lease | undefined, state: NetworkState): void {
     const name = leaseFileName(lease.containerID, lease.ifname);
     const path = join(this.leasesDir, name);
     const fresh = lease.addresses.filter((a) => !previous?.addresses.includes(a) || !this.claimIsOurs(a, lease));
@@ -203,33 +204,64 @@ export class NetworkStore implements LeaseView {
       fsyncDir(this.leasesDir);
     });
     const claimed: string[] = [];
+    const undo = (): void => {
+      for (const a of claimed) unlinkQuiet(join(this.dir, a));
+      this.io('restoring', path, () => {
+        if (previous) replaceFile(this.leasesDir, name, `${JSON.stringify(previous)}\n`);
+        else unlinkQuiet(path);
+        fsyncDir(this.leasesDir);
+        fsyncDir(this.dir);
+      });
+    };
     for (const address of fresh) {
-      const ok = this.io('claiming', join(this.dir, address), () =>
-        createFileExclusive(this.dir, address, claimContent(lease.containerID, lease.ifname)),
-      );
+      let ok: boolean;
+      try {
+        ok = this.io('claiming', join(this.dir, address), () => createFileExclusive(this.dir, address, claimContent(lease.containerID, lease.ifname)));
+      } catch (e) {
+        undo();
+        throw e;
+      }
       if (!ok && !this.claimIsOurs(address, lease)) {
-        for (const a of claimed) unlinkQuiet(join(this.dir, a));
-        this.io('restoring', path, () => {
-          if (previous) replaceFile(this.leasesDir, name, `${JSON.stringify(previous)}\n`);
-          else unlinkQuiet(path);
-          fsyncDir(this.leasesDir);
-          fsyncDir(this.dir);
-        });
+        undo();
         const h = this.claimHolder(address);
         throw new CniError(Code.AddressUnavailable, `address ${address} was claimed meanwhile by ${h?.containerID ?? 'another writer'}; retry the ADD`);
       }
       if (ok) claimed.push(address);
     }
+    if (JSON.stringify(state) !== JSON.stringify(this.state)) {
+      try {
+        replaceFile(this.dir, STATE_FILE, `${JSON.stringify(state)}\n`);
+        this.state = state;
+      } catch {
+        // The cursor only spreads allocations over the range; the lease must not fail for it (e.g. ENOSPC).
+      }
+    }
+    this.io('syncing', this.dir, () => fsyncDir(this.dir));
   }
 
   /** Removes a lease record, then the claims that are still this attachment's. Returns the addresses freed. */
   deleteLease(lease: Lease): string[] {
-    const path = join(this.leasesDir, leaseFileName(lease.containerID, lease.ifname));
+    const name = leaseFileName(lease.containerID, lease.ifname);
+    const path = join(this.leasesDir, name);
     this.io('removing', path, () => {
-      unlinkQuiet(path);
+      unlinkIfExists(path);
       fsyncDir(this.leasesDir);
     });
-    const freed = lease.addresses.filter((a) => this.claimIsOurs(a, lease) && unlinkQuiet(join(this.dir, a)));
+    const freed: string[] = [];
+    for (const a of lease.addresses) {
+      if (!this.claimIsOurs(a, lease)) continue;
+      try {
+        this.io('removing', join(this.dir, a), () => unlinkIfExists(join(this.dir, a)));
+      } catch (e) {
+        // Put the record back, so the attachment still owns what it could not release.
+        this.io('restoring', path, () => {
+          replaceFile(this.leasesDir, name, `${JSON.stringify(lease)}\n`);
+          fsyncDir(this.leasesDir);
+        });
+        throw e;
+      }
+      freed.push(a);
+    }
     this.io('syncing', this.dir, () => fsyncDir(this.dir));
     return freed;
   }

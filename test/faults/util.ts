@@ -1,0 +1,272 @@
+// Shared helpers for the fault-injection suites (test/faults). Everything here drives the built executable
+// (BIN from test/helpers/plugin.ts) as separate processes; nothing imports src/.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { BIN, type CniCall, type CniReply, cniEnv } from '../helpers/plugin';
+
+/** LEASEHOLD_FAULT_SCALE multiplies every count in these suites (default 1, sized for CI on 2 cores). */
+export const SCALE = (() => {
+  const v = Number(process.env.LEASEHOLD_FAULT_SCALE ?? '1');
+  return Number.isFinite(v) && v > 0 ? v : 1;
+})();
+export const scaled = (n: number, min = 1): number => Math.max(min, Math.round(n * SCALE));
+
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+export const NOT_ROOT = 'needs root: mounts tmpfs / uses chattr, and root ignores mode bits anyway (process.getuid() !== 0)';
+
+export function parseReply(code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string): CniReply {
+  let json: any;
+  try {
+    json = stdout.trim() ? JSON.parse(stdout) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { code, signal, stdout, stderr, json };
+}
+
+export interface Running {
+  child: ChildProcess;
+  started: number;
+  done: Promise<CniReply & { ms: number }>;
+}
+
+/** Spawns one plugin call and gives back the child (to signal it) and its completion. */
+export function startCni(c: CniCall, extraEnv: Record<string, string> = {}, opts: { cwd?: string; killAfterMs?: number } = {}): Running {
+  const started = performance.now();
+  const child = spawn(BIN, [], { env: { ...cniEnv(c), ...extraEnv }, stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd });
+  if (opts.killAfterMs !== undefined) {
+    const t = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs);
+    child.on('exit', () => clearTimeout(t));
+  }
+  const done = new Promise<CniReply & { ms: number }>((res, rej) => {
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    child.on('error', rej);
+    child.on('close', (code, signal) => res({ ...parseReply(code, signal, out, err), ms: performance.now() - started }));
+  });
+  child.stdin!.on('error', () => {});
+  const input = c.stdin === undefined ? '' : typeof c.stdin === 'string' || Buffer.isBuffer(c.stdin) ? c.stdin : JSON.stringify(c.stdin);
+  child.stdin!.end(input);
+  return { child, started, done };
+}
+
+/** Runs tasks with at most `n` in flight. */
+export async function pool<T, R>(items: readonly T[], n: number, f: (t: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A CNI error as the spec shapes it: exit 1, one JSON object with cniVersion, numeric code and msg. */
+export function expectCniError(r: CniReply, codes?: number[], ctx = ''): void {
+  const where = `${ctx}\nexit=${r.code} signal=${r.signal}\nstdout=${r.stdout.slice(0, 2000)}\nstderr=${r.stderr.slice(0, 2000)}`;
+  expect(r.signal, where).toBeNull();
+  expect(r.code, where).toBe(1);
+  expect(r.json, where).toBeTypeOf('object');
+  expect(typeof r.json.cniVersion, where).toBe('string');
+  expect(Number.isInteger(r.json.code), where).toBe(true);
+  expect(typeof r.json.msg, where).toBe('string');
+  expect(r.stdout.trim().split('\n'), where).toHaveLength(1);
+  expect(r.stdout, where).not.toMatch(/\n\s+at .+:\d+:\d+/); // no stack trace on stdout
+  if (codes) expect(codes, where).toContain(r.json.code);
+}
+
+export function expectOk(r: CniReply, ctx = ''): void {
+  expect(r.code, `${ctx}\nstdout=${r.stdout}\nstderr=${r.stderr}`).toBe(0);
+}
+
+export interface Entry {
+  kind: 'file' | 'dir' | 'symlink' | 'other';
+  mode: number;
+  hash?: string;
+  target?: string;
+}
+
+/** Recursive listing of `root`: relative path → kind, permission bits and content hash. */
+export function tree(root: string): Map<string, Entry> {
+  const out = new Map<string, Entry>();
+  const walk = (rel: string): void => {
+    const abs = rel ? join(root, rel) : root;
+    let names: string[];
+    try {
+      names = readdirSync(abs);
+    } catch {
+      return;
+    }
+    for (const name of names.sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const p = join(root, r);
+      const st = lstatSync(p);
+      const mode = st.mode & 0o7777;
+      if (st.isSymbolicLink()) out.set(r, { kind: 'symlink', mode, target: readlinkSync(p) });
+      else if (st.isDirectory()) {
+        out.set(r, { kind: 'dir', mode });
+        walk(r);
+      } else if (st.isFile()) out.set(r, { kind: 'file', mode, hash: createHash('sha256').update(readFileSync(p)).digest('hex') });
+      else out.set(r, { kind: 'other', mode });
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** The same tree, without the lock file's content (leasehold writes its pid there on every lock). */
+export function stateTree(root: string): Record<string, Entry> {
+  const t = tree(root);
+  return Object.fromEntries([...t].map(([k, v]) => [k, k.endsWith('/lock') || k === 'lock' ? { ...v, hash: '(lock)' } : v]));
+}
+
+/** Temp files leasehold writes before rename/link: ".<name>.tmp-<pid>-<seq>". */
+export function tempFiles(root: string): string[] {
+  return [...tree(root).keys()].filter((p) => {
+    const base = p.split('/').pop()!;
+    return base.startsWith('.') && base.includes('.tmp-');
+  });
+}
+
+export interface Lease {
+  format: number;
+  containerID: string;
+  ifname: string;
+  addresses: string[];
+}
+
+export interface NetState {
+  state: unknown;
+  records: Map<string, Lease>; // "<id>@<ifname>" → record
+  claims: Map<string, { containerID: string; ifname: string }>; // address → holder
+  /** address → attachment key, for addresses that are leased (claim whose holder's record lists it). */
+  leased: Map<string, string>;
+  problems: string[];
+}
+
+const isAddressName = (n: string): boolean => /^[0-9a-f.:]+$/i.test(n) && !n.startsWith('.') && n !== 'lock';
+
+/** Loads a network directory the way an auditor would, collecting every broken invariant in `problems`. */
+export function readNetwork(netDir: string): NetState {
+  const problems: string[] = [];
+  let state: unknown;
+  const statePath = join(netDir, 'leasehold.json');
+  if (existsSync(statePath)) {
+    try {
+      state = JSON.parse(readFileSync(statePath, 'utf8'));
+      const s = state as { format?: unknown; cursors?: unknown };
+      if (s.format !== 1 || typeof s.cursors !== 'object' || s.cursors === null) problems.push(`leasehold.json has a bad shape: ${JSON.stringify(state)}`);
+    } catch (e) {
+      problems.push(`leasehold.json does not parse: ${(e as Error).message}`);
+    }
+  }
+  const records = new Map<string, Lease>();
+  const leasesDir = join(netDir, 'leases');
+  for (const name of existsSync(leasesDir) ? readdirSync(leasesDir) : []) {
+    if (name.startsWith('.') || !name.endsWith('.json')) continue;
+    try {
+      const l = JSON.parse(readFileSync(join(leasesDir, name), 'utf8')) as Lease;
+      if (l.format !== 1 || typeof l.containerID !== 'string' || !Array.isArray(l.addresses)) throw new Error(`bad shape ${JSON.stringify(l)}`);
+      const key = `${l.containerID}@${l.ifname}`;
+      if (records.has(key)) problems.push(`two records for ${key}`);
+      records.set(key, l);
+    } catch (e) {
+      problems.push(`record ${name} does not parse: ${(e as Error).message}`);
+    }
+  }
+  const claims = new Map<string, { containerID: string; ifname: string }>();
+  for (const name of existsSync(netDir) ? readdirSync(netDir) : []) {
+    if (!isAddressName(name)) continue;
+    const text = readFileSync(join(netDir, name), 'utf8');
+    const [containerID = '', ifname = ''] = text.split('\r\n');
+    if (!containerID) problems.push(`claim ${name} has no holder: ${JSON.stringify(text)}`);
+    claims.set(name, { containerID, ifname });
+  }
+  const leased = new Map<string, string>();
+  const listedBy = new Map<string, string[]>();
+  for (const [key, l] of records) {
+    for (const a of l.addresses) {
+      listedBy.set(a, [...(listedBy.get(a) ?? []), key]);
+      const h = claims.get(a);
+      if (h && `${h.containerID}@${h.ifname}` === key) {
+        if (leased.has(a)) problems.push(`address ${a} leased twice: ${leased.get(a)} and ${key}`);
+        leased.set(a, key);
+      }
+    }
+  }
+  // One claim file per name means one holder; also no two records may both believe they own an address.
+  for (const [a, keys] of listedBy) {
+    const owning = keys.filter((k) => {
+      const h = claims.get(a);
+      return h && `${h.containerID}@${h.ifname}` === k;
+    });
+    if (owning.length > 1) problems.push(`address ${a} owned by ${owning.join(', ')}`);
+  }
+  return { state, records, claims, leased, problems };
+}
+
+/** Holds <lockPath> with util-linux flock in its own process group (flock + sleep), until kill(). */
+export async function holdLock(lockPath: string): Promise<{ pid: number; kill(): void; exited: Promise<void> }> {
+  const child = spawn('/usr/bin/flock', ['-x', '-o', lockPath, 'sleep', '600'], { detached: true, stdio: 'ignore' });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  const deadline = Date.now() + 10_000;
+  while (!lockIsHeld(lockPath)) {
+    if (Date.now() > deadline) throw new Error(`flock never took ${lockPath}`);
+    await sleep(5);
+  }
+  return {
+    pid: child.pid!,
+    exited,
+    kill() {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    },
+  };
+}
+
+/** True if someone holds an flock on the file right now (a non-blocking probe that takes and drops it). */
+export function lockIsHeld(lockPath: string): boolean {
+  if (!existsSync(lockPath)) return false;
+  return spawnSync('/usr/bin/flock', ['-n', '-x', lockPath, 'true']).status !== 0;
+}
+
+export function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.error?.message}`);
+}
+
+/** Mounts a private tmpfs at dir (created if needed). */
+export function mountTmpfs(dir: string, options: string): void {
+  mkdirSync(dir, { recursive: true });
+  run('mount', ['-t', 'tmpfs', '-o', options, 'leasehold-fault', dir]);
+}
+
+export function umountQuiet(dir: string): void {
+  spawnSync('umount', ['-l', dir]);
+}
+
+/** A network config for the fault suites (a /16 by default so ranges never run out). */
+export function faultConf(dataDir: string, name = 'faultnet', ipam: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    cniVersion: '1.0.0',
+    name,
+    type: 'bridge',
+    ipam: { type: 'leasehold', dataDir, ranges: [[{ subnet: '10.20.0.0/16' }]], lockTimeoutMs: 60_000, ...ipam },
+  };
+}
+
+/** Address without prefix from an ADD result. */
+export const addressOf = (r: CniReply): string => String(r.json?.ips?.[0]?.address ?? '').split('/')[0]!;
