@@ -53,7 +53,7 @@ let sleeper: Int32Array | undefined;
 
 /**
  * Polls LOCK_NB with backoff up to 64 ms: a blocking flock(2) would hang past any timeout. Measured with 200
- * concurrent ADDs, a 16 ms cap spent 76 s of CPU in waking waiters against 49 s with 64 ms (README, Performance).
+ * concurrent ADDs, the burst used 76 s of CPU in all with a 16 ms cap and 49 s with 64 ms (README, Performance).
  */
 function lockWithAddon(a: FlockAddon, fd: number, timeoutMs: number): boolean {
   const deadline = performance.now() + timeoutMs;
