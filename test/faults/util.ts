@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { BIN, type CniCall, type CniReply, cniEnv } from '../helpers/plugin';
+import { BIN, type CniCall, type CniReply, cniEnv, parseReply } from '../helpers/plugin';
 
 /** LEASEHOLD_FAULT_SCALE multiplies every count in these suites (default 1, sized for CI on 2 cores). */
 export const SCALE = (() => {
@@ -17,15 +17,7 @@ export const scaled = (n: number, min = 1): number => Math.max(min, Math.round(n
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 export const NOT_ROOT = 'needs root: mounts tmpfs / uses chattr, and root ignores mode bits anyway (process.getuid() !== 0)';
 
-export function parseReply(code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string): CniReply {
-  let json: any;
-  try {
-    json = stdout.trim() ? JSON.parse(stdout) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { code, signal, stdout, stderr, json };
-}
+export { parseReply };
 
 export interface Running {
   child: ChildProcess;

@@ -45,7 +45,7 @@ export function cniEnv(c: CniCall): Record<string, string> {
 
 const stdinOf = (c: CniCall): string | Buffer => (c.stdin === undefined ? '' : typeof c.stdin === 'string' || Buffer.isBuffer(c.stdin) ? c.stdin : JSON.stringify(c.stdin));
 
-function reply(code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string): CniReply {
+export function parseReply(code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string): CniReply {
   let json: any;
   try {
     json = stdout.trim() ? JSON.parse(stdout) : undefined;
@@ -57,7 +57,7 @@ function reply(code: number | null, signal: NodeJS.Signals | null, stdout: strin
 
 export function runCni(c: CniCall): CniReply {
   const r = spawnSync(BIN, [], { env: cniEnv(c), input: stdinOf(c), encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
-  return reply(r.status, r.signal, r.stdout, r.stderr);
+  return parseReply(r.status, r.signal, r.stdout, r.stderr);
 }
 
 export function runCniAsync(c: CniCall): Promise<CniReply> {
@@ -68,7 +68,7 @@ export function runCniAsync(c: CniCall): Promise<CniReply> {
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (err += d));
     p.on('error', rej);
-    p.on('close', (code, signal) => res(reply(code, signal, out, err)));
+    p.on('close', (code, signal) => res(parseReply(code, signal, out, err)));
     p.stdin.on('error', () => {}); // the plugin may exit before reading all of stdin
     p.stdin.end(stdinOf(c));
   });
