@@ -2,11 +2,12 @@
 // from its own bundle so the plugin path never pays for it.
 import { readStdin, runPlugin } from './cni/plugin.js';
 import { loadCli } from './cli/load.js';
+import { writeAll } from './proc.js';
 
 export async function main(): Promise<number> {
   if (process.env.CNI_COMMAND !== undefined) {
     const r = runPlugin(process.env, () => readStdin());
-    process.stdout.write(r.stdout);
+    writeAll(1, r.stdout);
     return r.exitCode;
   }
   return loadCli().runCli(process.argv.slice(2));

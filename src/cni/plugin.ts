@@ -12,6 +12,7 @@ import { parseCniArgs } from './args.js';
 import { type CniEnv, readEnv } from './env.js';
 import { CniError, Code } from './errors.js';
 import { appendOpLog } from './oplog.js';
+import { nowMs } from '../proc.js';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, atLeast, isSupported } from './versions.js';
 
 /** Network configs are a few KB; anything past this is a mistake or an attack, refused before parsing. */
@@ -47,7 +48,7 @@ export interface PluginRun {
 }
 
 export function runPlugin(env: NodeJS.ProcessEnv, stdin: () => string): PluginRun {
-  const started = performance.now();
+  const started = nowMs();
   let version = CURRENT_VERSION;
   let cni: CniEnv | undefined;
   let conf: NetConf | undefined;
@@ -92,7 +93,7 @@ export function runPlugin(env: NodeJS.ProcessEnv, stdin: () => string): PluginRu
         out = status(conf);
         break;
     }
-    appendOpLog(conf, cni, { ok: true, addresses: out.addresses, lockWaitMs: out.lockWaitMs, ms: performance.now() - started });
+    appendOpLog(conf, cni, { ok: true, addresses: out.addresses, lockWaitMs: out.lockWaitMs, ms: nowMs() - started });
     return { stdout: out.output ? `${JSON.stringify(out.output)}\n` : '', exitCode: 0 };
   } catch (err) {
     let e: CniError;
@@ -102,7 +103,7 @@ export function runPlugin(env: NodeJS.ProcessEnv, stdin: () => string): PluginRu
       process.stderr.write(`leasehold: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
       e = new CniError(Code.Internal, `internal error: ${(err as Error)?.message ?? String(err)}; please report it with the stderr output`);
     }
-    if (conf && cni) appendOpLog(conf, cni, { ok: false, code: e.code, msg: e.message, ms: performance.now() - started });
+    if (conf && cni) appendOpLog(conf, cni, { ok: false, code: e.code, msg: e.message, ms: nowMs() - started });
     const body = { cniVersion: conf?.cniVersion ?? version, code: e.code, msg: e.message, details: e.details };
     return { stdout: `${JSON.stringify(body)}\n`, exitCode: 1 };
   }

@@ -8,6 +8,7 @@
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CniError, Code, ioError } from '../cni/errors.js';
+import { nowMs } from '../proc.js';
 
 export interface Lock {
   readonly path: string;
@@ -56,10 +57,10 @@ let sleeper: Int32Array | undefined;
  * concurrent ADDs, the burst used 76 s of CPU in all with a 16 ms cap and 49 s with 64 ms (README, Performance).
  */
 function lockWithAddon(a: FlockAddon, fd: number, timeoutMs: number): boolean {
-  const deadline = performance.now() + timeoutMs;
+  const deadline = nowMs() + timeoutMs;
   for (let pause = 1; ; pause = Math.min(pause * 2, 64)) {
     if (a.lock(fd)) return true;
-    const left = deadline - performance.now();
+    const left = deadline - nowMs();
     if (left <= 0) return false;
     sleeper ??= new Int32Array(new SharedArrayBuffer(4));
     Atomics.wait(sleeper, 0, 0, Math.min(pause, left));
@@ -110,7 +111,7 @@ export function acquireLock(path: string, timeoutMs: number): Lock {
   } catch (e) {
     throw ioError('opening lock file', path, e);
   }
-  const started = performance.now();
+  const started = nowMs();
   let locked: boolean;
   try {
     const a = loadAddon(dirname(path));
@@ -119,7 +120,7 @@ export function acquireLock(path: string, timeoutMs: number): Lock {
     closeSync(fd);
     throw e instanceof CniError ? e : ioError('locking', path, e);
   }
-  const waitedMs = performance.now() - started;
+  const waitedMs = nowMs() - started;
   if (!locked) {
     const holder = describeHolder(fd, path);
     closeSync(fd);
