@@ -1,6 +1,6 @@
 // The CNI protocol: environment and stdin in, exactly one JSON document (result or error) out.
 // Nothing but this module writes to stdout on the plugin path.
-import { readSync } from 'node:fs';
+import { fstatSync, readSync } from 'node:fs';
 import { add } from '../commands/add.js';
 import { check } from '../commands/check.js';
 import { del } from '../commands/del.js';
@@ -55,10 +55,11 @@ export function runPlugin(env: NodeJS.ProcessEnv, stdin: () => string): PluginRu
   try {
     cni = readEnv(env);
     if (cni.command === 'VERSION') {
-      // stdin is optional for VERSION; answer in the asked-for version when it is one we speak.
+      // stdin is optional for VERSION; answer in the asked-for version when it is one we speak. A terminal
+      // (an operator typing the command) is not read, or the call would wait for input.
       let asked: string | undefined;
       try {
-        asked = peekVersion(stdin());
+        asked = fstatSync(0).isCharacterDevice() ? undefined : peekVersion(stdin());
       } catch {
         asked = undefined;
       }

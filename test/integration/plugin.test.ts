@@ -2,7 +2,8 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { netConf, runCni, runCniAsync, tempDataDir } from '../helpers/plugin';
+import { spawn } from 'node:child_process';
+import { BIN, netConf, runCni, runCniAsync, tempDataDir } from '../helpers/plugin';
 
 let data: ReturnType<typeof tempDataDir>;
 beforeEach(() => {
@@ -26,6 +27,18 @@ describe('VERSION', () => {
     const r = runCni({ command: 'VERSION' });
     expect(r.code).toBe(0);
     expect(r.json).toEqual({ cniVersion: '1.1.0', supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+  });
+  it('does not wait for input when stdin is a terminal', async () => {
+    // script(1) gives the plugin a pseudo-terminal as stdin, as when an operator types the command; our end
+    // of it stays open, so a plugin that reads stdin would wait until it is killed.
+    const p = spawn('script', ['-qec', `CNI_COMMAND=VERSION ${BIN}`, '/dev/null'], { env: { PATH: process.env.PATH }, stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    const killer = setTimeout(() => p.kill('SIGKILL'), 5_000);
+    const [, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => p.on('close', (c, sig) => res([c, sig])));
+    clearTimeout(killer);
+    expect(signal).toBeNull();
+    expect(out).toContain('"supportedVersions"');
   });
   it('answers in the version asked on stdin', () => {
     expect(runCni({ command: 'VERSION', stdin: { cniVersion: '0.4.0' } }).json.cniVersion).toBe('0.4.0');
