@@ -12,9 +12,12 @@ export interface CniEnv {
   args: string;
 }
 
-// Same rule as libcni's ValidateContainerID and network-name check.
-export const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+// Same rule as libcni's ValidateContainerID and network-name check, with a length bound of our own.
+const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
 const MAX_ID = 1024;
+
+/** A container id or network name that is safe to use as (part of) a file name. */
+export const isValidId = (id: string): boolean => id.length <= MAX_ID && ID_PATTERN.test(id);
 
 export function validateIfname(name: string): string | null {
   if (name === '') return 'is empty';
@@ -43,7 +46,7 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
   if (verb === 'VERSION' || verb === 'GC' || verb === 'STATUS') return out;
 
   if (out.containerId === '') throw new CniError(Code.InvalidEnv, 'CNI_CONTAINERID is required');
-  if (out.containerId.length > MAX_ID || !ID_PATTERN.test(out.containerId)) {
+  if (!isValidId(out.containerId)) {
     throw new CniError(Code.InvalidEnv, `CNI_CONTAINERID ${show(out.containerId)} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`);
   }
   if (verb !== 'DEL' && out.netns === '') throw new CniError(Code.InvalidEnv, 'CNI_NETNS is required');

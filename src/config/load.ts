@@ -2,7 +2,7 @@
 import { isAbsolute, normalize } from 'node:path';
 import type { CniArgs } from '../cni/args.js';
 import { CniError, Code } from '../cni/errors.js';
-import { ID_PATTERN } from '../cni/env.js';
+import { isValidId } from '../cni/env.js';
 import { atLeast, isSupported } from '../cni/versions.js';
 import { type Ip, parseCidr, parseIp } from '../net/ip.js';
 import type { RangeSet, Span } from '../net/range.js';
@@ -65,7 +65,7 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
   if (!isSupported(cniVersion)) {
     throw new CniError(Code.IncompatibleVersion, `cniVersion ${JSON.stringify(cniVersion).slice(0, 40)} is not supported; use one of 0.1.0 to 1.1.0`);
   }
-  if (raw.name.length > 1024 || !ID_PATTERN.test(raw.name)) {
+  if (!isValidId(raw.name)) {
     throw new CniError(Code.InvalidConfig, `network name ${JSON.stringify(raw.name.slice(0, 80))} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`);
   }
   const ipam = raw.ipam;

@@ -3,7 +3,7 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Claim } from '../allocator/leaks.js';
-import { ID_PATTERN } from '../cni/env.js';
+import { isValidId } from '../cni/env.js';
 import { ioError } from '../cni/errors.js';
 import { exists, readIfExists } from './fsutil.js';
 import { type Lease, claimAddress } from './lease.js';
@@ -21,7 +21,7 @@ export interface NetworkSnapshot {
   claims: Claim[];
 }
 
-export const isNetworkName = (name: string): boolean => name.length <= 1024 && ID_PATTERN.test(name);
+export const isNetworkName = isValidId;
 
 /** A directory holds a network if leasehold or host-local has left its marks there. */
 function looksLikeNetwork(dir: string): boolean {
