@@ -78,6 +78,3 @@ export function buildExcludes(raw: string[]): Span[] {
     return { family: c.ip.family, first: networkOf(c), last: lastOf(c) };
   });
 }
-
-export const spanText = (s: Span): string =>
-  s.first === s.last ? formatIp({ family: s.family, value: s.first }) : `${formatIp({ family: s.family, value: s.first })}-${formatIp({ family: s.family, value: s.last })}`;
