@@ -2,7 +2,7 @@
 // ADD's reclaim-when-full, CNI GC, `leasehold gc`, `check` and `release` all ask it, each giving the facts
 // it has: a rule whose fact is missing does not apply.
 import { type Attachment, attachmentKey } from '../base/ids.js';
-import type { Lease } from '../store/lease.js';
+import type { Lease } from './lease.js';
 
 export type LeakReason = 'stale-boot' | 'netns-gone' | 'not-valid' | 'orphan-claim' | 'not-imported';
 

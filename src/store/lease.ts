@@ -1,22 +1,7 @@
-// The lease record: what one attachment (container + interface) holds in a network, whatever the backend.
-import type { Attachment } from '../base/ids.js';
+// Lease records as stored, whatever the backend: one decoder that every reader goes through.
+import { LEASE_FORMAT, type Lease } from '../allocator/lease.js';
 
-export const LEASE_FORMAT = 1;
-
-export interface Lease extends Attachment {
-  format: typeof LEASE_FORMAT;
-  /** Canonical addresses, without prefix: one per range set. */
-  addresses: string[];
-  podNamespace?: string;
-  podName?: string;
-  netns: string;
-  createdAt: string;
-  /** The kernel's boot id at ADD; null for leases adopted from host-local, whose boot is unknown. */
-  bootId: string | null;
-  adoptedFromHostLocal?: boolean;
-  /** Cluster mode: the node that made the attachment. */
-  node?: string;
-}
+export { LEASE_FORMAT, type Lease };
 
 /** Parses a versioned JSON document; a string result says why it cannot be used. */
 export function decodeVersioned<T extends { format: number }>(text: string, what: string, format: number): Partial<T> | string {
