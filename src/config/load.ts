@@ -60,12 +60,12 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
 
   // host-local's order: runtime ipRanges first, then the legacy single range, then ipam.ranges.
   const rawSets: Array<{ set: NonNullable<typeof ipam.ranges>[number]; where: string }> = [];
-  (raw.runtimeConfig?.ipRanges ?? []).forEach((set, i) => rawSets.push({ set, where: `runtimeConfig.ipRanges[${i}]` }));
+  for (const [i, set] of (raw.runtimeConfig?.ipRanges ?? []).entries()) rawSets.push({ set, where: `runtimeConfig.ipRanges[${i}]` });
   if (ipam.subnet !== undefined) {
     const { subnet, rangeStart, rangeEnd, gateway } = ipam;
     rawSets.push({ set: [{ subnet, rangeStart, rangeEnd, gateway }], where: 'ipam' });
   }
-  (ipam.ranges ?? []).forEach((set, i) => rawSets.push({ set, where: `ipam.ranges[${i}]` }));
+  for (const [i, set] of (ipam.ranges ?? []).entries()) rawSets.push({ set, where: `ipam.ranges[${i}]` });
   if (rawSets.length === 0) throw new CniError(Code.InvalidConfig, 'ipam has no ranges: set ipam.ranges (or the legacy ipam.subnet)');
   const rangeSets = buildRangeSets(rawSets.map((s) => s.set), (i) => rawSets[i]!.where);
 

@@ -112,8 +112,8 @@ export class MemoryStore implements Store {
 
   /** The network's contents, created empty on first use. */
   network(name: string): MemoryNetwork {
-    let net = this.nets.get(name);
-    if (!net) this.nets.set(name, (net = emptyNetwork()));
+    const net = this.nets.get(name) ?? emptyNetwork();
+    this.nets.set(name, net);
     return net;
   }
 
