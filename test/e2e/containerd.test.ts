@@ -25,9 +25,11 @@ import {
   ctrOk,
   leaseholdCli,
   leaseRecord,
+  runAttached,
   snapshotHostCniPaths,
   taskEth0,
   taskPid,
+  type ContainerdFixture,
 } from "./containerd.js";
 
 const HOOK_TIMEOUT = 120_000;
@@ -35,7 +37,7 @@ const STEP_TIMEOUT = 60_000;
 const SUBNET_PREFIX = "10.244.88.";
 
 describe.skipIf(!isRoot)("containerd 1.6: ctr run --cni with bridge -> leasehold", () => {
-  let fx: Awaited<ReturnType<typeof containerdFixture>> | undefined;
+  let fx: ContainerdFixture | undefined;
   let hostBefore = "";
   const ids = [`c1-${randSuffix(2)}`, `c2-${randSuffix(2)}`];
   const cniIds = ids.map((id) => `${CTR_NAMESPACE}-${id}`); // go-cni's CNI_CONTAINERID
@@ -44,7 +46,7 @@ describe.skipIf(!isRoot)("containerd 1.6: ctr run --cni with bridge -> leasehold
   beforeAll(async () => {
     const bin = assertIpamPluginPresent();
     hostBefore = snapshotHostCniPaths();
-    fx = await containerdFixture("lh-e2e-ctrd", bin, `${SUBNET_PREFIX}0/24`);
+    fx = await containerdFixture("lh-e2e-ctrd", `${SUBNET_PREFIX}0/24`, { file: bin });
   }, HOOK_TIMEOUT);
 
   afterAll(async () => {
@@ -85,19 +87,11 @@ describe.skipIf(!isRoot)("containerd 1.6: ctr run --cni with bridge -> leasehold
   }, STEP_TIMEOUT);
 
   test("an attached container's lease is freed by containerd's DEL when its task exits", async () => {
-    const { cd, sb, dataDir, network } = fx!;
-    const id = `c3-${randSuffix(2)}`;
-    const cniId = `${CTR_NAMESPACE}-${id}`;
-    // started in the background: the lease is read while the task runs, then the task ends on its own
-    const done = ctrInSandbox(cd, sb, ["run", "--rm", "--cni", BB_IMAGE, id, "sh", "-c", "ip -4 -o addr show eth0; sleep 1.5"]);
-    const during = await pollUntil(() => leaseRecord(dataDir, network, cniId), (l) => l !== undefined, 20_000, 50);
-    const r = await done;
-    expect(r.code, describeRun(r)).toBe(0);
-    expect(during, `no lease seen while ${id} ran\n${describeRun(r)}`).toBeDefined();
-    const m = /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout);
-    expect([m?.[1]], describeRun(r)).toEqual(during!.addresses);
-    expect(filesMentioning(dataDir, network, cniId), dumpLeaseDir(dataDir, network)).toEqual([]);
-    expect(existsSync(join(sb.cacheDir, "results")) ? filesMentioning(sb.cacheDir, "results", cniId) : [], "go-cni's cache entry after DEL").toEqual([]);
+    const { run, eth0, during, left } = await runAttached(fx!, `c3-${randSuffix(2)}`);
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(during, `no lease seen while the task ran\n${describeRun(run)}`).toBeDefined();
+    expect([eth0], describeRun(run)).toEqual(during!.addresses);
+    expect(left, `files naming the container after DEL\n${dumpLeaseDir(fx!.dataDir, fx!.network)}`).toEqual([]);
   }, STEP_TIMEOUT);
 
   test("a killed detached container (no DEL) is found by `leasehold check` as netns-gone and freed by `leasehold gc`", async () => {

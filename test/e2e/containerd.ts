@@ -14,6 +14,7 @@ import { join } from "node:path";
 import {
   cleanupAll,
   createNetns,
+  filesMentioning,
   deleteNetns,
   describeRun,
   loadConfList,
@@ -358,15 +359,15 @@ export function podsConflist(bridge: string, dataDir: string, subnet: string): R
  * Brings up containerd + image + sandbox with `pluginBin` as /opt/cni/bin/leasehold; used by this file and by
  * the package test, which points it at the installed file.
  */
-export async function containerdFixture(prefix: string, pluginBin: string, subnet: string) {
+export async function containerdFixture(prefix: string, subnet: string, plugin: { file: string } | { dir: string }) {
   const base = makeTempDir(prefix);
   const netns = await createNetns("lhctrd");
   const sb: CniSandbox = makeCniSandbox(base, netns);
+  if ("dir" in plugin) sb.binDir = plugin.dir; // an installed /opt/cni/bin, used as it is
+  else copyFileSync(plugin.file, join(sb.binDir, "leasehold")); // bridge itself comes from /usr/lib/cni on go-cni's path
   const dataDir = join(base, "leases");
   const conflist = podsConflist("lhctrd0", dataDir, subnet);
   writeFileSync(join(sb.confDir, "10-leasehold.conflist"), JSON.stringify(conflist, null, 2));
-  copyFileSync(pluginBin, join(sb.binDir, "leasehold")); // bridge itself comes from /usr/lib/cni on go-cni's path
-  await runOk("chmod", ["0755", join(sb.binDir, "leasehold")]);
   let cd: PrivateContainerd | undefined;
   try {
     cd = await startContainerd(join(base, "containerd"));
@@ -383,6 +384,24 @@ export async function containerdFixture(prefix: string, pluginBin: string, subne
     network: conflist.name as string,
     cleanup: () => cleanupAll([() => stopContainerd(cd!), () => deleteNetns(netns), () => removeDir(base)]),
   };
+}
+
+export type ContainerdFixture = Awaited<ReturnType<typeof containerdFixture>>;
+
+/**
+ * `ctr run --rm --cni` of a task that prints eth0's IPv4 address and exits after a while: returns ctr's run, the
+ * address printed, the lease seen while the task ran and the files still naming the container after ctr exited
+ * (containerd's DEL should leave none, in the lease dir and in go-cni's result cache).
+ */
+export async function runAttached(fx: ContainerdFixture, id: string) {
+  const { cd, sb, dataDir, network } = fx;
+  const cniId = `${CTR_NAMESPACE}-${id}`;
+  const done = ctrInSandbox(cd, sb, ["run", "--rm", "--cni", BB_IMAGE, id, "sh", "-c", "ip -4 -o addr show eth0; sleep 1.5"]);
+  const during = await pollUntil(() => leaseRecord(dataDir, network, cniId), (l) => l !== undefined, 20_000, 50);
+  const r = await done;
+  const eth0 = /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout)?.[1];
+  const left = [...filesMentioning(dataDir, network, cniId), ...filesMentioning(sb.cacheDir, "results", cniId)];
+  return { run: r, eth0, during, left };
 }
 
 /** `leasehold <args> --json` from dist, parsed; exit status kept for the caller to judge. */
