@@ -14,18 +14,29 @@ import (
 	"context"
 	"crypto/sha512"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 )
 
 func fail(format string, a ...interface{}) {
 	fmt.Fprintf(os.Stderr, "lhcni: "+format+"\n", a...)
 	os.Exit(1)
+}
+
+// failCNI reports a failed verb with the CNI error code of the plugin that failed, which libcni keeps.
+func failCNI(verb string, err error) {
+	var cniErr *types.Error
+	if errors.As(err, &cniErr) {
+		fail("%s: %v (code %d)", verb, err, cniErr.Code)
+	}
+	fail("%s: %v", verb, err)
 }
 
 func env(name, def string) string {
@@ -80,7 +91,7 @@ func main() {
 	case "add":
 		res, err := cninet.AddNetworkList(ctx, list, rt)
 		if err != nil {
-			fail("ADD: %v", err)
+			failCNI("ADD", err)
 		}
 		cur, err := current.NewResultFromResult(res)
 		if err != nil {
@@ -90,16 +101,16 @@ func main() {
 		fmt.Println(string(out))
 	case "check":
 		if err := cninet.CheckNetworkList(ctx, list, rt); err != nil {
-			fail("CHECK: %v", err)
+			failCNI("CHECK", err)
 		}
 	case "del":
 		if err := cninet.DelNetworkList(ctx, list, rt); err != nil {
-			fail("DEL: %v", err)
+			failCNI("DEL", err)
 		}
 	case "validate":
 		caps, err := cninet.ValidateNetworkList(ctx, list)
 		if err != nil {
-			fail("VALIDATE: %v", err)
+			failCNI("VALIDATE", err)
 		}
 		out, _ := json.Marshal(map[string]interface{}{"capabilities": caps})
 		fmt.Println(string(out))

@@ -193,6 +193,7 @@ describe.skipIf(!isRoot)("libcni 1.1 (Debian's golang-github-appc-cni-dev) with 
     const bad = await lhcni("check", a[0]!);
     expect(bad.code, `CHECK with a prevResult leasehold did not lease\n${describeRun(bad)}`).toBe(1);
     expect(bad.stderr).toContain("10.244.1.250");
+    expect(bad.stderr, "leasehold's CHECK mismatch code, passed up through bridge and libcni").toContain("(code 102)");
     writeFileSync(cached, saved);
 
     for (const at of a) {
@@ -319,6 +320,7 @@ describe.skipIf(!isRoot)("libcni 1.1 (Debian's golang-github-appc-cni-dev) with 
       const refused = await lhcni("add", { ...second, capArgs: { ips: [`${excluded}/24`] } });
       expect(refused.code, describeRun(refused)).toBe(1);
       expect(refused.stderr).toContain(excluded);
+      expect(refused.stderr, "leasehold's address-unavailable code").toContain("(code 101)");
       expect(filesMentioning(dataDir, name, second.id)).toEqual([]);
       await lhcniOk("del", second); // what a runtime does after a failed ADD
     }
