@@ -51,6 +51,9 @@ const RUN_DIR = "/run/containerd";
 
 /** Starts containerd on a socket under `base` and waits until `ctr version` answers. */
 export async function startContainerd(base: string): Promise<PrivateContainerd> {
+  for (const bin of [CONTAINERD, CTR, RUNC, BUSYBOX]) {
+    if (!existsSync(bin)) throw new Error(`${bin} is missing: install containerd, runc and busybox-static (scripts/setup.sh does)`);
+  }
   for (const d of ["root", "state", "opt"]) mkdirSync(join(base, d), { recursive: true });
   const socket = join(base, "containerd.sock");
   const config = join(base, "config.toml");

@@ -137,6 +137,9 @@ function cacheFiles(cacheDir: string): string[] {
 describe.skipIf(!isRoot)("libcni 1.1 (Debian's golang-github-appc-cni-dev) with leasehold as IPAM", () => {
   beforeAll(async () => {
     assertIpamPluginPresent();
+    for (const need of ["/usr/bin/go", "/usr/share/gocode/src/github.com/containernetworking/cni/libcni"]) {
+      if (!existsSync(need)) throw new Error(`${need} is missing: install golang-go and golang-github-appc-cni-dev (scripts/setup.sh does)`);
+    }
     work = makeTempDir("lh-e2e-libcni");
     await runOk(join(REPO, "scripts", "libcni-driver", "build.sh"), [join(work, "driver")], { timeoutMs: 120_000 });
     driver = join(work, "driver", "lhcni");
