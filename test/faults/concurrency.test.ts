@@ -2,8 +2,7 @@
 // some sequential order of the acknowledged calls gives.
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDataDir } from '../helpers/plugin';
-import { addressOf, faultConf, readNetwork, scaled, startCni, tempFiles } from './util';
+import { addressOf, faultConf, readNetwork, scaled, startCni, tempDataDir, tempFiles } from '../helpers/leasehold';
 
 const N = scaled(200, 20);
 // A /23 holds 509 leases; past that (LEASEHOLD_FAULT_SCALE > ~2) use a /16.

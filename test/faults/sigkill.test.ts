@@ -4,8 +4,7 @@
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDataDir } from '../helpers/plugin';
-import { type Running, addressOf, faultConf, holdLock, lockIsHeld, readNetwork, scaled, sleep, startCni } from './util';
+import { addressOf, faultConf, holdLock, lockIsHeld, readNetwork, type Running, scaled, sleep, startCni, tempDataDir } from '../helpers/leasehold';
 
 const KILLS = scaled(60, 10);
 const CONTAINERS = 24;

@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { VERSION } from '../../src/cli/version';
-import { ROOT, tempDataDir } from '../helpers/plugin';
-import { cli, expectOneLine } from './helpers';
+import { cli, expectOneLine, ROOT, tempDataDir } from '../helpers/leasehold';
 
 describe('leasehold (no CNI_COMMAND)', () => {
   const dirs: Array<{ remove(): void }> = [];
