@@ -7,7 +7,9 @@ import { add, BIN, cli, editLease, expectConsistent, expectOneLine, IPAM, readNe
 import { importJson } from './schemas';
 
 const dirs: Array<{ remove(): void }> = [];
-afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
+afterEach(() => {
+  for (const d of dirs.splice(0)) d.remove();
+});
 const fresh = (): string => {
   const d = tempDataDir('lh-cli-more-');
   dirs.push(d);

@@ -6,7 +6,9 @@ import { add, cli, cliAsync, editLease, expectConsistent, expectOneLine, makeNet
 import { freedJson } from './schemas';
 
 const dirs: Array<{ remove(): void }> = [];
-afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
+afterEach(() => {
+  for (const d of dirs.splice(0)) d.remove();
+});
 const fresh = (): string => {
   const d = tempDataDir('lh-cli-free-');
   dirs.push(d);
