@@ -52,8 +52,10 @@ export function buildCluster(raw: RawCluster & Record<string, unknown>, network:
   }
   if ((etcd.certFile === undefined) !== (etcd.keyFile === undefined)) throw bad(etcd.certFile ? 'etcd.keyFile' : 'etcd.certFile', 'is required with the other one: a client certificate needs its key');
   if ((etcd.username === undefined) !== (etcd.passwordFile === undefined)) throw bad(etcd.username ? 'etcd.passwordFile' : 'etcd.username', 'is required with the other one');
-  const tls = etcd.caFile !== undefined || etcd.certFile !== undefined;
-  if (tls && etcd.endpoints.some((e) => e.startsWith('http:'))) throw bad('etcd.endpoints', 'must all be https:// when caFile or certFile is set');
+  // TLS files apply to the https endpoints; an http one (a node-local forwarder on loopback) may come first.
+  if ((etcd.caFile !== undefined || etcd.certFile !== undefined) && !etcd.endpoints.some((e) => e.startsWith('https:'))) {
+    throw bad('etcd.endpoints', 'has no https:// endpoint, so caFile, certFile and keyFile would never be used');
+  }
   const prefix = raw.prefix ?? DEFAULT_PREFIX;
   if (!/^\/[A-Za-z0-9_.\-/]*$/.test(prefix) || prefix.includes('//') || prefix.length > 200) {
     throw bad('prefix', `${JSON.stringify(prefix.slice(0, 200))} must start with "/" and use letters, digits, "_", ".", "-" and "/"`);

@@ -40,7 +40,7 @@ describe('cluster config', () => {
     ['an inline password', { etcd: { endpoints: ['http://h:1'], username: 'u', password: 'p' } }, /ipam\.cluster\.etcd\.password is not accepted.*passwordFile/],
     ['a user without password file', { etcd: { endpoints: ['http://h:1'], username: 'u' } }, /ipam\.cluster\.etcd\.passwordFile is required/],
     ['a cert without key', { etcd: { endpoints: ['https://h:1'], certFile: '/c' } }, /ipam\.cluster\.etcd\.keyFile is required/],
-    ['TLS over http', { etcd: { endpoints: ['http://h:1'], caFile: '/ca' } }, /endpoints must all be https/],
+    ['TLS files with no https endpoint', { etcd: { endpoints: ['http://h:1'], caFile: '/ca' } }, /endpoints has no https:\/\/ endpoint/],
     ['a relative file', { etcd: { endpoints: ['https://h:1'], caFile: 'ca.pem' } }, /ipam\.cluster\.etcd\.caFile .* absolute/],
     ['a bad prefix', { etcd: { endpoints: ['http://h:1'] }, prefix: 'leasehold' }, /ipam\.cluster\.prefix/],
     ['a bad pool', { etcd: { endpoints: ['http://h:1'] }, pool: '../x' }, /ipam\.cluster\.pool/],
