@@ -282,8 +282,9 @@ export class EtcdClient {
 
   /**
    * Sends one request, moving on to the next endpoint when one refuses connections, says it is unavailable
-   * or stays silent for its share of the time left. Rounds repeat while some member answered "unavailable"
-   * (an election in progress) and time is left; when every endpoint refuses connections it fails at once.
+   * or stays silent for its share of the time left. Rounds repeat while time is left and some member is
+   * there but not answering yet (503 during an election, or silent); when every endpoint refuses
+   * connections it fails at once instead of waiting out the budget.
    */
   private async call(path: string, payload: Wire, mutating: boolean): Promise<{ body: Wire; retriedAfterUnknownOutcome: boolean }> {
     const start = performance.now();
@@ -292,7 +293,7 @@ export class EtcdClient {
     const json = JSON.stringify(payload);
     let reauthenticated = false;
     for (let round = 0; ; round++) {
-      let transient = false;
+      let worthAnotherRound = false;
       const n = this.endpoints.length;
       for (let k = 0; k < n; k++) {
         const idx = (this.preferred + k) % n;
@@ -323,19 +324,19 @@ export class EtcdClient {
           if (answer.status >= 500 || answer.status === 429) {
             const maybeApplied = mutating && !(answer.status === 503 && NOT_APPLIED.test(reason));
             failures.push({ endpoint: ep.url, reason, maybeApplied });
-            transient ||= answer.status === 503;
+            worthAnotherRound ||= answer.status === 503;
             continue;
           }
           throw new EtcdRequestError(ep.url, answer.status, typeof w?.code === 'number' ? w.code : undefined, String(w?.message ?? w?.error ?? answer.body.slice(0, 200)));
         } catch (e) {
           if (!(e instanceof AttemptError)) throw e;
           failures.push({ endpoint: e.endpoint, reason: e.reason, maybeApplied: mutating && e.maybeApplied });
-          // A silent member (timed out) may be stopped, not electing: only a 503 makes another round worthwhile.
+          worthAnotherRound ||= e.timedOut;
         }
       }
       const left = deadline - performance.now();
       const pause = Math.min(50 << Math.min(round, 4), left);
-      if (!transient || left <= pause + 1) throw new EtcdUnavailableError(failures, performance.now() - start, this.timeoutMs, mutating);
+      if (!worthAnotherRound || left <= pause + 1) throw new EtcdUnavailableError(failures, performance.now() - start, this.timeoutMs, mutating);
       await sleep(pause);
     }
   }

@@ -28,6 +28,8 @@ export class AttemptError extends Error implements AttemptFailure {
     readonly endpoint: string,
     readonly reason: string,
     readonly maybeApplied: boolean,
+    /** The endpoint stayed silent for the whole attempt (stopped, overloaded, or waiting for a quorum). */
+    readonly timedOut = false,
   ) {
     super(reason);
   }
@@ -78,12 +80,17 @@ export class Transport {
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
       });
       // A stopped member accepts connections and never answers: the timer, not the socket, bounds the attempt.
-      const timer = setTimeout(() => finish(new AttemptError(ep.url, `no answer within ${timeoutMs} ms${sent ? ' after sending' : ' (not connected)'}`, sent)), timeoutMs);
+      const timer = setTimeout(() => finish(new AttemptError(ep.url, `no answer within ${timeoutMs} ms${sent ? ' after sending' : ' (not connected)'}`, sent, true)), timeoutMs);
       req.on('socket', (s) => {
         if (!s.connecting) sent = true;
         else s.once(ep.https ? 'secureConnect' : 'connect', () => (sent = true));
       });
-      req.on('error', (e: NodeJS.ErrnoException) => finish(new AttemptError(ep.url, e.code ? `${e.code} (${e.message})` : e.message, sent)));
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        // A TLS failure (a refused client certificate arrives as an alert after the client's side of a TLS 1.3
+        // handshake is done) means etcd never read the request.
+        const tlsFailure = /^ERR_SSL_|^ERR_TLS_|CERT|SELF_SIGNED/.test(e.code ?? '');
+        finish(new AttemptError(ep.url, e.code ?? e.message, sent && !tlsFailure));
+      });
       req.on('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 
 /** Why a cluster cannot be started here, or undefined when it can. */
 export function etcdMissing(): string | undefined {
-  for (const bin of ['etcd', 'etcdctl']) {
-    if (spawnSync(bin, ['--version'], { encoding: 'utf8' }).status !== 0) return `${bin} is not installed (Debian: apt-get install etcd-server etcd-client; scripts/setup.sh does it)`;
+  for (const [bin, arg] of [['etcd', '--version'], ['etcdctl', 'version']] as const) {
+    if (spawnSync(bin, [arg]).status !== 0) return `${bin} is not installed (Debian: apt-get install etcd-server etcd-client; scripts/setup.sh does it)`;
   }
   if (spawnSync('openssl', ['version']).status !== 0) return 'openssl is not installed (apt-get install openssl)';
   return undefined;
