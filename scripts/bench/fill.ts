@@ -3,8 +3,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatIp } from '../../src/net/ip';
-import { LEASE_FORMAT, type Lease, claimContent, leaseFileName, readBootId } from '../../src/store/lease';
-import { LEASES_DIR, STATE_FILE, STATE_FORMAT } from '../../src/store/network-store';
+import { readBootId } from '../../src/base/host';
+import { LEASES_DIR, STATE_FILE, claimContent, leaseFileName } from '../../src/store/disk/layout';
+import { LEASE_FORMAT, type Lease } from '../../src/store/lease';
+import { STATE_FORMAT } from '../../src/store/state';
 
 /** The i-th address of 10.200.0.0/16 after the gateway (.0.1): .0.2, .0.3, … */
 const nth = (i: number): string => formatIp({ family: 4, value: (10n << 24n) | (200n << 16n) | BigInt(i + 2) });
@@ -17,7 +19,7 @@ export function fillLeasehold(netDir: string, network: string, n: number): void 
     const containerID = `fill${i.toString(16).padStart(60, '0')}`;
     const lease: Lease = { format: LEASE_FORMAT, containerID, ifname: 'eth0', addresses: [nth(i)], netns: `/var/run/netns/cni-${i}`, createdAt, bootId, podNamespace: 'default', podName: `fill-${i}` };
     writeFileSync(join(netDir, LEASES_DIR, leaseFileName(containerID, 'eth0')), `${JSON.stringify(lease)}\n`, { mode: 0o600 });
-    writeFileSync(join(netDir, nth(i)), claimContent(containerID, 'eth0'), { mode: 0o600 });
+    writeFileSync(join(netDir, nth(i)), claimContent({ containerID, ifname: 'eth0' }), { mode: 0o600 });
   }
   const cursors = n > 0 ? { '0': nth(n - 1) } : {};
   writeFileSync(join(netDir, STATE_FILE), `${JSON.stringify({ format: STATE_FORMAT, network, cursors })}\n`, { mode: 0o600 });

@@ -1,6 +1,6 @@
 // The allocation decision, with no I/O: the network's current leases come in through a read-only view,
 // and the answer is either the addresses to record (one per range set) or the reason none can be given.
-import { CniError, Code } from '../cni/errors.js';
+import { CniError, Code } from '../base/errors.js';
 import { type Ip, formatIp } from '../net/ip.js';
 import { type Range, type RangeSet, type Span, describeRange, inRange, inSpan, rangeSize } from '../net/range.js';
 

@@ -1,65 +1,91 @@
-// Which leases are leaked, decided from facts gathered by the caller (no I/O here).
-import type { Lease } from '../store/lease.js';
+// The one rule for which leases and claims may be freed, decided from facts the caller gathered (no I/O).
+// ADD's reclaim-when-full, CNI GC, `leasehold gc`, `check` and `release` all ask it, each giving the facts
+// it has: a rule whose fact is missing does not apply.
+import { type Attachment, attachmentKey } from '../base/ids.js';
+import type { Lease } from './lease.js';
 
-export type LeakReason = 'stale-boot' | 'netns-gone' | 'not-valid' | 'orphan-claim';
-
-export interface Leak {
-  reason: LeakReason;
-  lease?: Lease;
-  /** For orphan claims: the claimed address that no record owns, and who the claim names. */
-  address?: string;
-  holder?: { containerID: string; ifname: string } | undefined;
-}
+export type LeakReason = 'stale-boot' | 'netns-gone' | 'not-valid' | 'orphan-claim' | 'not-imported';
 
 export interface Claim {
   address: string;
-  holder: { containerID: string; ifname: string } | undefined;
-  /** When the claim file was written (ms since the epoch), if known. */
+  holder: Attachment | undefined;
+  /** When the claim was written (ms since the epoch), if known. */
   mtimeMs?: number;
 }
 
-/** A lease from an earlier boot cannot belong to a running container: containers do not survive a reboot. */
-export const isStaleBoot = (lease: Lease, bootId: string | null): boolean =>
-  bootId !== null && lease.bootId !== null && lease.bootId !== bootId;
-
-/**
- * Claims that no lease record lists: left by a crash between a record's removal and its claims', or
- * written by a host-local still running on this network after leasehold adopted it. Callers decide which
- * of them are safe to free (see claimsFromEarlierBoot and CNI GC).
- */
-export function orphanClaims(leases: Lease[], claims: Claim[]): Leak[] {
-  const owned = new Set<string>();
-  for (const l of leases) for (const a of l.addresses) owned.add(`${a}\0${l.containerID}\0${l.ifname}`);
-  return claims
-    .filter((c) => !c.holder || !owned.has(`${c.address}\0${c.holder.containerID}\0${c.holder.ifname}`))
-    .map((c) => ({ reason: 'orphan-claim' as const, address: c.address, holder: c.holder }));
+export interface Leak {
+  reason: LeakReason;
+  /** A whole lease record with its claims, or (without) one claim that no record owns. */
+  lease?: Lease;
+  address?: string;
+  holder?: Attachment | undefined;
+  /** Whether the rule allows freeing it; when not, `keptBecause` says why. */
+  freeable: boolean;
+  keptBecause?: string;
 }
-
-/** Only a claim written before this boot is certainly not a running container's. */
-export const claimsFromEarlierBoot = (claims: Claim[], bootTimeMs: number | null): Claim[] =>
-  bootTimeMs === null ? [] : claims.filter((c) => c.mtimeMs !== undefined && c.mtimeMs < bootTimeMs);
 
 export interface LeakFacts {
-  bootId: string | null;
-  /** Whether a lease's recorded netns path still exists; omit to skip that test. */
+  /** This boot's id: a lease recorded under another boot cannot belong to a running container. */
+  bootId?: string | null;
+  /** When this boot began: a claim no record owns and written before it is no running container's. */
+  bootTimeMs?: number | null;
+  /** Whether a lease's recorded netns still exists. */
   netnsExists?: (path: string) => boolean;
+  /** The attachments the runtime says are alive (CNI GC, `gc --keep-from`): every other one is freed... */
+  valid?: Attachment[];
+  /** ...unless written after the list was made (ms since the epoch): an ADD that raced the list. */
+  listedAt?: number;
+  /** False for a network leasehold has never written to: its claims are host-local's, to be imported. */
+  imported?: boolean;
 }
 
+/** A lease from an earlier boot cannot belong to a running container: containers do not survive a reboot. */
+export const isStaleBoot = (lease: Lease, bootId: string | null | undefined): boolean =>
+  bootId != null && lease.bootId !== null && lease.bootId !== undefined && lease.bootId !== bootId;
+
+export const isNetnsGone = (lease: Lease, netnsExists: LeakFacts['netnsExists']): boolean =>
+  netnsExists !== undefined && lease.netns !== '' && !netnsExists(lease.netns);
+
+/** Claims that no lease record lists: left by a crash between a record's removal and its claims', or written by host-local. */
+export function unownedClaims(leases: Lease[], claims: Claim[]): Claim[] {
+  const owned = new Set<string>();
+  for (const l of leases) for (const a of l.addresses) owned.add(`${a}\0${attachmentKey(l)}`);
+  return claims.filter((c) => !c.holder || !owned.has(`${c.address}\0${attachmentKey(c.holder)}`));
+}
+
+function leaseLeak(lease: Lease, f: LeakFacts, listed: (a: Attachment) => boolean): Leak | undefined {
+  if (isStaleBoot(lease, f.bootId)) return { reason: 'stale-boot', lease, freeable: true };
+  if (isNetnsGone(lease, f.netnsExists)) return { reason: 'netns-gone', lease, freeable: true };
+  if (f.valid && !listed(lease)) {
+    const raced = f.listedAt !== undefined && !(Date.parse(lease.createdAt) < f.listedAt);
+    return raced ? { reason: 'not-valid', lease, freeable: false, keptBecause: 'created after the list of live attachments' } : { reason: 'not-valid', lease, freeable: true };
+  }
+  return undefined;
+}
+
+function claimLeak(c: Claim, f: LeakFacts, listed: (a: Attachment) => boolean): Leak {
+  const base = { address: c.address, holder: c.holder };
+  if (f.imported === false) return { ...base, reason: 'not-imported', freeable: false, keptBecause: 'it is a host-local reservation not imported yet' };
+  if (f.bootTimeMs != null && c.mtimeMs !== undefined && c.mtimeMs < f.bootTimeMs) return { ...base, reason: 'orphan-claim', freeable: true };
+  if (f.valid && !(c.holder && listed(c.holder)) && (f.listedAt === undefined || (c.mtimeMs ?? Infinity) < f.listedAt)) {
+    return { ...base, reason: 'orphan-claim', freeable: true };
+  }
+  // A host-local still running on the network writes exactly such claims: only an operator may free them.
+  return { ...base, reason: 'orphan-claim', freeable: false, keptBecause: 'no record owns it, but it was written in this boot' };
+}
+
+/** Every lease and unowned claim that some rule calls leaked, leases first; `freeable` says which may go. */
 export function findLeaks(leases: Lease[], claims: Claim[], facts: LeakFacts): Leak[] {
+  const valid = new Set((facts.valid ?? []).map(attachmentKey));
+  const listed = (a: Attachment): boolean => valid.has(attachmentKey(a));
   const out: Leak[] = [];
   for (const lease of leases) {
-    if (isStaleBoot(lease, facts.bootId)) out.push({ reason: 'stale-boot', lease });
-    else if (facts.netnsExists && lease.netns !== '' && !facts.netnsExists(lease.netns)) out.push({ reason: 'netns-gone', lease });
+    const leak = leaseLeak(lease, facts, listed);
+    if (leak) out.push(leak);
   }
-  return [...out, ...orphanClaims(leases, claims)];
+  for (const c of unownedClaims(leases, claims)) out.push(claimLeak(c, facts, listed));
+  return out;
 }
 
-/** CNI GC: every lease, and every orphan claim, whose attachment the runtime did not list as valid. */
-export function notValid(leases: Lease[], valid: Array<{ containerID: string; ifname: string }>, orphans: Leak[] = []): Leak[] {
-  const keep = new Set(valid.map((v) => `${v.containerID}\0${v.ifname}`));
-  const listed = (a: { containerID: string; ifname: string } | undefined) => a !== undefined && keep.has(`${a.containerID}\0${a.ifname}`);
-  return [
-    ...leases.filter((l) => !listed(l)).map((lease) => ({ reason: 'not-valid' as const, lease })),
-    ...orphans.filter((o) => !listed(o.holder)),
-  ];
-}
+/** Only the leaks the rule allows freeing. */
+export const freeableLeaks = (leases: Lease[], claims: Claim[], facts: LeakFacts): Leak[] => findLeaks(leases, claims, facts).filter((l) => l.freeable);

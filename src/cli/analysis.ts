@@ -1,19 +1,20 @@
 // Judging a network snapshot: integrity findings and leaks (check, gc), per-lease flags (list) and
 // per-range usage (status, metrics). Pure functions over a snapshot plus the facts of this boot.
 import { setContains } from '../allocator/allocate.js';
-import { type Leak, claimsFromEarlierBoot, findLeaks, isStaleBoot } from '../allocator/leaks.js';
+import { type Leak, findLeaks, isNetnsGone, isStaleBoot } from '../allocator/leaks.js';
 import type { NetConf } from '../config/load.js';
 import { type Ip, formatCidr, formatIp, parseIp } from '../net/ip.js';
 import { type Range, type Span, inRange, rangeSize } from '../net/range.js';
 import type { Lease } from '../store/lease.js';
-import type { NetworkSnapshot } from '../store/networks.js';
 import type { Facts } from './context.js';
 import { percent, shortId } from './format.js';
+import type { NetworkSnapshot } from './snapshot.js';
 
 export type LeaseFlag = 'stale-boot' | 'netns-gone';
 
 export type FindingKind =
   | 'state-unreadable'
+  | 'cursor-ignored'
   | 'record-unreadable'
   | 'duplicate-address'
   | 'claim-missing'
@@ -32,7 +33,7 @@ export interface Finding {
   containerID: string | null;
   ifname: string | null;
   path: string | null;
-  /** Set when gc may free it. */
+  /** Set when gc may free it (the leak rule says freeable). */
   leak?: Leak;
 }
 
@@ -76,38 +77,34 @@ const who = (l: { containerID: string; ifname: string }): string => `${shortId(l
 export function leaseFlags(lease: Lease, facts: Facts): LeaseFlag[] {
   const flags: LeaseFlag[] = [];
   if (isStaleBoot(lease, facts.bootId)) flags.push('stale-boot');
-  if (lease.netns !== '' && !facts.netnsExists(lease.netns)) flags.push('netns-gone');
+  if (isNetnsGone(lease, facts.netnsExists)) flags.push('netns-gone');
   return flags;
 }
 
-/**
- * Leaks as the plugin decides them (findLeaks). Of the claims no record owns, only those written before
- * this boot are certainly no running container's (the plugin's rule too): newer ones are reported but
- * not freeable, since a host-local still running on the network writes exactly such claims. In a network
- * leasehold has never written to, they are host-local's reservations still to be imported.
- */
+/** The facts the leak rule gets for a snapshot: this boot, live netns, and whether leasehold has written here. */
+export const leakFacts = (snap: NetworkSnapshot, facts: Facts): Facts => ({ ...facts, imported: snap.state.status !== 'missing' });
+
+/** Leaks as the leak rule judges them; only those it calls freeable carry `leak` (what gc frees). */
 export function leaks(snap: NetworkSnapshot, facts: Facts): Finding[] {
-  const imported = snap.state.status !== 'missing';
-  const earlier = new Set(claimsFromEarlierBoot(snap.claims, facts.bootTimeMs).map((c) => c.address));
-  const found = findLeaks(snap.leases, snap.claims, facts).sort(byLeak);
+  const found = findLeaks(snap.leases, snap.claims, leakFacts(snap, facts)).sort(byLeak);
   return found.map((leak): Finding => {
-    const base = { network: snap.network };
+    const base = { network: snap.network, ...(leak.freeable ? { leak } : {}) };
     if (leak.lease) {
       const l = leak.lease;
       const detail =
         leak.reason === 'stale-boot'
           ? `lease of ${who(l)} (${l.addresses.join(', ')}) is from an earlier boot (${l.bootId})`
           : `lease of ${who(l)} (${l.addresses.join(', ')}): netns ${l.netns} no longer exists`;
-      return finding({ ...base, kind: leak.reason as FindingKind, detail, containerID: l.containerID, ifname: l.ifname, addresses: l.addresses, leak });
+      return finding({ ...base, kind: leak.reason as FindingKind, detail, containerID: l.containerID, ifname: l.ifname, addresses: l.addresses });
     }
     const address = leak.address!;
     const held = leak.holder ? ` (held for ${who(leak.holder)})` : '';
     const claim = { ...base, addresses: [address], ...leak.holder };
-    if (!imported) {
+    if (leak.reason === 'not-imported') {
       return finding({ ...claim, kind: 'not-imported', detail: `host-local reservation ${address}${held} is not imported yet (leasehold import-host-local)` });
     }
-    return earlier.has(address)
-      ? finding({ ...claim, kind: 'orphan-claim', detail: `claim ${address}${held} has no lease record and predates this boot`, leak })
+    return leak.freeable
+      ? finding({ ...claim, kind: 'orphan-claim', detail: `claim ${address}${held} has no lease record and predates this boot` })
       : finding({
           ...claim,
           kind: 'orphan-claim',
@@ -121,7 +118,12 @@ export function findings(snap: NetworkSnapshot, facts: Facts, conf: NetConf | un
   const net = snap.network;
   const out: Finding[] = [];
   if (snap.state.status === 'unreadable') {
-    out.push(finding({ network: net, kind: 'state-unreadable', detail: `${snap.dir}/leasehold.json is unreadable: ${snap.state.why}`, path: `${snap.dir}/leasehold.json` }));
+    out.push(finding({ network: net, kind: 'state-unreadable', detail: `${snap.state.path} is unreadable: ${snap.state.why}`, path: snap.state.path }));
+  }
+  if (snap.state.status === 'ok') {
+    for (const [set, text] of Object.entries(snap.state.ignoredCursors)) {
+      out.push(finding({ network: net, kind: 'cursor-ignored', detail: `round-robin cursor ${JSON.stringify(set)} = ${JSON.stringify(text)} is not an address; it is ignored and round-robin restarts at the range's start` }));
+    }
   }
   for (const u of snap.unreadable) out.push(finding({ network: net, kind: 'record-unreadable', detail: `${u.path} is unreadable: ${u.why}`, path: u.path }));
 

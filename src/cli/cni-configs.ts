@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename, join, normalize, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { CniError } from '../cni/errors.js';
+import { CniError } from '../base/errors.js';
 import { type NetConf, loadNetConf } from '../config/load.js';
 import { CliError, type CommonOpts } from './context.js';
 

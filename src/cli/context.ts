@@ -4,8 +4,10 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_DATA_DIR, DEFAULT_LOCK_TIMEOUT_MS } from '../config/load.js';
-import { readBootId, readBootTimeMs } from '../store/lease.js';
-import { isNetworkName, listNetworks, networkExists } from '../store/networks.js';
+import { readBootId, readBootTimeMs } from '../base/host.js';
+import { isValidId } from '../base/ids.js';
+import type { LeakFacts } from '../allocator/leaks.js';
+import { DiskStore } from '../store/disk/disk-store.js';
 
 export const EXIT = { ok: 0, findings: 1, error: 2 } as const;
 
@@ -47,24 +49,25 @@ export function addCommonOptions(cmd: Command, opts: { lock?: boolean } = {}): C
   return cmd;
 }
 
+/** The store of the data directory a command works on. */
+export const storeOf = (opts: Pick<CommonOpts, 'dataDir'>): DiskStore => new DiskStore(resolve(opts.dataDir));
+
 /** The networks a command works on: --network (which must exist, or be configured) or all of them. */
-export function selectNetworks(opts: CommonOpts, configured: string[] = []): string[] {
-  const dataDir = resolve(opts.dataDir);
+export async function selectNetworks(store: DiskStore, opts: CommonOpts, configured: string[] = []): Promise<string[]> {
   if (opts.network !== undefined) {
-    if (!isNetworkName(opts.network)) throw new CliError(`--network ${JSON.stringify(opts.network)} is not a network name`);
-    if (!networkExists(dataDir, opts.network) && !configured.includes(opts.network)) {
-      const found = listNetworks(dataDir);
-      throw new CliError(`no network ${opts.network} in ${dataDir} (found: ${found.length ? found.join(', ') : 'none'})`);
+    if (!isValidId(opts.network)) throw new CliError(`--network ${JSON.stringify(opts.network)} is not a network name`);
+    if (!(await store.has(opts.network)) && !configured.includes(opts.network)) {
+      const found = await store.networks();
+      throw new CliError(`no network ${opts.network} in ${store.location} (found: ${found.length ? found.join(', ') : 'none'})`);
     }
     return [opts.network];
   }
-  return [...new Set([...listNetworks(dataDir), ...configured])].sort();
+  return [...new Set([...(await store.networks()), ...configured])].sort();
 }
 
-/** What decides whether a lease is leaked. Read once per command. */
-export interface Facts {
+/** The facts leak decisions rest on (see allocator/leaks.ts), read once per command, and the time. */
+export interface Facts extends LeakFacts {
   bootId: string | null;
-  /** When this boot began (ms since the epoch): claims written before it are no running container's. */
   bootTimeMs: number | null;
   netnsExists: (path: string) => boolean;
   now: number;
@@ -82,3 +85,10 @@ export const warn = (text: string): void => {
 
 /** Wraps a command body so its exit code reaches runCli. */
 export type Act = <A extends unknown[]>(body: (...args: A) => number | Promise<number>) => (...args: A) => Promise<void>;
+
+/** The selected networks that have state (the ones a command can lock, judge and free). */
+export async function existingNetworks(store: DiskStore, opts: CommonOpts): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of await selectNetworks(store, opts)) if (await store.has(n)) out.push(n);
+  return out;
+}

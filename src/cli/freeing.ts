@@ -1,7 +1,6 @@
 // Freeing leases and claims (release, gc) and reporting exactly what was freed, shared by both commands.
 import type { Leak } from '../allocator/leaks.js';
-import { releaseLeaks } from '../commands/release.js';
-import type { NetworkStore } from '../store/network-store.js';
+import { type NetworkSession, freeLeaks } from '../store/store.js';
 import { out } from './context.js';
 import { json, shortId, table } from './format.js';
 
@@ -24,9 +23,9 @@ export function describeLeak(network: string, leak: Leak, reason: string = leak.
     : { network, kind: 'claim', reason, containerID: null, ifname: null, addresses: [leak.address!] };
 }
 
-/** Frees one leak under the caller's lock; `addresses` becomes what was actually freed. */
-export function freeLeak(store: NetworkStore, leak: Leak, reason?: string): Freed {
-  return { ...describeLeak(store.network, leak, reason), addresses: releaseLeaks(store, [leak]) };
+/** Frees one leak under the session's lock; `addresses` becomes what was actually freed. */
+export async function freeLeak(session: NetworkSession, leak: Leak, reason?: string): Promise<Freed> {
+  return { ...describeLeak(session.network, leak, reason), addresses: await freeLeaks(session, [leak]) };
 }
 
 export function printFreed(items: Freed[], opts: { json?: boolean; dryRun?: boolean }, extra: Record<string, unknown> = {}): void {

@@ -1,8 +1,8 @@
 // The operator's CLI (run without CNI_COMMAND). Every failure ends as one line on stderr and an exit
 // code: 0 ok, 1 findings (check) or refused (release), 2 usage, configuration or I/O errors.
 import { Command, CommanderError } from 'commander';
-import { CniError } from '../cni/errors.js';
-import { SUPPORTED_VERSIONS } from '../cni/versions.js';
+import { CniError } from '../base/errors.js';
+import { SUPPORTED_VERSIONS } from '../base/versions.js';
 import * as check from './commands/check.js';
 import * as gc from './commands/gc.js';
 import * as importHostLocal from './commands/import-host-local.js';

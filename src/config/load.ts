@@ -1,9 +1,9 @@
 // The one place that turns stdin + CNI_ARGS into a validated, normalized network config.
 import { isAbsolute, normalize } from 'node:path';
-import type { CniArgs } from '../cni/args.js';
-import { CniError, Code } from '../cni/errors.js';
-import { isValidId } from '../cni/env.js';
-import { atLeast, isSupported } from '../cni/versions.js';
+import type { CniArgs } from './cni-args.js';
+import { CniError, Code } from '../base/errors.js';
+import { type Attachment, isValidId } from '../base/ids.js';
+import { atLeast, isSupported } from '../base/versions.js';
 import { type Ip, parseCidr, parseIp } from '../net/ip.js';
 import type { RangeSet, Span } from '../net/range.js';
 import { buildExcludes, buildRangeSets } from './ranges.js';
@@ -11,11 +11,6 @@ import { type RawNetConf, type RawRoute, describeIssues, netConfSchema } from '.
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
-
-export interface Attachment {
-  containerID: string;
-  ifname: string;
-}
 
 export interface NetConf {
   name: string;
@@ -34,16 +29,6 @@ export interface NetConf {
   logMaxBytes: number;
   prevResultAddresses: string[] | undefined;
   validAttachments: Attachment[] | undefined;
-}
-
-/** Reads just enough of stdin to answer in the caller's version, even when the rest is invalid. */
-export function peekVersion(stdin: string): string {
-  try {
-    const v = (JSON.parse(stdin) as { cniVersion?: unknown })?.cniVersion;
-    return typeof v === 'string' && v !== '' ? v : '0.1.0';
-  } catch {
-    return '1.1.0';
-  }
 }
 
 export function parseJson(stdin: string): unknown {

@@ -1,6 +1,6 @@
 // Meaning of the range keys, with host-local's defaults: rangeStart = network+1, rangeEnd = broadcast-1
 // (IPv4) or the last address (IPv6), gateway = network+1. Every rejection names the key and the value.
-import { CniError, Code } from '../cni/errors.js';
+import { CniError, Code } from '../base/errors.js';
 import { type Cidr, type Ip, formatCidr, formatIp, lastOf, networkOf, parseCidr, parseCidrLoose, parseIp } from '../net/ip.js';
 import { type Range, type RangeSet, type Span, overlaps, rangeSpan } from '../net/range.js';
 import type { RawRange } from './schema.js';

@@ -1,6 +1,6 @@
 // resolvConf: a resolv.conf-format file whose nameserver/domain/search/options become the result's dns.
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
-import { CniError, Code } from '../cni/errors.js';
+import { CniError, Code } from '../base/errors.js';
 
 export interface Dns {
   nameservers?: string[];

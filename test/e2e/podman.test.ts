@@ -40,7 +40,7 @@ const IMAGE = "localhost/leasehold-e2e-bb:latest";
 // Own subnet so that this file can run in parallel with bridge.test.ts (10.244.1.0/24).
 const SUBNET = "10.244.77.0/24";
 
-describe.skipIf(!isRoot)(`Podman (CNI backend) with IPAM "${IPAM_TYPE}"`, () => {
+describe.skipIf(!isRoot)(`${isRoot ? "" : `[${NOT_ROOT_REASON}] `}Podman (CNI backend) with IPAM "${IPAM_TYPE}"`, () => {
   const suffix = randSuffix(3);
   const network = `lhpm-${suffix}`;
   const bridge = uniqueIfName("lhp");
@@ -196,8 +196,3 @@ describe.skipIf(!isRoot)(`Podman (CNI backend) with IPAM "${IPAM_TYPE}"`, () => 
   }, STEP_TIMEOUT);
 });
 
-if (!isRoot) {
-  describe("podman e2e", () => {
-    test.skip(NOT_ROOT_REASON, () => {});
-  });
-}

@@ -1,7 +1,7 @@
 // Many plugin processes at once on one network: the flock serialises them, so the outcome must be what
 // some sequential order of the acknowledged calls gives.
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { tempDataDir } from '../helpers/plugin';
 import { addressOf, faultConf, readNetwork, scaled, startCni, tempFiles } from './util';
 
@@ -14,7 +14,6 @@ describe(`concurrency: ${N} processes at once`, () => {
   const conf = faultConf(data.dir, 'concnet', { ranges: [[{ subnet: SUBNET }]], lockTimeoutMs: 60_000 });
   const netDir = join(data.dir, 'concnet');
   const added = new Map<string, string>(); // container → address, after phase 1
-  beforeAll(() => undefined);
   afterAll(() => data.remove());
 
   it(`${N} simultaneous ADDs get ${N} distinct addresses and no errors`, async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type LeaseView, allocate, hasFreeAddress } from '../../src/allocator/allocate';
-import { CniError } from '../../src/cni/errors';
+import { CniError } from '../../src/base/errors';
 import { buildExcludes, buildRangeSets } from '../../src/config/ranges';
 import { type Ip, formatIp, parseIp } from '../../src/net/ip';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseCniArgs } from '../../src/cni/args';
-import { readEnv } from '../../src/cni/env';
-import { CniError } from '../../src/cni/errors';
-import { formatResult } from '../../src/cni/result';
+import { parseCniArgs } from '../../src/config/cni-args';
+import { readEnv } from '../../src/plugin/env';
+import { CniError } from '../../src/base/errors';
+import { formatResult } from '../../src/plugin/result';
 import { loadNetConf } from '../../src/config/load';
 import { parseResolvConf } from '../../src/config/resolv';
 import { formatIp } from '../../src/net/ip';

@@ -1,10 +1,10 @@
 // leasehold check: integrity and leak report. Exit 0 clean, 1 findings, 2 usage or I/O errors.
 import type { Command } from 'commander';
-import { networkExists, snapshot, withNetworkLock } from '../../store/networks.js';
 import { type Finding, findings } from '../analysis.js';
 import { type ConfigOpts, addConfigOptions, configsFor } from '../cni-configs.js';
-import { type Act, type CommonOpts, EXIT, addCommonOptions, out, readFacts, selectNetworks, warn } from '../context.js';
+import { type Act, type CommonOpts, EXIT, addCommonOptions, existingNetworks, out, readFacts, storeOf, warn } from '../context.js';
 import { json, table } from '../format.js';
+import { snapshotOf } from '../snapshot.js';
 
 export function register(program: Command, act: Act): void {
   const cmd = program
@@ -14,16 +14,18 @@ export function register(program: Command, act: Act): void {
   addConfigOptions(addCommonOptions(cmd, { lock: true })).action(act((opts: CommonOpts & ConfigOpts, c: Command) => check(opts, c)));
 }
 
-export function check(opts: CommonOpts & ConfigOpts, cmd: Command): number {
+export async function check(opts: CommonOpts & ConfigOpts, cmd: Command): Promise<number> {
   const { dataDir, configs } = configsFor(cmd, opts);
   configs.problems.forEach(warn);
   const facts = readFacts();
-  const networks = selectNetworks({ ...opts, dataDir }).filter((n) => networkExists(dataDir, n));
+  const store = storeOf({ dataDir });
+  const networks = await existingNetworks(store, { ...opts, dataDir });
   const checked: Array<{ network: string; config: string | null; leases: number; claims: number; findings: number }> = [];
   const all: Finding[] = [];
   for (const network of networks) {
     const found = configs.byNetwork.get(network);
-    const snap = withNetworkLock(dataDir, network, opts.lockTimeout, snapshot);
+    const reader = await store.inspect(network, opts.lockTimeout);
+    const snap = await snapshotOf(reader).finally(() => reader.close());
     const f = findings(snap, facts, found?.conf);
     checked.push({ network, config: found?.file ?? null, leases: snap.leases.length, claims: snap.claims.length, findings: f.length });
     all.push(...f);

@@ -3,11 +3,12 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import * as z from 'zod/mini';
-import { type Leak, notValid, orphanClaims } from '../../allocator/leaks.js';
-import { networkExists, snapshot, withNetworkLock } from '../../store/networks.js';
-import { byLeak, leaks } from '../analysis.js';
-import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, readFacts, selectNetworks, warn } from '../context.js';
+import { type LeakFacts, findLeaks } from '../../allocator/leaks.js';
+import type { Attachment } from '../../base/ids.js';
+import { byLeak, leakFacts } from '../analysis.js';
+import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, existingNetworks, readFacts, storeOf, warn } from '../context.js';
 import { type Freed, describeLeak, freeLeak, printFreed } from '../freeing.js';
+import { snapshotOf, withSession } from '../snapshot.js';
 
 interface GcOpts extends CommonOpts {
   dryRun?: boolean;
@@ -32,7 +33,7 @@ export function register(program: Command, act: Act): void {
 const attachments = z.array(z.looseObject({ containerID: z.string(), ifname: z.string() }));
 
 /** The live attachments, and the time they were listed (leases created later are kept). */
-function readKeepList(file: string, force: boolean): { valid: Array<{ containerID: string; ifname: string }>; listedAt: number } {
+function readKeepList(file: string, force: boolean): { valid: Attachment[]; listedAt: number } {
   let text: string;
   let listedAt: number;
   try {
@@ -54,28 +55,24 @@ function readKeepList(file: string, force: boolean): { valid: Array<{ containerI
   return { valid: r.data.map(({ containerID, ifname }) => ({ containerID, ifname })), listedAt };
 }
 
-export function gc(opts: GcOpts): number {
+export async function gc(opts: GcOpts): Promise<number> {
   const keep = opts.keepFrom === undefined ? undefined : readKeepList(opts.keepFrom, opts.force === true);
   const facts = readFacts();
+  const store = storeOf(opts);
   const freed: Freed[] = [];
   const refused: string[] = [];
-  for (const network of selectNetworks(opts).filter((n) => networkExists(opts.dataDir, n))) {
-    withNetworkLock(opts.dataDir, network, opts.lockTimeout, (store) => {
-      const snap = snapshot(store);
+  for (const network of await existingNetworks(store, opts)) {
+    await withSession(store, network, opts.lockTimeout, async (session) => {
+      const snap = await snapshotOf(session);
       if (snap.unreadable.length > 0) {
         // A record we cannot read may be a live container's: freeing "its" claims could hand them out twice.
         refused.push(`${network}: skipped, ${snap.unreadable[0]!.path} is unreadable (${snap.unreadable[0]!.why}); run leasehold check`);
         return;
       }
-      let targets: Leak[] = leaks(snap, facts).flatMap((f) => (f.leak ? [f.leak] : []));
-      if (keep) {
-        // Every lease and unowned claim whose attachment is not listed, unless it is newer than the list.
-        const before = (l: Leak): boolean =>
-          l.lease ? Date.parse(l.lease.createdAt) < keep.listedAt : (snap.claims.find((c) => c.address === l.address)?.mtimeMs ?? Infinity) < keep.listedAt;
-        targets = notValid(snap.leases, keep.valid, orphanClaims(snap.leases, snap.claims)).filter(before);
-      }
-      targets.sort(byLeak);
-      for (const leak of targets) freed.push(opts.dryRun ? describeLeak(network, leak) : freeLeak(store, leak));
+      // With --keep-from the list is the only fact; otherwise this boot and the live netns decide.
+      const judged: LeakFacts = keep ? { valid: keep.valid, listedAt: keep.listedAt } : leakFacts(snap, facts);
+      const targets = findLeaks(snap.leases, snap.claims, judged).filter((l) => l.freeable).sort(byLeak);
+      for (const leak of targets) freed.push(opts.dryRun ? describeLeak(network, leak) : await freeLeak(session, leak));
     });
   }
   printFreed(freed, opts, { refused });

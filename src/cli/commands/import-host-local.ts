@@ -1,12 +1,9 @@
 // leasehold import-host-local: turns host-local's reservation files into leasehold records, under the
 // network lock, keeping containerID/ifname and host-local's round-robin position. Idempotent.
 import type { Command } from 'commander';
-import { CniError } from '../../cni/errors.js';
-import { type Adoption, adoptHostLocal } from '../../store/adopt.js';
-import { ensurePrivateDir } from '../../store/fsutil.js';
-import { STATE_FORMAT } from '../../store/network-store.js';
-import { networkExists, readState, withNetworkLock } from '../../store/networks.js';
-import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, out, selectNetworks, warn } from '../context.js';
+import { CniError } from '../../base/errors.js';
+import type { Adoption } from '../../store/store.js';
+import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, existingNetworks, out, storeOf, warn } from '../context.js';
 import { json, shortId, table } from '../format.js';
 
 interface ImportOpts extends CommonOpts {
@@ -23,34 +20,34 @@ export function register(program: Command, act: Act): void {
 
 interface Imported {
   network: string;
-  adopted: Adoption['adopted'];
+  adopted: Array<{ containerID: string; ifname: string; addresses: string[] }>;
   /** Round-robin positions taken over from last_reserved_ip.<n> (only for range sets without one yet). */
   cursors: Record<string, string>;
 }
 
-function importNetwork(dataDir: string, network: string, timeoutMs: number, dryRun: boolean): Imported {
-  return withNetworkLock(dataDir, network, timeoutMs, (store) => {
-    const state = readState(store.dir);
-    if (state.status === 'unreadable') throw new CliError(`${network}: leasehold.json is unreadable (${state.why}); run leasehold check`);
-    const current = state.status === 'ok' ? state.value.cursors : {};
-    if (!dryRun) ensurePrivateDir(store.leasesDir);
-    const adoption = adoptHostLocal(store, dryRun);
-    const cursors = Object.fromEntries(Object.entries(adoption.cursors).filter(([k]) => current[k] === undefined));
-    if (!dryRun && (state.status === 'missing' || Object.keys(cursors).length > 0)) {
-      store.saveState({ format: STATE_FORMAT, network, cursors: { ...cursors, ...current } });
-    }
-    return { network, adopted: adoption.adopted, cursors };
-  });
-}
+const shown = (network: string, plan: Adoption): Imported => ({
+  network,
+  adopted: plan.adopted.map((a) => ({ containerID: a.lease.containerID, ifname: a.lease.ifname, addresses: a.added })),
+  cursors: plan.cursors,
+});
 
-export function importHostLocal(opts: ImportOpts): number {
+export async function importHostLocal(opts: ImportOpts): Promise<number> {
+  const store = storeOf(opts);
   const results: Imported[] = [];
-  for (const network of selectNetworks(opts).filter((n) => networkExists(opts.dataDir, n))) {
+  for (const network of await existingNetworks(store, opts)) {
+    // The same plan the plugin applies on its first contact with a network, under the network's lock.
+    const session = await store.open(network, { lockTimeoutMs: opts.lockTimeout, create: false });
     try {
-      results.push(importNetwork(opts.dataDir, network, opts.lockTimeout, opts.dryRun === true));
+      const st = await session.state();
+      if (st.status === 'unreadable') throw new CliError(`${network}: leasehold.json is unreadable (${st.why}); run leasehold check`);
+      const plan = session.planAdoption();
+      if (!opts.dryRun) await session.adopt(plan);
+      results.push(shown(network, plan));
     } catch (e) {
       if (e instanceof CniError) throw new CliError(`${network}: ${e.message}`);
       throw e;
+    } finally {
+      session.close();
     }
   }
   if (opts.json) {

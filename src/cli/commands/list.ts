@@ -1,9 +1,9 @@
 // leasehold list: one row per lease, with the flags that make gc free it.
 import type { Command } from 'commander';
-import { peekSnapshot } from '../../store/networks.js';
 import { compareAddresses, leaseFlags } from '../analysis.js';
-import { type Act, type CommonOpts, EXIT, addCommonOptions, out, readFacts, selectNetworks } from '../context.js';
+import { type Act, type CommonOpts, EXIT, addCommonOptions, out, readFacts, selectNetworks, storeOf } from '../context.js';
 import { ageOf, ageSeconds, json, pod, shortId, table } from '../format.js';
+import { peekSnapshot } from '../snapshot.js';
 
 interface ListOpts extends CommonOpts {
   container?: string;
@@ -21,11 +21,14 @@ export function register(program: Command, act: Act): void {
   addCommonOptions(cmd).action(act((opts: ListOpts) => list(opts)));
 }
 
-export function list(opts: ListOpts): number {
+export async function list(opts: ListOpts): Promise<number> {
   const facts = readFacts();
-  const rows = selectNetworks(opts).flatMap((network) =>
-    peekSnapshot(opts.dataDir, network)
-      .leases.map((l) => ({
+  const store = storeOf(opts);
+  const snaps = [];
+  for (const network of await selectNetworks(store, opts)) snaps.push(await peekSnapshot(store, network));
+  const rows = snaps.flatMap(({ network, leases }) =>
+    leases
+      .map((l) => ({
         network,
         addresses: l.addresses,
         containerID: l.containerID,

@@ -3,6 +3,7 @@ import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { type ConfigOpts, addConfigOptions, configsFor } from '../cni-configs.js';
 import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, intArg, out, warn } from '../context.js';
+import { parseOpLine } from '../../plugin/oplog.js';
 import { shortId } from '../format.js';
 
 interface LogOpts extends CommonOpts, ConfigOpts {
@@ -23,32 +24,13 @@ export function register(program: Command, act: Act): void {
   addConfigOptions(addCommonOptions(cmd)).action(act((opts: LogOpts, c: Command) => log(opts, c)));
 }
 
-interface OpLine {
-  time?: string;
-  verb?: string;
-  network?: string;
-  containerID?: string;
-  ifname?: string;
-  ok?: boolean;
-  addresses?: string[];
-  code?: number;
-  msg?: string;
-  lockWaitMs?: number;
-  ms?: number;
-}
-
 export function pretty(line: string): string {
-  let e: OpLine;
-  try {
-    e = JSON.parse(line) as OpLine;
-    if (typeof e !== 'object' || e === null) throw new Error();
-  } catch {
-    return `? ${line}`;
-  }
+  const e = parseOpLine(line);
+  if (!e) return `? ${line}`;
   const who = e.containerID ? `${shortId(e.containerID)}/${e.ifname ?? ''}` : '-';
   const what = e.ok ? (e.addresses?.length ? e.addresses.join(',') : '') : `error ${e.code}: ${e.msg}`;
   const timing = [e.ms !== undefined ? `${e.ms}ms` : '', e.lockWaitMs ? `lock ${e.lockWaitMs}ms` : ''].filter(Boolean).join(' ');
-  return [e.time ?? '-', (e.verb ?? '?').padEnd(6), (e.network ?? '-').padEnd(12), who.padEnd(18), e.ok ? 'ok ' : 'ERR', what, timing ? `(${timing})` : '']
+  return [e.time, e.verb.padEnd(6), (e.network ?? '-').padEnd(12), who.padEnd(18), e.ok ? 'ok ' : 'ERR', what, timing ? `(${timing})` : '']
     .join(' ')
     .trimEnd();
 }
@@ -73,12 +55,12 @@ const readLines = (file: string): string[] => {
   }
 };
 
-const timeOf = (line: string): string => /"time":"([^"]*)"/.exec(line)?.[1] ?? '';
+const timeOf = (line: string): string => parseOpLine(line)?.time ?? '';
 
 export async function log(opts: LogOpts, cmd: Command): Promise<number> {
   const files = logFiles(opts, cmd);
   const tail = opts.tail === true ? DEFAULT_TAIL : opts.tail;
-  const want = (line: string): boolean => opts.network === undefined || line.includes(`"network":${JSON.stringify(opts.network)}`);
+  const want = (line: string): boolean => opts.network === undefined || parseOpLine(line)?.network === opts.network;
   // The rotated file (<logFile>.1) holds the lines before the current file's first.
   let lines = files.flatMap((f) => [...readLines(`${f}.1`), ...readLines(f)]).filter(want);
   if (files.length > 1) lines = lines.sort((a, b) => timeOf(a).localeCompare(timeOf(b)));

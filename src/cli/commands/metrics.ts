@@ -1,9 +1,9 @@
 // leasehold metrics: Prometheus text exposition for node_exporter's textfile collector.
 import type { Command } from 'commander';
-import { emptySnapshot, networkExists, peekSnapshot } from '../../store/networks.js';
-import { type NetworkSummary, summarize } from '../analysis.js';
-import { type ConfigOpts, addConfigOptions, configsFor } from '../cni-configs.js';
-import { type Act, type CommonOpts, EXIT, addCommonOptions, out, readFacts, selectNetworks, warn } from '../context.js';
+import type { NetworkSummary } from '../analysis.js';
+import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
+import { summaries } from '../summaries.js';
+import { type Act, type CommonOpts, EXIT, addCommonOptions, out } from '../context.js';
 
 export function register(program: Command, act: Act): void {
   const cmd = program
@@ -49,13 +49,8 @@ const FAMILIES: Family[] = [
   },
 ];
 
-export function metrics(opts: CommonOpts & ConfigOpts, cmd: Command): number {
-  const { dataDir, configs } = configsFor(cmd, opts);
-  configs.problems.forEach(warn);
-  const facts = readFacts();
-  const networks = selectNetworks({ ...opts, dataDir }, [...configs.byNetwork.keys()]).map((n) =>
-    summarize(networkExists(dataDir, n) ? peekSnapshot(dataDir, n) : emptySnapshot(dataDir, n), facts, configs.byNetwork.get(n)),
-  );
+export async function metrics(opts: CommonOpts & ConfigOpts, cmd: Command): Promise<number> {
+  const { networks } = await summaries(opts, cmd);
   const text = FAMILIES.flatMap((f) => [
     `# HELP ${f.name} ${f.help}`,
     `# TYPE ${f.name} gauge`,

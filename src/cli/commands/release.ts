@@ -1,12 +1,13 @@
 // leasehold release: frees named leases, all or nothing. A lease whose netns still exists (or is unknown,
 // for leases adopted from host-local) may belong to a running container: that needs --force.
 import type { Command } from 'commander';
-import { type Leak, claimsFromEarlierBoot } from '../../allocator/leaks.js';
+import { type Leak, findLeaks } from '../../allocator/leaks.js';
 import { canonicalIp } from '../../net/ip.js';
-import { type NetworkSnapshot, networkExists, peekSnapshot, snapshot, withNetworkLocks } from '../../store/networks.js';
-import { type Act, CliError, type CommonOpts, EXIT, type Facts, addCommonOptions, readFacts, selectNetworks } from '../context.js';
+import { leakFacts } from '../analysis.js';
+import { type Act, CliError, type CommonOpts, EXIT, type Facts, addCommonOptions, existingNetworks, readFacts, storeOf } from '../context.js';
 import { type Freed, freeLeak, printFreed } from '../freeing.js';
 import { shortId } from '../format.js';
+import { type NetworkSnapshot, snapshotOf, withSessions } from '../snapshot.js';
 
 interface ReleaseOpts extends CommonOpts {
   container?: string;
@@ -40,27 +41,30 @@ function canonical(text: string): string {
   }
 }
 
-/** Finds what to free in one network snapshot. */
-function resolveIn(snap: NetworkSnapshot, addresses: string[], opts: ReleaseOpts, { netnsExists, bootTimeMs }: Facts): Target[] {
-  const guardOf = (netns: string): string | undefined =>
-    netns === '' ? 'its netns is unknown (adopted from host-local)' : netnsExists(netns) ? `its netns ${netns} still exists` : undefined;
+/**
+ * Finds what to free in one network snapshot. What the leak rule would free anyway goes without --force;
+ * anything else (a live or unknown netns, a claim written in this boot) is guarded.
+ */
+function resolveIn(snap: NetworkSnapshot, addresses: string[], opts: ReleaseOpts, facts: Facts): Target[] {
+  const judged = findLeaks(snap.leases, snap.claims, leakFacts(snap, facts));
+  const freeable = (l: Leak): boolean => judged.some((j) => j.freeable && (l.lease ? j.lease === l.lease : j.address === l.address));
+  const leaseGuard = (netns: string): string => (netns === '' ? 'its netns is unknown (adopted from host-local)' : `its netns ${netns} still exists`);
   const leases = snap.leases.filter((l) =>
     opts.container !== undefined
       ? l.containerID.startsWith(opts.container) && (opts.ifname === undefined || l.ifname === opts.ifname)
       : l.addresses.some((a) => addresses.includes(a)),
   );
-  const targets: Target[] = leases.map((lease) => ({ network: snap.network, leak: { reason: 'not-valid', lease }, guard: guardOf(lease.netns) }));
+  const targets: Target[] = leases.map((lease) => {
+    const leak: Leak = { reason: 'not-valid', lease, freeable: true };
+    return { network: snap.network, leak, guard: freeable(leak) ? undefined : leaseGuard(lease.netns) };
+  });
   if (opts.container === undefined) {
     const recorded = new Set(leases.flatMap((l) => l.addresses));
-    for (const c of snap.claims) {
-      if (!addresses.includes(c.address) || recorded.has(c.address)) continue;
-      const guard =
-        snap.state.status === 'missing'
-          ? 'it is a host-local reservation not imported yet'
-          : !claimsFromEarlierBoot([c], bootTimeMs).length
-            ? `no record owns it, but it was written in this boot (held for ${c.holder ? `${shortId(c.holder.containerID)}/${c.holder.ifname}` : 'nobody named'})`
-            : undefined;
-      targets.push({ network: snap.network, leak: { reason: 'orphan-claim', address: c.address }, guard });
+    for (const j of judged) {
+      if (j.lease || !addresses.includes(j.address!) || recorded.has(j.address!)) continue;
+      const held = j.holder ? `${shortId(j.holder.containerID)}/${j.holder.ifname}` : 'nobody named';
+      const guard = j.freeable ? undefined : j.reason === 'not-imported' ? j.keptBecause : `${j.keptBecause} (held for ${held})`;
+      targets.push({ network: snap.network, leak: { reason: 'orphan-claim', address: j.address!, freeable: true }, guard });
     }
   }
   return targets;
@@ -89,19 +93,25 @@ function problems(targets: Target[], addresses: string[], opts: ReleaseOpts): st
   return p;
 }
 
-export function release(args: string[], opts: ReleaseOpts): number {
+export async function release(args: string[], opts: ReleaseOpts): Promise<number> {
   if ((args.length > 0) === (opts.container !== undefined)) throw new CliError('give either addresses or --container ID');
   if (opts.ifname !== undefined && opts.container === undefined) throw new CliError('--ifname needs --container');
   const addresses = [...new Set(args.map(canonical))];
   const facts = readFacts();
-  const networks = selectNetworks(opts).filter((n) => networkExists(opts.dataDir, n));
+  const store = storeOf(opts);
   // Find the networks involved without locks, then decide and free under all of their locks at once.
-  const involved = networks.filter((n) => resolveIn(peekSnapshot(opts.dataDir, n), addresses, opts, facts).length > 0);
-  const freed = withNetworkLocks(opts.dataDir, involved, opts.lockTimeout, (stores) => {
-    const targets = [...stores.values()].flatMap((s) => resolveIn(snapshot(s), addresses, opts, facts));
+  const involved: string[] = [];
+  for (const n of await existingNetworks(store, opts)) {
+    if (resolveIn(await snapshotOf(store.peek(n)), addresses, opts, facts).length > 0) involved.push(n);
+  }
+  const freed = await withSessions(store, involved, opts.lockTimeout, async (sessions) => {
+    const targets: Target[] = [];
+    for (const s of sessions.values()) targets.push(...resolveIn(await snapshotOf(s), addresses, opts, facts));
     const p = problems(targets, addresses, opts);
     if (p.length > 0) throw new CliError(`nothing freed: ${p.join('; ')}`, EXIT.findings);
-    return targets.map((t): Freed => freeLeak(stores.get(t.network)!, t.leak, 'released'));
+    const done: Freed[] = [];
+    for (const t of targets) done.push(await freeLeak(sessions.get(t.network)!, t.leak, 'released'));
+    return done;
   });
   printFreed(freed, opts);
   return EXIT.ok;

@@ -1,9 +1,9 @@
 // leasehold status: per network and range, how full it is and what is leaked.
 import type { Command } from 'commander';
-import { emptySnapshot, networkExists, peekSnapshot } from '../../store/networks.js';
-import { FULL_PERCENT, type NetworkSummary, summarize } from '../analysis.js';
-import { type ConfigOpts, addConfigOptions, configsFor } from '../cni-configs.js';
-import { type Act, type CommonOpts, EXIT, addCommonOptions, out, readFacts, selectNetworks, warn } from '../context.js';
+import { FULL_PERCENT, type NetworkSummary } from '../analysis.js';
+import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
+import { summaries } from '../summaries.js';
+import { type Act, type CommonOpts, EXIT, addCommonOptions, out } from '../context.js';
 import { ageOf, bar, count, json, table } from '../format.js';
 
 export function register(program: Command, act: Act): void {
@@ -14,13 +14,8 @@ export function register(program: Command, act: Act): void {
   addConfigOptions(addCommonOptions(cmd)).action(act((opts: CommonOpts & ConfigOpts, c: Command) => status(opts, c)));
 }
 
-export function status(opts: CommonOpts & ConfigOpts, cmd: Command): number {
-  const { dataDir, configs } = configsFor(cmd, opts);
-  configs.problems.forEach(warn);
-  const facts = readFacts();
-  const networks = selectNetworks({ ...opts, dataDir }, [...configs.byNetwork.keys()]).map((n) =>
-    summarize(networkExists(dataDir, n) ? peekSnapshot(dataDir, n) : emptySnapshot(dataDir, n), facts, configs.byNetwork.get(n)),
-  );
+export async function status(opts: CommonOpts & ConfigOpts, cmd: Command): Promise<number> {
+  const { dataDir, facts, networks } = await summaries(opts, cmd);
   const warnings = networks.flatMap(warningsOf);
   if (opts.json) {
     out(json({ dataDir, bootId: facts.bootId, networks, warnings }));

@@ -1,5 +1,6 @@
 // The CNI_* environment, checked per verb before anything touches the disk.
-import { CniError, Code } from './errors.js';
+import { CniError, Code } from '../base/errors.js';
+import { isValidId, validateIfname } from '../base/ids.js';
 
 export type Verb = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'GC' | 'STATUS';
 const VERBS: readonly Verb[] = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'];
@@ -10,21 +11,6 @@ export interface CniEnv {
   netns: string;
   ifname: string;
   args: string;
-}
-
-// Same rule as libcni's ValidateContainerID and network-name check, with a length bound of our own.
-const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
-const MAX_ID = 1024;
-
-/** A container id or network name that is safe to use as (part of) a file name. */
-export const isValidId = (id: string): boolean => id.length <= MAX_ID && ID_PATTERN.test(id);
-
-export function validateIfname(name: string): string | null {
-  if (name === '') return 'is empty';
-  if (Buffer.byteLength(name) > 15) return 'is longer than 15 bytes';
-  if (name === '.' || name === '..') return `may not be "${name}"`;
-  if (/[/:\s\0]/.test(name)) return 'may not contain "/", ":", NUL or whitespace';
-  return null;
 }
 
 const show = (s: string): string => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);

@@ -3,7 +3,7 @@
 import type { Dns } from '../config/resolv.js';
 import type { RawRoute } from '../config/schema.js';
 import { type Family, parseCidr } from '../net/ip.js';
-import { atLeast } from './versions.js';
+import { atLeast } from '../base/versions.js';
 
 export interface IpConfig {
   family: Family;

@@ -1,5 +1,5 @@
 // CNI_ARGS: "K=V;K=V". IgnoreUnknown=1|true lets callers pass keys this plugin does not know (kubelet always does).
-import { CniError, Code } from './errors.js';
+import { CniError, Code } from '../base/errors.js';
 
 export interface CniArgs {
   ips: string[];

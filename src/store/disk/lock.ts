@@ -7,8 +7,8 @@
 // ours, locked, after the helper exits. Both give the same kernel lock.
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { CniError, Code, ioError } from '../cni/errors.js';
-import { nowMs } from '../proc.js';
+import { CniError, Code, ioError } from '../../base/errors.js';
+import { nowMs } from '../../base/proc.js';
 
 export interface Lock {
   readonly path: string;

@@ -1,0 +1,58 @@
+// A whole network as the CLI judges it: state, records, claims, and what could not be read.
+import type { Claim } from '../allocator/leaks.js';
+import type { Lease } from '../store/lease.js';
+import type { StateView } from '../store/state.js';
+import type { NetworkReader, NetworkSession, Store, Unreadable } from '../store/store.js';
+
+export interface NetworkSnapshot {
+  network: string;
+  location: string;
+  state: StateView;
+  leases: Lease[];
+  unreadable: Unreadable[];
+  claims: Claim[];
+}
+
+export async function snapshotOf(r: NetworkReader): Promise<NetworkSnapshot> {
+  const [state, records, claims] = [await r.state(), await r.listLeases(), await r.listClaims()];
+  return { network: r.network, location: r.location, state, ...records, claims };
+}
+
+/** A network that is configured but has no state yet: nothing leased. */
+export const emptySnapshot = (location: string, network: string): NetworkSnapshot => ({
+  network,
+  location,
+  state: { status: 'missing' },
+  leases: [],
+  unreadable: [],
+  claims: [],
+});
+
+/** A lock-free snapshot for display, or an empty one for a configured network with no state yet. */
+export async function peekSnapshot(store: Store, network: string): Promise<NetworkSnapshot> {
+  return (await store.has(network)) ? snapshotOf(store.peek(network)) : emptySnapshot(store.location, network);
+}
+
+/** Runs f on the network opened for change under its lock (no adoption: the CLI only looks and frees). */
+export async function withSession<T>(store: Store, network: string, lockTimeoutMs: number, f: (s: NetworkSession) => Promise<T>): Promise<T> {
+  const session = await store.open(network, { lockTimeoutMs, create: false });
+  try {
+    return await f(session);
+  } finally {
+    session.close();
+  }
+}
+
+/** withSession over several networks at once, locked in name order so two callers never deadlock. */
+export async function withSessions<T>(store: Store, networks: string[], lockTimeoutMs: number, f: (s: Map<string, NetworkSession>) => Promise<T>): Promise<T> {
+  const sorted = [...new Set(networks)].sort();
+  const held = new Map<string, NetworkSession>();
+  const step = (i: number): Promise<T> =>
+    i === sorted.length
+      ? f(held)
+      : withSession(store, sorted[i]!, lockTimeoutMs, (s) => {
+          held.set(sorted[i]!, s);
+          return step(i + 1);
+        });
+  return step(0);
+}

@@ -1,0 +1,82 @@
+import { allocate, setContains } from '../../allocator/allocate.js';
+import { freeableLeaks } from '../../allocator/leaks.js';
+import { CniError, Code } from '../../base/errors.js';
+import { readBootId, readBootTimeMs } from '../../base/host.js';
+import { sameAttachment } from '../../base/ids.js';
+import { readResolvConf } from '../../config/resolv.js';
+import { formatIp, parseIp } from '../../net/ip.js';
+import { LEASE_FORMAT, type Lease } from '../../store/lease.js';
+import { cursorIps } from '../../store/state.js';
+import { freeLeaks } from '../../store/store.js';
+import { type IpConfig, formatResult } from '../result.js';
+import { type Outcome, type VerbRequest, withSession } from '../verb.js';
+
+export function add(req: VerbRequest): Promise<Outcome> {
+  const { conf, att } = req;
+  const dns = conf.resolvConf !== undefined ? readResolvConf(conf.resolvConf) : undefined;
+  const bootId = readBootId();
+  return withSession(req, async (s) => {
+    const previous = await s.getLease(att);
+    // A repeated ADD gets the same addresses back; an address whose claim went to someone else is not ours.
+    const heldText: string[] = [];
+    // A record whose claim is missing (its ADD was killed between the two) must be claimed again.
+    let unclaimed = false;
+    for (const a of previous?.addresses ?? []) {
+      const holder = await s.claimHolder(a);
+      if (!holder || sameAttachment(holder, previous)) heldText.push(a);
+      if (!holder) unclaimed = true;
+    }
+    const held = heldText.map(parseIp);
+    const st = await s.state();
+    const cursorText = st.status === 'ok' ? st.value.cursors : {};
+    const request = { rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: cursorIps(cursorText, conf.rangeSets.length), requested: conf.requested, held };
+    let view = await s.view(conf.rangeSets, cursorText);
+    let alloc;
+    try {
+      alloc = allocate(request, view);
+    } catch (e) {
+      if (!(e instanceof CniError)) throw e;
+      if (e.code === Code.RangeExhausted && conf.reclaimStaleBoot) {
+        // A full range on a rebooted node is usually leases of containers that died with the old boot.
+        const { leases } = await s.listLeases();
+        const leaks = freeableLeaks(leases, await s.listClaims(), { bootId, bootTimeMs: readBootTimeMs() });
+        if ((await freeLeaks(s, leaks)).length === 0) throw e;
+        view = await s.view(conf.rangeSets, cursorText);
+        alloc = allocate(request, view);
+      } else if (e.code === Code.AddressUnavailable) {
+        const taken = conf.requested.find((r) => view.isTaken(r) && !held.some((h) => h.value === r.value));
+        const holder = taken && (await s.claimHolder(formatIp(taken)));
+        if (holder) throw new CniError(e.code, `${e.message} (held by container ${holder.containerID}, interface ${holder.ifname})`);
+        throw e;
+      } else throw e;
+    }
+
+    const picked = alloc.picks.map((p) => formatIp(p.ip));
+    // Addresses held from a range that is no longer configured stay recorded, so DEL still frees them.
+    const kept = (previous?.addresses ?? []).filter((a) => !picked.includes(a) && !conf.rangeSets.some((set) => setContains(set, parseIp(a))));
+    const lease: Lease = {
+      format: LEASE_FORMAT,
+      containerID: att.containerID,
+      ifname: att.ifname,
+      addresses: [...picked, ...kept],
+      ...(req.podNamespace !== undefined ? { podNamespace: req.podNamespace } : {}),
+      ...(req.podName !== undefined ? { podName: req.podName } : {}),
+      netns: req.netns,
+      createdAt: previous?.createdAt ?? new Date().toISOString(),
+      bootId: previous ? previous.bootId : bootId,
+    };
+    const cursors = { ...cursorText };
+    alloc.cursors.forEach((c, i) => {
+      if (c) cursors[String(i)] = formatIp(c);
+    });
+    const changed = !previous || unclaimed || alloc.picks.some((p) => p.fresh) || lease.addresses.length !== previous.addresses.length;
+    if (changed) await s.putLease(lease, previous, cursors);
+
+    const ips: IpConfig[] = alloc.picks.map((p) => ({
+      family: p.range.family,
+      address: `${formatIp(p.ip)}/${p.range.subnet.prefix}`,
+      gateway: formatIp({ family: p.range.family, value: p.range.gateway }),
+    }));
+    return { output: formatResult(conf.cniVersion, { ips, routes: conf.routes, dns }), addresses: picked, lockWaitMs: s.lockWaitMs };
+  });
+}

@@ -1,0 +1,24 @@
+import { hasFreeAddress } from '../../allocator/allocate.js';
+import { CniError, Code } from '../../base/errors.js';
+import { describeRange } from '../../net/range.js';
+import { cursorIps } from '../../store/state.js';
+import { unreadableError } from '../../store/store.js';
+import type { Outcome, VerbRequest } from '../verb.js';
+
+/** STATUS: ready while every range set can give one more address. Reads only, without the lock; never writes. */
+export async function status({ conf, store }: VerbRequest): Promise<Outcome> {
+  const reader = store.peek(conf.name);
+  const st = await reader.state();
+  if (st.status === 'unreadable') {
+    throw unreadableError(st.path, st.why);
+  }
+  const cursors = st.status === 'ok' ? st.value.cursors : {};
+  const view = await reader.view(conf.rangeSets, cursors);
+  const at = cursorIps(cursors, conf.rangeSets.length);
+  conf.rangeSets.forEach((set, i) => {
+    if (!hasFreeAddress(set, conf.exclude, at[i], view)) {
+      throw new CniError(Code.PluginNotAvailable, `no free address in range set ${set.map(describeRange).join(', ')}; new containers cannot start until leases are freed (leasehold gc)`);
+    }
+  });
+  return {};
+}

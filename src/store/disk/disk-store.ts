@@ -1,0 +1,358 @@
+// The node-local store: each network in <dataDir>/<network>/ (layout.ts), locked with flock(2).
+// Write order makes every crash leave either the old state or a leaked-but-unique claim, never a lost lease:
+// ADD writes the record before its claims; DEL removes the record before its claims. Every I/O failure
+// becomes a CNI error with code 5 naming the path.
+import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LeaseView } from '../../allocator/allocate.js';
+import type { Claim } from '../../allocator/leaks.js';
+import { CniError, Code, ioError } from '../../base/errors.js';
+import { type Attachment, isValidId, sameAttachment } from '../../base/ids.js';
+import { formatIp } from '../../net/ip.js';
+import { planAdoption } from '../adoption.js';
+import { type Lease, decodeLease, encodeLease } from '../lease.js';
+import { type NetworkState, type StateView, decodeState, emptyState, encodeState } from '../state.js';
+import { type Adoption, type LockedReader, type NetworkReader, type NetworkSession, type OpenOptions, type Store, type Unreadable, unreadableError } from '../store.js';
+import { createFileExclusive, ensurePrivateDir, exists, fsyncDir, readIfExists, replaceFile, unlinkIfExists, unlinkQuiet } from './fsutil.js';
+import { LEASES_DIR, LEGACY_CURSOR, LOCK_FILE, STATE_FILE, claimAddress, claimContent, leaseFileName, parseClaim } from './layout.js';
+import { type Lock, acquireLock } from './lock.js';
+
+const io = <T>(what: string, path: string, f: () => T): T => {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof CniError) throw e;
+    throw ioError(what, path, e);
+  }
+};
+
+
+const NO_LOCK: Lock = { path: '', waitedMs: 0, release: () => {} };
+
+/** Reads one network directory; writes nothing. */
+class DiskReader implements NetworkReader {
+  constructor(
+    readonly location: string,
+    readonly network: string,
+    protected readonly lock: Lock = NO_LOCK,
+  ) {}
+
+  protected get leasesDir(): string {
+    return join(this.location, LEASES_DIR);
+  }
+
+  get lockWaitMs(): number {
+    return this.lock.waitedMs;
+  }
+
+  close(): void {
+    this.lock.release();
+  }
+
+  async state(): Promise<StateView> {
+    return this.readState();
+  }
+
+  protected readState(): StateView {
+    const path = join(this.location, STATE_FILE);
+    let text: string | undefined;
+    try {
+      text = readIfExists(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return { status: 'missing' };
+      return { status: 'unreadable', why: ioError('reading', path, e).message, path };
+    }
+    if (text === undefined) return { status: 'missing' };
+    const st = decodeState(text);
+    return typeof st === 'string' ? { status: 'unreadable', why: st, path } : st;
+  }
+
+  async getLease(att: Attachment): Promise<Lease | undefined> {
+    return this.readLease(att);
+  }
+
+  protected readLease(att: Attachment): Lease | undefined {
+    const path = join(this.leasesDir, leaseFileName(att.containerID, att.ifname));
+    const text = io('reading', path, () => readIfExists(path));
+    if (text === undefined) return undefined;
+    const lease = decodeLease(text);
+    if (typeof lease === 'string') throw unreadableError(path, lease);
+    return lease;
+  }
+
+  async listLeases(): Promise<{ leases: Lease[]; unreadable: Unreadable[] }> {
+    return this.readLeases();
+  }
+
+  protected readLeases(): { leases: Lease[]; unreadable: Unreadable[] } {
+    const leases: Lease[] = [];
+    const unreadable: Unreadable[] = [];
+    // A directory only host-local has written to has no records yet.
+    if (!io('checking', this.leasesDir, () => exists(this.leasesDir))) return { leases, unreadable };
+    for (const name of io('listing', this.leasesDir, () => readdirSync(this.leasesDir))) {
+      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      const path = join(this.leasesDir, name);
+      let text: string | undefined;
+      try {
+        text = readIfExists(path);
+      } catch (e) {
+        unreadable.push({ path, why: ioError('reading', path, e).message });
+        continue;
+      }
+      if (text === undefined) continue;
+      const lease = decodeLease(text);
+      if (typeof lease === 'string') unreadable.push({ path, why: lease });
+      else leases.push(lease);
+    }
+    return { leases, unreadable };
+  }
+
+  async listClaims(): Promise<Claim[]> {
+    return this.readClaims();
+  }
+
+  protected readClaims(): Claim[] {
+    const names = io('listing', this.location, () => readdirSync(this.location));
+    return names.flatMap((name) => {
+      const address = claimAddress(name);
+      if (!address) return [];
+      const mtimeMs = io('checking', join(this.location, name), () => lstatSync(join(this.location, name)).mtimeMs);
+      return [{ address, holder: this.holderOf(address), mtimeMs }];
+    });
+  }
+
+  async claimHolder(address: string): Promise<Attachment | undefined> {
+    return this.holderOf(address);
+  }
+
+  protected holderOf(address: string): Attachment | undefined {
+    const path = join(this.location, address);
+    const text = io('reading', path, () => readIfExists(path));
+    return text === undefined ? undefined : parseClaim(text);
+  }
+
+  protected claimIsOurs(address: string, att: Attachment): boolean {
+    return sameAttachment(this.holderOf(address), att);
+  }
+
+  async view(): Promise<LeaseView> {
+    return { isTaken: (ip) => io('checking', this.location, () => exists(join(this.location, formatIp(ip)))) };
+  }
+
+  /** host-local's round-robin positions (last_reserved_ip.<n>), for adoption. */
+  protected legacyCursors(): Record<string, string> {
+    const cursors: Record<string, string> = {};
+    for (const name of io('listing', this.location, () => readdirSync(this.location))) {
+      const m = LEGACY_CURSOR.exec(name);
+      if (!m) continue;
+      const text = io('reading', join(this.location, name), () => readIfExists(join(this.location, name)))?.trim();
+      if (text && claimAddress(text)) cursors[m[1]!] = text;
+    }
+    return cursors;
+  }
+
+  /** The plan that would adopt what host-local left here (leasehold import-host-local --dry-run prints it). */
+  planAdoption(): Adoption {
+    const st = this.readState();
+    const current = st.status === 'ok' ? st.value.cursors : {};
+    return planAdoption(this.readClaims(), this.legacyCursors(), this.readLeases().leases, current);
+  }
+}
+
+/** One network opened for change, under its flock. */
+class DiskSession extends DiskReader implements NetworkSession {
+  private current: NetworkState;
+
+  constructor(location: string, network: string, lock: Lock) {
+    super(location, network, lock);
+    this.current = emptyState(network);
+  }
+
+  /** Loads the state; on first contact (create), adopts host-local's files and writes the state. */
+  load(create: boolean): void {
+    // Checked on every open: a leases/ replaced by a symlink must not redirect writes outside the data dir.
+    if (create) io('preparing', this.leasesDir, () => ensurePrivateDir(this.leasesDir));
+    const st = this.readState();
+    if (st.status === 'unreadable') {
+      if (create) throw unreadableError(st.path, st.why);
+      return;
+    }
+    if (st.status === 'ok') {
+      this.current = st.value;
+      return;
+    }
+    if (!create) return;
+    // First contact with this network: take over what host-local left here, so a live node can switch.
+    this.applyAdoption(planAdoption(this.readClaims(), this.legacyCursors(), [], {}), true);
+  }
+
+  private saveState(state: NetworkState): void {
+    io('writing', join(this.location, STATE_FILE), () => {
+      replaceFile(this.location, STATE_FILE, encodeState(state));
+      fsyncDir(this.location);
+    });
+    this.current = state;
+  }
+
+  async adopt(plan: Adoption): Promise<void> {
+    const missing = this.readState().status === 'missing';
+    io('preparing', this.leasesDir, () => ensurePrivateDir(this.leasesDir));
+    this.applyAdoption(plan, missing);
+  }
+
+  private applyAdoption(plan: Adoption, writeState: boolean): void {
+    for (const { lease } of plan.adopted) {
+      const name = leaseFileName(lease.containerID, lease.ifname);
+      io('writing', join(this.leasesDir, name), () => replaceFile(this.leasesDir, name, encodeLease(lease)));
+    }
+    if (plan.adopted.length > 0) io('syncing', this.leasesDir, () => fsyncDir(this.leasesDir));
+    if (writeState || Object.keys(plan.cursors).length > 0) {
+      this.saveState({ ...this.current, cursors: { ...plan.cursors, ...this.current.cursors } });
+    }
+  }
+
+  async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>): Promise<void> {
+    const name = leaseFileName(lease.containerID, lease.ifname);
+    const path = join(this.leasesDir, name);
+    const fresh = lease.addresses.filter((a) => !previous?.addresses.includes(a) || !this.claimIsOurs(a, lease));
+    io('writing', path, () => {
+      replaceFile(this.leasesDir, name, encodeLease(lease));
+      fsyncDir(this.leasesDir);
+    });
+    const claimed: string[] = [];
+    const undo = (): void => {
+      for (const a of claimed) unlinkQuiet(join(this.location, a));
+      io('restoring', path, () => {
+        if (previous) replaceFile(this.leasesDir, name, encodeLease(previous));
+        else unlinkQuiet(path);
+        fsyncDir(this.leasesDir);
+        fsyncDir(this.location);
+      });
+    };
+    for (const address of fresh) {
+      let ok: boolean;
+      try {
+        ok = io('claiming', join(this.location, address), () => createFileExclusive(this.location, address, claimContent(lease)));
+      } catch (e) {
+        undo();
+        throw e;
+      }
+      if (!ok && !this.claimIsOurs(address, lease)) {
+        undo();
+        const h = this.holderOf(address);
+        throw new CniError(Code.AddressUnavailable, `address ${address} was claimed meanwhile by ${h?.containerID ?? 'another writer'}; retry the ADD`);
+      }
+      if (ok) claimed.push(address);
+    }
+    const state = { ...this.current, cursors };
+    if (JSON.stringify(state) !== JSON.stringify(this.current)) {
+      try {
+        replaceFile(this.location, STATE_FILE, encodeState(state));
+        this.current = state;
+      } catch {
+        // The cursor only spreads allocations over the range; the lease must not fail for it (e.g. ENOSPC).
+      }
+    }
+    // One fsync makes the claims and the cursor durable together.
+    io('syncing', this.location, () => fsyncDir(this.location));
+  }
+
+  async deleteLease(lease: Lease): Promise<string[]> {
+    const name = leaseFileName(lease.containerID, lease.ifname);
+    const path = join(this.leasesDir, name);
+    io('removing', path, () => {
+      unlinkIfExists(path);
+      fsyncDir(this.leasesDir);
+    });
+    const freed: string[] = [];
+    for (const a of lease.addresses) {
+      if (!this.claimIsOurs(a, lease)) continue;
+      try {
+        io('removing', join(this.location, a), () => unlinkIfExists(join(this.location, a)));
+      } catch (e) {
+        // Put the record back, so the attachment still owns what it could not release.
+        io('restoring', path, () => {
+          replaceFile(this.leasesDir, name, encodeLease(lease));
+          fsyncDir(this.leasesDir);
+        });
+        throw e;
+      }
+      freed.push(a);
+    }
+    io('syncing', this.location, () => fsyncDir(this.location));
+    return freed;
+  }
+
+  async removeClaim(address: string): Promise<void> {
+    io('removing', join(this.location, address), () => {
+      unlinkQuiet(join(this.location, address));
+      fsyncDir(this.location);
+    });
+  }
+}
+
+/** A directory holds a network if leasehold or host-local has left its marks there. */
+function looksLikeNetwork(dir: string): boolean {
+  let names: string[];
+  try {
+    if (!lstatSync(dir).isDirectory()) return false;
+    names = readdirSync(dir);
+  } catch {
+    return false;
+  }
+  return names.some((n) => n === LOCK_FILE || n === STATE_FILE || n === LEASES_DIR || LEGACY_CURSOR.test(n) || claimAddress(n) !== undefined);
+}
+
+export class DiskStore implements Store {
+  constructor(readonly location: string) {}
+
+  private dir(network: string): string {
+    return join(this.location, network);
+  }
+
+  async open(network: string, opts: OpenOptions): Promise<DiskSession> {
+    const dir = this.dir(network);
+    if (opts.create) {
+      io('preparing data directory', dir, () => {
+        mkdirSync(this.location, { recursive: true, mode: 0o700 });
+        ensurePrivateDir(this.location);
+        ensurePrivateDir(dir);
+      });
+    } else if (!looksLikeNetwork(dir)) {
+      throw new CniError(Code.InvalidConfig, `no network ${network} in ${this.location}`);
+    }
+    const session = new DiskSession(dir, network, acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs));
+    try {
+      session.load(opts.create);
+      return session;
+    } catch (e) {
+      session.close();
+      throw e;
+    }
+  }
+
+  async inspect(network: string, lockTimeoutMs: number): Promise<LockedReader & DiskReader> {
+    return this.open(network, { lockTimeoutMs, create: false });
+  }
+
+  peek(network: string): DiskReader {
+    return new DiskReader(this.dir(network), network);
+  }
+
+  async networks(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = readdirSync(this.location);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw ioError('listing', this.location, e);
+    }
+    return names.filter((n) => isValidId(n) && looksLikeNetwork(join(this.location, n))).sort();
+  }
+
+  async has(network: string): Promise<boolean> {
+    return isValidId(network) && looksLikeNetwork(this.dir(network));
+  }
+}
+
+export type { DiskReader, DiskSession };

@@ -1,0 +1,155 @@
+// An in-memory Store with the disk store's semantics (all-or-nothing putLease, claims owned by one attachment),
+// for in-process tests of the plugin verbs and the CLI's rules. Never used by the shipped plugin.
+import type { LeaseView } from '../../allocator/allocate.js';
+import type { Claim } from '../../allocator/leaks.js';
+import { CniError, Code } from '../../base/errors.js';
+import { type Attachment, attachmentKey, sameAttachment } from '../../base/ids.js';
+import { formatIp } from '../../net/ip.js';
+import { planAdoption } from '../adoption.js';
+import type { Lease } from '../lease.js';
+import { type NetworkState, type StateView, emptyState } from '../state.js';
+import { type Adoption, type LockedReader, type NetworkReader, type NetworkSession, type OpenOptions, type Store, type Unreadable, unreadableError } from '../store.js';
+
+export interface MemoryNetwork {
+  state: StateView;
+  leases: Map<string, Lease>;
+  claims: Map<string, { holder: Attachment; mtimeMs: number }>;
+  unreadable: Unreadable[];
+  /** host-local's round-robin positions, as adoption reads them. */
+  legacyCursors: Record<string, string>;
+}
+
+export const emptyNetwork = (): MemoryNetwork => ({ state: { status: 'missing' }, leases: new Map(), claims: new Map(), unreadable: [], legacyCursors: {} });
+
+class MemoryReader implements NetworkReader {
+  constructor(
+    readonly network: string,
+    protected readonly net: MemoryNetwork,
+  ) {}
+
+  get location(): string {
+    return `memory:${this.network}`;
+  }
+
+  async state(): Promise<StateView> {
+    return this.net.state;
+  }
+
+  async getLease(att: Attachment): Promise<Lease | undefined> {
+    return this.net.leases.get(attachmentKey(att));
+  }
+
+  async listLeases(): Promise<{ leases: Lease[]; unreadable: Unreadable[] }> {
+    return { leases: [...this.net.leases.values()], unreadable: [...this.net.unreadable] };
+  }
+
+  async listClaims(): Promise<Claim[]> {
+    return [...this.net.claims].map(([address, c]) => ({ address, holder: c.holder, mtimeMs: c.mtimeMs }));
+  }
+
+  async claimHolder(address: string): Promise<Attachment | undefined> {
+    return this.net.claims.get(address)?.holder;
+  }
+
+  async view(): Promise<LeaseView> {
+    return { isTaken: (ip) => this.net.claims.has(formatIp(ip)) };
+  }
+}
+
+class MemorySession extends MemoryReader implements NetworkSession {
+  constructor(
+    network: string,
+    net: MemoryNetwork,
+    private readonly release: () => void,
+    readonly lockWaitMs: number,
+  ) {
+    super(network, net);
+  }
+
+  close(): void {
+    this.release();
+  }
+
+  private get current(): NetworkState {
+    return this.net.state.status === 'ok' ? this.net.state.value : emptyState(this.network);
+  }
+
+  private setCursors(cursors: Record<string, string>): void {
+    this.net.state = { status: 'ok', value: { ...this.current, cursors }, ignoredCursors: {} };
+  }
+
+  async putLease(lease: Lease, _previous: Lease | undefined, cursors: Record<string, string>): Promise<void> {
+    const taken = lease.addresses.find((a) => this.net.claims.has(a) && !sameAttachment(this.net.claims.get(a)!.holder, lease));
+    if (taken) {
+      throw new CniError(Code.AddressUnavailable, `address ${taken} was claimed meanwhile by ${this.net.claims.get(taken)!.holder.containerID}; retry the ADD`);
+    }
+    this.net.leases.set(attachmentKey(lease), lease);
+    for (const a of lease.addresses) this.net.claims.set(a, { holder: { containerID: lease.containerID, ifname: lease.ifname }, mtimeMs: Date.now() });
+    this.setCursors(cursors);
+  }
+
+  async deleteLease(lease: Lease): Promise<string[]> {
+    this.net.leases.delete(attachmentKey(lease));
+    const freed = lease.addresses.filter((a) => sameAttachment(this.net.claims.get(a)?.holder, lease));
+    for (const a of freed) this.net.claims.delete(a);
+    return freed;
+  }
+
+  async removeClaim(address: string): Promise<void> {
+    this.net.claims.delete(address);
+  }
+
+  async adopt(plan: Adoption): Promise<void> {
+    for (const { lease } of plan.adopted) this.net.leases.set(attachmentKey(lease), lease);
+    this.setCursors({ ...plan.cursors, ...this.current.cursors });
+  }
+}
+
+export class MemoryStore implements Store {
+  readonly location = 'memory';
+  readonly nets = new Map<string, MemoryNetwork>();
+  private queue = new Map<string, Promise<void>>();
+
+  /** The network's contents, created empty on first use. */
+  network(name: string): MemoryNetwork {
+    let net = this.nets.get(name);
+    if (!net) this.nets.set(name, (net = emptyNetwork()));
+    return net;
+  }
+
+  async open(network: string, opts: OpenOptions): Promise<MemorySession> {
+    if (!opts.create && !this.nets.has(network)) throw new CniError(Code.InvalidConfig, `no network ${network} in memory`);
+    const net = this.network(network);
+    // One session per network at a time, like the disk store's flock.
+    const before = this.queue.get(network) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    this.queue.set(network, before.then(() => mine));
+    await before;
+    const session = new MemorySession(network, net, release, 0);
+    if (opts.create && net.state.status === 'missing') {
+      await session.adopt(planAdoption(await session.listClaims(), net.legacyCursors, [], {}));
+    }
+    if (opts.create && net.state.status === 'unreadable') {
+      release();
+      throw unreadableError(net.state.path, net.state.why);
+    }
+    return session;
+  }
+
+  async inspect(network: string, lockTimeoutMs: number): Promise<LockedReader> {
+    return this.open(network, { lockTimeoutMs, create: false });
+  }
+
+  peek(network: string): NetworkReader {
+    return new MemoryReader(network, this.network(network));
+  }
+
+  async networks(): Promise<string[]> {
+    return [...this.nets.keys()].sort();
+  }
+
+  async has(network: string): Promise<boolean> {
+    return this.nets.has(network);
+  }
+}

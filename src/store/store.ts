@@ -1,0 +1,99 @@
+// The one interface every user of a network's state goes through: the plugin verbs and every CLI command,
+// whatever the backend (the node's disk by default; etcd in cluster mode). Reading and writing are separate
+// types: a read-only path cannot write, because its view has no method to do it with.
+import type { LeaseView } from '../allocator/allocate.js';
+import type { Claim, Leak } from '../allocator/leaks.js';
+import type { Attachment } from '../base/ids.js';
+import type { RangeSet } from '../net/range.js';
+import type { Lease } from './lease.js';
+import type { StateView } from './state.js';
+import { CniError, Code } from '../base/errors.js';
+
+export interface Unreadable {
+  path: string;
+  why: string;
+}
+
+/** What any reader of one network may do: look, never change. */
+export interface NetworkReader {
+  readonly network: string;
+  /** Where the network's state lives (a directory, or a key prefix), for messages. */
+  readonly location: string;
+  state(): Promise<StateView>;
+  getLease(att: Attachment): Promise<Lease | undefined>;
+  /** Every record, plus those that could not be read (a caller must not free what an unreadable record may hold). */
+  listLeases(): Promise<{ leases: Lease[]; unreadable: Unreadable[] }>;
+  /** Every claimed address with the holder its claim names. */
+  listClaims(): Promise<Claim[]>;
+  claimHolder(address: string): Promise<Attachment | undefined>;
+  /** What the allocator may ask while choosing addresses in these range sets. */
+  view(rangeSets: RangeSet[], cursors: Record<string, string>): Promise<LeaseView>;
+}
+
+/** A reader that holds the network's lock until closed: what it shows is not half-done by a concurrent writer. */
+export interface LockedReader extends NetworkReader {
+  readonly lockWaitMs: number;
+  close(): void;
+}
+
+/** host-local's reservations turned into leasehold records (see planAdoption). */
+export interface Adoption {
+  /** Records to create or extend (or that would be, for a dry run). */
+  adopted: Array<{ lease: Lease; added: string[] }>;
+  /** Round-robin positions taken over, for range sets without one yet. */
+  cursors: Record<string, string>;
+}
+
+/** A network opened for change, under its lock. */
+export interface NetworkSession extends LockedReader {
+  /**
+   * Records a lease, claims its new addresses and stores the cursors, durably and all or nothing: if a claim
+   * cannot be made, nothing changes (code 101 when someone else holds it).
+   */
+  putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>): Promise<void>;
+  /** Removes a lease and the claims still its own. Returns the addresses freed. */
+  deleteLease(lease: Lease): Promise<string[]>;
+  /** Removes a claim that no record owns. */
+  removeClaim(address: string): Promise<void>;
+  /** Applies an adoption plan: records written, cursors kept where the state has none. */
+  adopt(plan: Adoption): Promise<void>;
+}
+
+export interface OpenOptions {
+  lockTimeoutMs: number;
+  /**
+   * The plugin's open: create the network's place if missing and, on first contact, adopt what host-local
+   * left there. Without it (the CLI), the network must exist and nothing is created or adopted.
+   */
+  create: boolean;
+}
+
+export interface Store {
+  /** Where this store keeps its networks, for messages. */
+  readonly location: string;
+  open(network: string, opts: OpenOptions): Promise<NetworkSession>;
+  /** A read-only view under the network's lock. */
+  inspect(network: string, lockTimeoutMs: number): Promise<LockedReader>;
+  /** A lock-free read-only view: fine for display and STATUS; a concurrent change may show half-done. */
+  peek(network: string): NetworkReader;
+  /** Networks this store holds state for, sorted. */
+  networks(): Promise<string[]>;
+  has(network: string): Promise<boolean>;
+}
+
+/** Frees leaks under the session's lock; returns the addresses actually freed. */
+export async function freeLeaks(session: NetworkSession, leaks: Leak[]): Promise<string[]> {
+  const freed: string[] = [];
+  for (const leak of leaks) {
+    if (leak.lease) freed.push(...(await session.deleteLease(leak.lease)));
+    else if (leak.address) {
+      await session.removeClaim(leak.address);
+      freed.push(leak.address);
+    }
+  }
+  return freed;
+}
+
+/** The error for a state file or record that cannot be used: code 5, naming it, changing nothing. */
+export const unreadableError = (path: string, why: string): CniError =>
+  new CniError(Code.IoFailure, `state file ${path} is unreadable: ${why}. Nothing was changed; move the file aside after checking it (leasehold check) to continue`, path);

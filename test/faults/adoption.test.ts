@@ -1,0 +1,135 @@
+// Faults during the first contact with a host-local directory (adoption) and hand-edited cursors: every
+// verb and every CLI command ends in a result or a CNI error with a code and the path, never code 999.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { cli } from '../cli/helpers';
+import { tempDataDir } from '../helpers/plugin';
+import { NOT_ROOT, addressOf, expectCniError, expectOk, faultConf, isRoot, mountTmpfs, readNetwork, run, startCni, stateTree, tempFiles, umountQuiet } from './util';
+
+const root = tempDataDir('lh-fault-adopt-');
+const mounts: string[] = [];
+const immutable: string[] = [];
+const undo = (): void => {
+  for (const p of immutable.splice(0)) spawnSync('chattr', ['-i', p]);
+  for (const m of mounts.splice(0).reverse()) umountQuiet(m);
+};
+afterAll(() => {
+  undo();
+  root.remove();
+});
+
+const call = (command: string, containerId: string, conf: object) => startCni({ command, containerId, stdin: conf }).done;
+
+/** A network directory as host-local leaves it: two reservations and its round-robin position. */
+function hostLocalNetwork(dataDir: string, network: string): string {
+  const dir = join(dataDir, network);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, '10.20.0.5'), 'hl-a\r\neth0');
+  writeFileSync(join(dir, '10.20.0.6'), 'hl-b\r\neth0');
+  writeFileSync(join(dir, 'last_reserved_ip.0'), '10.20.0.6');
+  writeFileSync(join(dir, 'lock'), '');
+  return dir;
+}
+
+describe.skipIf(!isRoot)(`adoption faults${isRoot ? '' : ` — skipped: ${NOT_ROOT}`}`, () => {
+  afterEach(undo);
+
+  it('a leases/ directory that cannot be written (chattr +i): code 5 naming it, nothing changes', async () => {
+    const dataDir = join(root.dir, 'imm');
+    const dir = hostLocalNetwork(dataDir, 'hl');
+    mkdirSync(join(dir, 'leases'), { mode: 0o700 });
+    run('chattr', ['+i', join(dir, 'leases')]);
+    immutable.push(join(dir, 'leases'));
+    const before = stateTree(dir);
+    const r = await call('ADD', 'newcomer', faultConf(dataDir, 'hl'));
+    expectCniError(r, [5], 'first ADD with an immutable leases/');
+    expect(r.json.msg).toContain(join(dir, 'leases'));
+    undo();
+    expect(stateTree(dir)).toEqual(before);
+    expect(tempFiles(dir)).toEqual([]);
+  }, 30_000);
+
+  it('a read-only network directory (read-only bind mount): code 5 naming it, nothing changes', async () => {
+    const dataDir = join(root.dir, 'ro');
+    const dir = hostLocalNetwork(dataDir, 'hl');
+    run('mount', ['--bind', dir, dir]);
+    mounts.push(dir);
+    run('mount', ['-o', 'remount,bind,ro', dir]);
+    const before = stateTree(dir);
+    const r = await call('ADD', 'newcomer', faultConf(dataDir, 'hl'));
+    expectCniError(r, [5], 'first ADD on a read-only network dir');
+    expect(r.json.msg).toContain(dir);
+    expect(r.json.msg).toMatch(/EROFS/);
+    expect(stateTree(dir)).toEqual(before);
+  }, 30_000);
+
+  it('ENOSPC during adoption: code 5, no temp file; with space again the next ADD adopts both reservations', async () => {
+    const mnt = join(root.dir, 'full');
+    mountTmpfs(mnt, 'size=64k,mode=0700');
+    mounts.push(mnt);
+    const dataDir = join(mnt, 'data');
+    const dir = hostLocalNetwork(dataDir, 'hl');
+    const filler = join(mnt, 'filler');
+    mkdirSync(filler);
+    for (let i = 0; ; i++) {
+      try {
+        writeFileSync(join(filler, `f${i}`), Buffer.alloc(4096, 1));
+      } catch {
+        if (existsSync(join(filler, `f${i}`))) unlinkSync(join(filler, `f${i}`));
+        break;
+      }
+    }
+    const conf = faultConf(dataDir, 'hl');
+    const r = await call('ADD', 'newcomer', conf);
+    expectCniError(r, [5], 'first ADD on a full file system');
+    expect(r.json.msg).toMatch(/ENOSPC/);
+    expect(r.json.msg).toContain(dir);
+    expect(tempFiles(dir)).toEqual([]);
+    for (const f of readdirSync(filler)) unlinkSync(join(filler, f));
+    const again = await call('ADD', 'newcomer', conf);
+    expectOk(again, 'ADD once space is back');
+    expect(['10.20.0.5', '10.20.0.6']).not.toContain(addressOf(again));
+    const st = readNetwork(dir);
+    expect(st.problems).toEqual([]);
+    expect([...st.records.keys()].sort()).toEqual(['hl-a@eth0', 'hl-b@eth0', 'newcomer@eth0']);
+  }, 60_000);
+});
+
+describe('a round-robin cursor that is not an address', () => {
+  const dataDir = join(root.dir, 'cursor');
+  const conf = faultConf(dataDir, 'cur', { ranges: [[{ subnet: '10.20.0.0/29' }]] });
+  const garble = (): void => writeFileSync(join(dataDir, 'cur', 'leasehold.json'), '{"format":1,"network":"cur","cursors":{"0":"not-an-ip","1":42}}\n');
+
+  it('every verb works and round-robin restarts at the range start', async () => {
+    expectOk(await call('ADD', 'first', conf));
+    garble();
+    const status = await call('STATUS', '', { ...conf, cniVersion: '1.1.0' });
+    expect([status.code, status.stdout, status.stderr]).toEqual([0, '', '']);
+    garble();
+    const add = await call('ADD', 'second', conf);
+    expectOk(add);
+    expect(addressOf(add)).toBe('10.20.0.3');
+    for (const [verb, id] of [['CHECK', 'second'], ['DEL', 'first']] as const) {
+      garble();
+      expectOk(await call(verb, id, conf), verb);
+    }
+    garble();
+    expectOk(await call('GC', '', { ...conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: 'second', ifname: 'eth0' }] }), 'GC');
+  }, 30_000);
+
+  it('every CLI command works; check reports the cursor', () => {
+    garble();
+    const check = cli(['check', '--data-dir', dataDir, '--json']);
+    expect(check.code, check.stderr).toBe(1);
+    const kinds = JSON.parse(check.stdout).findings.map((f: { kind: string }) => f.kind);
+    expect(kinds.filter((k: string) => k === 'cursor-ignored')).toHaveLength(2);
+    for (const args of [['status'], ['list'], ['metrics'], ['gc', '--dry-run'], ['gc'], ['import-host-local', '--dry-run'], ['import-host-local'], ['release', '10.20.0.3']]) {
+      garble();
+      const r = cli([...args, '--data-dir', dataDir]);
+      expect(r.stderr, args.join(' ')).not.toMatch(/internal error/);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBeLessThan(2);
+    }
+  });
+});

@@ -1,0 +1,61 @@
+// The CLI's judgement of a network (leasehold check / status), in-process over the memory store.
+import { describe, expect, it } from 'vitest';
+import { findings, summarize } from '../../src/cli/analysis';
+import type { Facts } from '../../src/cli/context';
+import { snapshotOf } from '../../src/cli/snapshot';
+import { loadNetConf } from '../../src/config/load';
+import type { Lease } from '../../src/store/lease';
+import { MemoryStore } from '../../src/store/memory/memory-store';
+
+const BOOT_AT = 1_000_000;
+const facts: Facts = { bootId: 'b1', bootTimeMs: BOOT_AT, netnsExists: (p) => p !== '/run/netns/gone', now: 5_000_000 };
+const lease = (id: string, address: string, extra: Partial<Lease> = {}): Lease => ({
+  format: 1,
+  containerID: id,
+  ifname: 'eth0',
+  addresses: [address],
+  netns: `/run/netns/${id}`,
+  createdAt: new Date(2_000_000).toISOString(),
+  bootId: 'b1',
+  ...extra,
+});
+const conf = loadNetConf(JSON.stringify({ cniVersion: '1.1.0', name: 'n', ipam: { type: 'leasehold', ranges: [[{ subnet: '10.1.0.0/24' }]] } }), { ips: [] });
+
+function network(): MemoryStore {
+  const store = new MemoryStore();
+  const net = store.network('n');
+  net.state = { status: 'ok', value: { format: 1, network: 'n', cursors: { '0': '10.1.0.9' } }, ignoredCursors: { '1': 'not-an-ip' } };
+  const put = (l: Lease, holder = l) => {
+    net.leases.set(`${l.containerID}\0${l.ifname}`, l);
+    net.claims.set(l.addresses[0]!, { holder: { containerID: holder.containerID, ifname: holder.ifname }, mtimeMs: 2_000_000 });
+  };
+  put(lease('ok', '10.1.0.2'));
+  put(lease('gone', '10.1.0.3', { netns: '/run/netns/gone' }));
+  put(lease('far', '10.9.0.1'));
+  net.leases.set('dup\0eth0', lease('dup', '10.1.0.2'));
+  put(lease('nocl', '10.1.0.5'), lease('thief', '10.1.0.5'));
+  net.claims.set('10.1.0.7', { holder: { containerID: 'old', ifname: 'eth0' }, mtimeMs: BOOT_AT - 1 });
+  return store;
+}
+
+describe('CLI analysis', () => {
+  it('check reports every kind of finding, and only the rule-freeable ones carry a leak', async () => {
+    const snap = await snapshotOf(network().peek('n'));
+    const f = findings(snap, facts, conf).map((x) => `${x.kind}:${x.addresses.join(',')}:${x.leak ? 'gc' : '-'}`);
+    expect(f).toEqual([
+      'cursor-ignored::-',
+      'duplicate-address:10.1.0.2:-',
+      'claim-missing:10.1.0.5:-',
+      'outside-range:10.9.0.1:-',
+      'netns-gone:10.1.0.3:gc',
+      'orphan-claim:10.1.0.5:-',
+      'orphan-claim:10.1.0.7:gc',
+    ]);
+  });
+
+  it('status counts usage per range from the same snapshot', async () => {
+    const s = summarize(await snapshotOf(network().peek('n')), facts, { file: 'x.conflist', conf });
+    expect(s).toMatchObject({ leases: 5, netnsGone: 1, orphanClaims: 2, outsideRanges: 1, cursors: { '0': '10.1.0.9' } });
+    expect(s.ranges[0]).toMatchObject({ size: 253n, leased: 4, lastHandedOut: '10.1.0.9', stale: 1 });
+  });
+});
