@@ -93,8 +93,9 @@ export type Compare =
 
 export type CompareResult = 'EQUAL' | 'NOT_EQUAL' | 'GREATER' | 'LESS';
 
-export type RequestOp = { range: RangeRequest } | { put: PutRequest } | { deleteRange: DeleteRangeRequest };
-export type ResponseOp = { range: RangeResponse } | { put: PutResponse } | { deleteRange: DeleteRangeResponse };
+/** A nested txn runs its own compare within the outer txn's branch, atomically with it (etcd ≥ 3.3). */
+export type RequestOp = { range: RangeRequest } | { put: PutRequest } | { deleteRange: DeleteRangeRequest } | { txn: TxnRequest };
+export type ResponseOp = { range: RangeResponse } | { put: PutResponse } | { deleteRange: DeleteRangeResponse } | { txn: NestedTxnResponse };
 
 export interface TxnRequest {
   compare: Compare[];
@@ -102,11 +103,14 @@ export interface TxnRequest {
   failure?: RequestOp[];
 }
 
-export interface TxnResponse {
+export interface NestedTxnResponse {
   header: ResponseHeader;
   succeeded: boolean;
   /** The answers of the branch that ran, in order. */
   responses: ResponseOp[];
+}
+
+export interface TxnResponse extends NestedTxnResponse {
   /**
    * An earlier attempt of this same txn (on a member that then failed) may have been applied. A failed compare
    * can then be this txn's own earlier success: read back before concluding someone else holds the keys.
@@ -166,17 +170,25 @@ const compareWire = (c: Compare): Wire => ({
   [compareField[c.target]]: c.target === 'VALUE' ? toBase64(c.value) : String(c.value),
 });
 
-const opWire = (op: RequestOp): Wire =>
-  'range' in op ? { request_range: rangeWire(op.range) } : 'put' in op ? { request_put: putWire(op.put) } : { request_delete_range: deleteWire(op.deleteRange) };
+const txnWire = (t: TxnRequest): Wire => ({ compare: t.compare.map(compareWire), success: t.success.map(opWire), ...(t.failure?.length && { failure: t.failure.map(opWire) }) });
+
+function opWire(op: RequestOp): Wire {
+  if ('range' in op) return { request_range: rangeWire(op.range) };
+  if ('put' in op) return { request_put: putWire(op.put) };
+  if ('deleteRange' in op) return { request_delete_range: deleteWire(op.deleteRange) };
+  return { request_txn: txnWire(op.txn) };
+}
 
 const rangeAnswer = (w: Wire): RangeResponse => ({ header: header(w.header), kvs: (w.kvs ?? []).map(keyValue), more: w.more === true, count: big(w.count) });
 const putAnswer = (w: Wire): PutResponse => ({ header: header(w.header), ...(w.prev_kv && { prevKv: keyValue(w.prev_kv) }) });
 const deleteAnswer = (w: Wire): DeleteRangeResponse => ({ header: header(w.header), deleted: big(w.deleted), prevKvs: (w.prev_kvs ?? []).map(keyValue) });
+const txnAnswer = (w: Wire): NestedTxnResponse => ({ header: header(w.header), succeeded: w.succeeded === true, responses: (w.responses ?? []).map(opAnswer) });
 
 function opAnswer(w: Wire): ResponseOp {
   if (w.response_range) return { range: rangeAnswer(w.response_range) };
   if (w.response_put) return { put: putAnswer(w.response_put) };
   if (w.response_delete_range) return { deleteRange: deleteAnswer(w.response_delete_range) };
+  if (w.response_txn) return { txn: txnAnswer(w.response_txn) };
   throw new Error(`etcd txn answer holds an operation this client does not know: ${JSON.stringify(w).slice(0, 200)}`);
 }
 
@@ -265,9 +277,8 @@ export class EtcdClient {
   }
 
   async txn(t: TxnRequest): Promise<TxnResponse> {
-    const payload = { compare: t.compare.map(compareWire), success: t.success.map(opWire), ...(t.failure?.length && { failure: t.failure.map(opWire) }) };
-    const { body, retriedAfterUnknownOutcome } = await this.call('/v3/kv/txn', payload, true);
-    return { header: header(body.header), succeeded: body.succeeded === true, responses: (body.responses ?? []).map(opAnswer), retriedAfterUnknownOutcome };
+    const { body, retriedAfterUnknownOutcome } = await this.call('/v3/kv/txn', txnWire(t), true);
+    return { ...txnAnswer(body), retriedAfterUnknownOutcome };
   }
 
   /** The answering member's view of the cluster (its id in header.memberId, the leader's id in leader). */

@@ -136,6 +136,25 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
     expect((await client.range({ key })).kvs).toEqual([]);
   });
 
+  it('nested txns: each guards its own operations, all within one atomic outer txn', async () => {
+    const p = fresh();
+    await client.put({ key: `${p}mine`, value: 'me' });
+    await client.put({ key: `${p}reused`, value: 'someone else' });
+    const guardedDelete = (key: string) => ({ txn: { compare: [{ key, target: 'VALUE' as const, result: 'EQUAL' as const, value: 'me' }], success: [{ deleteRange: { key } }] } });
+    const r = await client.txn({ compare: [], success: [{ put: { key: `${p}record`, value: 'gone' } }, guardedDelete(`${p}mine`), guardedDelete(`${p}reused`)] });
+    expect(r.succeeded).toBe(true);
+    const nested = r.responses.slice(1).map((op) => ('txn' in op ? [op.txn.succeeded, op.txn.responses.map((x) => ('deleteRange' in x ? x.deleteRange.deleted : -1n))] : 'not a txn'));
+    expect(nested).toEqual([
+      [true, [1n]],
+      [false, []],
+    ]);
+    const left = await client.range({ key: p, rangeEnd: prefixEnd(p) });
+    expect(left.kvs.map((kv) => [kv.key.slice(p.length), kv.value])).toEqual([
+      ['record', 'gone'],
+      ['reused', 'someone else'],
+    ]);
+  });
+
   it('deleteRange over a prefix reports the count and previous values', async () => {
     const p = fresh();
     for (const k of ['x', 'y']) await client.put({ key: `${p}${k}`, value: k });
