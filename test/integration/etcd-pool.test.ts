@@ -1,0 +1,242 @@
+// Cluster mode's key layout and transactions (src/store/etcd) against a real 3-member etcd cluster: concurrent
+// claims from several simulated nodes on a range sized exactly to them, lost replies, repeated ADDs, guarded
+// and late releases, overlapping networks in one pool, and the CNI errors etcd trouble becomes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Code } from '../../src/base/errors';
+import { EtcdClient } from '../../src/etcd/client';
+import { prefixEnd } from '../../src/etcd/keys';
+import { formatIp, parseIp } from '../../src/net/ip';
+import type { Lease } from '../../src/store/lease';
+import { ClusterLayout, decodeHolder, encodeHolder } from '../../src/store/etcd/layout';
+import { EtcdPool } from '../../src/store/etcd/pool';
+import { type StoredLease, orphanRemovalTxn } from '../../src/store/etcd/txns';
+import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
+
+const missing = etcdMissing();
+const why = missing ? ` (skipped: ${missing})` : '';
+
+let run = 0;
+const names = (o: { network?: string; node?: string; pool?: string } = {}) => ({ prefix: `/leasehold-test-${process.pid}-${run}`, pool: o.pool ?? 'lan', network: o.network ?? 'net-a', node: o.node ?? 'node-1' });
+
+const lease = (containerID: string, addresses: string[], extra: Partial<Lease> = {}): Lease => ({
+  format: 1,
+  containerID,
+  ifname: 'eth0',
+  addresses,
+  netns: `/var/run/netns/${containerID}`,
+  createdAt: new Date().toISOString(),
+  bootId: 'boot-1',
+  ...extra,
+});
+
+describe('cluster key layout', () => {
+  const l = new ClusterLayout({ prefix: '/leasehold/', pool: 'lan50', network: 'macvlan-50', node: 'worker-3' });
+
+  it('names every key under the prefix; address keys are fixed-width hex in address order', () => {
+    expect(l.addressKey(parseIp('192.168.50.100'))).toBe('/leasehold/pools/lan50/addresses/v4/c0a83264');
+    expect(l.addressKey(parseIp('10.0.0.1'))).toBe('/leasehold/pools/lan50/addresses/v4/0a000001');
+    expect(l.addressKey(parseIp('fd00::1'))).toBe('/leasehold/pools/lan50/addresses/v6/fd000000000000000000000000000001');
+    expect(l.leaseKey({ containerID: 'abc', ifname: 'net1@x' })).toBe('/leasehold/networks/macvlan-50/leases/abc/net1%40x');
+    expect(l.nodeIndexKey({ containerID: 'abc', ifname: 'eth0' })).toBe('/leasehold/nodes/worker-3/macvlan-50/abc/eth0');
+    expect(l.stateKey()).toBe('/leasehold/networks/macvlan-50/state');
+    const ips = ['10.0.0.9', '10.0.0.10', '9.255.255.255', '192.168.50.1', '10.0.1.0'];
+    const byKey = [...ips].sort((a, b) => (l.addressKey(parseIp(a)) < l.addressKey(parseIp(b)) ? -1 : 1));
+    expect(byKey).toEqual(['9.255.255.255', '10.0.0.9', '10.0.0.10', '10.0.1.0', '192.168.50.1']);
+    for (const ip of [...ips, 'fd00::1', '::']) expect(formatIp(l.addressOf(l.addressKey(parseIp(ip)))!)).toBe(formatIp(parseIp(ip)));
+    expect(l.addressOf('/leasehold/pools/lan50/addresses/v4/c0a8')).toBeUndefined();
+    expect(l.addressOf('/leasehold/networks/macvlan-50/state')).toBeUndefined();
+  });
+
+  it('an address span ends after its last address, or where the family ends', () => {
+    expect(l.addressSpan(4, 0xc0a83264n, 0xc0a832c7n)).toEqual({ key: '/leasehold/pools/lan50/addresses/v4/c0a83264', rangeEnd: '/leasehold/pools/lan50/addresses/v4/c0a832c8' });
+    const top = l.addressSpan(4, 0xfffffff0n, 0xffffffffn);
+    expect(top.rangeEnd > l.addressKey({ family: 4, value: 0xffffffffn })).toBe(true);
+    expect(top.rangeEnd < l.addressPrefix(6)).toBe(true);
+  });
+
+  it('refuses names that would break the key space', () => {
+    expect(() => new ClusterLayout({ prefix: 'leasehold', pool: 'p', network: 'n', node: 'x' })).toThrow(/prefix/);
+    expect(() => new ClusterLayout({ prefix: '/l', pool: 'a/b', network: 'n', node: 'x' })).toThrow(/pool/);
+    expect(() => new ClusterLayout({ prefix: '/l', pool: 'p', network: 'n', node: '' })).toThrow(/nodeName/);
+  });
+
+  it('holder values are deterministic, so a guarded delete can compare them', () => {
+    expect(encodeHolder({ containerID: 'c', ifname: 'eth0', network: 'n' })).toBe(encodeHolder({ network: 'n', ifname: 'eth0', containerID: 'c' }));
+    expect(decodeHolder(encodeHolder({ containerID: 'c', ifname: 'eth0', network: 'n' }))).toEqual({ containerID: 'c', ifname: 'eth0', network: 'n' });
+    expect(decodeHolder('not json')).toBeUndefined();
+  });
+});
+
+describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`, () => {
+  let cluster: EtcdCluster;
+  const clients: EtcdClient[] = [];
+  const pool = (o: Parameters<typeof names>[0] = {}, timeoutMs = 5000): EtcdPool => {
+    const c = new EtcdClient({ endpoints: cluster.endpoints, timeoutMs });
+    clients.push(c);
+    return new EtcdPool(c, new ClusterLayout(names(o)));
+  };
+  beforeAll(async () => {
+    cluster = await EtcdCluster.start();
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await cluster?.close();
+  });
+
+  it('nodes claiming concurrently on a range sized exactly to them: every address once, records, keys and indexes agree, then full', async () => {
+    run++;
+    const NODES = 4;
+    const PER_NODE = 10;
+    const first = parseIp('10.50.0.10').value;
+    const last = first + BigInt(NODES * PER_NODE) - 1n;
+    const nodes = Array.from({ length: NODES }, (_, n) => pool({ node: `node-${n}` }));
+    let lostRaces = 0;
+    /** Claims one free address, starting the search at a node-derived offset; undefined when the range is full. */
+    async function claimOne(p: EtcdPool, n: number, id: string): Promise<string | undefined> {
+      for (;;) {
+        const { addresses } = await p.held(4, first, last);
+        const taken = new Set(addresses.map((a) => a.value));
+        const size = Number(last - first + 1n);
+        const start = (n * PER_NODE + Math.floor(Math.random() * 3)) % size;
+        let pick: bigint | undefined;
+        for (let k = 0; k < size && pick === undefined; k++) {
+          const v = first + BigInt((start + k) % size);
+          if (!taken.has(v)) pick = v;
+        }
+        if (pick === undefined) return undefined;
+        const address = formatIp({ family: 4, value: pick });
+        const out = await p.claim({ lease: lease(id, [address], { node: p.layout.names.node }) });
+        if (out.status === 'claimed') return address;
+        expect(out.status).toBe('taken');
+        lostRaces++;
+      }
+    }
+    const results = await Promise.all(
+      nodes.map(async (p, n) => {
+        const mine: Array<[string, string]> = [];
+        // Two attachments in flight per node at a time.
+        for (let i = 0; i < PER_NODE; i += 2) {
+          const got = await Promise.all([0, 1].map((j) => claimOne(p, n, `n${n}-c${i + j}`)));
+          got.forEach((a, j) => mine.push([`n${n}-c${i + j}`, a!]));
+        }
+        return mine;
+      }),
+    );
+    const all = results.flat();
+    expect(all.every(([, a]) => a !== undefined)).toBe(true);
+    expect(new Set(all.map(([, a]) => a)).size).toBe(NODES * PER_NODE);
+    expect(await claimOne(nodes[0]!, 0, 'one-too-many')).toBeUndefined();
+
+    // The three views agree: every record's address key names it, every address key has its record, every
+    // node's index lists exactly its attachments.
+    const c = nodes[0]!.client;
+    const l = nodes[0]!.layout;
+    const addrKeys = await c.range({ key: l.addressPrefix(4), rangeEnd: prefixEnd(l.addressPrefix(4)) });
+    expect(addrKeys.kvs).toHaveLength(NODES * PER_NODE);
+    for (const [id, a] of all) {
+      const kv = addrKeys.kvs.find((k) => k.key === l.addressKey(parseIp(a)));
+      expect(decodeHolder(kv!.value)).toEqual({ network: 'net-a', containerID: id, ifname: 'eth0' });
+      const rec = await nodes[0]!.readLease({ containerID: id, ifname: 'eth0' });
+      expect(typeof rec === 'object' && rec.lease.addresses).toEqual([a]);
+      // Record and address key were written by one txn.
+      expect(typeof rec === 'object' && rec.createRevision).toBe(kv!.createRevision);
+    }
+    for (const [n, p] of nodes.entries()) {
+      const listed = (await p.nodeAttachments()).map((x) => x.containerID).sort();
+      expect(listed).toEqual(results[n]!.map(([id]) => id).sort());
+    }
+    console.log(`claims: ${NODES * PER_NODE} by ${NODES} nodes, ${lostRaces} lost races retried`);
+  });
+
+  it('a claim whose answer was lost finds itself on retry; a stale repeated ADD is told the record changed', async () => {
+    run++;
+    const p = pool();
+    const l1 = lease('lost-reply', ['10.60.0.1']);
+    expect((await p.claim({ lease: l1 })).status).toBe('claimed');
+    const again = await p.claim({ lease: l1 });
+    expect(again.status).toBe('already-ours');
+    const stored = (await p.readLease(l1)) as StoredLease;
+    expect(again.status === 'already-ours' && again.stored.modRevision).toBe(stored.modRevision);
+
+    // A repeated ADD for a second range set keeps its address and adds one, guarded by the record's revision.
+    const l2 = { ...l1, addresses: ['10.60.0.1', 'fd60::1'] };
+    const grown = await p.claim({ lease: l2, previous: stored });
+    expect(grown.status).toBe('claimed');
+    expect(grown.status === 'claimed' && grown.stored.createRevision).toBe(stored.createRevision);
+    const stale = await p.claim({ lease: { ...l2, addresses: ['10.60.0.1', 'fd60::2'] }, previous: stored });
+    expect(stale.status).toBe('record-changed');
+    expect((await p.held(6, 0n, (1n << 128n) - 1n)).addresses.map(formatIp)).toEqual(['fd60::1']);
+
+    // Someone else's claim of a held address is refused, naming the holder.
+    const other = await p.claim({ lease: lease('other', ['10.60.0.1']) });
+    expect(other).toEqual({ status: 'taken', address: '10.60.0.1', holder: { network: 'net-a', containerID: 'lost-reply', ifname: 'eth0' } });
+  });
+
+  it('networks naming one pool never share an address, even with overlapping ranges', async () => {
+    run++;
+    const a = pool({ network: 'net-a' });
+    const b = pool({ network: 'net-b' });
+    expect((await a.claim({ lease: lease('ctr', ['10.70.0.5']) })).status).toBe('claimed');
+    expect(await b.claim({ lease: lease('ctr', ['10.70.0.5']) })).toEqual({ status: 'taken', address: '10.70.0.5', holder: { network: 'net-a', containerID: 'ctr', ifname: 'eth0' } });
+    const otherPool = pool({ network: 'net-c', pool: 'other' });
+    expect((await otherPool.claim({ lease: lease('ctr', ['10.70.0.5']) })).status).toBe('claimed');
+  });
+
+  it('release: a double DEL frees once; a late DEL frees neither a reused address nor a newer ADD of the same attachment', async () => {
+    run++;
+    const p = pool();
+    const q = pool({ node: 'node-2' });
+    const l1 = lease('ctr-1', ['10.80.0.1', 'fd80::1']);
+    const c1 = await p.claim({ lease: l1 });
+    const rev1 = c1.status === 'claimed' ? c1.stored.createRevision : -1n;
+    const plan = { attachment: l1, createRevision: rev1, addresses: l1.addresses };
+    expect(await p.release(plan)).toEqual({ status: 'released', freed: ['10.80.0.1', 'fd80::1'] });
+    expect(await p.release(plan)).toEqual({ status: 'gone' });
+    expect(await p.nodeAttachments()).toEqual([]);
+
+    // The address goes to another node's container; the same container comes back with a new incarnation.
+    expect((await q.claim({ lease: lease('ctr-2', ['10.80.0.1']) })).status).toBe('claimed');
+    const c2 = await p.claim({ lease: lease('ctr-1', ['fd80::1']) });
+    expect(c2.status).toBe('claimed');
+    const late = await p.release(plan);
+    expect(late.status).toBe('replaced');
+    expect((await p.held(4, 0n, 0xffffffffn)).addresses.map(formatIp)).toEqual(['10.80.0.1']);
+    expect((await p.held(6, 0n, (1n << 128n) - 1n)).addresses.map(formatIp)).toEqual(['fd80::1']);
+
+    // Within one incarnation, an address key that names someone else is left alone.
+    const rev2 = c2.status === 'claimed' ? c2.stored.createRevision : -1n;
+    const stray = await p.release({ attachment: l1, createRevision: rev2, addresses: ['fd80::1', '10.80.0.1'] });
+    expect(stray).toEqual({ status: 'released', freed: ['fd80::1'] });
+    expect((await p.held(4, 0n, 0xffffffffn)).addresses.map(formatIp)).toEqual(['10.80.0.1']);
+  });
+
+  it('an orphan address key is removed only while no record owns it', async () => {
+    run++;
+    const p = pool();
+    const c = p.client;
+    const owned = lease('owned', ['10.90.0.1']);
+    await p.claim({ lease: owned });
+    const orphanHolder = { network: 'net-a', containerID: 'gone', ifname: 'eth0' };
+    await c.put({ key: p.layout.addressKey(parseIp('10.90.0.2')), value: encodeHolder(orphanHolder) });
+    expect((await c.txn(orphanRemovalTxn(p.layout, '10.90.0.1', p.layout.holder(owned)))).succeeded).toBe(false);
+    expect((await c.txn(orphanRemovalTxn(p.layout, '10.90.0.2', orphanHolder))).succeeded).toBe(true);
+    expect((await p.held(4, 0n, 0xffffffffn)).addresses.map(formatIp)).toEqual(['10.90.0.1']);
+  });
+
+  it('etcd without quorum: a claim fails with code 11 within timeoutMs, naming the endpoints', async () => {
+    run++;
+    const p = pool({}, 1500);
+    await cluster.loseQuorum(1);
+    try {
+      const t = performance.now();
+      const e = await p.claim({ lease: lease('q', ['10.99.0.1']) }).catch((x) => x);
+      const ms = performance.now() - t;
+      expect(e).toMatchObject({ code: Code.TryAgainLater });
+      for (const ep of cluster.endpoints) expect(e.message).toContain(ep);
+      expect(e.message).toMatch(/may have been applied/);
+      expect(ms).toBeLessThan(1500 + 750);
+    } finally {
+      await cluster.restoreQuorum();
+    }
+  });
+});
