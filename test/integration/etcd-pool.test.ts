@@ -172,6 +172,26 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     expect(other).toEqual({ status: 'taken', address: '10.60.0.1', holder: { network: 'net-a', containerID: 'lost-reply', ifname: 'eth0' } });
   });
 
+  it('one snapshot read gives an ADD the record, the cursors and the held addresses of each range', async () => {
+    run++;
+    const p = pool();
+    const span4 = { family: 4 as const, first: parseIp('10.65.0.0').value, last: parseIp('10.65.0.255').value };
+    const span6 = { family: 6 as const, first: parseIp('fd65::').value, last: parseIp('fd65::ff').value };
+    const empty = await p.snapshot({ containerID: 'snap', ifname: 'eth0' }, [span4, span6]);
+    expect(empty).toMatchObject({ record: undefined, state: undefined, held: [{ addresses: [], more: false }, { addresses: [], more: false }] });
+    const l = lease('snap', ['10.65.0.7', 'fd65::9']);
+    await p.claim({ lease: l, cursors: { '0': '10.65.0.7', '1': 'fd65::9' } });
+    for (const a of ['10.65.0.1', '10.65.0.2', '10.66.0.1']) await p.claim({ lease: lease(`other-${a}`, [a]) });
+    const snap = await p.snapshot(l, [span4, span6], 2);
+    expect(typeof snap.record === 'object' && snap.record.lease).toEqual(l);
+    expect(JSON.parse(snap.state!).cursors).toEqual({ '0': '10.65.0.7', '1': 'fd65::9' });
+    expect(snap.held.map((h) => [h.addresses.map(formatIp), h.more])).toEqual([
+      [['10.65.0.1', '10.65.0.2'], true],
+      [['fd65::9'], false],
+    ]);
+    expect(snap.revision).toBeGreaterThan(empty.revision);
+  });
+
   it('networks naming one pool never share an address, even with overlapping ranges', async () => {
     run++;
     const a = pool({ network: 'net-a' });

@@ -28,6 +28,16 @@ export function cniErrorOf(e: unknown, what: string): unknown {
   return e;
 }
 
+export interface Snapshot {
+  /** The etcd revision every part was read at. */
+  revision: bigint;
+  /** The attachment's record; a string says why it cannot be decoded. */
+  record: StoredLease | string | undefined;
+  /** The network state document as stored (decodeState reads it), if any. */
+  state: string | undefined;
+  held: Array<{ addresses: Ip[]; more: boolean }>;
+}
+
 export class EtcdPool {
   constructor(
     readonly client: EtcdClient,
@@ -65,6 +75,24 @@ export class EtcdPool {
       const [containerID, ifname] = kv.key.slice(prefix.length).split('/');
       return containerID && ifname !== undefined ? [{ containerID, ifname: decodeURIComponent(ifname) }] : [];
     });
+  }
+
+  /**
+   * What an ADD needs before it allocates, in one round trip and at one revision: the attachment's record, the
+   * network's state (cursors) and the held addresses of each span (keys only, at most `limit` per span).
+   */
+  async snapshot(att: Attachment, spans: Array<{ family: Family; first: bigint; last: bigint }>, limit?: number): Promise<Snapshot> {
+    const l = this.layout;
+    const reads = [{ key: l.leaseKey(att) }, { key: l.stateKey() }, ...spans.map((s) => ({ ...l.addressSpan(s.family, s.first, s.last), keysOnly: true, ...(limit !== undefined && { limit }) }))];
+    const r = await this.run(`reading ${l.leaseKey(att)} and the pool's held addresses`, () => this.client.txn({ compare: [], success: reads.map((range) => ({ range })) }));
+    const answers = r.responses.map((op) => ('range' in op ? op.range : undefined));
+    const recordKv = answers[0]?.kvs[0];
+    return {
+      revision: r.header.revision,
+      record: recordKv && decodeStored(recordKv),
+      state: answers[1]?.kvs[0]?.value,
+      held: spans.map((_, i) => ({ addresses: answers[i + 2]?.kvs.flatMap((kv) => l.addressOf(kv.key) ?? []) ?? [], more: answers[i + 2]?.more ?? false })),
+    };
   }
 
   async claim(plan: ClaimPlan): Promise<ClaimOutcome> {
