@@ -60,9 +60,10 @@ try {
   const cfg = (o) => JSON.stringify({ prefix, timeoutMs: 10000, ...o });
   const cells = {
     'node start (floor)': ['-e', '0'],
-    'load client module, no call': [call, 'load', cfg({ endpoints: clusters.plain.endpoints })],
+    'load the etcd client, no call': [call, 'load', cfg({ endpoints: clusters.plain.endpoints })],
     'http: claim txn': [call, 'claim', cfg({ endpoints: clusters.plain.endpoints })],
     'http: 64-key window + claim txn': [call, 'window', cfg({ endpoints: clusters.plain.endpoints })],
+    'http: snapshot + claim, as a cluster ADD (src/store/etcd)': [call, 'add', cfg({ endpoints: clusters.plain.endpoints })],
     'http to local forwarder (TLS onward): claim txn': [call, 'claim', cfg({ endpoints: [forwarderUrl] })],
     'https + client cert: claim txn': [call, 'claim', cfg({ endpoints: clusters.tls.endpoints, ...tls })],
     'https + client cert, resumed session (raw https)': [call, 'resume', cfg({ endpoints: clusters.tls.endpoints, ...tls, sessionFile })],

@@ -233,6 +233,9 @@ function readConfigFile(key: string, path: string): Buffer {
   }
 }
 
+/** Whether a txn can change anything: a read-only one never has an unknown outcome. */
+const writes = (t: TxnRequest): boolean => [...t.success, ...(t.failure ?? [])].some((op) => 'put' in op || 'deleteRange' in op || ('txn' in op && writes(op.txn)));
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class EtcdClient {
@@ -277,7 +280,7 @@ export class EtcdClient {
   }
 
   async txn(t: TxnRequest): Promise<TxnResponse> {
-    const { body, retriedAfterUnknownOutcome } = await this.call('/v3/kv/txn', txnWire(t), true);
+    const { body, retriedAfterUnknownOutcome } = await this.call('/v3/kv/txn', txnWire(t), writes(t));
     return { ...txnAnswer(body), retriedAfterUnknownOutcome };
   }
 

@@ -232,20 +232,18 @@ export class EtcdCluster {
     }
   }
 
-  /** Index of the current leader, as member i (default: any answering member) sees it. */
-  async leader(): Promise<number> {
-    for (let i = 0; i < this.members.length; i++) {
-      if (!this.isRunning(i)) continue;
-      const r = await this.gateway(i, '/v3/maintenance/status').catch(() => undefined);
-      const leaderId = r?.json?.leader;
-      if (!leaderId) continue;
-      for (let j = 0; j < this.members.length; j++) {
-        if (!this.isRunning(j)) continue;
-        const s = await this.gateway(j, '/v3/maintenance/status').catch(() => undefined);
-        if (s?.json?.header?.member_id === leaderId) return j;
+  /** Index of the current leader: the running member whose status names itself as leader (waits out an election). */
+  async leader(timeoutMs = 10_000): Promise<number> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      for (let i = 0; i < this.members.length; i++) {
+        if (!this.isRunning(i)) continue;
+        const s = await this.gateway(i, '/v3/maintenance/status').catch(() => undefined);
+        if (s?.json?.leader && s.json.leader === s.json.header?.member_id) return i;
       }
+      await sleep(100);
     }
-    throw new Error('no running member knows a leader');
+    throw new Error(`no running member is leader after ${timeoutMs} ms`);
   }
 
   /** The member's process exists (it may be paused). */

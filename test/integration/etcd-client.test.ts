@@ -96,6 +96,15 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
     expect((await client.range({ key: `${p}a` })).kvs[0]?.version).toBe(2n);
   });
 
+  it('status names the answering member and the leader', async () => {
+    const s = await client.status();
+    expect(s.version).toMatch(/^3\./);
+    const leader = await cluster.leader();
+    const leaderStatus = await newClient({ endpoints: [cluster.endpoints[leader]!] }).status();
+    expect(leaderStatus.header.memberId).toBe(s.leader);
+    expect(s.raftIndex).toBeGreaterThan(0n);
+  });
+
   it('txn: create_revision == 0 claims a key once; a failed compare runs the failure branch', async () => {
     const key = `${fresh()}addr`;
     const first = await client.txn(claim(key, 'mine'));
@@ -212,10 +221,10 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
     cluster.pause(stopped);
     try {
       const r = await timed(() => c.txn(claim(key, 'first')));
-      expect(r.error).toBeUndefined();
+      expect(r.error, String(r.error)).toBeUndefined();
       expect(r.value?.succeeded).toBe(true);
       // The stopped member got the txn's bytes, so that attempt's outcome was unknown.
-      expect(r.value?.retriedAfterUnknownOutcome).toBe(true);
+      expect(r.value?.retriedAfterUnknownOutcome, `answered after ${r.ms} ms`).toBe(true);
       expect(r.ms).toBeGreaterThanOrEqual(900);
       expect(r.ms).toBeLessThan(3000 + MARGIN_MS);
       // The client now starts at the member that answered.
@@ -259,6 +268,9 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
       const r = await timed(() => c.txn(claim(`${fresh()}q`, 'v')));
       expect(r.error).toBeInstanceOf(EtcdUnavailableError);
       expect(r.ms).toBeLessThan(2000 + MARGIN_MS);
+      // A txn that only reads cannot have applied anything.
+      const readOnly = await c.txn({ compare: [], success: [{ range: { key } }] }).catch((x) => x);
+      expect(readOnly).toMatchObject({ outcome: 'not-applied' });
       const e = r.error as EtcdUnavailableError;
       expect(new Set(e.endpoints)).toEqual(new Set(cluster.endpoints));
       for (const v of victims) expect(e.attempts.find((a) => a.endpoint === cluster.endpoints[v])?.reason).toMatch(/ECONNREFUSED/);
