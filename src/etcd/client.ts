@@ -7,7 +7,7 @@ import { fromBase64, toBase64, type Bytes } from './keys.js';
 import { AttemptError, Transport, type Endpoint, type TlsMaterial } from './transport.js';
 
 export interface EtcdClientConfig {
-  /** http:// or https:// URLs of members (or of a gateway/proxy), tried in this order. */
+  /** http:// or https:// URLs of members (or of a forwarder), or unix:///path of a local forwarder, tried in this order. */
   endpoints: string[];
   caFile?: string;
   certFile?: string;
@@ -212,13 +212,19 @@ function parseJson(body: string): Wire | undefined {
 }
 
 function parseEndpoint(url: string, i: number): Endpoint {
+  // unix:///path: plain http over a local socket, e.g. a node-local TLS forwarder only root may reach.
+  if (url.startsWith('unix://')) {
+    const socketPath = url.slice('unix://'.length);
+    if (!socketPath.startsWith('/')) throw new EtcdConfigError(`endpoints[${i}]`, `"${url}" must name an absolute socket path: unix:///run/etcd.sock`);
+    return { url, https: false, socketPath };
+  }
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw new EtcdConfigError(`endpoints[${i}]`, `"${url}" is not a URL: write it as http://host:port or https://host:port`);
+    throw new EtcdConfigError(`endpoints[${i}]`, `"${url}" is not a URL: write it as http://host:port, https://host:port or unix:///path`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new EtcdConfigError(`endpoints[${i}]`, `"${url}" must start with http:// or https://`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new EtcdConfigError(`endpoints[${i}]`, `"${url}" must start with http://, https:// or unix://`);
   if (u.pathname !== '/' || u.search || u.username) throw new EtcdConfigError(`endpoints[${i}]`, `"${url}" must be only scheme, host and port`);
   const https = u.protocol === 'https:';
   return { url, https, hostname: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : https ? 443 : 80 };

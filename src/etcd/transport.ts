@@ -3,13 +3,12 @@
 import type { Agent, IncomingMessage } from 'node:http';
 import type { AttemptFailure } from './errors.js';
 
-export interface Endpoint {
+/** Where requests go: a host and port, or a unix socket (plain http only). */
+export type Endpoint = {
   /** As configured, for messages. */
   url: string;
   https: boolean;
-  hostname: string;
-  port: number;
-}
+} & ({ hostname: string; port: number } | { socketPath: string });
 
 export interface TlsMaterial {
   ca?: Buffer;
@@ -73,8 +72,7 @@ export class Transport {
       };
       const req = request({
         agent,
-        hostname: ep.hostname,
-        port: ep.port,
+        ...('socketPath' in ep ? { socketPath: ep.socketPath } : { hostname: ep.hostname, port: ep.port }),
         method: 'POST',
         path,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },

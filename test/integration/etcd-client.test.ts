@@ -1,6 +1,7 @@
 // The etcd client (src/etcd) against a real 3-member etcd cluster on loopback: request and answer shapes,
 // failover, a stopped member, quorum loss, TLS client certificates and username/password auth.
 import { writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -210,6 +211,34 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
     expect(e.message).toContain(`${dead}: ECONNREFUSED`);
     // Refused connections fail at once rather than waiting out the budget.
     expect(f.ms).toBeLessThan(1000);
+  });
+
+  it('a unix:// endpoint speaks plain http over a local socket (a node-local forwarder); a missing socket is skipped', async () => {
+    const sock = join(cluster.dir, 'forwarder.sock');
+    const target = new URL(cluster.endpoints[0]!);
+    // A minimal forwarder: what stunnel or HAProxy would be in production, here without TLS onward.
+    const forwarder = createHttpServer((req, res) => {
+      const up = httpRequest({ hostname: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => forwarder.listen(sock, () => r()));
+    try {
+      const viaSocket = newClient({ endpoints: [`unix://${sock}.missing`, `unix://${sock}`] });
+      const key = `${fresh()}k`;
+      const r = await viaSocket.txn(claim(key, 'v'));
+      expect(r.succeeded).toBe(true);
+      expect(r.retriedAfterUnknownOutcome).toBe(false);
+      expect((await client.range({ key })).kvs[0]?.value).toBe('v');
+      const none = await newClient({ endpoints: [`unix://${sock}.missing`] }).put({ key, value: 'w' }).catch((e) => e);
+      expect(none).toMatchObject({ outcome: 'not-applied' });
+      expect(none.message).toContain('ENOENT');
+    } finally {
+      forwarder.close();
+    }
+    expect(() => new EtcdClient({ endpoints: ['unix://relative.sock'] })).toThrow(/absolute socket path/);
   });
 
   it('a SIGSTOPped member (accepts, never answers) costs one share of timeoutMs, then the next member answers', async () => {

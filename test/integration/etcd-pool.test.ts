@@ -4,11 +4,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Code } from '../../src/base/errors';
 import { EtcdClient } from '../../src/etcd/client';
+import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError } from '../../src/etcd/errors';
 import { prefixEnd } from '../../src/etcd/keys';
 import { formatIp, parseIp } from '../../src/net/ip';
 import type { Lease } from '../../src/store/lease';
 import { ClusterLayout, decodeHolder, encodeHolder } from '../../src/store/etcd/layout';
-import { EtcdPool } from '../../src/store/etcd/pool';
+import { EtcdPool, cniErrorOf } from '../../src/store/etcd/pool';
 import { type StoredLease, orphanRemovalTxn } from '../../src/store/etcd/txns';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
 
@@ -64,6 +65,19 @@ describe('cluster key layout', () => {
     expect(encodeHolder({ containerID: 'c', ifname: 'eth0', network: 'n' })).toBe(encodeHolder({ network: 'n', ifname: 'eth0', containerID: 'c' }));
     expect(decodeHolder(encodeHolder({ containerID: 'c', ifname: 'eth0', network: 'n' }))).toEqual({ containerID: 'c', ifname: 'eth0', network: 'n' });
     expect(decodeHolder('not json')).toBeUndefined();
+  });
+});
+
+describe('etcd failures as CNI errors', () => {
+  it('unreachable is 11 naming the endpoints; credentials and settings are 7; other refusals 5', () => {
+    const down = new EtcdUnavailableError([{ endpoint: 'http://10.0.0.1:2379', reason: 'ECONNREFUSED', maybeApplied: false }], 3, 5000, true);
+    expect(cniErrorOf(down, 'claiming 10.0.0.5')).toMatchObject({ code: Code.TryAgainLater, details: 'http://10.0.0.1:2379' });
+    expect((cniErrorOf(down, 'claiming 10.0.0.5') as Error).message).toMatch(/^claiming 10.0.0.5: etcd unreachable .*Nothing was changed\. Check that etcd has a quorum and that this node reaches http:\/\/10.0.0.1:2379$/);
+    expect(cniErrorOf(new EtcdConfigError('passwordFile', 'cannot read /x (ENOENT)'), 'opening')).toMatchObject({ code: Code.InvalidConfig, details: 'cluster.etcd.passwordFile' });
+    expect(cniErrorOf(new EtcdRequestError('http://e:2379', 403, 7, 'etcdserver: permission denied'), 'reading')).toMatchObject({ code: Code.InvalidConfig });
+    expect(cniErrorOf(new EtcdRequestError('http://e:2379', 400, 3, 'etcdserver: duplicate key given in txn request'), 'claiming')).toMatchObject({ code: Code.IoFailure });
+    const bug = new TypeError('x');
+    expect(cniErrorOf(bug, 'claiming')).toBe(bug);
   });
 });
 
