@@ -3,7 +3,7 @@
 // duplicated request can never take or free what is not its own.
 import type { Compare, KeyValue, RequestOp, ResponseOp, TxnRequest, TxnResponse } from '../../etcd/client.js';
 import type { Attachment } from '../../base/ids.js';
-import { parseIp } from '../../net/ip.js';
+import { type Family, type Ip, parseIp } from '../../net/ip.js';
 import { type Lease, decodeLease, encodeLease } from '../lease.js';
 import { STATE_FORMAT, encodeState } from '../state.js';
 import { type ClusterLayout, type Holder, decodeHolder, encodeHolder } from './layout.js';
@@ -42,6 +42,11 @@ export interface ClaimPlan {
   previous?: StoredLease;
   /** Round-robin positions to store with the claim. */
   cursors?: Record<string, string>;
+  /**
+   * Held addresses to read back if the claim fails (keys only, at most `limit`), so an ADD that claimed
+   * without reading first learns the next gaps from the same round trip.
+   */
+  window?: { family: Family; first: bigint; last: bigint; limit: number };
 }
 
 /** The addresses of a claim in key form, split into those to create and those the previous record holds. */
@@ -70,18 +75,27 @@ export function claimTxn(layout: ClusterLayout, plan: ClaimPlan): TxnRequest {
   return checkSize(`claiming ${lease.addresses.length} addresses`, {
     compare: [previous ? modified(record, previous.modRevision) : created(record, 0), ...fresh.map((k) => created(k, 0)), ...held.map((k) => valueIs(k, holder))],
     success,
-    failure: [record, ...fresh, ...held].map((key) => ({ range: { key } })),
+    failure: [
+      ...[record, ...fresh, ...held].map((key) => ({ range: { key } })),
+      ...(plan.window ? [{ range: { ...layout.addressSpan(plan.window.family, plan.window.first, plan.window.last), keysOnly: true, limit: plan.window.limit } }] : []),
+    ],
   });
+}
+
+/** The plan's window as read by a failed claim. */
+export interface HeldWindow {
+  addresses: Ip[];
+  more: boolean;
 }
 
 export type ClaimOutcome =
   | { status: 'claimed'; stored: StoredLease }
   /** This very claim had committed already (an earlier attempt whose answer was lost). */
   | { status: 'already-ours'; stored: StoredLease }
-  /** The attachment's record changed since it was read: a concurrent ADD or DEL of the same attachment. */
-  | { status: 'record-changed'; current: KeyValue | undefined }
+  /** The attachment's record is not as expected: it exists (a repeated ADD), or changed since it was read. */
+  | { status: 'record-changed'; current: KeyValue | undefined; window?: HeldWindow }
   /** Another attachment holds this address (or the key holds something unreadable: holder undefined). */
-  | { status: 'taken'; address: string; holder: Holder | undefined };
+  | { status: 'taken'; address: string; holder: Holder | undefined; window?: HeldWindow };
 
 export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnResponse): ClaimOutcome {
   const { lease, previous } = plan;
@@ -91,17 +105,19 @@ export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnRespo
   const record = rangeOf(r.responses[0]);
   // Same bytes, createdAt included: only this claim can have written them.
   if (record && record.value === encodeLease(lease)) return { status: 'already-ours', stored: { lease, createRevision: record.createRevision, modRevision: record.modRevision } };
-  if (previous ? record?.modRevision !== previous.modRevision : record !== undefined) return { status: 'record-changed', current: record };
   const { fresh, held } = claimKeys(layout, plan);
-  const mine = encodeHolder(layout.holder(lease));
   const keys = [...fresh, ...held];
+  const last = r.responses[keys.length + 1];
+  const window = plan.window && last && 'range' in last ? { window: { addresses: last.range.kvs.flatMap((kv) => layout.addressOf(kv.key) ?? []), more: last.range.more } } : {};
+  if (previous ? record?.modRevision !== previous.modRevision : record !== undefined) return { status: 'record-changed', current: record, ...window };
+  const mine = encodeHolder(layout.holder(lease));
   for (const [i, key] of keys.entries()) {
     const kv = rangeOf(r.responses[i + 1]);
     const lost = i < fresh.length ? kv !== undefined : kv?.value !== mine;
-    if (lost) return { status: 'taken', address: layout.describeAddressKey(key), holder: kv ? decodeHolder(kv.value) : undefined };
+    if (lost) return { status: 'taken', address: layout.describeAddressKey(key), holder: kv ? decodeHolder(kv.value) : undefined, ...window };
   }
   // Every compare read back as passing: the keys changed again between the txn and its failure reads.
-  return { status: 'record-changed', current: record };
+  return { status: 'record-changed', current: record, ...window };
 }
 
 export interface ReleasePlan {
