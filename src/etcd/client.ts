@@ -249,7 +249,7 @@ export class EtcdClient {
   private readonly endpoints: Endpoint[];
   private readonly transport: Transport;
   private readonly credentials?: { name: string; password: string };
-  private token?: string;
+  private token?: Promise<string>;
   /** Index of the endpoint that last answered: later calls start there. */
   private preferred = 0;
 
@@ -361,13 +361,27 @@ export class EtcdClient {
     }
   }
 
-  /** The auth token, authenticating against `ep` first when none is held (one raft round, ~90 ms). */
+  /**
+   * The auth token, authenticating against `ep` first when none is held (one raft round, ~90 ms). Calls made
+   * meanwhile wait for the same authentication instead of starting their own.
+   */
   private async authToken(ep: Endpoint, timeoutMs: number): Promise<string> {
-    if (this.token) return this.token;
+    this.token ??= this.authenticate(ep, timeoutMs);
+    const pending = this.token;
+    try {
+      return await pending;
+    } catch (e) {
+      if (this.token === pending) this.token = undefined;
+      throw e;
+    }
+  }
+
+  private async authenticate(ep: Endpoint, timeoutMs: number): Promise<string> {
     const answer = await this.transport.post(ep, '/v3/auth/authenticate', JSON.stringify(this.credentials), {}, timeoutMs);
     const w = parseJson(answer.body);
-    if (answer.status === 200 && typeof w?.token === 'string') return (this.token = w.token);
+    if (answer.status === 200 && typeof w?.token === 'string') return w.token;
     if (answer.status >= 500 || answer.status === 429) throw new AttemptError(ep.url, `authenticate: ${reasonOf(answer.status, w, answer.body)}`, false);
     throw new EtcdRequestError(ep.url, answer.status, typeof w?.code === 'number' ? w.code : undefined, `authenticate as ${this.credentials!.name}: ${w?.message ?? w?.error ?? answer.body.slice(0, 200)}`);
   }
+
 }

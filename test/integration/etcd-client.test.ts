@@ -402,8 +402,20 @@ describe.skipIf(missing)(`etcd client with username and passwordFile (TLS and au
   it('an expired or unknown token is replaced by authenticating once more', async () => {
     const c = newClient({ username: LEASEHOLD_USER, passwordFile: cluster.auth!.userPasswordFile });
     await c.put({ key: `${fresh()}k`, value: 'v' });
-    (c as unknown as { token: string }).token = 'invalid.token';
+    (c as unknown as { token: Promise<string> }).token = Promise.resolve('invalid.token');
     const key = `${fresh()}k`;
     expect((await c.txn(claim(key, 'v'))).succeeded).toBe(true);
+  });
+
+  it('calls made at once by a fresh client share one authentication', async () => {
+    const c = newClient({ username: LEASEHOLD_USER, passwordFile: cluster.auth!.userPasswordFile });
+    const p = fresh();
+    const token = (): Promise<string> | undefined => (c as unknown as { token?: Promise<string> }).token;
+    const calls = [0, 1, 2, 3].map((i) => c.txn(claim(`${p}${i}`, 'v')));
+    const first = token();
+    expect(first).toBeDefined();
+    const done = await Promise.all(calls);
+    expect(done.every((r) => r.succeeded)).toBe(true);
+    expect(token()).toBe(first);
   });
 });
