@@ -1,7 +1,7 @@
 // Names that become file names or etcd keys: container ids, network names and interface names.
 
 // Same rule as libcni's ValidateContainerID and network-name check, with a length bound of our own.
-const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+const ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const MAX_ID = 1024;
 
 /** A container id or network name that is safe to use as (part of) a file name. */

@@ -178,6 +178,7 @@ export interface RangeUsage {
 export function assignable(range: Range, exclude: Span[]): bigint {
   const spans = exclude
     .filter((s) => s.family === range.family && s.last >= range.start && s.first <= range.end)
+    // biome-ignore lint/complexity/useMathMinMax: bigints, which Math.min and Math.max do not take
     .map((s) => ({ first: s.first < range.start ? range.start : s.first, last: s.last > range.end ? range.end : s.last }))
     .sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
   let excluded = 0n;

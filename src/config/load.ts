@@ -6,6 +6,7 @@ import { type Attachment, isValidId } from '../base/ids.js';
 import { atLeast, isSupported } from '../base/versions.js';
 import { type Ip, parseCidr, parseIp } from '../net/ip.js';
 import type { RangeSet, Span } from '../net/range.js';
+import { type ClusterConf, buildCluster } from './cluster.js';
 import { buildExcludes, buildRangeSets } from './ranges.js';
 import { type RawNetConf, type RawRoute, describeIssues, netConfSchema } from './schema.js';
 
@@ -29,6 +30,8 @@ export interface NetConf {
   logMaxBytes: number;
   prevResultAddresses: string[] | undefined;
   validAttachments: Attachment[] | undefined;
+  /** Cluster mode: the pool lives on etcd, shared by every node; undefined for the node's own disk. */
+  cluster: ClusterConf | undefined;
 }
 
 export function parseJson(stdin: string): unknown {
@@ -57,12 +60,12 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
 
   // host-local's order: runtime ipRanges first, then the legacy single range, then ipam.ranges.
   const rawSets: Array<{ set: NonNullable<typeof ipam.ranges>[number]; where: string }> = [];
-  (raw.runtimeConfig?.ipRanges ?? []).forEach((set, i) => rawSets.push({ set, where: `runtimeConfig.ipRanges[${i}]` }));
+  for (const [i, set] of (raw.runtimeConfig?.ipRanges ?? []).entries()) rawSets.push({ set, where: `runtimeConfig.ipRanges[${i}]` });
   if (ipam.subnet !== undefined) {
     const { subnet, rangeStart, rangeEnd, gateway } = ipam;
     rawSets.push({ set: [{ subnet, rangeStart, rangeEnd, gateway }], where: 'ipam' });
   }
-  (ipam.ranges ?? []).forEach((set, i) => rawSets.push({ set, where: `ipam.ranges[${i}]` }));
+  for (const [i, set] of (ipam.ranges ?? []).entries()) rawSets.push({ set, where: `ipam.ranges[${i}]` });
   if (rawSets.length === 0) throw new CniError(Code.InvalidConfig, 'ipam has no ranges: set ipam.ranges (or the legacy ipam.subnet)');
   const rangeSets = buildRangeSets(rawSets.map((s) => s.set), (i) => rawSets[i]!.where);
 
@@ -118,5 +121,6 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
     logMaxBytes: ipam.logMaxBytes ?? 10 * 1024 * 1024,
     prevResultAddresses: raw.prevResult?.ips?.map((i) => i.address),
     validAttachments: valid?.map(({ containerID, ifname }) => ({ containerID, ifname })),
+    cluster: ipam.cluster ? buildCluster(ipam.cluster, raw.name) : undefined,
   };
 }

@@ -15,10 +15,10 @@ export function parseResolvConf(text: string): Dns {
     const words = line.replace(/[#;].*$/, '').trim().split(/\s+/).filter(Boolean);
     const [key, ...rest] = words;
     if (!key || rest.length === 0) continue;
-    if (key === 'nameserver') (dns.nameservers ??= []).push(rest[0]!);
+    if (key === 'nameserver') dns.nameservers = [...(dns.nameservers ?? []), rest[0]!];
     else if (key === 'domain') dns.domain = rest[0]!;
     else if (key === 'search') dns.search = rest;
-    else if (key === 'options') (dns.options ??= []).push(...rest);
+    else if (key === 'options') dns.options = [...(dns.options ?? []), ...rest];
   }
   return dns;
 }

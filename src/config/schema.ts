@@ -24,6 +24,22 @@ export const routeSchema = z.looseObject({
   scope: z.optional(z.int()),
 });
 
+/** Cluster mode: one address pool shared by many nodes, kept on etcd (config/cluster.ts gives the meaning). */
+export const clusterSchema = z.looseObject({
+  etcd: z.looseObject({
+    endpoints: z.array(str).check(z.minLength(1)),
+    caFile: optStr,
+    certFile: optStr,
+    keyFile: optStr,
+    username: optStr,
+    passwordFile: optStr,
+  }),
+  prefix: optStr,
+  pool: optStr,
+  nodeName: optStr,
+  timeoutMs: z.optional(z.int().check(z.gte(100), z.lte(600_000))),
+});
+
 export const ipamSchema = z.looseObject({
   type: optStr,
   // The legacy single-range keys, kept for host-local parity.
@@ -40,6 +56,7 @@ export const ipamSchema = z.looseObject({
   reclaimStaleBoot: z.optional(z.boolean()),
   logFile: optStr,
   logMaxBytes: z.optional(z.int().check(z.gte(4096))),
+  cluster: z.optional(clusterSchema),
 });
 
 const attachmentSchema = z.looseObject({ containerID: str, ifname: str });
@@ -71,6 +88,7 @@ export const netConfSchema = z.looseObject({
 export type RawNetConf = z.infer<typeof netConfSchema>;
 export type RawRange = z.infer<typeof rangeSchema>;
 export type RawRoute = z.infer<typeof routeSchema>;
+export type RawCluster = z.infer<typeof clusterSchema>;
 
 /** Turns zod issues into one line an operator can act on, e.g. `ipam.ranges[0][1].subnet: expected string`. */
 export function describeIssues(issues: ReadonlyArray<{ path: PropertyKey[]; code: string } & Record<string, unknown>>): string {

@@ -45,7 +45,7 @@ function containerId(): string {
 }
 
 async function pingOk(fromNs: string, to: string, family: 4 | 6 = 4): Promise<void> {
-  let last;
+  let last: Awaited<ReturnType<typeof inNetns>> | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     last = await inNetns(fromNs, "ping", [`-${family}`, "-c1", "-W2", to], { timeoutMs: 10_000 });
     if (last.code === 0) return;

@@ -256,7 +256,7 @@ export async function cni(plugin: string, inv: CniInvocation): Promise<CniResult
   const stdin = JSON.stringify(inv.config);
   const pluginPath = plugin.includes("/") ? plugin : join(SYSTEM_CNI_DIR, plugin);
   const r = await run(pluginPath, [], { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...env }, input: stdin, timeoutMs: 30_000 });
-  let json: any = undefined;
+  let json: any ;
   try {
     json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
   } catch {
@@ -306,7 +306,7 @@ export function listFiles(dir: string): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir)) {
     const p = join(dir, entry);
-    let st;
+    let st: ReturnType<typeof statSync>;
     try {
       st = statSync(p);
     } catch {
@@ -410,7 +410,7 @@ export function leasedIps(dataDir: string, network: string, containerId: string)
       }
     }
     if (ips.length === 0) ips = ipsIn(name.replace(/\.(json|lease|lock|tmp)$/, "")); // lease file named after its IP
-    ips.forEach((ip) => found.add(canonicalIp(ip)));
+    for (const ip of ips) found.add(canonicalIp(ip));
   }
   return [...found];
 }

@@ -4,9 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { cli } from '../cli/helpers';
-import { tempDataDir } from '../helpers/plugin';
-import { NOT_ROOT, addressOf, expectCniError, expectOk, faultConf, isRoot, mountTmpfs, readNetwork, run, startCni, stateTree, tempFiles, umountQuiet } from './util';
+import { addressOf, cli, expectCniError, expectOk, faultConf, isRoot, mountTmpfs, NOT_ROOT, readNetwork, run, startCni, stateTree, tempDataDir, tempFiles, umountQuiet } from '../helpers/leasehold';
 
 const root = tempDataDir('lh-fault-adopt-');
 const mounts: string[] = [];

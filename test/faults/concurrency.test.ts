@@ -2,8 +2,7 @@
 // some sequential order of the acknowledged calls gives.
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDataDir } from '../helpers/plugin';
-import { addressOf, faultConf, readNetwork, scaled, startCni, tempFiles } from './util';
+import { addressOf, faultConf, readNetwork, scaled, startCni, tempDataDir, tempFiles } from '../helpers/leasehold';
 
 const N = scaled(200, 20);
 // A /23 holds 509 leases; past that (LEASEHOLD_FAULT_SCALE > ~2) use a /16.
@@ -22,7 +21,7 @@ describe(`concurrency: ${N} processes at once`, () => {
     const replies = await Promise.all(runs.map((r) => r.done));
     const failures = replies.map((r, i) => ({ id: ids[i], r })).filter(({ r }) => r.code !== 0);
     expect(failures.map(({ id, r }) => `${id}: exit ${r.code} ${r.stdout} ${r.stderr.slice(0, 300)}`)).toEqual([]);
-    replies.forEach((r, i) => added.set(ids[i]!, addressOf(r)));
+    for (const [i, r] of replies.entries()) added.set(ids[i]!, addressOf(r));
     expect(new Set(added.values()).size).toBe(N);
 
     const st = readNetwork(netDir);
@@ -56,7 +55,12 @@ describe(`concurrency: ${N} processes at once`, () => {
     }
     // `old` ids repeat once i passes existing.length; keep only the first op per pre-existing container.
     const seen = new Set<string>();
-    const plan = ops.filter((o) => (o.kind.startsWith('race') ? true : !seen.has(o.id) && (seen.add(o.id), true))).slice(0, N);
+    const firstOf = (o: (typeof ops)[number]): boolean => {
+      if (seen.has(o.id)) return false;
+      seen.add(o.id);
+      return true;
+    };
+    const plan = ops.filter((o) => o.kind.startsWith('race') || firstOf(o)).slice(0, N);
 
     const replies = await Promise.all(plan.map((o) => startCni({ command: o.verb, containerId: o.id, stdin: conf }).done));
     const failures = replies.map((r, i) => ({ o: plan[i]!, r })).filter(({ r }) => r.code !== 0);

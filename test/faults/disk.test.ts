@@ -5,8 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { tempDataDir } from '../helpers/plugin';
-import { NOT_ROOT, addressOf, expectCniError, faultConf, isRoot, mountTmpfs, readNetwork, run, startCni, stateTree, tempFiles, tree, umountQuiet } from './util';
+import { addressOf, expectCniError, faultConf, isRoot, mountTmpfs, NOT_ROOT, readNetwork, run, startCni, stateTree, tempDataDir, tempFiles, tree, umountQuiet } from '../helpers/leasehold';
 
 const root = tempDataDir('lh-fault-disk-');
 const mounts: string[] = [];

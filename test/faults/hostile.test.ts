@@ -7,8 +7,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDataDir } from '../helpers/plugin';
-import { pool, scaled, startCni, tree } from './util';
+import { pool, scaled, startCni, tempDataDir, tree } from '../helpers/leasehold';
 
 const CASES = scaled(200, 50);
 const PARALLEL = 8;

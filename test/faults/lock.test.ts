@@ -4,8 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { tempDataDir } from '../helpers/plugin';
-import { expectCniError, faultConf, holdLock, lockIsHeld, sleep, startCni, stateTree, tempFiles } from './util';
+import { expectCniError, faultConf, holdLock, lockIsHeld, sleep, startCni, stateTree, tempDataDir, tempFiles } from '../helpers/leasehold';
 
 const TIMEOUT = 300;
 // Upper bound on a timed-out call: the timeout plus a Node start-up on a loaded 2-core machine.

@@ -5,8 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, cniEnv, tempDataDir } from '../helpers/plugin';
-import { addressOf, expectCniError, faultConf, parseReply, startCni, stateTree, tree } from './util';
+import { addressOf, BIN, cniEnv, expectCniError, faultConf, parseReply, startCni, stateTree, tempDataDir, tree } from '../helpers/leasehold';
 
 const root = tempDataDir('lh-fault-perm-');
 afterAll(() => root.remove());

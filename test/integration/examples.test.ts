@@ -2,7 +2,7 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, runCni, tempDataDir } from '../helpers/plugin';
+import { ROOT, runCni, tempDataDir } from '../helpers/leasehold';
 
 const dir = join(ROOT, 'conf.d');
 const data = tempDataDir();

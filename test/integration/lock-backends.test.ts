@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ROOT, cniEnv, netConf, runCni, tempDataDir } from '../helpers/plugin';
+import { ROOT, cniEnv, netConf, runCni, tempDataDir } from '../helpers/leasehold';
 
 const PLAIN = join(ROOT, 'build', 'leasehold.cjs');
 const root = process.getuid?.() === 0;

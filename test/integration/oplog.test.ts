@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { netConf, runCni, tempDataDir } from '../helpers/plugin';
+import { netConf, runCni, tempDataDir } from '../helpers/leasehold';
 
 let data: ReturnType<typeof tempDataDir>;
 beforeEach(() => {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { BIN, netConf, runCni, runCniAsync, tempDataDir } from '../helpers/plugin';
+import { BIN, netConf, runCni, runCniAsync, tempDataDir } from '../helpers/leasehold';
 import { atLeast } from '../../src/base/versions';
 
 let data: ReturnType<typeof tempDataDir>;

@@ -86,6 +86,26 @@ describe('dispatcher (in-process, memory store)', () => {
     expect(bug.json.msg).toContain('boom');
   });
 
+  it('ADD chooses again when another writer claims its pick first', async () => {
+    const store = new MemoryStore();
+    const open = store.open.bind(store);
+    let raced = 0;
+    store.open = async (n, o) => {
+      const s = await open(n, o);
+      const put = s.putLease.bind(s);
+      s.putLease = async (lease, prev, cursors) => {
+        // Another node takes exactly the address this ADD picked, twice in a row.
+        if (raced++ < 2) store.network(n).claims.set(lease.addresses[0]!, { holder: { containerID: `other-${raced}`, ifname: 'eth0' }, mtimeMs: 0 });
+        return put(lease, prev, cursors);
+      };
+      return s;
+    };
+    const r = await harness(store).call('ADD', conf());
+    expect(r.exitCode, r.stdout).toBe(0);
+    expect(r.json.ips[0].address).toBe('10.9.0.4/29');
+    expect(raced).toBe(3);
+  });
+
   it('bad input is refused before the store is touched', async () => {
     let opened = 0;
     const store = new MemoryStore();

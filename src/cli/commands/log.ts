@@ -55,7 +55,6 @@ const readLines = (file: string): string[] => {
   }
 };
 
-const timeOf = (line: string): string => parseOpLine(line)?.time ?? '';
 
 export async function log(opts: LogOpts, cmd: Command): Promise<number> {
   const files = logFiles(opts, cmd);
@@ -63,7 +62,10 @@ export async function log(opts: LogOpts, cmd: Command): Promise<number> {
   const want = (line: string): boolean => opts.network === undefined || parseOpLine(line)?.network === opts.network;
   // The rotated file (<logFile>.1) holds the lines before the current file's first.
   let lines = files.flatMap((f) => [...readLines(`${f}.1`), ...readLines(f)]).filter(want);
-  if (files.length > 1) lines = lines.sort((a, b) => timeOf(a).localeCompare(timeOf(b)));
+  if (files.length > 1) {
+    const timed = lines.map((l) => ({ l, time: parseOpLine(l)?.time ?? '' }));
+    lines = timed.sort((a, b) => a.time.localeCompare(b.time)).map((t) => t.l);
+  }
   if (tail !== undefined) lines = lines.slice(-tail);
   const show = (l: string): void => out(opts.json ? l : pretty(l));
   lines.forEach(show);

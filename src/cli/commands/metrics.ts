@@ -13,8 +13,8 @@ export function register(program: Command, act: Act): void {
   addConfigOptions(addCommonOptions(cmd)).action(act((opts: CommonOpts & ConfigOpts, c: Command) => metrics(opts, c)));
 }
 
-const escape = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-const labels = (l: Record<string, string>): string => `{${Object.entries(l).map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`;
+const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+const labels = (l: Record<string, string>): string => `{${Object.entries(l).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`;
 
 interface Family {
   name: string;

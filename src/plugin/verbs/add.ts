@@ -1,15 +1,42 @@
-import { allocate, setContains } from '../../allocator/allocate.js';
+import { type Allocation, type AllocationRequest, type LeaseView, allocate, setContains } from '../../allocator/allocate.js';
 import { freeableLeaks } from '../../allocator/leaks.js';
 import { CniError, Code } from '../../base/errors.js';
 import { readBootId, readBootTimeMs } from '../../base/host.js';
 import { sameAttachment } from '../../base/ids.js';
+import type { NetConf } from '../../config/load.js';
 import { readResolvConf } from '../../config/resolv.js';
 import { formatIp, parseIp } from '../../net/ip.js';
 import { LEASE_FORMAT, type Lease } from '../../store/lease.js';
 import { cursorIps } from '../../store/state.js';
-import { freeLeaks } from '../../store/store.js';
+import { ClaimConflict, type NetworkSession, freeLeaks } from '../../store/store.js';
 import { type IpConfig, formatResult } from '../result.js';
 import { type Outcome, type VerbRequest, withSession } from '../verb.js';
+
+/** How often ADD chooses again when another writer (in cluster mode, another node) claims its pick first. */
+const MAX_ATTEMPTS = 8;
+
+/** The allocator's answer, reclaiming leases of an earlier boot once when the range is full. */
+async function choose(s: NetworkSession, conf: NetConf, request: AllocationRequest, view: LeaseView, bootId: string | null): Promise<Allocation> {
+  try {
+    return allocate(request, view);
+  } catch (e) {
+    if (!(e instanceof CniError)) throw e;
+    if (e.code === Code.RangeExhausted && conf.reclaimStaleBoot) {
+      // A full range on a rebooted node is usually leases of containers that died with the old boot.
+      const { leases } = await s.listLeases();
+      const leaks = freeableLeaks(leases, await s.listClaims(), { bootId, bootTimeMs: readBootTimeMs() });
+      if ((await freeLeaks(s, leaks)).length === 0) throw e;
+      const st = await s.state();
+      return allocate(request, await s.view(conf.rangeSets, st.status === 'ok' ? st.value.cursors : {}));
+    }
+    if (e.code === Code.AddressUnavailable) {
+      const taken = conf.requested.find((r) => view.isTaken(r) && !request.held.some((h) => h.value === r.value));
+      const holder = taken && (await s.claimHolder(formatIp(taken)));
+      if (holder) throw new CniError(e.code, `${e.message} (held by container ${holder.containerID}, interface ${holder.ifname})`);
+    }
+    throw e;
+  }
+}
 
 export function add(req: VerbRequest): Promise<Outcome> {
   const { conf, att } = req;
@@ -27,56 +54,43 @@ export function add(req: VerbRequest): Promise<Outcome> {
       if (!holder) unclaimed = true;
     }
     const held = heldText.map(parseIp);
-    const st = await s.state();
-    const cursorText = st.status === 'ok' ? st.value.cursors : {};
-    const request = { rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: cursorIps(cursorText, conf.rangeSets.length), requested: conf.requested, held };
-    let view = await s.view(conf.rangeSets, cursorText);
-    let alloc;
-    try {
-      alloc = allocate(request, view);
-    } catch (e) {
-      if (!(e instanceof CniError)) throw e;
-      if (e.code === Code.RangeExhausted && conf.reclaimStaleBoot) {
-        // A full range on a rebooted node is usually leases of containers that died with the old boot.
-        const { leases } = await s.listLeases();
-        const leaks = freeableLeaks(leases, await s.listClaims(), { bootId, bootTimeMs: readBootTimeMs() });
-        if ((await freeLeaks(s, leaks)).length === 0) throw e;
-        view = await s.view(conf.rangeSets, cursorText);
-        alloc = allocate(request, view);
-      } else if (e.code === Code.AddressUnavailable) {
-        const taken = conf.requested.find((r) => view.isTaken(r) && !held.some((h) => h.value === r.value));
-        const holder = taken && (await s.claimHolder(formatIp(taken)));
-        if (holder) throw new CniError(e.code, `${e.message} (held by container ${holder.containerID}, interface ${holder.ifname})`);
+    for (let attempt = 1; ; attempt++) {
+      const st = await s.state();
+      const cursorText = st.status === 'ok' ? st.value.cursors : {};
+      const request = { rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: cursorIps(cursorText, conf.rangeSets.length), requested: conf.requested, held };
+      const alloc = await choose(s, conf, request, await s.view(conf.rangeSets, cursorText), bootId);
+      const picked = alloc.picks.map((p) => formatIp(p.ip));
+      // Addresses held from a range that is no longer configured stay recorded, so DEL still frees them.
+      const kept = (previous?.addresses ?? []).filter((a) => !picked.includes(a) && !conf.rangeSets.some((set) => setContains(set, parseIp(a))));
+      const lease: Lease = {
+        format: LEASE_FORMAT,
+        containerID: att.containerID,
+        ifname: att.ifname,
+        addresses: [...picked, ...kept],
+        ...(req.podNamespace !== undefined ? { podNamespace: req.podNamespace } : {}),
+        ...(req.podName !== undefined ? { podName: req.podName } : {}),
+        netns: req.netns,
+        createdAt: previous?.createdAt ?? new Date().toISOString(),
+        bootId: previous ? previous.bootId : bootId,
+      };
+      const cursors = { ...cursorText };
+      alloc.cursors.forEach((c, i) => {
+        if (c) cursors[String(i)] = formatIp(c);
+      });
+      const changed = !previous || unclaimed || alloc.picks.some((p) => p.fresh) || lease.addresses.length !== previous.addresses.length;
+      try {
+        if (changed) await s.putLease(lease, previous, cursors);
+      } catch (e) {
+        const asked = conf.requested.some((r) => formatIp(r) === (e as ClaimConflict).address);
+        if (e instanceof ClaimConflict && !asked && attempt < MAX_ATTEMPTS) continue;
         throw e;
-      } else throw e;
+      }
+      const ips: IpConfig[] = alloc.picks.map((p) => ({
+        family: p.range.family,
+        address: `${formatIp(p.ip)}/${p.range.subnet.prefix}`,
+        gateway: formatIp({ family: p.range.family, value: p.range.gateway }),
+      }));
+      return { output: formatResult(conf.cniVersion, { ips, routes: conf.routes, dns }), addresses: picked, lockWaitMs: s.lockWaitMs };
     }
-
-    const picked = alloc.picks.map((p) => formatIp(p.ip));
-    // Addresses held from a range that is no longer configured stay recorded, so DEL still frees them.
-    const kept = (previous?.addresses ?? []).filter((a) => !picked.includes(a) && !conf.rangeSets.some((set) => setContains(set, parseIp(a))));
-    const lease: Lease = {
-      format: LEASE_FORMAT,
-      containerID: att.containerID,
-      ifname: att.ifname,
-      addresses: [...picked, ...kept],
-      ...(req.podNamespace !== undefined ? { podNamespace: req.podNamespace } : {}),
-      ...(req.podName !== undefined ? { podName: req.podName } : {}),
-      netns: req.netns,
-      createdAt: previous?.createdAt ?? new Date().toISOString(),
-      bootId: previous ? previous.bootId : bootId,
-    };
-    const cursors = { ...cursorText };
-    alloc.cursors.forEach((c, i) => {
-      if (c) cursors[String(i)] = formatIp(c);
-    });
-    const changed = !previous || unclaimed || alloc.picks.some((p) => p.fresh) || lease.addresses.length !== previous.addresses.length;
-    if (changed) await s.putLease(lease, previous, cursors);
-
-    const ips: IpConfig[] = alloc.picks.map((p) => ({
-      family: p.range.family,
-      address: `${formatIp(p.ip)}/${p.range.subnet.prefix}`,
-      gateway: formatIp({ family: p.range.family, value: p.range.gateway }),
-    }));
-    return { output: formatResult(conf.cniVersion, { ips, routes: conf.routes, dns }), addresses: picked, lockWaitMs: s.lockWaitMs };
   });
 }

@@ -12,7 +12,7 @@ import { formatIp } from '../../net/ip.js';
 import { planAdoption } from '../adoption.js';
 import { type Lease, decodeLease, encodeLease } from '../lease.js';
 import { type NetworkState, type StateView, decodeState, emptyState, encodeState } from '../state.js';
-import { type Adoption, type LockedReader, type NetworkReader, type NetworkSession, type OpenOptions, type Store, type Unreadable, unreadableError } from '../store.js';
+import { type Adoption, type LockedReader, type NetworkReader, type NetworkSession, type OpenOptions, type Store, type Unreadable, ClaimConflict, unreadableError } from '../store.js';
 import { createFileExclusive, ensurePrivateDir, exists, fsyncDir, readIfExists, replaceFile, unlinkIfExists, unlinkQuiet } from './fsutil.js';
 import { LEASES_DIR, LEGACY_CURSOR, LOCK_FILE, STATE_FILE, claimAddress, claimContent, leaseFileName, parseClaim } from './layout.js';
 import { type Lock, acquireLock } from './lock.js';
@@ -240,7 +240,7 @@ class DiskSession extends DiskReader implements NetworkSession {
       if (!ok && !this.claimIsOurs(address, lease)) {
         undo();
         const h = this.holderOf(address);
-        throw new CniError(Code.AddressUnavailable, `address ${address} was claimed meanwhile by ${h?.containerID ?? 'another writer'}; retry the ADD`);
+        throw new ClaimConflict(address, h?.containerID);
       }
       if (ok) claimed.push(address);
     }

@@ -8,7 +8,7 @@ import { formatIp } from '../../net/ip.js';
 import { planAdoption } from '../adoption.js';
 import type { Lease } from '../lease.js';
 import { type NetworkState, type StateView, emptyState } from '../state.js';
-import { type Adoption, type LockedReader, type NetworkReader, type NetworkSession, type OpenOptions, type Store, type Unreadable, unreadableError } from '../store.js';
+import { type Adoption, type LockedReader, type NetworkReader, type NetworkSession, type OpenOptions, type Store, type Unreadable, ClaimConflict, unreadableError } from '../store.js';
 
 export interface MemoryNetwork {
   state: StateView;
@@ -81,7 +81,7 @@ class MemorySession extends MemoryReader implements NetworkSession {
   async putLease(lease: Lease, _previous: Lease | undefined, cursors: Record<string, string>): Promise<void> {
     const taken = lease.addresses.find((a) => this.net.claims.has(a) && !sameAttachment(this.net.claims.get(a)!.holder, lease));
     if (taken) {
-      throw new CniError(Code.AddressUnavailable, `address ${taken} was claimed meanwhile by ${this.net.claims.get(taken)!.holder.containerID}; retry the ADD`);
+      throw new ClaimConflict(taken, this.net.claims.get(taken)!.holder.containerID);
     }
     this.net.leases.set(attachmentKey(lease), lease);
     for (const a of lease.addresses) this.net.claims.set(a, { holder: { containerID: lease.containerID, ifname: lease.ifname }, mtimeMs: Date.now() });
@@ -112,8 +112,8 @@ export class MemoryStore implements Store {
 
   /** The network's contents, created empty on first use. */
   network(name: string): MemoryNetwork {
-    let net = this.nets.get(name);
-    if (!net) this.nets.set(name, (net = emptyNetwork()));
+    const net = this.nets.get(name) ?? emptyNetwork();
+    this.nets.set(name, net);
     return net;
   }
 

@@ -1,11 +1,101 @@
-// Shared helpers for the fault-injection suites (test/faults). Everything here drives the built executable
-// (BIN from test/helpers/plugin.ts) as separate processes; nothing imports src/.
+// The one module of test helpers for driving leasehold: the built executable as a runtime spawns it (plugin)
+// and as an operator runs it (CLI), network configs, and reading a network directory the way an auditor would.
+// Everything here runs the built executable (LEASEHOLD_BIN overrides it) as separate processes.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
-import { BIN, type CniCall, type CniReply, cniEnv, parseReply } from '../helpers/plugin';
+
+export const ROOT = resolve(__dirname, '..', '..');
+/** Tests run against the shipped executable; LEASEHOLD_BIN points them at another build. */
+export const BIN = process.env.LEASEHOLD_BIN ?? join(ROOT, 'dist', 'leasehold');
+
+if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm run build first`);
+
+export interface CniCall {
+  command: string;
+  containerId?: string;
+  ifname?: string;
+  netns?: string;
+  args?: string;
+  stdin?: string | Buffer | object;
+  env?: Record<string, string | undefined>;
+}
+
+export interface CniReply {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+/** The child's environment: only what a runtime passes, without variables that slow Node's start. */
+export function cniEnv(c: CniCall): Record<string, string> {
+  const env: Record<string, string | undefined> = {
+    PATH: process.env.PATH,
+    CNI_COMMAND: c.command,
+    CNI_CONTAINERID: c.containerId ?? '',
+    CNI_NETNS: c.netns ?? (c.containerId ? `/var/run/netns/${c.containerId}` : ''),
+    CNI_IFNAME: c.ifname ?? (c.containerId ? 'eth0' : ''),
+    CNI_ARGS: c.args ?? '',
+    CNI_PATH: join(ROOT, 'dist'),
+    ...c.env,
+  };
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+const stdinOf = (c: CniCall): string | Buffer => (c.stdin === undefined ? '' : typeof c.stdin === 'string' || Buffer.isBuffer(c.stdin) ? c.stdin : JSON.stringify(c.stdin));
+
+export function parseReply(code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string): CniReply {
+  let json: any;
+  try {
+    json = stdout.trim() ? JSON.parse(stdout) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { code, signal, stdout, stderr, json };
+}
+
+export function runCni(c: CniCall): CniReply {
+  const r = spawnSync(BIN, [], { env: cniEnv(c), input: stdinOf(c), encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
+  return parseReply(r.status, r.signal, r.stdout, r.stderr);
+}
+
+export function runCniAsync(c: CniCall): Promise<CniReply> {
+  return new Promise((res, rej) => {
+    const p = spawn(BIN, [], { env: cniEnv(c), stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('error', rej);
+    p.on('close', (code, signal) => res(parseReply(code, signal, out, err)));
+    p.stdin.on('error', () => {}); // the plugin may exit before reading all of stdin
+    p.stdin.end(stdinOf(c));
+  });
+}
+
+/** A fresh data dir under the system temp dir; remove() deletes it. */
+export function tempDataDir(prefix = 'lh-test-'): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A network config in the shape a main plugin passes to its IPAM plugin. */
+export function netConf(dataDir: string, ipam: Record<string, unknown> = {}, top: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    cniVersion: '1.0.0',
+    name: 'testnet',
+    type: 'bridge',
+    ...top,
+    ipam: { type: 'leasehold', dataDir, ranges: [[{ subnet: '10.88.0.0/24' }]], ...ipam },
+  };
+}
+
+// ---- fault suites: scaling, processes, state trees, locks, mounts
 
 /** LEASEHOLD_FAULT_SCALE multiplies every count in these suites (default 1, sized for CI on 2 cores). */
 export const SCALE = (() => {
@@ -16,8 +106,6 @@ export const scaled = (n: number, min = 1): number => Math.max(min, Math.round(n
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 export const NOT_ROOT = 'needs root: mounts tmpfs / uses chattr, and root ignores mode bits anyway (process.getuid() !== 0)';
-
-export { parseReply };
 
 export interface Running {
   child: ChildProcess;
@@ -135,6 +223,7 @@ export interface Lease {
   containerID: string;
   ifname: string;
   addresses: string[];
+  [field: string]: unknown;
 }
 
 export interface NetState {
@@ -262,3 +351,89 @@ export function faultConf(dataDir: string, name = 'faultnet', ipam: Record<strin
 
 /** Address without prefix from an ADD result. */
 export const addressOf = (r: CniReply): string => String(r.json?.ips?.[0]?.address ?? '').split('/')[0]!;
+
+// ---- the operator CLI
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+const env = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin:/bin' });
+
+const parse = (code: number | null, stdout: string, stderr: string): CliRun => parseReply(code, null, stdout, stderr);
+
+export function cli(args: string[], input?: string): CliRun {
+  const r = spawnSync(BIN, args, { env: env(), input, encoding: 'utf8', timeout: 60_000 });
+  return parse(r.status, r.stdout, r.stderr);
+}
+
+export function cliAsync(args: string[]): Promise<CliRun> {
+  return new Promise((res, rej) => {
+    const p = spawn(BIN, args, { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('error', rej);
+    p.on('close', (code) => res(parse(code, out, err)));
+  });
+}
+
+/** A failure is one line on stderr, never a stack trace. */
+export function expectOneLine(r: CliRun): string {
+  const lines = r.stderr.trimEnd().split('\n');
+  if (lines.length !== 1 || /\n\s+at /.test(r.stderr) || !lines[0]!.startsWith('leasehold: ')) {
+    throw new Error(`expected one "leasehold: ..." line on stderr, got:\n${r.stderr}`);
+  }
+  return lines[0]!;
+}
+
+/** A netns stand-in: a plain file whose existence is all the CLI looks at. */
+export function makeNetns(root: string, name: string): string {
+  mkdirSync(join(root, 'netns'), { recursive: true });
+  const path = join(root, 'netns', name);
+  writeFileSync(path, '');
+  return path;
+}
+
+export const IPAM = (dataDir: string, extra: Record<string, unknown> = {}) => netConf(dataDir, extra).ipam as Record<string, unknown>;
+
+/** Real plugin ADD of one container (eth0 unless given), with a netns stand-in under root. */
+export function add(dataDir: string, id: string, o: { name?: string; ifname?: string; ipam?: Record<string, unknown>; pod?: [string, string] } = {}): string {
+  const netns = makeNetns(dataDir, `${id}-${o.ifname ?? 'eth0'}`);
+  const args = o.pod ? `IgnoreUnknown=1;K8S_POD_NAMESPACE=${o.pod[0]};K8S_POD_NAME=${o.pod[1]}` : '';
+  const r = runCni({ command: 'ADD', containerId: id, ifname: o.ifname ?? 'eth0', netns, args, stdin: netConf(dataDir, o.ipam ?? {}, { name: o.name ?? 'testnet' }) });
+  if (r.code !== 0) throw new Error(`ADD ${id} failed: ${r.stdout}${r.stderr}`);
+  return (r.json.ips as Array<{ address: string }>)[0]!.address.split('/')[0]!;
+}
+
+/** Edits a lease record in place. */
+export function editLease(dataDir: string, network: string, id: string, change: (l: any) => void, ifname = 'eth0'): void {
+  const path = join(dataDir, network, 'leases', `${id}@${ifname}.json`);
+  const lease = JSON.parse(readFileSync(path, 'utf8'));
+  change(lease);
+  writeFileSync(path, `${JSON.stringify(lease)}\n`);
+}
+
+export const STALE_BOOT = '00000000-0000-4000-8000-000000000000';
+
+/** Writes a conflist using leasehold, as a runtime would find it in /etc/cni/net.d. */
+export function writeConflist(dir: string, file: string, name: string, ipam: Record<string, unknown>): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, file);
+  writeFileSync(path, JSON.stringify({ cniVersion: '1.0.0', name, plugins: [{ type: 'bridge', bridge: 'cni0', ipam: { type: 'leasehold', ...ipam } }, { type: 'portmap' }] }));
+  return path;
+}
+
+/** No address in two records; every recorded address claimed for its record; every claim owned by a record. */
+export function expectConsistent(dataDir: string, network: string): { leases: Lease[] } {
+  const st = readNetwork(join(dataDir, network));
+  if (st.problems.length > 0) throw new Error(st.problems.join('; '));
+  const leases = [...st.records.values()];
+  for (const l of leases) for (const a of l.addresses) if (st.leased.get(a) !== `${l.containerID}@${l.ifname}`) throw new Error(`${a} of ${l.containerID} is claimed by ${st.claims.get(a)?.containerID}`);
+  for (const [a, h] of st.claims) if (!st.leased.has(a)) throw new Error(`claim ${a} (${h.containerID}) has no record`);
+  return { leases };
+}

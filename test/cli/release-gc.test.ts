@@ -2,18 +2,19 @@
 import { rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { netConf, runCniAsync, tempDataDir } from '../helpers/plugin';
-import { STALE_BOOT, add, cli, cliAsync, editLease, expectConsistent, expectOneLine, makeNetns, onDisk } from './helpers';
+import { add, cli, cliAsync, editLease, expectConsistent, expectOneLine, makeNetns, netConf, readNetwork, runCniAsync, STALE_BOOT, tempDataDir } from '../helpers/leasehold';
 import { freedJson } from './schemas';
 
 const dirs: Array<{ remove(): void }> = [];
-afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
+afterEach(() => {
+  for (const d of dirs.splice(0)) d.remove();
+});
 const fresh = (): string => {
   const d = tempDataDir('lh-cli-free-');
   dirs.push(d);
   return d.dir;
 };
-const ids = (dir: string): string[] => onDisk(dir, 'testnet').leases.map((l) => l.containerID).sort();
+const ids = (dir: string): string[] => [...readNetwork(join(dir, 'testnet')).records.values()].map((l) => l.containerID).sort();
 
 describe('release', () => {
   test('refuses a lease whose netns still exists unless --force; prints what it freed', () => {
@@ -96,7 +97,7 @@ describe('gc', () => {
     expect(freedJson.parse(r.json).freed).toEqual(would.freed);
     expect(ids(dir)).toEqual(['live0001', 'live0002']);
     // The claim written in this boot is kept, and still reported by check (not freeable).
-    expect(onDisk(dir, 'testnet').claims.get('10.88.0.201')).toBe('hostlocal1');
+    expect(readNetwork(join(dir, 'testnet')).claims.get('10.88.0.201')?.containerID).toBe('hostlocal1');
     expect(cli(['gc', '--data-dir', dir]).stdout).toContain('nothing freed');
     const c = cli(['check', '--data-dir', dir, '--json']);
     expect(c.code).toBe(1);

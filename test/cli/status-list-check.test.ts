@@ -3,8 +3,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { tempDataDir } from '../helpers/plugin';
-import { IPAM, STALE_BOOT, add, cli, editLease, expectOneLine, writeConflist } from './helpers';
+import { add, cli, editLease, expectOneLine, IPAM, STALE_BOOT, tempDataDir, writeConflist } from '../helpers/leasehold';
 import { checkJson, listJson, statusJson } from './schemas';
 
 const d = tempDataDir('lh-cli-');

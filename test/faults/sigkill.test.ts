@@ -4,8 +4,7 @@
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDataDir } from '../helpers/plugin';
-import { type Running, addressOf, faultConf, holdLock, lockIsHeld, readNetwork, scaled, sleep, startCni } from './util';
+import { addressOf, faultConf, holdLock, lockIsHeld, readNetwork, type Running, scaled, sleep, startCni, tempDataDir } from '../helpers/leasehold';
 
 const KILLS = scaled(60, 10);
 const CONTAINERS = 24;
@@ -49,7 +48,7 @@ describe('crash: SIGKILL during ADD/DEL', () => {
 
     const model = new Map<string, Model>([['warmup', { kind: 'present', address: addressOf(warm) }]]);
     const ids = Array.from({ length: CONTAINERS }, (_, i) => `crash-${i}`);
-    ids.forEach((id) => model.set(id, { kind: 'absent' }));
+    for (const id of ids) model.set(id, { kind: 'absent' });
 
     // Processes armed to die right after they take the lock (they write their pid into it).
     const armed = new Map<number, { run: Running; delay: number }>();
@@ -129,7 +128,7 @@ describe('crash: SIGKILL during ADD/DEL', () => {
     // Every acknowledged lease still checks out with the plugin itself, and the network still allocates.
     const present = [...model].filter(([, m]) => m.kind === 'present') as Array<[string, { kind: 'present'; address: string }]>;
     const checks = await Promise.all(present.map(([id]) => startCni({ command: 'CHECK', containerId: id, stdin: conf }).done));
-    checks.forEach((r, i) => expect(r.code, `CHECK ${present[i]![0]}: ${r.stdout}`).toBe(0));
+    for (const [i, r] of checks.entries()) expect(r.code, `CHECK ${present[i]![0]}: ${r.stdout}`).toBe(0);
     const after = await startCni({ command: 'ADD', containerId: 'after-crashes', stdin: conf }).done;
     expect(after.code, after.stdout).toBe(0);
     expect(present.map(([, m]) => m.address)).not.toContain(addressOf(after));

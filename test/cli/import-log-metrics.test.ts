@@ -3,12 +3,13 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { BIN, tempDataDir } from '../helpers/plugin';
-import { IPAM, STALE_BOOT, add, cli, editLease, expectConsistent, expectOneLine, onDisk, writeConflist } from './helpers';
+import { add, BIN, cli, editLease, expectConsistent, expectOneLine, IPAM, readNetwork, STALE_BOOT, tempDataDir, writeConflist } from '../helpers/leasehold';
 import { importJson } from './schemas';
 
 const dirs: Array<{ remove(): void }> = [];
-afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
+afterEach(() => {
+  for (const d of dirs.splice(0)) d.remove();
+});
 const fresh = (): string => {
   const d = tempDataDir('lh-cli-more-');
   dirs.push(d);
@@ -50,7 +51,7 @@ describe('import-host-local', () => {
     expect(r.stdout).toContain('imported 3 address(es) of 2 attachment(s) (1 network(s) looked at)');
     expect(JSON.parse(readFileSync(join(n, 'leasehold.json'), 'utf8')).cursors).toEqual({ '0': '10.77.0.3', '1': 'fd00::3' });
     expectConsistent(dir, 'hl');
-    expect(onDisk(dir, 'hl').leases.every((l) => l.adoptedFromHostLocal && l.bootId === null)).toBe(true);
+    expect([...readNetwork(join(dir, 'hl')).records.values()].every((l) => l.adoptedFromHostLocal && l.bootId === null)).toBe(true);
     const again = cli(['import-host-local', '--data-dir', dir, '--json']);
     expect(importJson.parse(again.json).networks).toEqual([{ network: 'hl', adopted: [], cursors: {} }]);
     expect(cli(['check', '--data-dir', dir]).code).toBe(0);

@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { VERSION } from '../../src/cli/version';
-import { ROOT, tempDataDir } from '../helpers/plugin';
-import { cli, expectOneLine } from './helpers';
+import { cli, expectOneLine, ROOT, tempDataDir } from '../helpers/leasehold';
 
 describe('leasehold (no CNI_COMMAND)', () => {
   const dirs: Array<{ remove(): void }> = [];
-  afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
+  afterEach(() => {
+  for (const d of dirs.splice(0)) d.remove();
+});
 
   test('--version prints the package version', () => {
     expect(VERSION).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
