@@ -5,7 +5,7 @@
 // machine load hits every cell alike. Not a test: prints a table, never fails on a slow machine.
 // ETCD_COST_RUNS (default 20) sets runs per cell.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -17,8 +17,27 @@ const work = join(root, 'build');
 const call = join(work, 'etcd-call.cjs');
 
 // Bundled like the plugin (one CJS file, syntax-minified), so require cost matches the shipped executable.
-await build({ entryPoints: [join(root, 'scripts', 'bench', 'etcd-call.ts')], outfile: call, bundle: true, platform: 'node', format: 'cjs', target: 'node20', minifyWhitespace: true, minifySyntax: true, logLevel: 'warning' });
-await build({ entryPoints: [join(root, 'test', 'helpers', 'etcd-cluster.ts'), join(root, 'src', 'etcd', 'client.ts')], outdir: join(work, 'etcd-cost'), outExtension: { '.js': '.mjs' }, banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }, bundle: true, platform: 'node', format: 'esm', logLevel: 'warning' });
+await build({
+  entryPoints: [join(root, 'scripts', 'bench', 'etcd-call.ts')],
+  outfile: call,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  logLevel: 'warning',
+});
+await build({
+  entryPoints: [join(root, 'test', 'helpers', 'etcd-cluster.ts'), join(root, 'src', 'etcd', 'client.ts')],
+  outdir: join(work, 'etcd-cost'),
+  outExtension: { '.js': '.mjs' },
+  banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  logLevel: 'warning',
+});
 const { EtcdCluster } = await import(pathToFileURL(join(work, 'etcd-cost', 'test', 'helpers', 'etcd-cluster.mjs')).href);
 const { EtcdClient } = await import(pathToFileURL(join(work, 'etcd-cost', 'src', 'etcd', 'client.mjs')).href);
 
@@ -47,7 +66,9 @@ try {
   }
   const tls = clusters.tls.tls;
   // A separate process: spawnSync below blocks this one.
-  forwarder = spawn(process.execPath, ['-e', FORWARDER, clusters.tls.endpoints[0], tls.caFile, tls.certFile, tls.keyFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  forwarder = spawn(process.execPath, ['-e', FORWARDER, clusters.tls.endpoints[0], tls.caFile, tls.certFile, tls.keyFile], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise((res, rej) => {
     forwarder.stdout.once('data', (d) => res(Number(String(d).trim())));
     forwarder.once('exit', (c) => rej(new Error(`forwarder exited (${c})`)));
@@ -68,7 +89,11 @@ try {
     'https + client cert: claim txn': [call, 'claim', cfg({ endpoints: clusters.tls.endpoints, ...tls })],
     'https + client cert, resumed session (raw https)': [call, 'resume', cfg({ endpoints: clusters.tls.endpoints, ...tls, sessionFile })],
     'http + auth: authenticate + claim txn': [call, 'claim', cfg({ endpoints: clusters.auth.endpoints, ...user(clusters.auth) })],
-    'https + client cert + auth: authenticate + claim txn': [call, 'claim', cfg({ endpoints: clusters.tlsAuth.endpoints, ...clusters.tlsAuth.tls, ...user(clusters.tlsAuth) })],
+    'https + client cert + auth: authenticate + claim txn': [
+      call,
+      'claim',
+      cfg({ endpoints: clusters.tlsAuth.endpoints, ...clusters.tlsAuth.tls, ...user(clusters.tlsAuth) }),
+    ],
   };
   const env = { PATH: process.env.PATH };
   const handshakes = {};
@@ -95,7 +120,8 @@ try {
   const floor = q(samples['node start (floor)'], 0.5);
   console.log(`| what (fresh embedded-Node process, ${RUNS} runs each, interleaved) | p50 ms | p90 ms | p50 over floor |`);
   console.log('|---|---:|---:|---:|');
-  for (const [name, xs] of Object.entries(samples)) console.log(`| ${name} | ${q(xs, 0.5).toFixed(1)} | ${q(xs, 0.9).toFixed(1)} | ${name === WARM ? '—' : (q(xs, 0.5) - floor).toFixed(1)} |`);
+  for (const [name, xs] of Object.entries(samples))
+    console.log(`| ${name} | ${q(xs, 0.5).toFixed(1)} | ${q(xs, 0.9).toFixed(1)} | ${name === WARM ? '—' : (q(xs, 0.5) - floor).toFixed(1)} |`);
   warm.close();
   console.log(`TLS handshakes in the resumed-session cell: ${JSON.stringify(handshakes)}`);
   writeFileSync(join(work, 'etcd-cost.json'), JSON.stringify({ runs: RUNS, handshakes, samples }, null, 1));

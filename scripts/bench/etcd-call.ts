@@ -15,7 +15,11 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 async function viaClient(window: boolean): Promise<boolean> {
   const client = new EtcdClient(config);
   if (window) await client.range({ key: config.prefix, rangeEnd: prefixEnd(config.prefix), limit: 64, keysOnly: true });
-  const r = await client.txn({ compare: [{ key, target: 'CREATE', result: 'EQUAL', value: 0 }], success: [{ put: { key, value: 'x' } }], failure: [{ range: { key } }] });
+  const r = await client.txn({
+    compare: [{ key, target: 'CREATE', result: 'EQUAL', value: 0 }],
+    success: [{ put: { key, value: 'x' } }],
+    failure: [{ range: { key } }],
+  });
   return r.succeeded;
 }
 
@@ -25,7 +29,10 @@ async function viaPool(): Promise<boolean> {
   const { formatIp, parseIp } = require('../../src/net/ip') as typeof import('../../src/net/ip');
   const { ClusterLayout } = require('../../src/store/etcd/layout') as typeof import('../../src/store/etcd/layout');
   const { EtcdPool } = require('../../src/store/etcd/pool') as typeof import('../../src/store/etcd/pool');
-  const pool = new EtcdPool(new EtcdClient(config), new ClusterLayout({ prefix: config.prefix.replace(/\/$/, ''), pool: 'bench', network: 'bench', node: 'bench-node' }));
+  const pool = new EtcdPool(
+    new EtcdClient(config),
+    new ClusterLayout({ prefix: config.prefix.replace(/\/$/, ''), pool: 'bench', network: 'bench', node: 'bench-node' }),
+  );
   const att = { containerID: `c${process.pid}-${process.hrtime.bigint()}`, ifname: 'eth0' };
   const first = parseIp('10.0.0.0').value;
   const snap = await pool.snapshot(att, [{ family: 4, first, last: first + 0xffffffn }], 64);
@@ -45,13 +52,29 @@ function resumed(): Promise<boolean> {
   } catch {
     session = undefined;
   }
-  const body = JSON.stringify({ compare: [{ key: b64(key), target: 'CREATE', result: 'EQUAL', create_revision: '0' }], success: [{ request_put: { key: b64(key), value: b64('x') } }] });
+  const body = JSON.stringify({
+    compare: [{ key: b64(key), target: 'CREATE', result: 'EQUAL', create_revision: '0' }],
+    success: [{ request_put: { key: b64(key), value: b64('x') } }],
+  });
   return new Promise((resolve, reject) => {
-    const req = https.request({ hostname: u.hostname, port: u.port, path: '/v3/kv/txn', method: 'POST', agent: false, ca: readFileSync(config.caFile!), cert: readFileSync(config.certFile!), key: readFileSync(config.keyFile!), ...(session && { session }) }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve(JSON.parse(text).succeeded === true));
-    });
+    const req = https.request(
+      {
+        hostname: u.hostname,
+        port: u.port,
+        path: '/v3/kv/txn',
+        method: 'POST',
+        agent: false,
+        ca: readFileSync(config.caFile!),
+        cert: readFileSync(config.certFile!),
+        key: readFileSync(config.keyFile!),
+        ...(session && { session }),
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve(JSON.parse(text).succeeded === true));
+      },
+    );
     req.on('socket', (s) => {
       // stdout tells the driver whether this handshake was a resumption.
       s.once('secureConnect', () => process.stdout.write((s as import('node:tls').TLSSocket).isSessionReused() ? 'resumed\n' : 'full\n'));

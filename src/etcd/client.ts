@@ -129,11 +129,17 @@ export interface StatusResponse {
 
 // ---- wire format: base64 bytes, 64-bit integers as strings, zero/false/empty fields omitted ----
 
+// biome-ignore lint/suspicious/noExplicitAny: the gateway's JSON, read field by field with a default for each
 type Wire = Record<string, any>;
 
 const big = (v: unknown): bigint => (typeof v === 'string' || typeof v === 'number' ? BigInt(v) : 0n);
 
-const header = (h: Wire | undefined): ResponseHeader => ({ clusterId: big(h?.cluster_id), memberId: big(h?.member_id), revision: big(h?.revision), raftTerm: big(h?.raft_term) });
+const header = (h: Wire | undefined): ResponseHeader => ({
+  clusterId: big(h?.cluster_id),
+  memberId: big(h?.member_id),
+  revision: big(h?.revision),
+  raftTerm: big(h?.raft_term),
+});
 
 const keyValue = (kv: Wire): KeyValue => ({
   key: fromBase64(kv.key),
@@ -170,7 +176,11 @@ const compareWire = (c: Compare): Wire => ({
   [compareField[c.target]]: c.target === 'VALUE' ? toBase64(c.value) : String(c.value),
 });
 
-const txnWire = (t: TxnRequest): Wire => ({ compare: t.compare.map(compareWire), success: t.success.map(opWire), ...(t.failure?.length && { failure: t.failure.map(opWire) }) });
+const txnWire = (t: TxnRequest): Wire => ({
+  compare: t.compare.map(compareWire),
+  success: t.success.map(opWire),
+  ...(t.failure?.length && { failure: t.failure.map(opWire) }),
+});
 
 function opWire(op: RequestOp): Wire {
   if ('range' in op) return { request_range: rangeWire(op.range) };
@@ -240,7 +250,8 @@ function readConfigFile(key: string, path: string): Buffer {
 }
 
 /** Whether a txn can change anything: a read-only one never has an unknown outcome. */
-const writes = (t: TxnRequest): boolean => [...t.success, ...(t.failure ?? [])].some((op) => 'put' in op || 'deleteRange' in op || ('txn' in op && writes(op.txn)));
+const writes = (t: TxnRequest): boolean =>
+  [...t.success, ...(t.failure ?? [])].some((op) => 'put' in op || 'deleteRange' in op || ('txn' in op && writes(op.txn)));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -268,7 +279,9 @@ export class EtcdClient {
     this.transport = new Transport(tls);
     if (config.username !== undefined) {
       if (!config.passwordFile) throw new EtcdConfigError('passwordFile', 'username needs passwordFile, the file holding its password');
-      const password = readConfigFile('passwordFile', config.passwordFile).toString('utf8').replace(/\r?\n$/, '');
+      const password = readConfigFile('passwordFile', config.passwordFile)
+        .toString('utf8')
+        .replace(/\r?\n$/, '');
       this.credentials = { name: config.username, password };
     } else if (config.passwordFile) throw new EtcdConfigError('username', 'passwordFile needs username');
   }
@@ -293,7 +306,14 @@ export class EtcdClient {
   /** The answering member's view of the cluster (its id in header.memberId, the leader's id in leader). */
   async status(): Promise<StatusResponse> {
     const { body: w } = await this.call('/v3/maintenance/status', {}, false);
-    return { header: header(w.header), version: String(w.version ?? ''), leader: big(w.leader), raftIndex: big(w.raftIndex), raftTerm: big(w.raftTerm), dbSize: big(w.dbSize) };
+    return {
+      header: header(w.header),
+      version: String(w.version ?? ''),
+      leader: big(w.leader),
+      raftIndex: big(w.raftIndex),
+      raftTerm: big(w.raftTerm),
+      dbSize: big(w.dbSize),
+    };
   }
 
   close(): void {
@@ -347,7 +367,12 @@ export class EtcdClient {
             worthAnotherRound ||= answer.status === 503;
             continue;
           }
-          throw new EtcdRequestError(ep.url, answer.status, typeof w?.code === 'number' ? w.code : undefined, String(w?.message ?? w?.error ?? answer.body.slice(0, 200)));
+          throw new EtcdRequestError(
+            ep.url,
+            answer.status,
+            typeof w?.code === 'number' ? w.code : undefined,
+            String(w?.message ?? w?.error ?? answer.body.slice(0, 200)),
+          );
         } catch (e) {
           if (!(e instanceof AttemptError)) throw e;
           failures.push({ endpoint: e.endpoint, reason: e.reason, maybeApplied: mutating && e.maybeApplied });
@@ -381,7 +406,11 @@ export class EtcdClient {
     const w = parseJson(answer.body);
     if (answer.status === 200 && typeof w?.token === 'string') return w.token;
     if (answer.status >= 500 || answer.status === 429) throw new AttemptError(ep.url, `authenticate: ${reasonOf(answer.status, w, answer.body)}`, false);
-    throw new EtcdRequestError(ep.url, answer.status, typeof w?.code === 'number' ? w.code : undefined, `authenticate as ${this.credentials!.name}: ${w?.message ?? w?.error ?? answer.body.slice(0, 200)}`);
+    throw new EtcdRequestError(
+      ep.url,
+      answer.status,
+      typeof w?.code === 'number' ? w.code : undefined,
+      `authenticate as ${this.credentials!.name}: ${w?.message ?? w?.error ?? answer.body.slice(0, 200)}`,
+    );
   }
-
 }

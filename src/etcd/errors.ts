@@ -29,7 +29,9 @@ export class EtcdUnavailableError extends Error {
     // Each endpoint once, with its latest reason: rounds of retries would otherwise repeat them.
     const last = new Map<string, { reason: string; count: number }>();
     for (const a of attempts) last.set(a.endpoint, { reason: a.reason, count: (last.get(a.endpoint)?.count ?? 0) + 1 });
-    const tried = last.size ? [...last].map(([ep, l]) => `${ep}: ${l.reason}${l.count > 1 ? ` (${l.count} attempts)` : ''}`).join('; ') : 'no endpoint could be tried';
+    const tried = last.size
+      ? [...last].map(([ep, l]) => `${ep}: ${l.reason}${l.count > 1 ? ` (${l.count} attempts)` : ''}`).join('; ')
+      : 'no endpoint could be tried';
     super(`etcd unreachable after ${Math.round(elapsedMs)} ms (timeout ${timeoutMs} ms): ${tried}`);
     this.name = 'EtcdUnavailableError';
     this.outcome = mutating && attempts.some((a) => a.maybeApplied) ? 'unknown' : 'not-applied';

@@ -78,7 +78,10 @@ export class Transport {
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
       });
       // A stopped member accepts connections and never answers: the timer, not the socket, bounds the attempt.
-      const timer = setTimeout(() => finish(new AttemptError(ep.url, `no answer within ${timeoutMs} ms${sent ? ' after sending' : ' (not connected)'}`, sent, true)), timeoutMs);
+      const timer = setTimeout(
+        () => finish(new AttemptError(ep.url, `no answer within ${timeoutMs} ms${sent ? ' after sending' : ' (not connected)'}`, sent, true)),
+        timeoutMs,
+      );
       req.on('socket', (s) => {
         if (!s.connecting) sent = true;
         else s.once(ep.https ? 'secureConnect' : 'connect', () => (sent = true));

@@ -12,7 +12,10 @@ import { join } from 'node:path';
 
 /** Why a cluster cannot be started here, or undefined when it can. */
 export function etcdMissing(): string | undefined {
-  for (const [bin, arg] of [['etcd', '--version'], ['etcdctl', 'version']] as const) {
+  for (const [bin, arg] of [
+    ['etcd', '--version'],
+    ['etcdctl', 'version'],
+  ] as const) {
     if (spawnSync(bin, [arg]).status !== 0) return `${bin} is not installed (Debian: apt-get install etcd-server etcd-client; scripts/setup.sh does it)`;
   }
   if (spawnSync('openssl', ['version']).status !== 0) return 'openssl is not installed (apt-get install openssl)';
@@ -82,7 +85,27 @@ function makeCertificates(dir: string): { ca: string; serverCert: string; server
   const sign = (name: string, subject: string, ext: string): void => {
     run('openssl', ['req', '-new', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject], dir);
     writeFileSync(join(dir, `${name}.ext`), ext);
-    run('openssl', ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '1', '-extfile', `${name}.ext`], dir);
+    run(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '1',
+        '-extfile',
+        `${name}.ext`,
+      ],
+      dir,
+    );
   };
   // etcd's gateway dials its own gRPC server with the server certificate, so it must also allow client auth.
   sign('server', '/CN=etcd-test', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
@@ -132,11 +155,28 @@ export class EtcdCluster {
       const initial = c.members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
       for (const m of c.members) {
         m.args = [
-          '--name', m.name, '--data-dir', m.dataDir,
-          '--listen-client-urls', m.clientUrl, '--advertise-client-urls', m.clientUrl,
-          '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
-          '--initial-cluster', initial, '--initial-cluster-token', `lh-${process.pid}-${ports[0]}`, '--initial-cluster-state', 'new',
-          '--logger', 'zap', '--log-outputs', 'stderr',
+          '--name',
+          m.name,
+          '--data-dir',
+          m.dataDir,
+          '--listen-client-urls',
+          m.clientUrl,
+          '--advertise-client-urls',
+          m.clientUrl,
+          '--listen-peer-urls',
+          m.peerUrl,
+          '--initial-advertise-peer-urls',
+          m.peerUrl,
+          '--initial-cluster',
+          initial,
+          '--initial-cluster-token',
+          `lh-${process.pid}-${ports[0]}`,
+          '--initial-cluster-state',
+          'new',
+          '--logger',
+          'zap',
+          '--log-outputs',
+          'stderr',
           ...(certs ? ['--cert-file', certs.serverCert, '--key-file', certs.serverKey, '--trusted-ca-file', certs.ca, '--client-cert-auth'] : []),
         ];
         c.spawn(m);
@@ -193,17 +233,20 @@ export class EtcdCluster {
     const method = path === '/health' ? 'GET' : 'POST';
     const payload = method === 'GET' ? '' : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = request({ hostname: u.hostname, port: u.port, path, method, agent: false, timeout: timeoutMs, headers: { 'content-type': 'application/json' }, ...tls }, (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          try {
-            resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) });
-          } catch {
-            resolve({ status: res.statusCode ?? 0, json: text });
-          }
-        });
-      });
+      const req = request(
+        { hostname: u.hostname, port: u.port, path, method, agent: false, timeout: timeoutMs, headers: { 'content-type': 'application/json' }, ...tls },
+        (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => {
+            try {
+              resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) });
+            } catch {
+              resolve({ status: res.statusCode ?? 0, json: text });
+            }
+          });
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`no answer from ${m.clientUrl}${path} within ${timeoutMs} ms`)));
       req.on('error', reject);
       req.end(payload);

@@ -125,7 +125,10 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
     const key = `${fresh()}k`;
     await client.put({ key, value: 'x' });
     const b64 = Buffer.from(key).toString('base64');
-    const raw = await cluster.gateway(0, '/v3/kv/txn', { compare: [{ key: b64, target: 'CREATE', result: 'EQUAL', create_revision: '0' }], success: [{ request_put: { key: b64, value: '' } }] });
+    const raw = await cluster.gateway(0, '/v3/kv/txn', {
+      compare: [{ key: b64, target: 'CREATE', result: 'EQUAL', create_revision: '0' }],
+      success: [{ request_put: { key: b64, value: '' } }],
+    });
     expect(raw.status).toBe(200);
     expect(raw.json).not.toHaveProperty('succeeded');
     expect(typeof raw.json.header.revision).toBe('string');
@@ -139,7 +142,13 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
     expect(stale.succeeded).toBe(false);
     expect(stale.responses).toEqual([]);
     const now = (await client.range({ key })).kvs[0]!;
-    const del = await client.txn({ compare: [{ key, target: 'MOD', result: 'EQUAL', value: now.modRevision }, { key, target: 'VALUE', result: 'EQUAL', value: 'b' }], success: [{ deleteRange: { key, prevKv: true } }] });
+    const del = await client.txn({
+      compare: [
+        { key, target: 'MOD', result: 'EQUAL', value: now.modRevision },
+        { key, target: 'VALUE', result: 'EQUAL', value: 'b' },
+      ],
+      success: [{ deleteRange: { key, prevKv: true } }],
+    });
     expect(del.succeeded).toBe(true);
     const d = del.responses[0]!;
     expect('deleteRange' in d && [d.deleteRange.deleted, d.deleteRange.prevKvs.map((kv) => kv.value)]).toEqual([1n, ['b']]);
@@ -150,10 +159,17 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
     const p = fresh();
     await client.put({ key: `${p}mine`, value: 'me' });
     await client.put({ key: `${p}reused`, value: 'someone else' });
-    const guardedDelete = (key: string) => ({ txn: { compare: [{ key, target: 'VALUE' as const, result: 'EQUAL' as const, value: 'me' }], success: [{ deleteRange: { key } }] } });
-    const r = await client.txn({ compare: [], success: [{ put: { key: `${p}record`, value: 'gone' } }, guardedDelete(`${p}mine`), guardedDelete(`${p}reused`)] });
+    const guardedDelete = (key: string) => ({
+      txn: { compare: [{ key, target: 'VALUE' as const, result: 'EQUAL' as const, value: 'me' }], success: [{ deleteRange: { key } }] },
+    });
+    const r = await client.txn({
+      compare: [],
+      success: [{ put: { key: `${p}record`, value: 'gone' } }, guardedDelete(`${p}mine`), guardedDelete(`${p}reused`)],
+    });
     expect(r.succeeded).toBe(true);
-    const nested = r.responses.slice(1).map((op) => ('txn' in op ? [op.txn.succeeded, op.txn.responses.map((x) => ('deleteRange' in x ? x.deleteRange.deleted : -1n))] : 'not a txn'));
+    const nested = r.responses
+      .slice(1)
+      .map((op) => ('txn' in op ? [op.txn.succeeded, op.txn.responses.map((x) => ('deleteRange' in x ? x.deleteRange.deleted : -1n))] : 'not a txn'));
     expect(nested).toEqual([
       [true, [1n]],
       [false, []],
@@ -176,7 +192,9 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
 
   it('a txn naming one key twice is refused as a request error, and applies nothing', async () => {
     const p = fresh();
-    const err = await client.txn({ compare: [], success: [{ put: { key: `${p}a`, value: '1' } }, { put: { key: `${p}b`, value: '1' } }, { put: { key: `${p}a`, value: '2' } }] }).catch((e) => e);
+    const err = await client
+      .txn({ compare: [], success: [{ put: { key: `${p}a`, value: '1' } }, { put: { key: `${p}b`, value: '1' } }, { put: { key: `${p}a`, value: '2' } }] })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(EtcdRequestError);
     expect(err).toMatchObject({ httpStatus: 400, grpcCode: 3 });
     expect(err.message).toMatch(/duplicate key/);
@@ -187,7 +205,9 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
     expect(() => new EtcdClient({ endpoints: [] })).toThrow(EtcdConfigError);
     expect(() => new EtcdClient({ endpoints: ['127.0.0.1:2379'] })).toThrow(/endpoints\[0\].*http/);
     expect(() => new EtcdClient({ endpoints: ['http://127.0.0.1:2379/v3'] })).toThrow(/endpoints\[0\]/);
-    expect(() => new EtcdClient({ endpoints: ['https://127.0.0.1:2379'], caFile: '/nonexistent/ca.crt' })).toThrow(/caFile: cannot read \/nonexistent\/ca.crt \(ENOENT\)/);
+    expect(() => new EtcdClient({ endpoints: ['https://127.0.0.1:2379'], caFile: '/nonexistent/ca.crt' })).toThrow(
+      /caFile: cannot read \/nonexistent\/ca.crt \(ENOENT\)/,
+    );
     expect(() => new EtcdClient({ endpoints: ['http://127.0.0.1:2379'], certFile: '/x' })).toThrow(/keyFile/);
     expect(() => new EtcdClient({ endpoints: ['http://127.0.0.1:2379'], username: 'u' })).toThrow(/passwordFile/);
     expect(() => new EtcdClient({ endpoints: ['http://127.0.0.1:2379'], timeoutMs: 0 })).toThrow(/timeoutMs/);
@@ -232,7 +252,9 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
       expect(r.succeeded).toBe(true);
       expect(r.retriedAfterUnknownOutcome).toBe(false);
       expect((await client.range({ key })).kvs[0]?.value).toBe('v');
-      const none = await newClient({ endpoints: [`unix://${sock}.missing`] }).put({ key, value: 'w' }).catch((e) => e);
+      const none = await newClient({ endpoints: [`unix://${sock}.missing`] })
+        .put({ key, value: 'w' })
+        .catch((e) => e);
       expect(none).toMatchObject({ outcome: 'not-applied' });
       expect(none.message).toContain('ENOENT');
     } finally {
@@ -388,13 +410,17 @@ describe.skipIf(missing)(`etcd client with username and passwordFile (TLS and au
   });
 
   it('without credentials the request is refused; a wrong password is refused at authenticate', async () => {
-    const anon = await newClient({}).range({ key: `${fresh()}k` }).catch((e) => e);
+    const anon = await newClient({})
+      .range({ key: `${fresh()}k` })
+      .catch((e) => e);
     expect(anon).toBeInstanceOf(EtcdRequestError);
     expect(anon.message).toMatch(/user name is empty|permission denied/);
 
     const wrong = join(cluster.dir, 'wrong.password');
     writeFileSync(wrong, 'not-the-password\n', { mode: 0o600 });
-    const bad = await newClient({ username: LEASEHOLD_USER, passwordFile: wrong }).range({ key: `${fresh()}k` }).catch((e) => e);
+    const bad = await newClient({ username: LEASEHOLD_USER, passwordFile: wrong })
+      .range({ key: `${fresh()}k` })
+      .catch((e) => e);
     expect(bad).toBeInstanceOf(EtcdRequestError);
     expect(bad.message).toMatch(/authenticate as leasehold: .*authentication failed/);
   });

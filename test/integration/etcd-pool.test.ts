@@ -17,7 +17,12 @@ const missing = etcdMissing();
 const why = missing ? ` (skipped: ${missing})` : '';
 
 let run = 0;
-const names = (o: { network?: string; node?: string; pool?: string } = {}) => ({ prefix: `/leasehold-test-${process.pid}-${run}`, pool: o.pool ?? 'lan', network: o.network ?? 'net-a', node: o.node ?? 'node-1' });
+const names = (o: { network?: string; node?: string; pool?: string } = {}) => ({
+  prefix: `/leasehold-test-${process.pid}-${run}`,
+  pool: o.pool ?? 'lan',
+  network: o.network ?? 'net-a',
+  node: o.node ?? 'node-1',
+});
 
 const lease = (containerID: string, addresses: string[], extra: Partial<Lease> = {}): Lease => ({
   format: 1,
@@ -49,7 +54,10 @@ describe('cluster key layout', () => {
   });
 
   it('an address span ends after its last address, or where the family ends', () => {
-    expect(l.addressSpan(4, 0xc0a83264n, 0xc0a832c7n)).toEqual({ key: '/leasehold/pools/lan50/addresses/v4/c0a83264', rangeEnd: '/leasehold/pools/lan50/addresses/v4/c0a832c8' });
+    expect(l.addressSpan(4, 0xc0a83264n, 0xc0a832c7n)).toEqual({
+      key: '/leasehold/pools/lan50/addresses/v4/c0a83264',
+      rangeEnd: '/leasehold/pools/lan50/addresses/v4/c0a832c8',
+    });
     const top = l.addressSpan(4, 0xfffffff0n, 0xffffffffn);
     expect(top.rangeEnd > l.addressKey({ family: 4, value: 0xffffffffn })).toBe(true);
     expect(top.rangeEnd < l.addressPrefix(6)).toBe(true);
@@ -72,10 +80,17 @@ describe('etcd failures as CNI errors', () => {
   it('unreachable is 11 naming the endpoints; credentials and settings are 7; other refusals 5', () => {
     const down = new EtcdUnavailableError([{ endpoint: 'http://10.0.0.1:2379', reason: 'ECONNREFUSED', maybeApplied: false }], 3, 5000, true);
     expect(cniErrorOf(down, 'claiming 10.0.0.5')).toMatchObject({ code: Code.TryAgainLater, details: 'http://10.0.0.1:2379' });
-    expect((cniErrorOf(down, 'claiming 10.0.0.5') as Error).message).toMatch(/^claiming 10.0.0.5: etcd unreachable .*Nothing was changed\. Check that etcd has a quorum and that this node reaches http:\/\/10.0.0.1:2379$/);
-    expect(cniErrorOf(new EtcdConfigError('passwordFile', 'cannot read /x (ENOENT)'), 'opening')).toMatchObject({ code: Code.InvalidConfig, details: 'cluster.etcd.passwordFile' });
+    expect((cniErrorOf(down, 'claiming 10.0.0.5') as Error).message).toMatch(
+      /^claiming 10.0.0.5: etcd unreachable .*Nothing was changed\. Check that etcd has a quorum and that this node reaches http:\/\/10.0.0.1:2379$/,
+    );
+    expect(cniErrorOf(new EtcdConfigError('passwordFile', 'cannot read /x (ENOENT)'), 'opening')).toMatchObject({
+      code: Code.InvalidConfig,
+      details: 'cluster.etcd.passwordFile',
+    });
     expect(cniErrorOf(new EtcdRequestError('http://e:2379', 403, 7, 'etcdserver: permission denied'), 'reading')).toMatchObject({ code: Code.InvalidConfig });
-    expect(cniErrorOf(new EtcdRequestError('http://e:2379', 400, 3, 'etcdserver: duplicate key given in txn request'), 'claiming')).toMatchObject({ code: Code.IoFailure });
+    expect(cniErrorOf(new EtcdRequestError('http://e:2379', 400, 3, 'etcdserver: duplicate key given in txn request'), 'claiming')).toMatchObject({
+      code: Code.IoFailure,
+    });
     const bug = new TypeError('x');
     expect(cniErrorOf(bug, 'claiming')).toBe(bug);
   });
@@ -131,7 +146,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
         // Two attachments in flight per node at a time.
         for (let i = 0; i < PER_NODE; i += 2) {
           const got = await Promise.all([0, 1].map((j) => claimOne(p, n, `n${n}-c${i + j}`)));
-          got.forEach((a, j) => mine.push([`n${n}-c${i + j}`, a!]));
+          for (const [j, a] of got.entries()) mine.push([`n${n}-c${i + j}`, a!]);
         }
         return mine;
       }),
@@ -192,7 +207,10 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     for (const a of ['10.61.0.1', '10.61.0.2', '10.61.0.4']) await p.claim({ lease: lease(`c-${a}`, [a]) });
     const window = { family: 4 as const, first: parseIp('10.61.0.0').value, last: parseIp('10.61.0.255').value, limit: 64 };
     const lost = await p.claim({ lease: lease('optimist', ['10.61.0.2']), window });
-    expect(lost.status === 'taken' && lost.window && [lost.window.addresses.map(formatIp), lost.window.more]).toEqual([['10.61.0.1', '10.61.0.2', '10.61.0.4'], false]);
+    expect(lost.status === 'taken' && lost.window && [lost.window.addresses.map(formatIp), lost.window.more]).toEqual([
+      ['10.61.0.1', '10.61.0.2', '10.61.0.4'],
+      false,
+    ]);
     expect((await p.claim({ lease: lease('optimist', ['10.61.0.3']), window })).status).toBe('claimed');
     // A repeated ADD that did not read its record first: the failure carries the record it must answer with.
     const repeated = await p.claim({ lease: lease('optimist', ['10.61.0.5']), window });
@@ -208,7 +226,14 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     const span4 = { family: 4 as const, first: parseIp('10.65.0.0').value, last: parseIp('10.65.0.255').value };
     const span6 = { family: 6 as const, first: parseIp('fd65::').value, last: parseIp('fd65::ff').value };
     const empty = await p.snapshot({ containerID: 'snap', ifname: 'eth0' }, [span4, span6]);
-    expect(empty).toMatchObject({ record: undefined, state: undefined, held: [{ addresses: [], more: false }, { addresses: [], more: false }] });
+    expect(empty).toMatchObject({
+      record: undefined,
+      state: undefined,
+      held: [
+        { addresses: [], more: false },
+        { addresses: [], more: false },
+      ],
+    });
     const l = lease('snap', ['10.65.0.7', 'fd65::9']);
     await p.claim({ lease: l, cursors: { '0': '10.65.0.7', '1': 'fd65::9' } });
     for (const a of ['10.65.0.1', '10.65.0.2', '10.66.0.1']) await p.claim({ lease: lease(`other-${a}`, [a]) });
@@ -227,7 +252,11 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     const a = pool({ network: 'net-a' });
     const b = pool({ network: 'net-b' });
     expect((await a.claim({ lease: lease('ctr', ['10.70.0.5']) })).status).toBe('claimed');
-    expect(await b.claim({ lease: lease('ctr', ['10.70.0.5']) })).toEqual({ status: 'taken', address: '10.70.0.5', holder: { network: 'net-a', containerID: 'ctr', ifname: 'eth0' } });
+    expect(await b.claim({ lease: lease('ctr', ['10.70.0.5']) })).toEqual({
+      status: 'taken',
+      address: '10.70.0.5',
+      holder: { network: 'net-a', containerID: 'ctr', ifname: 'eth0' },
+    });
     const otherPool = pool({ network: 'net-c', pool: 'other' });
     expect((await otherPool.claim({ lease: lease('ctr', ['10.70.0.5']) })).status).toBe('claimed');
   });

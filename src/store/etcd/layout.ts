@@ -31,7 +31,9 @@ export const encodeHolder = (h: Holder): string => JSON.stringify({ network: h.n
 export function decodeHolder(text: string): Holder | undefined {
   try {
     const v = JSON.parse(text);
-    return typeof v?.network === 'string' && typeof v.containerID === 'string' && typeof v.ifname === 'string' ? { network: v.network, containerID: v.containerID, ifname: v.ifname } : undefined;
+    return typeof v?.network === 'string' && typeof v.containerID === 'string' && typeof v.ifname === 'string'
+      ? { network: v.network, containerID: v.containerID, ifname: v.ifname }
+      : undefined;
   } catch {
     return undefined;
   }
@@ -46,7 +48,11 @@ export class ClusterLayout {
     // One trailing slash or none name the same place.
     this.prefix = names.prefix.replace(/\/+$/, '');
     if (!this.prefix.startsWith('/')) throw new Error(`prefix "${names.prefix}" must start with "/"`);
-    for (const [what, id] of [['pool', names.pool], ['network', names.network], ['nodeName', names.node]] as const) {
+    for (const [what, id] of [
+      ['pool', names.pool],
+      ['network', names.network],
+      ['nodeName', names.node],
+    ] as const) {
       if (!isValidId(id)) throw new Error(`${what} "${id}" may hold only letters, digits, "_", "." and "-", starting with a letter or digit`);
     }
   }

@@ -7,7 +7,18 @@ import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError } from '../../e
 import { prefixEnd } from '../../etcd/keys.js';
 import type { Family, Ip } from '../../net/ip.js';
 import type { ClusterLayout } from './layout.js';
-import { type ClaimOutcome, type ClaimPlan, type ReleaseOutcome, type ReleasePlan, type StoredLease, claimOutcome, claimTxn, decodeStored, releaseOutcome, releaseTxn } from './txns.js';
+import {
+  type ClaimOutcome,
+  type ClaimPlan,
+  type ReleaseOutcome,
+  type ReleasePlan,
+  type StoredLease,
+  claimOutcome,
+  claimTxn,
+  decodeStored,
+  releaseOutcome,
+  releaseTxn,
+} from './txns.js';
 
 /**
  * etcd's failures as the user sees them: unreachable is "try again later" (11) naming each endpoint; a refusal
@@ -16,13 +27,21 @@ import { type ClaimOutcome, type ClaimPlan, type ReleaseOutcome, type ReleasePla
 export function cniErrorOf(e: unknown, what: string): unknown {
   if (e instanceof EtcdUnavailableError) {
     const applied = e.outcome === 'unknown' ? ' It may have been applied; the next call reads it back.' : ' Nothing was changed.';
-    return new CniError(Code.TryAgainLater, `${what}: ${e.message}.${applied} Check that etcd has a quorum and that this node reaches ${e.endpoints.join(', ')}`, e.endpoints.join(','));
+    return new CniError(
+      Code.TryAgainLater,
+      `${what}: ${e.message}.${applied} Check that etcd has a quorum and that this node reaches ${e.endpoints.join(', ')}`,
+      e.endpoints.join(','),
+    );
   }
   if (e instanceof EtcdConfigError) return new CniError(Code.InvalidConfig, `${what}: ${e.message}`, `cluster.etcd.${e.key}`);
   if (e instanceof EtcdRequestError) {
     const credentials = e.httpStatus === 401 || e.httpStatus === 403 || /auth|permission|CommonName/i.test(e.etcdMessage);
     return credentials
-      ? new CniError(Code.InvalidConfig, `${what}: ${e.message}. Check cluster.etcd username, passwordFile and certificates, and that the user's role may read and write under the prefix`, e.endpoint)
+      ? new CniError(
+          Code.InvalidConfig,
+          `${what}: ${e.message}. Check cluster.etcd username, passwordFile and certificates, and that the user's role may read and write under the prefix`,
+          e.endpoint,
+        )
       : new CniError(Code.IoFailure, `${what}: ${e.message}`, e.endpoint);
   }
   return e;
@@ -63,7 +82,9 @@ export class EtcdPool {
   /** Held addresses of one family between first and last, in address order, at most `limit` (more: some left). */
   async held(family: Family, first: bigint, last: bigint, limit?: number): Promise<{ addresses: Ip[]; more: boolean }> {
     const span = this.layout.addressSpan(family, first, last);
-    const r = await this.run(`reading held addresses under ${this.layout.addressPrefix(family)}`, () => this.client.range({ ...span, keysOnly: true, ...(limit !== undefined && { limit }) }));
+    const r = await this.run(`reading held addresses under ${this.layout.addressPrefix(family)}`, () =>
+      this.client.range({ ...span, keysOnly: true, ...(limit !== undefined && { limit }) }),
+    );
     return { addresses: r.kvs.flatMap((kv) => this.layout.addressOf(kv.key) ?? []), more: r.more };
   }
 
@@ -83,8 +104,14 @@ export class EtcdPool {
    */
   async snapshot(att: Attachment, spans: Array<{ family: Family; first: bigint; last: bigint }>, limit?: number): Promise<Snapshot> {
     const l = this.layout;
-    const reads = [{ key: l.leaseKey(att) }, { key: l.stateKey() }, ...spans.map((s) => ({ ...l.addressSpan(s.family, s.first, s.last), keysOnly: true, ...(limit !== undefined && { limit }) }))];
-    const r = await this.run(`reading ${l.leaseKey(att)} and the pool's held addresses`, () => this.client.txn({ compare: [], success: reads.map((range) => ({ range })) }));
+    const reads = [
+      { key: l.leaseKey(att) },
+      { key: l.stateKey() },
+      ...spans.map((s) => ({ ...l.addressSpan(s.family, s.first, s.last), keysOnly: true, ...(limit !== undefined && { limit }) })),
+    ];
+    const r = await this.run(`reading ${l.leaseKey(att)} and the pool's held addresses`, () =>
+      this.client.txn({ compare: [], success: reads.map((range) => ({ range })) }),
+    );
     const answers = r.responses.map((op) => ('range' in op ? op.range : undefined));
     const recordKv = answers[0]?.kvs[0];
     return {

@@ -70,14 +70,25 @@ export function claimTxn(layout: ClusterLayout, plan: ClaimPlan): TxnRequest {
   const record = layout.leaseKey(lease);
   const holder = encodeHolder(layout.holder(lease));
   const { fresh, held } = claimKeys(layout, plan);
-  const success: RequestOp[] = [{ put: { key: record, value: encodeLease(lease) } }, ...fresh.map((key) => ({ put: { key, value: holder } })), { put: { key: layout.nodeIndexKey(lease), value: '' } }];
-  if (plan.cursors) success.push({ put: { key: layout.stateKey(), value: encodeState({ format: STATE_FORMAT, network: layout.names.network, cursors: plan.cursors }) } });
+  const success: RequestOp[] = [
+    { put: { key: record, value: encodeLease(lease) } },
+    ...fresh.map((key) => ({ put: { key, value: holder } })),
+    { put: { key: layout.nodeIndexKey(lease), value: '' } },
+  ];
+  if (plan.cursors)
+    success.push({ put: { key: layout.stateKey(), value: encodeState({ format: STATE_FORMAT, network: layout.names.network, cursors: plan.cursors }) } });
   return checkSize(`claiming ${lease.addresses.length} addresses`, {
-    compare: [previous ? modified(record, previous.modRevision) : created(record, 0), ...fresh.map((k) => created(k, 0)), ...held.map((k) => valueIs(k, holder))],
+    compare: [
+      previous ? modified(record, previous.modRevision) : created(record, 0),
+      ...fresh.map((k) => created(k, 0)),
+      ...held.map((k) => valueIs(k, holder)),
+    ],
     success,
     failure: [
       ...[record, ...fresh, ...held].map((key) => ({ range: { key } })),
-      ...(plan.window ? [{ range: { ...layout.addressSpan(plan.window.family, plan.window.first, plan.window.last), keysOnly: true, limit: plan.window.limit } }] : []),
+      ...(plan.window
+        ? [{ range: { ...layout.addressSpan(plan.window.family, plan.window.first, plan.window.last), keysOnly: true, limit: plan.window.limit } }]
+        : []),
     ],
   });
 }
@@ -104,11 +115,15 @@ export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnRespo
   }
   const record = rangeOf(r.responses[0]);
   // Same bytes, createdAt included: only this claim can have written them.
-  if (record && record.value === encodeLease(lease)) return { status: 'already-ours', stored: { lease, createRevision: record.createRevision, modRevision: record.modRevision } };
+  if (record && record.value === encodeLease(lease))
+    return { status: 'already-ours', stored: { lease, createRevision: record.createRevision, modRevision: record.modRevision } };
   const { fresh, held } = claimKeys(layout, plan);
   const keys = [...fresh, ...held];
   const last = r.responses[keys.length + 1];
-  const window = plan.window && last && 'range' in last ? { window: { addresses: last.range.kvs.flatMap((kv) => layout.addressOf(kv.key) ?? []), more: last.range.more } } : {};
+  const window =
+    plan.window && last && 'range' in last
+      ? { window: { addresses: last.range.kvs.flatMap((kv) => layout.addressOf(kv.key) ?? []), more: last.range.more } }
+      : {};
   if (previous ? record?.modRevision !== previous.modRevision : record !== undefined) return { status: 'record-changed', current: record, ...window };
   const mine = encodeHolder(layout.holder(lease));
   for (const [i, key] of keys.entries()) {
