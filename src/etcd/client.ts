@@ -2,22 +2,18 @@
 // node:http/node:https only: the npm etcd3 client costs ~300 ms to import and cannot be bundled into one
 // executable. Every call is bounded as a whole by timeoutMs across endpoint failover.
 import { readFileSync } from 'node:fs';
+import type { ClusterConf } from '../config/cluster.js';
 import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError, type AttemptFailure } from './errors.js';
 import { fromBase64, toBase64, type Bytes } from './keys.js';
 import { AttemptError, Transport, type Endpoint, type TlsMaterial } from './transport.js';
 
-export interface EtcdClientConfig {
-  /** http:// or https:// URLs of members (or of a forwarder), or unix:///path of a local forwarder, tried in this order. */
-  endpoints: string[];
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-  username?: string;
-  /** File holding the password (one trailing newline is ignored); never the password itself. */
-  passwordFile?: string;
-  /** Bounds every call as a whole, failover and authentication included. */
-  timeoutMs?: number;
-}
+/**
+ * ipam.cluster.etcd as validated (config/cluster.ts), plus the budget of every call as a whole, failover and
+ * authentication included. Endpoints are http:// or https:// URLs of members (or of a forwarder), or
+ * unix:///path of a local forwarder, tried in this order; the password is only ever read from passwordFile
+ * (one trailing newline ignored).
+ */
+export type EtcdClientConfig = ClusterConf['etcd'] & { timeoutMs?: number };
 
 export const DEFAULT_TIMEOUT_MS = 5000;
 

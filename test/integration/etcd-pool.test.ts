@@ -112,34 +112,61 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     await cluster?.close();
   });
 
-  it('nodes claiming concurrently on a range sized exactly to them: every address once, records, keys and indexes agree, then full', async () => {
+  /**
+   * What a node's ADD does here: its own record if it has one (a retried ADD after a lost reply), else the first
+   * free address from a node-derived offset, claimed in one txn; a lost race tries again. Undefined when full.
+   */
+  async function claimFree(p: EtcdPool, n: number, id: string, first: bigint, last: bigint, stats: { lostRaces: number }): Promise<string | undefined> {
+    const own = await p.readLease({ containerID: id, ifname: 'eth0' });
+    if (typeof own === 'object') return own.lease.addresses[0];
+    const size = Number(last - first + 1n);
+    for (;;) {
+      const { addresses } = await p.held(4, first, last);
+      const taken = new Set(addresses.map((a) => a.value));
+      const start = (n * Math.ceil(size / 4) + Math.floor(Math.random() * 3)) % size;
+      let pick: bigint | undefined;
+      for (let k = 0; k < size && pick === undefined; k++) {
+        const v = first + BigInt((start + k) % size);
+        if (!taken.has(v)) pick = v;
+      }
+      if (pick === undefined) return undefined;
+      const address = formatIp({ family: 4, value: pick });
+      const out = await p.claim({ lease: lease(id, [address], { node: p.layout.names.node }) });
+      if (out.status === 'claimed' || out.status === 'already-ours') return address;
+      expect(out.status).toBe('taken');
+      stats.lostRaces++;
+    }
+  }
+
+  /** Four simulated nodes (own client, own node name) and a range from `start` sized exactly to their attachments. */
+  function burst(perNode: number, start: string, timeoutMs: number) {
     run++;
     const NODES = 4;
-    const PER_NODE = 10;
-    const first = parseIp('10.50.0.10').value;
-    const last = first + BigInt(NODES * PER_NODE) - 1n;
-    const nodes = Array.from({ length: NODES }, (_, n) => pool({ node: `node-${n}` }));
-    let lostRaces = 0;
-    /** Claims one free address, starting the search at a node-derived offset; undefined when the range is full. */
-    async function claimOne(p: EtcdPool, n: number, id: string): Promise<string | undefined> {
-      for (;;) {
-        const { addresses } = await p.held(4, first, last);
-        const taken = new Set(addresses.map((a) => a.value));
-        const size = Number(last - first + 1n);
-        const start = (n * PER_NODE + Math.floor(Math.random() * 3)) % size;
-        let pick: bigint | undefined;
-        for (let k = 0; k < size && pick === undefined; k++) {
-          const v = first + BigInt((start + k) % size);
-          if (!taken.has(v)) pick = v;
-        }
-        if (pick === undefined) return undefined;
-        const address = formatIp({ family: 4, value: pick });
-        const out = await p.claim({ lease: lease(id, [address], { node: p.layout.names.node }) });
-        if (out.status === 'claimed') return address;
-        expect(out.status).toBe('taken');
-        lostRaces++;
-      }
+    const first = parseIp(start).value;
+    const nodes = Array.from({ length: NODES }, (_, n) => pool({ node: `node-${n}` }, timeoutMs));
+    return { NODES, PER_NODE: perNode, first, last: first + BigInt(NODES * perNode) - 1n, nodes, stats: { lostRaces: 0 } };
+  }
+
+  /** Every record's address key names it and was written with it; there are exactly `count` of each. */
+  async function expectConsistent(p: EtcdPool, acked: Array<[string, string]>, count: number): Promise<void> {
+    const c = p.client;
+    const l = p.layout;
+    const addrKeys = await c.range({ key: l.addressPrefix(4), rangeEnd: prefixEnd(l.addressPrefix(4)) });
+    expect(addrKeys.kvs).toHaveLength(count);
+    expect((await c.range({ key: l.leasesPrefix(), rangeEnd: prefixEnd(l.leasesPrefix()), countOnly: true })).count).toBe(BigInt(count));
+    for (const [id, a] of acked) {
+      const kv = addrKeys.kvs.find((k) => k.key === l.addressKey(parseIp(a)));
+      expect(decodeHolder(kv!.value)).toEqual({ network: 'net-a', containerID: id, ifname: 'eth0' });
+      const rec = await p.readLease({ containerID: id, ifname: 'eth0' });
+      expect(typeof rec === 'object' && rec.lease.addresses).toEqual([a]);
+      // Record and address key were written by one txn.
+      expect(typeof rec === 'object' && rec.createRevision).toBe(kv!.createRevision);
     }
+  }
+
+  it('nodes claiming concurrently on a range sized exactly to them: every address once, records, keys and indexes agree, then full', async () => {
+    const { NODES, PER_NODE, first, last, nodes, stats } = burst(10, '10.50.0.10', 5000);
+    const claimOne = (p: EtcdPool, n: number, id: string) => claimFree(p, n, id, first, last, stats);
     const results = await Promise.all(
       nodes.map(async (p, n) => {
         const mine: Array<[string, string]> = [];
@@ -156,25 +183,79 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     expect(new Set(all.map(([, a]) => a)).size).toBe(NODES * PER_NODE);
     expect(await claimOne(nodes[0]!, 0, 'one-too-many')).toBeUndefined();
 
-    // The three views agree: every record's address key names it, every address key has its record, every
-    // node's index lists exactly its attachments.
-    const c = nodes[0]!.client;
-    const l = nodes[0]!.layout;
-    const addrKeys = await c.range({ key: l.addressPrefix(4), rangeEnd: prefixEnd(l.addressPrefix(4)) });
-    expect(addrKeys.kvs).toHaveLength(NODES * PER_NODE);
-    for (const [id, a] of all) {
-      const kv = addrKeys.kvs.find((k) => k.key === l.addressKey(parseIp(a)));
-      expect(decodeHolder(kv!.value)).toEqual({ network: 'net-a', containerID: id, ifname: 'eth0' });
-      const rec = await nodes[0]!.readLease({ containerID: id, ifname: 'eth0' });
-      expect(typeof rec === 'object' && rec.lease.addresses).toEqual([a]);
-      // Record and address key were written by one txn.
-      expect(typeof rec === 'object' && rec.createRevision).toBe(kv!.createRevision);
-    }
+    // The three views agree: records and address keys (expectConsistent), and every node's index lists
+    // exactly its attachments.
+    await expectConsistent(nodes[0]!, all, NODES * PER_NODE);
     for (const [n, p] of nodes.entries()) {
       const listed = (await p.nodeAttachments()).map((x) => x.containerID).sort();
       expect(listed).toEqual(results[n]!.map(([id]) => id).sort());
     }
-    console.log(`claims: ${NODES * PER_NODE} by ${NODES} nodes, ${lostRaces} lost races retried`);
+    console.log(`claims: ${NODES * PER_NODE} by ${NODES} nodes, ${stats.lostRaces} lost races retried`);
+  });
+
+  it('the leader killed mid-burst, a follower killed, the leader SIGSTOPped: every acknowledged claim present, none twice', async () => {
+    const { NODES, PER_NODE, first, last, nodes, stats } = burst(20, '10.51.0.10', 3000);
+    const acked: Array<[string, string]> = [];
+    let errors = 0;
+    let worstMs = 0;
+    const faults: string[] = [];
+    let stoppedAt = Number.POSITIVE_INFINITY;
+    const waitAcked = async (n: number): Promise<void> => {
+      while (acked.length < n) await new Promise((r) => setTimeout(r, 20));
+    };
+    const driver = (async () => {
+      await waitAcked(6);
+      const leader = await cluster.leader();
+      await cluster.kill(leader);
+      faults.push(`killed leader m${leader} at ${acked.length}`);
+      await waitAcked(12);
+      await cluster.restart(leader);
+      faults.push(`restarted m${leader} at ${acked.length}`);
+      const follower = [0, 1, 2].find((i) => i !== leader)!;
+      await cluster.kill(follower);
+      faults.push(`killed follower m${follower} at ${acked.length}`);
+      await waitAcked(20);
+      await cluster.restart(follower);
+      faults.push(`restarted m${follower} at ${acked.length}`);
+      const stopped = await cluster.leader();
+      cluster.pause(stopped);
+      faults.push(`stopped leader m${stopped} at ${acked.length}`);
+      stoppedAt = acked.length;
+      await new Promise((r) => setTimeout(r, 2000));
+      cluster.resume(stopped);
+      faults.push(`resumed m${stopped} at ${acked.length}`);
+    })();
+    await Promise.all(
+      nodes.map(async (p, n) => {
+        for (let i = 0; i < PER_NODE; i++) {
+          const id = `n${n}-c${i}`;
+          // A runtime retries an ADD that failed with "try again later"; the retry finds a committed claim.
+          for (;;) {
+            const t = performance.now();
+            try {
+              const a = await claimFree(p, n, id, first, last, stats);
+              acked.push([id, a!]);
+              break;
+            } catch (e) {
+              if ((e as { code?: number }).code !== Code.TryAgainLater) throw e;
+              errors++;
+            } finally {
+              worstMs = Math.max(worstMs, performance.now() - t);
+            }
+          }
+        }
+      }),
+    );
+    await driver;
+    await Promise.all([0, 1, 2].map((i) => cluster.waitHealthy(i)));
+    // Every fault landed while claims were still being made.
+    expect(stoppedAt, faults.join(', ')).toBeLessThan(NODES * PER_NODE);
+    expect(acked.every(([, a]) => a !== undefined)).toBe(true);
+    expect(new Set(acked.map(([, a]) => a)).size).toBe(NODES * PER_NODE);
+    await expectConsistent(nodes[0]!, acked, NODES * PER_NODE);
+    console.log(
+      `faults: ${faults.join(', ')}; ${acked.length} claims, ${errors} code-11 answers retried, ${stats.lostRaces} lost races, worst claim ${Math.round(worstMs)} ms`,
+    );
   });
 
   it('a claim whose answer was lost finds itself on retry; a stale repeated ADD is told the record changed', async () => {
