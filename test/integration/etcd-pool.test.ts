@@ -154,6 +154,9 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     const addrKeys = await c.range({ key: l.addressPrefix(4), rangeEnd: prefixEnd(l.addressPrefix(4)) });
     expect(addrKeys.kvs).toHaveLength(count);
     expect((await c.range({ key: l.leasesPrefix(), rangeEnd: prefixEnd(l.leasesPrefix()), countOnly: true })).count).toBe(BigInt(count));
+    const { leases, unreadable } = await p.leases();
+    expect(unreadable).toEqual([]);
+    expect(leases.map((x) => [x.lease.containerID, x.lease.addresses[0]]).sort()).toEqual([...acked].sort());
     for (const [id, a] of acked) {
       const kv = addrKeys.kvs.find((k) => k.key === l.addressKey(parseIp(a)));
       expect(decodeHolder(kv!.value)).toEqual({ network: 'net-a', containerID: id, ifname: 'eth0' });
@@ -368,6 +371,18 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     const stray = await p.release({ attachment: l1, createRevision: rev2, addresses: ['fd80::1', '10.80.0.1'] });
     expect(stray).toEqual({ status: 'released', freed: ['fd80::1'] });
     expect((await p.held(4, 0n, 0xffffffffn)).addresses.map(formatIp)).toEqual(['10.80.0.1']);
+  });
+
+  it('a record that cannot be decoded is listed as unreadable, not dropped', async () => {
+    run++;
+    const p = pool();
+    await p.claim({ lease: lease('fine', ['10.95.0.1']) });
+    const broken = p.layout.leaseKey({ containerID: 'broken', ifname: 'eth0' });
+    await p.client.put({ key: broken, value: '{"format":99}' });
+    const { leases, unreadable } = await p.leases();
+    expect(leases.map((x) => x.lease.containerID)).toEqual(['fine']);
+    expect(unreadable).toEqual([{ key: broken, why: expect.stringMatching(/format 99/) }]);
+    expect(await p.readLease({ containerID: 'broken', ifname: 'eth0' })).toMatch(/format 99/);
   });
 
   it('an orphan address key is removed only while no record owns it', async () => {

@@ -79,6 +79,20 @@ export class EtcdPool {
     return kv && decodeStored(kv);
   }
 
+  /** Every record of the network, and the keys whose value cannot be decoded (never to be freed blindly). */
+  async leases(): Promise<{ leases: StoredLease[]; unreadable: Array<{ key: string; why: string }> }> {
+    const prefix = this.layout.leasesPrefix();
+    const r = await this.run(`reading ${prefix}`, () => this.client.range({ key: prefix, rangeEnd: prefixEnd(prefix) }));
+    const leases: StoredLease[] = [];
+    const unreadable: Array<{ key: string; why: string }> = [];
+    for (const kv of r.kvs) {
+      const d = decodeStored(kv);
+      if (typeof d === 'string') unreadable.push({ key: kv.key, why: d });
+      else leases.push(d);
+    }
+    return { leases, unreadable };
+  }
+
   /** Held addresses of one family between first and last, in address order, at most `limit` (more: some left). */
   async held(family: Family, first: bigint, last: bigint, limit?: number): Promise<{ addresses: Ip[]; more: boolean }> {
     const span = this.layout.addressSpan(family, first, last);
