@@ -1,0 +1,122 @@
+// Where cluster mode keeps a pool in etcd. Everything of one installation lives under `prefix`:
+//
+//   <prefix>/pools/<pool>/addresses/v4/<8 hex digits>     one key per held address; value: its holder
+//   <prefix>/pools/<pool>/addresses/v6/<32 hex digits>
+//   <prefix>/networks/<network>/leases/<containerID>/<ifname>   one lease record per attachment (the Lease JSON)
+//   <prefix>/networks/<network>/state                           round-robin cursors (the NetworkState JSON)
+//   <prefix>/nodes/<node>/<network>/<containerID>/<ifname>      per-node index of attachments; value empty
+//
+// Addresses are fixed-width hex of the address's integer, so key order is address order and a keys-only read
+// of [addressKey(a), addressKey(b + 1)) is exactly the held addresses of a range. Address keys belong to the
+// pool, not the network, so networks that name one pool never hold one address twice, even with overlapping
+// ranges. Pool, network and container ids are checked ids (no "/"); the node name is checked likewise, and
+// the ifname is percent-encoded.
+import { type Attachment, isValidId } from '../../base/ids.js';
+import { type Family, type Ip, bitsOf, formatIp } from '../../net/ip.js';
+
+export interface ClusterNames {
+  prefix: string;
+  pool: string;
+  network: string;
+  node: string;
+}
+
+/** Who holds an address key: deterministic JSON, so a guarded delete can compare the value byte for byte. */
+export interface Holder extends Attachment {
+  network: string;
+}
+
+export const encodeHolder = (h: Holder): string => JSON.stringify({ network: h.network, containerID: h.containerID, ifname: h.ifname });
+
+export function decodeHolder(text: string): Holder | undefined {
+  try {
+    const v = JSON.parse(text);
+    return typeof v?.network === 'string' && typeof v.containerID === 'string' && typeof v.ifname === 'string'
+      ? { network: v.network, containerID: v.containerID, ifname: v.ifname }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const hexWidth = (family: Family): number => bitsOf(family) / 4;
+
+export class ClusterLayout {
+  readonly prefix: string;
+
+  constructor(readonly names: ClusterNames) {
+    // One trailing slash or none name the same place.
+    this.prefix = names.prefix.replace(/\/+$/, '');
+    if (!this.prefix.startsWith('/')) throw new Error(`prefix "${names.prefix}" must start with "/"`);
+    for (const [what, id] of [
+      ['pool', names.pool],
+      ['network', names.network],
+      ['nodeName', names.node],
+    ] as const) {
+      if (!isValidId(id)) throw new Error(`${what} "${id}" may hold only letters, digits, "_", "." and "-", starting with a letter or digit`);
+    }
+  }
+
+  /** Every address key of one family in the pool starts with this. */
+  addressPrefix(family: Family): string {
+    return `${this.prefix}/pools/${this.names.pool}/addresses/v${family}/`;
+  }
+
+  addressKey(ip: Ip): string {
+    return this.addressPrefix(ip.family) + ip.value.toString(16).padStart(hexWidth(ip.family), '0');
+  }
+
+  /** The address an address key names, or undefined for a key that is not one. */
+  addressOf(key: string): Ip | undefined {
+    for (const family of [4, 6] as const) {
+      const p = this.addressPrefix(family);
+      const hex = key.startsWith(p) ? key.slice(p.length) : '';
+      if (hex.length === hexWidth(family) && /^[0-9a-f]+$/.test(hex)) return { family, value: BigInt(`0x${hex}`) };
+    }
+    return undefined;
+  }
+
+  /** [key, rangeEnd) covering the address keys of first..last, for a range read. */
+  addressSpan(family: Family, first: bigint, last: bigint): { key: string; rangeEnd: string } {
+    const max = (1n << BigInt(bitsOf(family))) - 1n;
+    const key = this.addressKey({ family, value: first });
+    // Past the family's last address the span ends where the family's keys end ("0" follows "/").
+    const rangeEnd = last >= max ? `${this.addressPrefix(family).slice(0, -1)}0` : this.addressKey({ family, value: last + 1n });
+    return { key, rangeEnd };
+  }
+
+  networkPrefix(network = this.names.network): string {
+    return `${this.prefix}/networks/${network}/`;
+  }
+
+  leasesPrefix(network = this.names.network): string {
+    return `${this.networkPrefix(network)}leases/`;
+  }
+
+  leaseKey(att: Attachment, network = this.names.network): string {
+    return `${this.leasesPrefix(network)}${att.containerID}/${encodeURIComponent(att.ifname)}`;
+  }
+
+  stateKey(network = this.names.network): string {
+    return `${this.networkPrefix(network)}state`;
+  }
+
+  /** The node's index entries, of one network or (without) of all. */
+  nodePrefix(node = this.names.node, network?: string): string {
+    return `${this.prefix}/nodes/${node}/${network === undefined ? '' : `${network}/`}`;
+  }
+
+  nodeIndexKey(att: Attachment, node = this.names.node, network = this.names.network): string {
+    return `${this.nodePrefix(node, network)}${att.containerID}/${encodeURIComponent(att.ifname)}`;
+  }
+
+  holder(att: Attachment, network = this.names.network): Holder {
+    return { network, containerID: att.containerID, ifname: att.ifname };
+  }
+
+  /** For messages. */
+  describeAddressKey(key: string): string {
+    const ip = this.addressOf(key);
+    return ip ? formatIp(ip) : key;
+  }
+}

@@ -1,0 +1,148 @@
+// One network's view of its pool in etcd: reads and the guarded transactions of txns.ts, with etcd's failures
+// turned into CNI errors. The cluster store builds the Store interface on these.
+import { CniError, Code } from '../../base/errors.js';
+import type { Attachment } from '../../base/ids.js';
+import type { EtcdClient } from '../../etcd/client.js';
+import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError } from '../../etcd/errors.js';
+import { prefixEnd } from '../../etcd/keys.js';
+import type { Family, Ip } from '../../net/ip.js';
+import type { ClusterLayout } from './layout.js';
+import {
+  type ClaimOutcome,
+  type ClaimPlan,
+  type ReleaseOutcome,
+  type ReleasePlan,
+  type StoredLease,
+  claimOutcome,
+  claimTxn,
+  decodeStored,
+  releaseOutcome,
+  releaseTxn,
+} from './txns.js';
+
+/**
+ * etcd's failures as the user sees them: unreachable is "try again later" (11) naming each endpoint; a refusal
+ * for credentials or permissions, or a client setting that cannot work, is a configuration error (7).
+ */
+export function cniErrorOf(e: unknown, what: string): unknown {
+  if (e instanceof EtcdUnavailableError) {
+    const applied = e.outcome === 'unknown' ? ' It may have been applied; the next call reads it back.' : ' Nothing was changed.';
+    return new CniError(
+      Code.TryAgainLater,
+      `${what}: ${e.message}.${applied} Check that etcd has a quorum and that this node reaches ${e.endpoints.join(', ')}`,
+      e.endpoints.join(','),
+    );
+  }
+  if (e instanceof EtcdConfigError) return new CniError(Code.InvalidConfig, `${what}: ${e.message}`, `cluster.etcd.${e.key}`);
+  if (e instanceof EtcdRequestError) {
+    const credentials = e.httpStatus === 401 || e.httpStatus === 403 || /auth|permission|CommonName/i.test(e.etcdMessage);
+    return credentials
+      ? new CniError(
+          Code.InvalidConfig,
+          `${what}: ${e.message}. Check cluster.etcd username, passwordFile and certificates, and that the user's role may read and write under the prefix`,
+          e.endpoint,
+        )
+      : new CniError(Code.IoFailure, `${what}: ${e.message}`, e.endpoint);
+  }
+  return e;
+}
+
+export interface Snapshot {
+  /** The etcd revision every part was read at. */
+  revision: bigint;
+  /** The attachment's record; a string says why it cannot be decoded. */
+  record: StoredLease | string | undefined;
+  /** The network state document as stored (decodeState reads it), if any. */
+  state: string | undefined;
+  held: Array<{ addresses: Ip[]; more: boolean }>;
+}
+
+export class EtcdPool {
+  constructor(
+    readonly client: EtcdClient,
+    readonly layout: ClusterLayout,
+  ) {}
+
+  private async run<T>(what: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      throw cniErrorOf(e, what);
+    }
+  }
+
+  /** The attachment's record: undefined when there is none, a string saying why when it cannot be decoded. */
+  async readLease(att: Attachment): Promise<StoredLease | string | undefined> {
+    const key = this.layout.leaseKey(att);
+    const r = await this.run(`reading ${key}`, () => this.client.range({ key }));
+    const kv = r.kvs[0];
+    return kv && decodeStored(kv);
+  }
+
+  /** Every record of the network, and the keys whose value cannot be decoded (never to be freed blindly). */
+  async leases(): Promise<{ leases: StoredLease[]; unreadable: Array<{ key: string; why: string }> }> {
+    const prefix = this.layout.leasesPrefix();
+    const r = await this.run(`reading ${prefix}`, () => this.client.range({ key: prefix, rangeEnd: prefixEnd(prefix) }));
+    const leases: StoredLease[] = [];
+    const unreadable: Array<{ key: string; why: string }> = [];
+    for (const kv of r.kvs) {
+      const d = decodeStored(kv);
+      if (typeof d === 'string') unreadable.push({ key: kv.key, why: d });
+      else leases.push(d);
+    }
+    return { leases, unreadable };
+  }
+
+  /** Held addresses of one family between first and last, in address order, at most `limit` (more: some left). */
+  async held(family: Family, first: bigint, last: bigint, limit?: number): Promise<{ addresses: Ip[]; more: boolean }> {
+    const span = this.layout.addressSpan(family, first, last);
+    const r = await this.run(`reading held addresses under ${this.layout.addressPrefix(family)}`, () =>
+      this.client.range({ ...span, keysOnly: true, ...(limit !== undefined && { limit }) }),
+    );
+    return { addresses: r.kvs.flatMap((kv) => this.layout.addressOf(kv.key) ?? []), more: r.more };
+  }
+
+  /** The attachments this node (or `node`) has in this network, from its index. */
+  async nodeAttachments(node?: string): Promise<Attachment[]> {
+    const prefix = this.layout.nodePrefix(node, this.layout.names.network);
+    const r = await this.run(`reading ${prefix}`, () => this.client.range({ key: prefix, rangeEnd: prefixEnd(prefix), keysOnly: true }));
+    return r.kvs.flatMap((kv) => {
+      const [containerID, ifname] = kv.key.slice(prefix.length).split('/');
+      return containerID && ifname !== undefined ? [{ containerID, ifname: decodeURIComponent(ifname) }] : [];
+    });
+  }
+
+  /**
+   * What an ADD needs before it allocates, in one round trip and at one revision: the attachment's record, the
+   * network's state (cursors) and the held addresses of each span (keys only, at most `limit` per span).
+   */
+  async snapshot(att: Attachment, spans: Array<{ family: Family; first: bigint; last: bigint }>, limit?: number): Promise<Snapshot> {
+    const l = this.layout;
+    const reads = [
+      { key: l.leaseKey(att) },
+      { key: l.stateKey() },
+      ...spans.map((s) => ({ ...l.addressSpan(s.family, s.first, s.last), keysOnly: true, ...(limit !== undefined && { limit }) })),
+    ];
+    const r = await this.run(`reading ${l.leaseKey(att)} and the pool's held addresses`, () =>
+      this.client.txn({ compare: [], success: reads.map((range) => ({ range })) }),
+    );
+    const answers = r.responses.map((op) => ('range' in op ? op.range : undefined));
+    const recordKv = answers[0]?.kvs[0];
+    return {
+      revision: r.header.revision,
+      record: recordKv && decodeStored(recordKv),
+      state: answers[1]?.kvs[0]?.value,
+      held: spans.map((_, i) => ({ addresses: answers[i + 2]?.kvs.flatMap((kv) => l.addressOf(kv.key) ?? []) ?? [], more: answers[i + 2]?.more ?? false })),
+    };
+  }
+
+  async claim(plan: ClaimPlan): Promise<ClaimOutcome> {
+    const r = await this.run(`claiming ${plan.lease.addresses.join(', ')} for ${plan.lease.containerID}`, () => this.client.txn(claimTxn(this.layout, plan)));
+    return claimOutcome(this.layout, plan, r);
+  }
+
+  async release(plan: ReleasePlan): Promise<ReleaseOutcome> {
+    const r = await this.run(`releasing ${plan.addresses.join(', ')} of ${plan.attachment.containerID}`, () => this.client.txn(releaseTxn(this.layout, plan)));
+    return releaseOutcome(plan, r);
+  }
+}

@@ -1,0 +1,198 @@
+// The transactions cluster mode changes etcd with. Each keeps the lease record, its address keys and the
+// node's index in step, all or nothing, and guards every key it touches with a compare, so a retried, late or
+// duplicated request can never take or free what is not its own.
+import type { Compare, KeyValue, RequestOp, ResponseOp, TxnRequest, TxnResponse } from '../../etcd/client.js';
+import type { Attachment } from '../../base/ids.js';
+import { type Family, type Ip, parseIp } from '../../net/ip.js';
+import { type Lease, decodeLease, encodeLease } from '../lease.js';
+import { STATE_FORMAT, encodeState } from '../state.js';
+import { type ClusterLayout, type Holder, decodeHolder, encodeHolder } from './layout.js';
+
+/** etcd's default --max-txn-ops: the most operations one branch (or the compare list) may hold. */
+export const MAX_TXN_OPS = 128;
+
+/** A lease record as etcd holds it, with the revisions that guard later changes. */
+export interface StoredLease {
+  lease: Lease;
+  /** The revision of the txn that created the record: identifies this incarnation of the attachment. */
+  createRevision: bigint;
+  modRevision: bigint;
+}
+
+export function decodeStored(kv: KeyValue): StoredLease | string {
+  const lease = decodeLease(kv.value);
+  return typeof lease === 'string' ? lease : { lease, createRevision: kv.createRevision, modRevision: kv.modRevision };
+}
+
+const created = (key: string, value: bigint | number): Compare => ({ key, target: 'CREATE', result: 'EQUAL', value });
+const modified = (key: string, value: bigint): Compare => ({ key, target: 'MOD', result: 'EQUAL', value });
+const valueIs = (key: string, value: string): Compare => ({ key, target: 'VALUE', result: 'EQUAL', value });
+
+function checkSize(what: string, t: TxnRequest): TxnRequest {
+  const most = Math.max(t.compare.length, t.success.length, t.failure?.length ?? 0);
+  if (most > MAX_TXN_OPS) throw new Error(`${what} needs ${most} operations in one etcd txn; etcd allows ${MAX_TXN_OPS}`);
+  return t;
+}
+
+const rangeOf = (op: ResponseOp | undefined): KeyValue | undefined => (op && 'range' in op ? op.range.kvs[0] : undefined);
+
+export interface ClaimPlan {
+  lease: Lease;
+  /** The attachment's record as read before allocating (a repeated ADD), or none. */
+  previous?: StoredLease;
+  /** Round-robin positions to store with the claim. */
+  cursors?: Record<string, string>;
+  /**
+   * Held addresses to read back if the claim fails (keys only, at most `limit`), so an ADD that claimed
+   * without reading first learns the next gaps from the same round trip.
+   */
+  window?: { family: Family; first: bigint; last: bigint; limit: number };
+}
+
+/** The addresses of a claim in key form, split into those to create and those the previous record holds. */
+function claimKeys(layout: ClusterLayout, plan: ClaimPlan): { fresh: string[]; held: string[] } {
+  const before = new Set(plan.previous?.lease.addresses ?? []);
+  const fresh: string[] = [];
+  const held: string[] = [];
+  for (const a of plan.lease.addresses) (before.has(a) ? held : fresh).push(layout.addressKey(parseIp(a)));
+  return { fresh, held };
+}
+
+/**
+ * One txn that records the lease and claims its addresses:
+ *   compare  record CREATE == 0 (new attachment) or MOD == previous.modRevision (repeated ADD);
+ *            every new address key CREATE == 0; every address kept from `previous` still holds this attachment
+ *   success  put record, put each new address key (value: its holder), put the node's index entry, put cursors
+ *   failure  read the record and every address key, to say what went wrong (claimOutcome)
+ */
+export function claimTxn(layout: ClusterLayout, plan: ClaimPlan): TxnRequest {
+  const { lease, previous } = plan;
+  const record = layout.leaseKey(lease);
+  const holder = encodeHolder(layout.holder(lease));
+  const { fresh, held } = claimKeys(layout, plan);
+  const success: RequestOp[] = [
+    { put: { key: record, value: encodeLease(lease) } },
+    ...fresh.map((key) => ({ put: { key, value: holder } })),
+    { put: { key: layout.nodeIndexKey(lease), value: '' } },
+  ];
+  if (plan.cursors)
+    success.push({ put: { key: layout.stateKey(), value: encodeState({ format: STATE_FORMAT, network: layout.names.network, cursors: plan.cursors }) } });
+  return checkSize(`claiming ${lease.addresses.length} addresses`, {
+    compare: [
+      previous ? modified(record, previous.modRevision) : created(record, 0),
+      ...fresh.map((k) => created(k, 0)),
+      ...held.map((k) => valueIs(k, holder)),
+    ],
+    success,
+    failure: [
+      ...[record, ...fresh, ...held].map((key) => ({ range: { key } })),
+      ...(plan.window
+        ? [{ range: { ...layout.addressSpan(plan.window.family, plan.window.first, plan.window.last), keysOnly: true, limit: plan.window.limit } }]
+        : []),
+    ],
+  });
+}
+
+/** The plan's window as read by a failed claim. */
+export interface HeldWindow {
+  addresses: Ip[];
+  more: boolean;
+}
+
+export type ClaimOutcome =
+  | { status: 'claimed'; stored: StoredLease }
+  /** This very claim had committed already (an earlier attempt whose answer was lost). */
+  | { status: 'already-ours'; stored: StoredLease }
+  /** The attachment's record is not as expected: it exists (a repeated ADD), or changed since it was read. */
+  | { status: 'record-changed'; current: KeyValue | undefined; window?: HeldWindow }
+  /** Another attachment holds this address (or the key holds something unreadable: holder undefined). */
+  | { status: 'taken'; address: string; holder: Holder | undefined; window?: HeldWindow };
+
+export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnResponse): ClaimOutcome {
+  const { lease, previous } = plan;
+  if (r.succeeded) {
+    return { status: 'claimed', stored: { lease, createRevision: previous?.createRevision ?? r.header.revision, modRevision: r.header.revision } };
+  }
+  const record = rangeOf(r.responses[0]);
+  // Same bytes, createdAt included: only this claim can have written them.
+  if (record && record.value === encodeLease(lease))
+    return { status: 'already-ours', stored: { lease, createRevision: record.createRevision, modRevision: record.modRevision } };
+  const { fresh, held } = claimKeys(layout, plan);
+  const keys = [...fresh, ...held];
+  const last = r.responses[keys.length + 1];
+  const window =
+    plan.window && last && 'range' in last
+      ? { window: { addresses: last.range.kvs.flatMap((kv) => layout.addressOf(kv.key) ?? []), more: last.range.more } }
+      : {};
+  if (previous ? record?.modRevision !== previous.modRevision : record !== undefined) return { status: 'record-changed', current: record, ...window };
+  const mine = encodeHolder(layout.holder(lease));
+  for (const [i, key] of keys.entries()) {
+    const kv = rangeOf(r.responses[i + 1]);
+    const lost = i < fresh.length ? kv !== undefined : kv?.value !== mine;
+    if (lost) return { status: 'taken', address: layout.describeAddressKey(key), holder: kv ? decodeHolder(kv.value) : undefined, ...window };
+  }
+  // Every compare read back as passing: the keys changed again between the txn and its failure reads.
+  return { status: 'record-changed', current: record, ...window };
+}
+
+export interface ReleasePlan {
+  attachment: Attachment;
+  /** The incarnation to free: the record's createRevision when it was read (or when this node claimed it). */
+  createRevision: bigint;
+  addresses: string[];
+  /** The node whose index holds the attachment (default: the layout's). */
+  node?: string;
+}
+
+/**
+ * One txn that frees an attachment, only if its record is still the incarnation `createRevision` names (a late
+ * DEL never frees a newer ADD of the same container and interface):
+ *   compare  record CREATE == createRevision
+ *   success  delete record, delete the node's index entry, and per address a nested txn that deletes the
+ *            address key only while it still names this attachment (an address reused meanwhile stays)
+ *   failure  read the record (gone: an earlier DEL won; other revision: a newer ADD)
+ */
+export function releaseTxn(layout: ClusterLayout, plan: ReleasePlan): TxnRequest {
+  const record = layout.leaseKey(plan.attachment);
+  const holder = encodeHolder(layout.holder(plan.attachment));
+  return checkSize(`releasing ${plan.addresses.length} addresses`, {
+    compare: [created(record, plan.createRevision)],
+    success: [
+      { deleteRange: { key: record } },
+      { deleteRange: { key: layout.nodeIndexKey(plan.attachment, plan.node) } },
+      ...plan.addresses.map((a) => {
+        const key = layout.addressKey(parseIp(a));
+        return { txn: { compare: [valueIs(key, holder)], success: [{ deleteRange: { key } }] } };
+      }),
+    ],
+    failure: [{ range: { key: record } }],
+  });
+}
+
+export type ReleaseOutcome =
+  | { status: 'released'; freed: string[] }
+  /** No record: released before (a repeated DEL). Nothing changed. */
+  | { status: 'gone' }
+  /** The record is a newer incarnation (a new ADD of the same attachment). Nothing changed. */
+  | { status: 'replaced'; current: KeyValue };
+
+export function releaseOutcome(plan: ReleasePlan, r: TxnResponse): ReleaseOutcome {
+  if (!r.succeeded) {
+    const record = rangeOf(r.responses[0]);
+    return record ? { status: 'replaced', current: record } : { status: 'gone' };
+  }
+  const freed = plan.addresses.filter((_, i) => {
+    const op = r.responses[i + 2];
+    return op !== undefined && 'txn' in op && op.txn.succeeded;
+  });
+  return { status: 'released', freed };
+}
+
+/**
+ * Deletes an address key that no record owns (a claim left by a tool or an interrupted migration): only while
+ * it still names `holder` and that holder has no record.
+ */
+export function orphanRemovalTxn(layout: ClusterLayout, address: string, holder: Holder): TxnRequest {
+  const key = layout.addressKey(parseIp(address));
+  return { compare: [valueIs(key, encodeHolder(holder)), created(layout.leaseKey(holder, holder.network), 0)], success: [{ deleteRange: { key } }] };
+}
