@@ -43,7 +43,12 @@ export function buildCluster(raw: RawCluster & Record<string, unknown>, network:
     } catch {
       throw bad(`etcd.endpoints[${i}]`, `${JSON.stringify(e.slice(0, 200))} is not a URL; write e.g. "https://10.0.0.1:2379"`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(`etcd.endpoints[${i}]`, `${e} must be http:// or https://`);
+    // unix:///path is a node-local forwarder on a socket only root can open.
+    if (url.protocol === 'unix:') {
+      if (!url.pathname.startsWith('/') || url.host !== '') throw bad(`etcd.endpoints[${i}]`, `${e} must be unix:///absolute/path`);
+      return;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(`etcd.endpoints[${i}]`, `${e} must be http://, https:// or unix://`);
     if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) throw bad(`etcd.endpoints[${i}]`, `${e} must name only scheme, host and port`);
   });
   for (const key of ['caFile', 'certFile', 'keyFile', 'passwordFile'] as const) {

@@ -19,6 +19,11 @@ export interface NetworkReader {
   readonly network: string;
   /** Where the network's state lives (a directory, or a key prefix), for messages. */
   readonly location: string;
+  /**
+   * In cluster mode, the node this view acts for: the plugin's GC and reclaim free only this node's leases,
+   * since the runtime's list and this boot's facts say nothing of other nodes. Undefined on a node's own disk.
+   */
+  readonly node?: string;
   state(): Promise<StateView>;
   getLease(att: Attachment): Promise<Lease | undefined>;
   /** Every record, plus those that could not be read (a caller must not free what an unreadable record may hold). */
@@ -53,6 +58,11 @@ export interface NetworkSession extends LockedReader {
   putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>): Promise<void>;
   /** Removes a lease and the claims still its own. Returns the addresses freed. */
   deleteLease(lease: Lease): Promise<string[]>;
+  /**
+   * DEL: frees whatever the attachment holds (nothing is fine). In cluster mode a release that cannot reach
+   * etcd is journaled on the node and succeeds: a pod's deletion never waits on the cluster.
+   */
+  release(att: Attachment): Promise<string[]>;
   /** Removes a claim that no record owns. */
   removeClaim(address: string): Promise<void>;
   /** Applies an adoption plan: records written, cursors kept where the state has none. */
@@ -79,6 +89,16 @@ export interface Store {
   /** Networks this store holds state for, sorted. */
   networks(): Promise<string[]>;
   has(network: string): Promise<boolean>;
+}
+
+/**
+ * What the plugin may judge as leaked: every lease and unowned claim on a node's own disk; in cluster mode only
+ * this node's leases (unowned address keys in the pool are left to the operator's `leasehold gc`).
+ */
+export async function ownState(s: NetworkReader): Promise<{ leases: Lease[]; unreadable: Unreadable[]; claims: Claim[] }> {
+  const { leases, unreadable } = await s.listLeases();
+  if (s.node === undefined) return { leases, unreadable, claims: await s.listClaims() };
+  return { leases: leases.filter((l) => l.node === s.node), unreadable, claims: [] };
 }
 
 /** Frees leaks under the session's lock; returns the addresses actually freed. */

@@ -28,6 +28,11 @@ describe('cluster config', () => {
     expect(c.nodeName).toMatch(/^[A-Za-z0-9]/);
   });
 
+  it('accepts a unix socket forwarder before https members', () => {
+    const c = load({ etcd: { endpoints: ['unix:///run/leasehold/etcd.sock', 'https://10.0.0.1:2379'], caFile: '/etc/ca.pem' } })!.cluster!;
+    expect(c.etcd.endpoints[0]).toBe('unix:///run/leasehold/etcd.sock');
+  });
+
   it('keeps the given names', () => {
     const c = load({ etcd: { endpoints: ['https://10.0.0.1:2379'], caFile: '/etc/ca.pem' }, prefix: '/x/y/', pool: 'lan50', nodeName: 'worker-3', timeoutMs: 800 })!.cluster!;
     expect(c).toMatchObject({ prefix: '/x/y', pool: 'lan50', nodeName: 'worker-3', timeoutMs: 800 });

@@ -8,7 +8,7 @@ import { readResolvConf } from '../../config/resolv.js';
 import { formatIp, parseIp } from '../../net/ip.js';
 import { LEASE_FORMAT, type Lease } from '../../store/lease.js';
 import { cursorIps } from '../../store/state.js';
-import { ClaimConflict, type NetworkSession, freeLeaks } from '../../store/store.js';
+import { ClaimConflict, type NetworkSession, freeLeaks, ownState } from '../../store/store.js';
 import { type IpConfig, formatResult } from '../result.js';
 import { type Outcome, type VerbRequest, withSession } from '../verb.js';
 
@@ -23,8 +23,8 @@ async function choose(s: NetworkSession, conf: NetConf, request: AllocationReque
     if (!(e instanceof CniError)) throw e;
     if (e.code === Code.RangeExhausted && conf.reclaimStaleBoot) {
       // A full range on a rebooted node is usually leases of containers that died with the old boot.
-      const { leases } = await s.listLeases();
-      const leaks = freeableLeaks(leases, await s.listClaims(), { bootId, bootTimeMs: readBootTimeMs() });
+      const { leases, claims } = await ownState(s);
+      const leaks = freeableLeaks(leases, claims, { bootId, bootTimeMs: readBootTimeMs() });
       if ((await freeLeaks(s, leaks)).length === 0) throw e;
       const st = await s.state();
       return allocate(request, await s.view(conf.rangeSets, st.status === 'ok' ? st.value.cursors : {}));

@@ -2,8 +2,4 @@ import { type Outcome, type VerbRequest, withSession } from '../verb.js';
 
 /** Frees every address of the attachment, configured range or not. Unknown attachments are not an error. */
 export const del = (req: VerbRequest): Promise<Outcome> =>
-  withSession(req, async (s) => {
-    const lease = await s.getLease(req.att);
-    const addresses = lease ? await s.deleteLease(lease) : [];
-    return { addresses, lockWaitMs: s.lockWaitMs };
-  });
+  withSession(req, async (s) => ({ addresses: await s.release(req.att), lockWaitMs: s.lockWaitMs }));

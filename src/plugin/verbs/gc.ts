@@ -1,6 +1,6 @@
 import { freeableLeaks } from '../../allocator/leaks.js';
 import { CniError, Code } from '../../base/errors.js';
-import { freeLeaks } from '../../store/store.js';
+import { freeLeaks, ownState } from '../../store/store.js';
 import { type Outcome, type VerbRequest, withSession } from '../verb.js';
 
 /** CNI GC: free every lease, and every claim no record owns, whose attachment the runtime no longer lists. */
@@ -8,13 +8,13 @@ export function gc(req: VerbRequest): Promise<Outcome> {
   const valid = req.conf.validAttachments;
   if (!valid) throw new CniError(Code.InvalidConfig, 'GC needs "cni.dev/valid-attachments" in the config (an empty list frees every lease)');
   return withSession(req, async (s) => {
-    const { leases, unreadable } = await s.listLeases();
+    const { leases, unreadable, claims } = await ownState(s);
     if (unreadable.length > 0) {
       // A record we cannot read may be a live container's: freeing its claims could hand its address out twice.
       throw new CniError(Code.IoFailure, `GC stopped: ${unreadable[0]!.path} is unreadable (${unreadable[0]!.why}); run leasehold check`, unreadable[0]!.path);
     }
     // The runtime's list is the only fact: a claim no record owns is kept when the runtime lists its holder.
-    const leaks = freeableLeaks(leases, await s.listClaims(), { valid });
+    const leaks = freeableLeaks(leases, claims, { valid });
     return { addresses: await freeLeaks(s, leaks), lockWaitMs: s.lockWaitMs };
   });
 }

@@ -5,8 +5,20 @@ import { cursorIps } from '../../store/state.js';
 import { unreadableError } from '../../store/store.js';
 import type { Outcome, VerbRequest } from '../verb.js';
 
-/** STATUS: ready while every range set can give one more address. Reads only, without the lock; never writes. */
-export async function status({ conf, store }: VerbRequest): Promise<Outcome> {
+/**
+ * STATUS: ready while every range set can give one more address. Reads only, without the lock; never writes.
+ * A store that cannot be reached right now (etcd in cluster mode) also means ADD cannot be served: code 50.
+ */
+export async function status(req: VerbRequest): Promise<Outcome> {
+  try {
+    return await readiness(req);
+  } catch (e) {
+    if (e instanceof CniError && e.code === Code.TryAgainLater) throw new CniError(Code.PluginNotAvailable, `cannot serve ADD: ${e.message}`, e.details);
+    throw e;
+  }
+}
+
+async function readiness({ conf, store }: VerbRequest): Promise<Outcome> {
   const reader = store.peek(conf.name);
   const st = await reader.state();
   if (st.status === 'unreadable') {

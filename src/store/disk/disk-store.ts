@@ -283,6 +283,11 @@ class DiskSession extends DiskReader implements NetworkSession {
     return freed;
   }
 
+  async release(att: Attachment): Promise<string[]> {
+    const lease = this.readLease(att);
+    return lease ? this.deleteLease(lease) : [];
+  }
+
   async removeClaim(address: string): Promise<void> {
     io('removing', join(this.location, address), () => {
       unlinkQuiet(join(this.location, address));

@@ -60,14 +60,14 @@ class MemorySession extends MemoryReader implements NetworkSession {
   constructor(
     network: string,
     net: MemoryNetwork,
-    private readonly release: () => void,
+    private readonly unlock: () => void,
     readonly lockWaitMs: number,
   ) {
     super(network, net);
   }
 
   close(): void {
-    this.release();
+    this.unlock();
   }
 
   private get current(): NetworkState {
@@ -93,6 +93,11 @@ class MemorySession extends MemoryReader implements NetworkSession {
     const freed = lease.addresses.filter((a) => sameAttachment(this.net.claims.get(a)?.holder, lease));
     for (const a of freed) this.net.claims.delete(a);
     return freed;
+  }
+
+  async release(att: Attachment): Promise<string[]> {
+    const lease = this.net.leases.get(attachmentKey(att));
+    return lease ? this.deleteLease(lease) : [];
   }
 
   async removeClaim(address: string): Promise<void> {

@@ -1,0 +1,71 @@
+// The node's journal of releases that could not reach the cluster (cluster mode, etcd unreachable): DEL must
+// never block a pod's deletion, so it records the release here and succeeds. The address stays taken in the
+// cluster until a later call on this node that reaches etcd replays the journal: late cleanup can free an
+// address late, never twice. One small file per pending release, written crash-safely under the node's lock.
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ioError } from '../../base/errors.js';
+import type { Attachment } from '../../base/ids.js';
+import { ensurePrivateDir, fsyncDir, readIfExists, replaceFile, unlinkIfExists } from './fsutil.js';
+import { leaseFileName } from './layout.js';
+
+export const JOURNAL_DIR = 'released';
+
+export interface PendingRelease extends Attachment {
+  network: string;
+  /** When DEL asked (ISO time, this node's clock): a lease of the same attachment created later is not freed. */
+  at: string;
+}
+
+export class ReleaseJournal {
+  constructor(readonly dir: string) {}
+
+  static of(networkDir: string): ReleaseJournal {
+    return new ReleaseJournal(join(networkDir, JOURNAL_DIR));
+  }
+
+  /** Records a release durably; a second release of the same attachment keeps the later time. */
+  add(entry: PendingRelease): void {
+    const name = leaseFileName(entry.containerID, entry.ifname);
+    try {
+      ensurePrivateDir(this.dir);
+      replaceFile(this.dir, name, `${JSON.stringify(entry)}\n`);
+      fsyncDir(this.dir);
+    } catch (e) {
+      throw ioError('journaling a release in', this.dir, e);
+    }
+  }
+
+  /** Every pending release; a file that does not parse is kept on disk and reported by `leasehold check`. */
+  list(): PendingRelease[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw ioError('listing', this.dir, e);
+    }
+    const out: PendingRelease[] = [];
+    for (const name of names) {
+      if (name.startsWith('.') || !name.endsWith('.json')) continue;
+      try {
+        const v = JSON.parse(readIfExists(join(this.dir, name)) ?? 'null') as PendingRelease | null;
+        if (v && typeof v.containerID === 'string' && typeof v.ifname === 'string' && typeof v.at === 'string') out.push(v);
+      } catch {
+        /* unreadable entries stay for an operator to look at */
+      }
+    }
+    return out.sort((a, b) => a.at.localeCompare(b.at));
+  }
+
+  /** Drops an entry once its release reached the cluster (or was found to be moot). */
+  remove(entry: Attachment): void {
+    const path = join(this.dir, leaseFileName(entry.containerID, entry.ifname));
+    try {
+      unlinkIfExists(path);
+      fsyncDir(this.dir);
+    } catch (e) {
+      throw ioError('removing', path, e);
+    }
+  }
+}

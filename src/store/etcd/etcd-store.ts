@@ -1,0 +1,266 @@
+// Cluster mode's Store: one network's leases in an etcd pool shared by every node (layout.ts, txns.ts), with
+// this node's own flock and journal on its disk. The flock orders this node's calls on the network (a journaled
+// release is replayed before the next ADD of the same attachment); uniqueness across nodes comes from etcd's
+// guarded transactions alone, never from timing.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LeaseView } from '../../allocator/allocate.js';
+import type { Claim } from '../../allocator/leaks.js';
+import { CniError, Code, ioError } from '../../base/errors.js';
+import type { Attachment } from '../../base/ids.js';
+import type { ClusterConf } from '../../config/cluster.js';
+import { EtcdClient } from '../../etcd/client.js';
+import { prefixEnd } from '../../etcd/keys.js';
+import { formatIp, parseIp } from '../../net/ip.js';
+import type { RangeSet } from '../../net/range.js';
+import { ensurePrivateDir } from '../disk/fsutil.js';
+import { type PendingRelease, ReleaseJournal } from '../disk/journal.js';
+import { LOCK_FILE } from '../disk/layout.js';
+import { type Lock, acquireLock } from '../disk/lock.js';
+import type { Lease } from '../lease.js';
+import { type StateView, decodeState } from '../state.js';
+import { type Adoption, ClaimConflict, type LockedReader, type NetworkReader, type NetworkSession, type OpenOptions, type Store, type Unreadable, unreadableError } from '../store.js';
+import { ClusterLayout, decodeHolder } from './layout.js';
+import { EtcdPool, cniErrorOf } from './pool.js';
+import { type StoredLease, orphanRemovalTxn } from './txns.js';
+
+/** How this store finds its pool and this node. */
+export interface EtcdStoreOptions {
+  cluster: ClusterConf;
+  /** This node's data directory: its lock and its journal of releases that did not reach etcd. */
+  dataDir: string;
+  rangeSets: RangeSet[];
+}
+
+class EtcdReader implements NetworkReader {
+  readonly location: string;
+  /** Records as read, with the revisions a later release is guarded by. */
+  protected readonly stored = new Map<string, StoredLease>();
+
+  constructor(
+    readonly network: string,
+    protected readonly pool: EtcdPool,
+    readonly node: string,
+  ) {
+    this.location = `etcd:${pool.layout.networkPrefix()}`;
+  }
+
+  protected remember(s: StoredLease): Lease {
+    this.stored.set(this.pool.layout.leaseKey(s.lease), s);
+    return s.lease;
+  }
+
+  async state(): Promise<StateView> {
+    const key = this.pool.layout.stateKey();
+    const r = await this.read(`reading ${key}`, () => this.pool.client.range({ key }));
+    const text = r.kvs[0]?.value;
+    // No state yet is a network with no cursor: there is nothing on a node to adopt in cluster mode.
+    if (text === undefined) return { status: 'ok', value: { format: 1, network: this.network, cursors: {} }, ignoredCursors: {} };
+    const st = decodeState(text);
+    return typeof st === 'string' ? { status: 'unreadable', why: st, path: `etcd:${key}` } : st;
+  }
+
+  async getLease(att: Attachment): Promise<Lease | undefined> {
+    const got = await this.pool.readLease(att);
+    if (typeof got === 'string') throw unreadableError(`etcd:${this.pool.layout.leaseKey(att)}`, got);
+    return got && this.remember(got);
+  }
+
+  async listLeases(): Promise<{ leases: Lease[]; unreadable: Unreadable[] }> {
+    const r = await this.pool.leases();
+    return { leases: r.leases.map((s) => this.remember(s)), unreadable: r.unreadable.map((u) => ({ path: `etcd:${u.key}`, why: u.why })) };
+  }
+
+  /** The address keys of the pool that name this network (another network's are never this one's to free). */
+  async listClaims(): Promise<Claim[]> {
+    const out: Claim[] = [];
+    for (const family of [4, 6] as const) {
+      const prefix = this.pool.layout.addressPrefix(family);
+      const r = await this.read(`reading ${prefix}`, () => this.pool.client.range({ key: prefix, rangeEnd: prefixEnd(prefix) }));
+      for (const kv of r.kvs) {
+        const ip = this.pool.layout.addressOf(kv.key);
+        const h = decodeHolder(kv.value);
+        if (ip && h?.network === this.network) out.push({ address: formatIp(ip), holder: { containerID: h.containerID, ifname: h.ifname } });
+      }
+    }
+    return out;
+  }
+
+  async claimHolder(address: string): Promise<Attachment | undefined> {
+    const key = this.pool.layout.addressKey(parseIp(address));
+    const r = await this.read(`reading ${key}`, () => this.pool.client.range({ key }));
+    const h = r.kvs[0] && decodeHolder(r.kvs[0].value);
+    // An address another network of the pool holds is taken, but by no attachment of this network.
+    return h && (h.network === this.network ? { containerID: h.containerID, ifname: h.ifname } : { containerID: `${h.network}/${h.containerID}`, ifname: h.ifname });
+  }
+
+  /** Every held address in the configured ranges, read at once: the allocator's answer never waits on etcd. */
+  async view(rangeSets: RangeSet[]): Promise<LeaseView> {
+    const held = new Set<string>();
+    for (const r of rangeSets.flat()) {
+      const got = await this.pool.held(r.family, r.start, r.end);
+      for (const ip of got.addresses) held.add(`${ip.family}/${ip.value}`);
+    }
+    return { isTaken: (ip) => held.has(`${ip.family}/${ip.value}`) };
+  }
+
+  protected async read<T>(what: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (e) {
+      throw cniErrorOf(e, what);
+    }
+  }
+}
+
+class EtcdSession extends EtcdReader implements NetworkSession {
+  constructor(
+    network: string,
+    pool: EtcdPool,
+    node: string,
+    private readonly lock: Lock,
+    private readonly journal: ReleaseJournal,
+  ) {
+    super(network, pool, node);
+  }
+
+  get lockWaitMs(): number {
+    return this.lock.waitedMs;
+  }
+
+  close(): void {
+    this.lock.release();
+  }
+
+  async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>): Promise<void> {
+    const before = previous && this.stored.get(this.pool.layout.leaseKey(previous));
+    const out = await this.pool.claim({ lease: { ...lease, node: this.node }, ...(before && { previous: before }), cursors });
+    if (out.status === 'claimed' || out.status === 'already-ours') {
+      this.remember(out.stored);
+      return;
+    }
+    if (out.status === 'taken') throw new ClaimConflict(out.address, out.holder ? out.holder.containerID : undefined);
+    throw new CniError(Code.TryAgainLater, `the record of ${lease.containerID}/${lease.ifname} changed in etcd while this ADD ran; retry the ADD`, this.pool.layout.leaseKey(lease));
+  }
+
+  async deleteLease(lease: Lease): Promise<string[]> {
+    const s = this.stored.get(this.pool.layout.leaseKey(lease)) ?? (await this.pool.readLease(lease));
+    if (s === undefined) return [];
+    if (typeof s === 'string') throw unreadableError(`etcd:${this.pool.layout.leaseKey(lease)}`, s);
+    const out = await this.pool.release({ attachment: lease, createRevision: s.createRevision, addresses: s.lease.addresses, node: s.lease.node ?? this.node });
+    this.stored.delete(this.pool.layout.leaseKey(lease));
+    return out.status === 'released' ? out.freed : [];
+  }
+
+  /** DEL never waits on etcd: a release that cannot reach it is journaled here and replayed later. */
+  async release(att: Attachment): Promise<string[]> {
+    try {
+      const lease = await this.getLease(att);
+      return lease ? await this.deleteLease(lease) : [];
+    } catch (e) {
+      if (!(e instanceof CniError) || e.code !== Code.TryAgainLater) throw e;
+      this.journal.add({ network: this.network, containerID: att.containerID, ifname: att.ifname, at: new Date().toISOString() });
+      process.stderr.write(`leasehold: ${e.message}; the release of ${att.containerID}/${att.ifname} is journaled and will reach etcd with a later call on this node\n`);
+      return [];
+    }
+  }
+
+  /**
+   * Replays journaled releases. Frees only a record this node made before the DEL asked: a newer ADD of the
+   * same attachment (here or elsewhere) is never freed by a late release. Stops quietly while etcd is away.
+   */
+  async replayJournal(): Promise<void> {
+    for (const entry of this.journal.list()) {
+      try {
+        await this.replay(entry);
+      } catch (e) {
+        if (e instanceof CniError && e.code === Code.TryAgainLater) return;
+        throw e;
+      }
+      this.journal.remove(entry);
+    }
+  }
+
+  private async replay(entry: PendingRelease): Promise<void> {
+    const s = await this.pool.readLease(entry);
+    if (s === undefined || typeof s === 'string') return;
+    if ((s.lease.node ?? this.node) !== this.node || s.lease.createdAt > entry.at) return;
+    await this.pool.release({ attachment: entry, createRevision: s.createRevision, addresses: s.lease.addresses, node: this.node });
+  }
+
+  async removeClaim(address: string): Promise<void> {
+    const key = this.pool.layout.addressKey(parseIp(address));
+    const r = await this.read(`reading ${key}`, () => this.pool.client.range({ key }));
+    const h = r.kvs[0] && decodeHolder(r.kvs[0].value);
+    if (!h) return;
+    await this.read(`removing ${key}`, () => this.pool.client.txn(orphanRemovalTxn(this.pool.layout, address, h)));
+  }
+
+  /** Moves records into the pool (a node's disk leases, migrated): each claimed as a new attachment. */
+  async adopt(plan: Adoption): Promise<void> {
+    for (const { lease } of plan.adopted) {
+      const existing = await this.getLease(lease);
+      await this.putLease(lease, existing, (await this.stateCursors()) ?? {});
+    }
+  }
+
+  private async stateCursors(): Promise<Record<string, string> | undefined> {
+    const st = await this.state();
+    return st.status === 'ok' ? st.value.cursors : undefined;
+  }
+}
+
+export class EtcdStore implements Store {
+  readonly location: string;
+  private readonly client: EtcdClient;
+
+  constructor(private readonly opts: EtcdStoreOptions) {
+    const { cluster } = opts;
+    this.client = new EtcdClient({ ...cluster.etcd, timeoutMs: cluster.timeoutMs });
+    this.location = `etcd ${cluster.etcd.endpoints.join(',')} ${cluster.prefix}/pools/${cluster.pool}`;
+  }
+
+  private pool(network: string): EtcdPool {
+    const { prefix, pool, nodeName } = this.opts.cluster;
+    return new EtcdPool(this.client, new ClusterLayout({ prefix, pool, network, node: nodeName }));
+  }
+
+  async open(network: string, opts: OpenOptions): Promise<EtcdSession> {
+    const dir = join(this.opts.dataDir, network);
+    try {
+      mkdirSync(this.opts.dataDir, { recursive: true, mode: 0o700 });
+      ensurePrivateDir(this.opts.dataDir);
+      ensurePrivateDir(dir);
+    } catch (e) {
+      throw ioError('preparing data directory', dir, e);
+    }
+    const session = new EtcdSession(network, this.pool(network), this.opts.cluster.nodeName, acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs), ReleaseJournal.of(dir));
+    try {
+      await session.replayJournal();
+      return session;
+    } catch (e) {
+      session.close();
+      throw e;
+    }
+  }
+
+  async inspect(network: string, lockTimeoutMs: number): Promise<LockedReader> {
+    return this.open(network, { lockTimeoutMs, create: false });
+  }
+
+  peek(network: string): NetworkReader {
+    return new EtcdReader(network, this.pool(network), this.opts.cluster.nodeName);
+  }
+
+  async networks(): Promise<string[]> {
+    const prefix = `${this.opts.cluster.prefix}/networks/`;
+    const r = await this.client.range({ key: prefix, rangeEnd: prefixEnd(prefix), keysOnly: true }).catch((e) => {
+      throw cniErrorOf(e, `reading ${prefix}`);
+    });
+    return [...new Set(r.kvs.map((kv) => kv.key.slice(prefix.length).split('/')[0]!))].sort();
+  }
+
+  async has(network: string): Promise<boolean> {
+    return (await this.networks()).includes(network);
+  }
+}
