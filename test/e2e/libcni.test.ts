@@ -9,7 +9,9 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createConnection, createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { EtcdCluster, etcdMissing } from "../helpers/etcd-cluster";
 import {
   assertIpamPluginPresent,
   canonicalIp,
@@ -338,6 +340,56 @@ describe.skipIf(!isRoot)("libcni 1.1 (Debian's golang-github-appc-cni-dev) with 
       expect(filesMentioning(dataDir, name, at.id)).toEqual([]);
     }
   }, STEP_TIMEOUT);
+
+  test("cluster mode (60-macvlan-cluster): two nodes share one range over a real etcd, their pods ping each other, DEL frees it cluster-wide", async (ctx) => {
+    const missing = etcdMissing();
+    if (missing) ctx.skip(`cluster mode needs etcd: ${missing}`);
+    const etcd = await EtcdCluster.start();
+    // The plugin runs in the node namespace, where the host's loopback is not reachable: as in production, it
+    // talks to a node-local forwarder on a unix socket, which relays to the members.
+    const sock = join(work, "etcd.sock");
+    const forwarder = createServer((c) => {
+      const up = createConnection({ host: "127.0.0.1", port: Number(new URL(etcd.endpoints[0]!).port) });
+      c.pipe(up).pipe(c);
+      c.on("error", () => up.destroy());
+      up.on("error", () => c.destroy());
+    });
+    await new Promise<void>((r) => forwarder.listen(sock, r));
+    try {
+      const parent = await parentLink("lhclu0");
+      const prefix = `/lh-libcni-${process.pid}`;
+      const nodes = ["node-a", "node-b"].map((nodeName) => {
+        const dataDir = join(work, `cluster-${nodeName}`);
+        return example("60-macvlan-cluster.conflist", dataDir, (conf, ipam) => {
+          conf.plugins[0].master = parent;
+          ipam.cluster = { ...ipam.cluster, etcd: { endpoints: [`unix://${sock}`] }, prefix, nodeName };
+        });
+      });
+      const at: Attach[] = [];
+      const ips: string[] = [];
+      for (const [i, n] of nodes.entries()) {
+        const a = { confDir: n.confDir, name: n.name, ns: await newNs(`lhclu${i}`), id: newId(), cacheDir: join(work, `cluster-cache-${i}`) };
+        at.push(a);
+        const add = await lhcniOk("add", a);
+        const [ip] = await expectOnLink(a.ns, add.current);
+        expect(Number(ip!.split(".")[3])).toBeGreaterThanOrEqual(100);
+        ips.push(ip!);
+      }
+      expect(new Set(ips).size).toBe(2);
+      const keys = () => etcd.etcdctl(["get", "--prefix", "--keys-only", `${prefix}/pools/lan50/addresses/`]).split("\n").filter((l) => l.trim() !== "");
+      expect(keys()).toHaveLength(2);
+      await ping(at[0]!.ns, ips[1]!);
+      for (const a of at) {
+        await lhcniOk("check", a);
+        await lhcniOk("del", a);
+      }
+      expect(keys()).toEqual([]);
+    } finally {
+      forwarder.close();
+      await etcd.close();
+    }
+  }, STEP_TIMEOUT);
+
 });
 
 if (!isRoot) {
