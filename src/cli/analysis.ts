@@ -6,6 +6,7 @@ import type { NetConf } from '../config/load.js';
 import { type Ip, formatCidr, formatIp, parseIp } from '../net/ip.js';
 import { type Range, type Span, inRange, rangeSize } from '../net/range.js';
 import type { Lease } from '../store/lease.js';
+import { ownPart } from '../store/store.js';
 import type { Facts } from './context.js';
 import { percent, shortId } from './format.js';
 import type { NetworkSnapshot } from './snapshot.js';
@@ -73,20 +74,28 @@ export function byLeak(a: Leak, b: Leak): number {
 
 const who = (l: { containerID: string; ifname: string }): string => `${shortId(l.containerID)}/${l.ifname}`;
 
-/** Flags shown next to a lease; a lease with any flag is one gc frees. */
-export function leaseFlags(lease: Lease, facts: Facts): LeaseFlag[] {
+/**
+ * Flags shown next to a lease; a lease with any flag is one gc frees. In cluster mode (`node`) another node's
+ * lease gets none: this boot and this node's netns say nothing about it.
+ */
+export function leaseFlags(lease: Lease, facts: Facts, node?: string): LeaseFlag[] {
   const flags: LeaseFlag[] = [];
+  if (node !== undefined && lease.node !== node) return flags;
   if (isStaleBoot(lease, facts.bootId)) flags.push('stale-boot');
   if (isNetnsGone(lease, facts.netnsExists)) flags.push('netns-gone');
   return flags;
 }
+
+/** What this node may judge: everything on its own disk; in cluster mode its own leases only (see ownState). */
+export const judgeable = (snap: NetworkSnapshot): Pick<NetworkSnapshot, 'leases' | 'claims'> => ownPart(snap.node, snap.leases, snap.claims);
 
 /** The facts the leak rule gets for a snapshot: this boot, live netns, and whether leasehold has written here. */
 export const leakFacts = (snap: NetworkSnapshot, facts: Facts): Facts => ({ ...facts, imported: snap.state.status !== 'missing' });
 
 /** Leaks as the leak rule judges them; only those it calls freeable carry `leak` (what gc frees). */
 export function leaks(snap: NetworkSnapshot, facts: Facts): Finding[] {
-  const found = findLeaks(snap.leases, snap.claims, leakFacts(snap, facts)).sort(byLeak);
+  const { leases, claims } = judgeable(snap);
+  const found = findLeaks(leases, claims, leakFacts(snap, facts)).sort(byLeak);
   return found.map((leak): Finding => {
     const base = { network: snap.network, ...(leak.freeable ? { leak } : {}) };
     if (leak.lease) {
@@ -202,7 +211,7 @@ export interface Usage {
 export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage {
   const cursors = snap.state.status === 'ok' ? snap.state.value.cursors : {};
   const placed = snap.leases.flatMap((lease) => {
-    const flags = leaseFlags(lease, facts);
+    const flags = leaseFlags(lease, facts, snap.node);
     return lease.addresses.flatMap((a) => {
       const ip = ipOf(a);
       return ip ? [{ ip, lease, flags }] : [];
@@ -261,7 +270,7 @@ export interface NetworkSummary {
 }
 
 export function summarize(snap: NetworkSnapshot, facts: Facts, conf: { file: string; conf: NetConf } | undefined): NetworkSummary {
-  const flags = snap.leases.map((l) => leaseFlags(l, facts));
+  const flags = snap.leases.map((l) => leaseFlags(l, facts, snap.node));
   const claimLeaks = leaks(snap, facts).filter((f) => !f.leak?.lease);
   const use = conf ? usage(snap, conf.conf, facts) : undefined;
   return {

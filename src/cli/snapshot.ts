@@ -6,6 +6,8 @@ import type { NetworkReader, NetworkSession, Store, Unreadable } from '../store/
 
 export interface NetworkSnapshot {
   network: string;
+  /** Cluster mode: the node this CLI runs on; only its own leases can be judged here. */
+  node?: string;
   location: string;
   state: StateView;
   leases: Lease[];
@@ -15,7 +17,7 @@ export interface NetworkSnapshot {
 
 export async function snapshotOf(r: NetworkReader): Promise<NetworkSnapshot> {
   const [state, records, claims] = [await r.state(), await r.listLeases(), await r.listClaims()];
-  return { network: r.network, location: r.location, state, ...records, claims };
+  return { network: r.network, ...(r.node !== undefined && { node: r.node }), location: r.location, state, ...records, claims };
 }
 
 /** A network that is configured but has no state yet: nothing leased. */
@@ -44,13 +46,18 @@ export async function withSession<T>(store: Store, network: string, lockTimeoutM
 }
 
 /** withSession over several networks at once, locked in name order so two callers never deadlock. */
-export async function withSessions<T>(store: Store, networks: string[], lockTimeoutMs: number, f: (s: Map<string, NetworkSession>) => Promise<T>): Promise<T> {
+export async function withSessions<T>(
+  stores: { of(network: string): Store },
+  networks: string[],
+  lockTimeoutMs: number,
+  f: (s: Map<string, NetworkSession>) => Promise<T>,
+): Promise<T> {
   const sorted = [...new Set(networks)].sort();
   const held = new Map<string, NetworkSession>();
   const step = (i: number): Promise<T> =>
     i === sorted.length
       ? f(held)
-      : withSession(store, sorted[i]!, lockTimeoutMs, (s) => {
+      : withSession(stores.of(sorted[i]!), sorted[i]!, lockTimeoutMs, (s) => {
           held.set(sorted[i]!, s);
           return step(i + 1);
         });

@@ -1,18 +1,17 @@
 // The per-network summary that status and metrics show: each selected network, lock-free, with its config.
 import type { Command } from 'commander';
 import { type NetworkSummary, summarize } from './analysis.js';
-import { type ConfigOpts, configsFor } from './cni-configs.js';
-import { type CommonOpts, type Facts, readFacts, selectNetworks, storeOf, warn } from './context.js';
+import type { ConfigOpts } from './cni-configs.js';
+import { type CommonOpts, type Facts, readFacts, warn } from './context.js';
 import { peekSnapshot } from './snapshot.js';
+import { storesFor } from './stores.js';
 
 export async function summaries(opts: CommonOpts & ConfigOpts, cmd: Command): Promise<{ dataDir: string; facts: Facts; networks: NetworkSummary[] }> {
-  const { dataDir, configs } = configsFor(cmd, opts);
+  const stores = storesFor(cmd, opts);
+  const { dataDir, configs } = stores;
   configs.problems.forEach(warn);
   const facts = readFacts();
-  const store = storeOf({ dataDir });
   const networks: NetworkSummary[] = [];
-  for (const n of await selectNetworks(store, { ...opts, dataDir }, [...configs.byNetwork.keys()])) {
-    networks.push(summarize(await peekSnapshot(store, n), facts, configs.byNetwork.get(n)));
-  }
+  for (const n of await stores.select(opts, true)) networks.push(summarize(await peekSnapshot(stores.of(n), n), facts, configs.byNetwork.get(n)));
   return { dataDir, facts, networks };
 }

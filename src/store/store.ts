@@ -97,9 +97,12 @@ export interface Store {
  */
 export async function ownState(s: NetworkReader): Promise<{ leases: Lease[]; unreadable: Unreadable[]; claims: Claim[] }> {
   const { leases, unreadable } = await s.listLeases();
-  if (s.node === undefined) return { leases, unreadable, claims: await s.listClaims() };
-  return { leases: leases.filter((l) => l.node === s.node), unreadable, claims: [] };
+  return { ...ownPart(s.node, leases, s.node === undefined ? await s.listClaims() : []), unreadable };
 }
+
+/** The part of a network's leases and claims that the node `node` (undefined: a node's own disk) may judge. */
+export const ownPart = (node: string | undefined, leases: Lease[], claims: Claim[]): { leases: Lease[]; claims: Claim[] } =>
+  node === undefined ? { leases, claims } : { leases: leases.filter((l) => l.node === node), claims: [] };
 
 /** Frees leaks under the session's lock; returns the addresses actually freed. */
 export async function freeLeaks(session: NetworkSession, leaks: Leak[]): Promise<string[]> {

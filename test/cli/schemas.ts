@@ -62,6 +62,7 @@ export const listJson = z.strictObject({
       ageSeconds: count.nullable(),
       bootId: nstr,
       adoptedFromHostLocal: z.boolean(),
+      node: nstr,
       flags: z.array(flag),
     }),
   ),

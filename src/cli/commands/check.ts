@@ -1,10 +1,11 @@
 // leasehold check: integrity and leak report. Exit 0 clean, 1 findings, 2 usage or I/O errors.
 import type { Command } from 'commander';
 import { type Finding, findings } from '../analysis.js';
-import { type ConfigOpts, addConfigOptions, configsFor } from '../cni-configs.js';
-import { type Act, type CommonOpts, EXIT, addCommonOptions, existingNetworks, out, readFacts, storeOf, warn } from '../context.js';
+import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
+import { type Act, type CommonOpts, EXIT, addCommonOptions, out, readFacts, warn } from '../context.js';
 import { json, table } from '../format.js';
 import { snapshotOf } from '../snapshot.js';
+import { storesFor } from '../stores.js';
 
 export function register(program: Command, act: Act): void {
   const cmd = program
@@ -15,16 +16,16 @@ export function register(program: Command, act: Act): void {
 }
 
 export async function check(opts: CommonOpts & ConfigOpts, cmd: Command): Promise<number> {
-  const { dataDir, configs } = configsFor(cmd, opts);
+  const stores = storesFor(cmd, opts);
+  const { dataDir, configs } = stores;
   configs.problems.forEach(warn);
   const facts = readFacts();
-  const store = storeOf({ dataDir });
-  const networks = await existingNetworks(store, { ...opts, dataDir });
+  const networks = await stores.existing(opts);
   const checked: Array<{ network: string; config: string | null; leases: number; claims: number; findings: number }> = [];
   const all: Finding[] = [];
   for (const network of networks) {
     const found = configs.byNetwork.get(network);
-    const reader = await store.inspect(network, opts.lockTimeout);
+    const reader = await stores.of(network).inspect(network, opts.lockTimeout);
     const snap = await snapshotOf(reader).finally(() => reader.close());
     const f = findings(snap, facts, found?.conf);
     checked.push({ network, config: found?.file ?? null, leases: snap.leases.length, claims: snap.claims.length, findings: f.length });

@@ -5,12 +5,14 @@ import type { Command } from 'commander';
 import * as z from 'zod/mini';
 import { type LeakFacts, findLeaks } from '../../allocator/leaks.js';
 import type { Attachment } from '../../base/ids.js';
-import { byLeak, leakFacts } from '../analysis.js';
-import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, existingNetworks, readFacts, storeOf, warn } from '../context.js';
+import { byLeak, judgeable, leakFacts } from '../analysis.js';
+import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
+import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, readFacts, warn } from '../context.js';
 import { type Freed, describeLeak, freeLeak, printFreed } from '../freeing.js';
 import { snapshotOf, withSession } from '../snapshot.js';
+import { storesFor } from '../stores.js';
 
-interface GcOpts extends CommonOpts {
+interface GcOpts extends CommonOpts, ConfigOpts {
   dryRun?: boolean;
   keepFrom?: string;
   force?: boolean;
@@ -27,7 +29,7 @@ export function register(program: Command, act: Act): void {
       'after',
       '\nWith --keep-from, every lease and unowned claim whose attachment is not listed is freed, except those\nwritten after the file: an ADD that raced the list is not freed.',
     );
-  addCommonOptions(cmd, { lock: true }).action(act((opts: GcOpts) => gc(opts)));
+  addConfigOptions(addCommonOptions(cmd, { lock: true })).action(act((opts: GcOpts, c: Command) => gc(opts, c)));
 }
 
 const attachments = z.array(z.looseObject({ containerID: z.string(), ifname: z.string() }));
@@ -55,14 +57,14 @@ function readKeepList(file: string, force: boolean): { valid: Attachment[]; list
   return { valid: r.data.map(({ containerID, ifname }) => ({ containerID, ifname })), listedAt };
 }
 
-export async function gc(opts: GcOpts): Promise<number> {
+export async function gc(opts: GcOpts, cmd: Command): Promise<number> {
   const keep = opts.keepFrom === undefined ? undefined : readKeepList(opts.keepFrom, opts.force === true);
   const facts = readFacts();
-  const store = storeOf(opts);
+  const stores = storesFor(cmd, opts);
   const freed: Freed[] = [];
   const refused: string[] = [];
-  for (const network of await existingNetworks(store, opts)) {
-    await withSession(store, network, opts.lockTimeout, async (session) => {
+  for (const network of await stores.existing(opts)) {
+    await withSession(stores.of(network), network, opts.lockTimeout, async (session) => {
       const snap = await snapshotOf(session);
       if (snap.unreadable.length > 0) {
         // A record we cannot read may be a live container's: freeing "its" claims could hand them out twice.
@@ -71,7 +73,8 @@ export async function gc(opts: GcOpts): Promise<number> {
       }
       // With --keep-from the list is the only fact; otherwise this boot and the live netns decide.
       const judged: LeakFacts = keep ? { valid: keep.valid, listedAt: keep.listedAt } : leakFacts(snap, facts);
-      const targets = findLeaks(snap.leases, snap.claims, judged).filter((l) => l.freeable).sort(byLeak);
+      const { leases, claims } = judgeable(snap);
+      const targets = findLeaks(leases, claims, judged).filter((l) => l.freeable).sort(byLeak);
       for (const leak of targets) freed.push(opts.dryRun ? describeLeak(network, leak) : await freeLeak(session, leak));
     });
   }

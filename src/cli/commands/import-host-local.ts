@@ -3,8 +3,10 @@
 import type { Command } from 'commander';
 import { CniError } from '../../base/errors.js';
 import type { Adoption } from '../../store/store.js';
-import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, existingNetworks, out, storeOf, warn } from '../context.js';
+import { resolve } from 'node:path';
+import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, out, warn } from '../context.js';
 import { json, shortId, table } from '../format.js';
+import { Stores } from '../stores.js';
 
 interface ImportOpts extends CommonOpts {
   dryRun?: boolean;
@@ -32,9 +34,11 @@ const shown = (network: string, plan: Adoption): Imported => ({
 });
 
 export async function importHostLocal(opts: ImportOpts): Promise<number> {
-  const store = storeOf(opts);
+  // host-local's files are on this node's disk: the data directory's networks, never a cluster pool.
+  const stores = new Stores(resolve(opts.dataDir), { byNetwork: new Map(), problems: [] });
+  const store = stores.disk;
   const results: Imported[] = [];
-  for (const network of await existingNetworks(store, opts)) {
+  for (const network of await stores.existing(opts)) {
     // The same plan the plugin applies on its first contact with a network, under the network's lock.
     const session = await store.open(network, { lockTimeoutMs: opts.lockTimeout, create: false });
     try {

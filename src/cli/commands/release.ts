@@ -3,13 +3,15 @@
 import type { Command } from 'commander';
 import { type Leak, findLeaks } from '../../allocator/leaks.js';
 import { canonicalIp } from '../../net/ip.js';
-import { leakFacts } from '../analysis.js';
-import { type Act, CliError, type CommonOpts, EXIT, type Facts, addCommonOptions, existingNetworks, readFacts, storeOf } from '../context.js';
+import { judgeable, leakFacts } from '../analysis.js';
+import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
+import { type Act, CliError, type CommonOpts, EXIT, type Facts, addCommonOptions, readFacts } from '../context.js';
 import { type Freed, freeLeak, printFreed } from '../freeing.js';
 import { shortId } from '../format.js';
 import { type NetworkSnapshot, snapshotOf, withSessions } from '../snapshot.js';
+import { storesFor } from '../stores.js';
 
-interface ReleaseOpts extends CommonOpts {
+interface ReleaseOpts extends CommonOpts, ConfigOpts {
   container?: string;
   ifname?: string;
   force?: boolean;
@@ -23,7 +25,7 @@ export function register(program: Command, act: Act): void {
     .option('--container <id>', 'the container (full id, or a unique prefix as list shows it)')
     .option('--ifname <name>', 'with --container: only this interface')
     .option('--force', 'also free leases whose netns still exists or is unknown, and unowned claims written in this boot');
-  addCommonOptions(cmd, { lock: true }).action(act((addresses: string[], opts: ReleaseOpts) => release(addresses, opts)));
+  addConfigOptions(addCommonOptions(cmd, { lock: true })).action(act((addresses: string[], opts: ReleaseOpts, c: Command) => release(addresses, opts, c)));
 }
 
 interface Target {
@@ -46,7 +48,8 @@ function canonical(text: string): string {
  * anything else (a live or unknown netns, a claim written in this boot) is guarded.
  */
 function resolveIn(snap: NetworkSnapshot, addresses: string[], opts: ReleaseOpts, facts: Facts): Target[] {
-  const judged = findLeaks(snap.leases, snap.claims, leakFacts(snap, facts));
+  const { leases: own, claims } = judgeable(snap);
+  const judged = findLeaks(own, claims, leakFacts(snap, facts));
   const freeable = (l: Leak): boolean => judged.some((j) => j.freeable && (l.lease ? j.lease === l.lease : j.address === l.address));
   const leaseGuard = (netns: string): string => (netns === '' ? 'its netns is unknown (adopted from host-local)' : `its netns ${netns} still exists`);
   const leases = snap.leases.filter((l) =>
@@ -93,18 +96,18 @@ function problems(targets: Target[], addresses: string[], opts: ReleaseOpts): st
   return p;
 }
 
-export async function release(args: string[], opts: ReleaseOpts): Promise<number> {
+export async function release(args: string[], opts: ReleaseOpts, cmd: Command): Promise<number> {
   if ((args.length > 0) === (opts.container !== undefined)) throw new CliError('give either addresses or --container ID');
   if (opts.ifname !== undefined && opts.container === undefined) throw new CliError('--ifname needs --container');
   const addresses = [...new Set(args.map(canonical))];
   const facts = readFacts();
-  const store = storeOf(opts);
+  const stores = storesFor(cmd, opts);
   // Find the networks involved without locks, then decide and free under all of their locks at once.
   const involved: string[] = [];
-  for (const n of await existingNetworks(store, opts)) {
-    if (resolveIn(await snapshotOf(store.peek(n)), addresses, opts, facts).length > 0) involved.push(n);
+  for (const n of await stores.existing(opts)) {
+    if (resolveIn(await snapshotOf(stores.of(n).peek(n)), addresses, opts, facts).length > 0) involved.push(n);
   }
-  const freed = await withSessions(store, involved, opts.lockTimeout, async (sessions) => {
+  const freed = await withSessions(stores, involved, opts.lockTimeout, async (sessions) => {
     const targets: Target[] = [];
     for (const s of sessions.values()) targets.push(...resolveIn(await snapshotOf(s), addresses, opts, facts));
     const p = problems(targets, addresses, opts);
