@@ -8,13 +8,14 @@
 //
 // Environment: BENCH_QUICK=1 (a smoke run: few rounds, small fills and bursts), BENCH_ROUNDS,
 // BENCH_FILLS (default 0,60000), BENCH_BURSTS (default 100,200), BENCH_BURST_REPEATS.
-// Writes bench/results.json (no path of this machine in it).
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+// Writes bench/results.json (no path of this machine in it); a quick run writes build/bench-results-quick.json.
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { BARE_ENV, burst, cniEnv, leaseholdConf, median, quantile, timeOnce } from './bench/lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LEASEHOLD = join(root, 'dist', 'leasehold');
@@ -45,27 +46,9 @@ const work = mkdtempSync(join(tmpdir(), 'leasehold-bench-'));
 const emptyScript = join(work, 'empty.js');
 writeFileSync(emptyScript, '');
 
-// Only what a runtime passes: no NODE_OPTIONS, NODE_EXTRA_CA_CERTS or other start-up costs of this shell.
-const BARE_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
-const cniEnv = (command, id) => ({ ...BARE_ENV, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: `/var/run/netns/${id}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' });
-const conf = (type, dataDir, subnet, extra = {}) =>
-  ({ cniVersion: '1.0.0', name: 'bench', type: 'bridge', ipam: { type, dataDir, ranges: [[{ subnet }]], ...(type === 'leasehold' ? { lockTimeoutMs: 120000, ...extra } : {}) } });
-
-/** Runs one program to completion; returns its wall time in ms and its stdout. */
-function timeOnce(cmd, args, env, input) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { env, input, encoding: 'utf8' });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd === LEASEHOLD ? 'leasehold' : cmd} ${env.CNI_COMMAND ?? ''} failed: ${r.stdout} ${r.stderr}`);
-  return { ms, out: r.stdout };
-}
+const conf = (type, dataDir, subnet) =>
+  type === 'leasehold' ? leaseholdConf(dataDir, subnet) : { cniVersion: '1.0.0', name: 'bench', type: 'bridge', ipam: { type, dataDir, ranges: [[{ subnet }]] } };
 const floorOnce = () => timeOnce(RUNTIME, [emptyScript], BARE_ENV).ms;
-
-const quantile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
-};
-const median = (xs) => quantile(xs, 0.5);
 
 const load0 = loadavg();
 const results = {
@@ -151,44 +134,27 @@ for (const fill of FILLS) {
 
 // 3. Bursts: n concurrent ADDs of distinct containers on one fresh network, against the CPU budget
 //    n × (one ADD's wall time) ÷ cores, that one ADD measured just before (median of 9, on its own network).
-function spawnAdd(input, id) {
-  return new Promise((res) => {
-    const s = process.hrtime.bigint();
-    const child = spawn(LEASEHOLD, [], { env: cniEnv('ADD', id), stdio: ['pipe', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('close', (code) => res({ code, out, ms: Number(process.hrtime.bigint() - s) / 1e6 }));
-    child.stdin.end(input);
-  });
-}
 // The noise check uses the load before the bursts: a burst of 200 processes is itself a load of ~200.
 results.machine.loadavgAfterCases = loadavg();
 results.bursts = [];
 for (const n of BURSTS) {
   for (let rep = 0; rep < BURST_REPEATS; rep++) {
     const soloDir = join(work, `solo-${n}-${rep}`);
-    const soloInput = JSON.stringify(conf('leasehold', soloDir, '10.202.0.0/16'));
+    const soloInput = JSON.stringify(leaseholdConf(soloDir, '10.202.0.0/16'));
     const solo = [];
     for (let i = 0; i < 9; i++) solo.push(timeOnce(LEASEHOLD, [], cniEnv('ADD', `solo${i}`), soloInput).ms);
     const single = median(solo);
 
     const dataDir = join(work, `burst-${n}-${rep}`);
-    const logFile = join(dataDir, 'ops.log');
-    const input = JSON.stringify(conf('leasehold', dataDir, '10.201.0.0/16', { logFile }));
-    const t0 = process.hrtime.bigint();
-    const replies = await Promise.all(Array.from({ length: n }, (_, i) => spawnAdd(input, `burst${i}`)));
-    const wall = Number(process.hrtime.bigint() - t0) / 1e6;
-    const ok = replies.filter((r) => r.code === 0);
-    const distinct = new Set(ok.map((r) => JSON.parse(r.out).ips[0].address)).size;
-    const waits = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l).lockWaitMs ?? 0);
+    const { wallMs, replies, errors, distinct, waits } = await burst(LEASEHOLD, leaseholdConf(dataDir, '10.201.0.0/16', { logFile: join(dataDir, 'ops.log') }), n);
     const budget = (n * single) / CORES;
     const b = {
-      n, rep, wallMs: wall, singleAddMs: single, budgetMs: budget, ratio: wall / budget, errors: n - ok.length, distinct,
+      n, rep, wallMs, singleAddMs: single, budgetMs: budget, ratio: wallMs / budget, errors, distinct,
       processP50Ms: median(replies.map((r) => r.ms)), processP99Ms: quantile(replies.map((r) => r.ms), 0.99),
       lockWaitP50Ms: median(waits), lockWaitP99Ms: quantile(waits, 0.99), lockWaitMaxMs: Math.max(...waits),
     };
     results.bursts.push(b);
-    process.stderr.write(`  burst ${n} #${rep + 1}: ${wall.toFixed(0)} ms wall, ${b.ratio.toFixed(2)} × budget (one ADD ${single.toFixed(1)} ms), ${b.errors} errors, ${distinct} distinct, lock wait p99 ${b.lockWaitP99Ms.toFixed(0)} ms\n`);
+    process.stderr.write(`  burst ${n} #${rep + 1}: ${wallMs.toFixed(0)} ms wall, ${b.ratio.toFixed(2)} × budget (one ADD ${single.toFixed(1)} ms), ${errors} errors, ${distinct} distinct, lock wait p99 ${b.lockWaitP99Ms.toFixed(0)} ms\n`);
     rmSync(soloDir, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -249,6 +215,8 @@ if (fl.p99 / fl.p50 > 1.5) noisy.push(`floor p99/p50 = ${f2(fl.p99 / fl.p50)} > 
 results.noisy = noisy;
 if (noisy.length) console.log(`WARNING: noisy run (${noisy.join('; ')}): ratios are less trustworthy; rerun on a quiet machine`);
 
-mkdirSync(join(root, 'bench'), { recursive: true });
-writeFileSync(join(root, 'bench', QUICK ? 'results-quick.json' : 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+// A smoke run's figures are not the project's published ones: they go to the (ignored) build directory.
+const resultsFile = QUICK ? join(root, 'build', 'bench-results-quick.json') : join(root, 'bench', 'results.json');
+mkdirSync(dirname(resultsFile), { recursive: true });
+writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
 rmSync(work, { recursive: true, force: true });

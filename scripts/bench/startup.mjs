@@ -7,19 +7,18 @@
 //    bundle with the SEA code cache and with a V8 startup snapshot.
 // 2. Module costs: require() of one src module (and what it imports) in the embedded Node, timed in-process.
 // STARTUP_ROUNDS (default 20) sets the rounds; STARTUP_SKIP_SEA=1 runs only part 2.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { baseNode, buildSea } from '../sea.mjs';
+import { BARE_ENV, cniEnv, leaseholdConf, loadText, median, quantile, timeOnce } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const out = join(root, 'build', 'startup');
 const ROUNDS = Number(process.env.STARTUP_ROUNDS ?? 20);
 const NODE = baseNode();
-const BARE_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 const ADDON = join(root, 'build', 'flock.node');
 const BUNDLE = join(root, 'build', 'leasehold.cjs');
 if (!existsSync(ADDON) || !existsSync(BUNDLE)) throw new Error('run npm run build first');
@@ -28,14 +27,8 @@ const work = mkdtempSync(join(tmpdir(), 'leasehold-startup-'));
 const empty = join(work, 'empty.js');
 writeFileSync(empty, '');
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const p99 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(0.99 * xs.length) - 1)];
-function time(cmd, args, env, input) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { env, input, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} failed (${r.status}): ${r.stdout} ${r.stderr}`);
-  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, out: r.stdout };
-}
+const p99 = (xs) => quantile(xs, 0.99);
+const time = timeOnce;
 const floor = () => time(NODE, [empty], BARE_ENV).ms;
 const esb = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', minifyWhitespace: true, minifySyntax: true, logLevel: 'warning', define: { LEASEHOLD_VERSION: '"0.0.0"' } };
 const floors = [];
@@ -53,11 +46,11 @@ function interleave(title, cases) {
       r[k].ratio.push(ms / f);
     });
   }
-  console.log(`\n${title} (${ROUNDS} rounds; load average now ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+  console.log(`\n${title} (${ROUNDS} rounds; load average now ${loadText()})`);
   cases.forEach((c, k) => console.log(`  ${c.name.padEnd(44)} p50 ${median(r[k].ms).toFixed(1).padStart(6)} ms   ${median(r[k].ratio).toFixed(3)} × floor`));
 }
 
-console.log(`${cpus().length} × ${cpus()[0]?.model}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(`${cpus().length} × ${cpus()[0]?.model}; load average ${loadText()}`);
 
 if (process.env.STARTUP_SKIP_SEA !== '1') {
   // A VERSION-only entry: what VERSION could cost if the entry loaded nothing it does not use.
@@ -110,8 +103,8 @@ if (process.env.STARTUP_SKIP_SEA !== '1') {
   ]);
 
   const dataDir = join(work, 'data');
-  const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'bench', type: 'bridge', ipam: { type: 'leasehold', dataDir, ranges: [[{ subnet: '10.210.0.0/16' }]] } });
-  const cni = (cmd, id) => ({ ...BARE_ENV, CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_NETNS: '/var/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' });
+  const conf = JSON.stringify(leaseholdConf(dataDir, '10.210.0.0/16'));
+  const cni = cniEnv;
   interleave('ADD of a new attachment (then an untimed DEL) in single executables built from', ['plugin bundle', 'plugin bundle + useCodeCache', 'plugin bundle + useSnapshot'].map((n) => ({
     name: `SEA, ${n}`,
     run: (i) => {
@@ -166,8 +159,8 @@ for (let i = 0; i < ROUNDS + 2; i++) {
   }
 }
 // Load only ever adds time to an in-process timing, so the 10th percentile is the steadier figure.
-const p10 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 10)];
-console.log(`\nrequire() cost in the embedded Node, in-process (${ROUNDS} rounds; load average now ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+const p10 = (xs) => quantile(xs, 0.1);
+console.log(`\nrequire() cost in the embedded Node, in-process (${ROUNDS} rounds; load average now ${loadText()})`);
 for (const p of probes) console.log(`  ${p.name.padEnd(44)} p10 ${p10(p.ms).toFixed(2).padStart(6)} ms   p50 ${median(p.ms).toFixed(2).padStart(6)} ms`);
 if (floors.length) {
   const fl = [median(floors), p99(floors)];
