@@ -133,7 +133,8 @@ for (const fill of FILLS) {
 }
 
 // 3. Bursts: n concurrent ADDs of distinct containers on one fresh network, against the CPU budget
-//    n × (one ADD's wall time) ÷ cores, that one ADD measured just before (median of 9, on its own network).
+//    n × (one ADD's wall time) ÷ cores, that one ADD measured just before and just after (median of 18, on
+//    its own network).
 // The noise check uses the load before the bursts: a burst of 200 processes is itself a load of ~200.
 results.machine.loadavgAfterCases = loadavg();
 results.bursts = [];
@@ -142,11 +143,16 @@ for (const n of BURSTS) {
     const soloDir = join(work, `solo-${n}-${rep}`);
     const soloInput = JSON.stringify(leaseholdConf(soloDir, '10.202.0.0/16'));
     const solo = [];
-    for (let i = 0; i < 9; i++) solo.push(timeOnce(LEASEHOLD, [], cniEnv('ADD', `solo${i}`), soloInput).ms);
-    const single = median(solo);
+    const soloRuns = () => {
+      for (let i = 0; i < 9; i++) solo.push(timeOnce(LEASEHOLD, [], cniEnv('ADD', `solo${solo.length}`), soloInput).ms);
+    };
+    soloRuns();
 
     const dataDir = join(work, `burst-${n}-${rep}`);
     const { wallMs, replies, errors, distinct, waits } = await burst(LEASEHOLD, leaseholdConf(dataDir, '10.201.0.0/16', { logFile: join(dataDir, 'ops.log') }), n);
+    // One ADD's time from both sides of the burst: on a shared machine the load can change while it runs.
+    soloRuns();
+    const single = median(solo);
     const budget = (n * single) / CORES;
     const b = {
       n, rep, wallMs, singleAddMs: single, budgetMs: budget, ratio: wallMs / budget, errors, distinct,
