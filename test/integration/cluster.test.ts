@@ -1,9 +1,9 @@
 // Cluster mode end to end: the built executable, as several simulated nodes (own dataDir and nodeName), on one
 // real 3-member etcd cluster on loopback. Uniqueness, acknowledged leases, DEL during an outage, STATUS, GC.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addressOf, type CniReply, runCniAsync, tempDataDir } from '../helpers/leasehold';
+import { addressOf, type CniReply, cli, runCniAsync, tempDataDir } from '../helpers/leasehold';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
 
 const missing = etcdMissing();
@@ -152,4 +152,28 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const check = await call('CHECK', net, 'n1', 'same', { prevResult: again.json });
     expect(check.code, check.stdout).toBe(0);
   }, 120_000);
+
+  it("the operator CLI on a cluster network: list with nodes, status, and check and gc judge only this node's leases", async () => {
+    const net = newNet({ name: 'clinet', subnet: '10.56.0.0/24' });
+    for (const [node, id] of [['n1', 'k1'], ['n1', 'k2'], ['n2', 'k3']]) expect((await call('ADD', net, node!, id!)).code).toBe(0);
+    // As node n1 sees it: its config names the pool and the node.
+    const file = join(root.dir, 'clinet-n1.conflist');
+    const { ipam, ...top } = conf(net, 'n1');
+    writeFileSync(file, JSON.stringify({ cniVersion: top.cniVersion, name: top.name, plugins: [{ type: 'macvlan', ipam }] }));
+    const args = ['--config', file, '--data-dir', join(root.dir, 'n1'), '--json'];
+    const list = cli(['list', ...args]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.json.leases.map((l: { node: string }) => l.node).sort()).toEqual(['n1', 'n1', 'n2']);
+    expect(cli(['list', ...args, '--node', 'n2']).json.leases).toHaveLength(1);
+    const status = cli(['status', ...args]);
+    expect(status.json.networks[0]).toMatchObject({ network: 'clinet', leases: 3 });
+    // n1's recorded netns paths do not exist on this machine: its two leases are leaks; n2's are not n1's to judge.
+    const check = cli(['check', ...args]);
+    expect(check.code, check.stderr).toBe(1);
+    expect(check.json.findings.map((f: { kind: string; containerID: string }) => `${f.kind}:${f.containerID}`).sort()).toEqual(['netns-gone:k1', 'netns-gone:k2']);
+    const gc = cli(['gc', ...args]);
+    expect(gc.code, gc.stderr).toBe(0);
+    expect(gc.json.freed.map((f: { containerID: string }) => f.containerID).sort()).toEqual(['k1', 'k2']);
+    expect(cli(['list', ...args]).json.leases.map((l: { containerID: string }) => l.containerID)).toEqual(['k3']);
+  }, 60_000);
 });
