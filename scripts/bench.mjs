@@ -7,9 +7,10 @@
 // average is printed before and after, with a warning when the run was noisy.
 //
 // Environment: BENCH_QUICK=1 (a smoke run: few rounds, small fills and bursts), BENCH_ROUNDS,
-// BENCH_FILLS (default 0,60000), BENCH_BURSTS (default 100,200), BENCH_BURST_REPEATS.
+// BENCH_FILLS (default 0,60000), BENCH_BURSTS (default 100,200), BENCH_BURST_REPEATS, BENCH_CLUSTER=0 (skip
+// the cluster-mode rows, which need Debian's etcd-server), BENCH_CLUSTER_ATTACHMENTS (default 1000).
 // Writes bench/results.json (no path of this machine in it); a quick run writes build/bench-results-quick.json.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -28,6 +29,8 @@ const FILLS = list(process.env.BENCH_FILLS, QUICK ? '0,1000' : '0,60000');
 const BURSTS = list(process.env.BENCH_BURSTS, QUICK ? '20' : '100,200');
 const BURST_REPEATS = Number(process.env.BENCH_BURST_REPEATS ?? (QUICK ? 1 : 3));
 const CORES = cpus().length;
+const CLUSTER = process.env.BENCH_CLUSTER !== '0';
+const CLUSTER_ATTACHMENTS = Number(process.env.BENCH_CLUSTER_ATTACHMENTS ?? (QUICK ? 100 : 1000));
 
 if (!existsSync(LEASEHOLD)) throw new Error('dist/leasehold is missing: run npm run build first');
 
@@ -165,6 +168,69 @@ for (const n of BURSTS) {
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
+
+// 4. Cluster mode on a real 3-member etcd on loopback: ADD and DEL side by side with the same calls on the
+//    node's disk (the ratio the cluster ADD is held to), then many attachments made by 10 simulated nodes at
+//    once (each node's calls in turn, as its flock makes them), on a range sized exactly to them.
+results.cluster = undefined;
+if (CLUSTER) {
+  await build({ entryPoints: [join(root, 'test', 'helpers', 'etcd-cluster.ts')], bundle: true, platform: 'node', format: 'esm', outfile: join(root, 'build', 'bench-etcd.mjs'), logLevel: 'warning' });
+  const { EtcdCluster, etcdMissing } = await import(pathToFileURL(join(root, 'build', 'bench-etcd.mjs')).href);
+  const missing = etcdMissing();
+  if (missing) results.clusterNote = `cluster rows skipped: ${missing}`;
+  else {
+    const etcd = await EtcdCluster.start();
+    try {
+      const clustered = (dataDir, subnet, nodeName, extra = {}) =>
+        leaseholdConf(dataDir, subnet, { cluster: { etcd: { endpoints: etcd.endpoints }, prefix: '/bench', pool: `p-${nodeName}-${subnet.split('/')[0]}`, nodeName }, ...extra });
+      const disk = JSON.stringify(leaseholdConf(join(work, 'c-disk'), '10.210.0.0/16'));
+      const cl = JSON.stringify(clustered(join(work, 'c-node'), '10.211.0.0/16', 'node-1'));
+      const rows = [];
+      for (const [name, input] of [['disk', disk], ['cluster', cl]]) {
+        rows.push({ name: `${name} ADD`, meta: { plugin: 'leasehold', verb: `${name} ADD`, mode: name }, run: (i) => timeOnce(LEASEHOLD, [], cniEnv('ADD', `c${i}`), input).ms });
+        rows.push({ name: `${name} DEL`, meta: { plugin: 'leasehold', verb: `${name} DEL`, mode: name }, run: (i) => timeOnce(LEASEHOLD, [], cniEnv('DEL', `c${i}`), input).ms });
+      }
+      interleave(rows);
+      const nodes = 10;
+      const n = CLUSTER_ATTACHMENTS;
+      const subnet = '10.212.0.0/16';
+      const last = (10n << 24n) | (212n << 16n) | BigInt(n + 1);
+      const rangeEnd = `10.212.${Number((last >> 8n) & 255n)}.${Number(last & 255n)}`;
+      const confs = Array.from({ length: nodes }, (_, k) => {
+        const c = clustered(join(work, `many-${k}`), subnet, `node-${k}`);
+        c.ipam.cluster.pool = 'many';
+        c.ipam.ranges = [[{ subnet, rangeStart: '10.212.0.2', rangeEnd }]];
+        return JSON.stringify(c);
+      });
+      const t0 = process.hrtime.bigint();
+      const per = await Promise.all(
+        confs.map(async (input, k) => {
+          const got = [];
+          for (let i = k; i < n; i += nodes) {
+            got.push(
+              await new Promise((res) => {
+                const child = spawn(LEASEHOLD, [], { env: cniEnv('ADD', `m${i}`), stdio: ['pipe', 'pipe', 'ignore'] });
+                let out = '';
+                child.stdout.on('data', (d) => (out += d));
+                child.on('close', (code) => res({ code, out }));
+                child.stdin.end(input);
+              }),
+            );
+          }
+          return got;
+        }),
+      );
+      const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      const replies = per.flat();
+      const ok = replies.filter((r) => r.code === 0);
+      const distinct = new Set(ok.map((r) => JSON.parse(r.out).ips[0].address)).size;
+      results.cluster = { attachments: n, nodes, wallMs, errors: n - ok.length, distinct };
+      process.stderr.write(`  cluster: ${n} attachments by ${nodes} nodes in ${wallMs.toFixed(0)} ms wall, ${n - ok.length} errors, ${distinct} distinct\n`);
+    } finally {
+      await etcd.close();
+    }
+  }
+}
 results.machine.loadavgAfter = loadavg();
 
 // The report.
@@ -185,7 +251,12 @@ for (const r of results.cases) {
 for (const b of results.bursts) {
   console.log(`burst of ${b.n} (#${b.rep + 1}): ${b.wallMs.toFixed(0)} ms wall = ${f2(b.ratio)} × budget (${b.n} × ${f1(b.singleAddMs)} ms ÷ ${CORES} cores); ${b.errors} errors, ${b.distinct} distinct; lock wait p50 ${b.lockWaitP50Ms.toFixed(0)} / p99 ${b.lockWaitP99Ms.toFixed(0)} / max ${b.lockWaitMaxMs.toFixed(0)} ms; process p99 ${b.processP99Ms.toFixed(0)} ms`);
 }
+if (results.cluster) {
+  const c = results.cluster;
+  console.log(`cluster: ${c.attachments} attachments by ${c.nodes} simulated nodes on one 3-member etcd in ${(c.wallMs / 1000).toFixed(1)} s wall; ${c.errors} errors, ${c.distinct} distinct`);
+}
 if (results.note) console.log(`note: ${results.note}`);
+if (results.clusterNote) console.log(`note: ${results.clusterNote}`);
 
 // Targets: met only where this run shows it.
 const targets = [];
@@ -205,6 +276,13 @@ for (const n of BURSTS) {
   const bs = results.bursts.filter((b) => b.n === n);
   target(`burst of ${n} × CPU budget (median of ${bs.length})`, median(bs.map((b) => b.ratio)), 1.2);
   targets.push({ what: `burst of ${n}: all distinct, 0 errors`, value: bs.every((b) => b.errors === 0 && b.distinct === n) ? 1 : 0, limit: 1, met: bs.every((b) => b.errors === 0 && b.distinct === n) });
+}
+const clusterAdd = find('leasehold', 'cluster ADD');
+const diskAdd = find('leasehold', 'disk ADD');
+if (clusterAdd && diskAdd) target('cluster ADD p50 ÷ disk ADD p50', clusterAdd.p50 / diskAdd.p50, 1.25);
+if (results.cluster) {
+  const c = results.cluster;
+  targets.push({ what: `cluster: ${c.attachments} attachments, all distinct, 0 errors`, value: c.errors === 0 && c.distinct === c.attachments ? 1 : 0, limit: 1, met: c.errors === 0 && c.distinct === c.attachments });
 }
 results.targets = targets;
 console.log('targets:');
