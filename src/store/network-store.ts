@@ -6,14 +6,14 @@
 //                   created with link(2) so a name can only be claimed once: no address is ever held twice.
 // Write order makes every crash leave either the old state or a leaked-but-unique claim, never a lost lease:
 // ADD writes the record before its claims; DEL removes the record before its claims.
-import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LeaseView } from '../allocator/allocate.js';
 import type { Claim } from '../allocator/leaks.js';
 import { CniError, Code, ioError } from '../cni/errors.js';
 import { type Ip, formatIp } from '../net/ip.js';
 import { adoptHostLocal } from './adopt.js';
-import { createFileExclusive, ensurePrivateDir, exists, fsyncDir, readIfExists, replaceFile, unlinkIfExists, unlinkQuiet } from './fsutil.js';
+import { createFileExclusive, ensurePrivateDir, exists, fsyncDir, mkdirsDurable, readIfExists, replaceFile, unlinkIfExists, unlinkQuiet } from './fsutil.js';
 import { type Lease, claimAddress, claimContent, decodeLease, decodeVersioned, leaseFileName, parseClaim } from './lease.js';
 import { type Lock, acquireLock } from './lock.js';
 
@@ -58,7 +58,7 @@ export class NetworkStore implements LeaseView {
   static open(dataDir: string, network: string, lockTimeoutMs: number): NetworkStore {
     const dir = join(dataDir, network);
     try {
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      mkdirsDurable(dataDir);
       ensurePrivateDir(dataDir);
       ensurePrivateDir(dir);
     } catch (e) {
