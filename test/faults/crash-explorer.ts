@@ -6,7 +6,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { BIN, type CniCall, type CniReply, cniEnv, parseReply } from '../helpers/plugin';
-import { readNetwork } from './util';
+import { type NetState, readNetwork } from './util';
 
 // ---------------------------------------------------------------------------------------------------------
 // Recording
@@ -567,10 +567,11 @@ export function expectationAt(rec: Recording, point: number): Expectation {
   return { present, absent };
 }
 
-/** The file-level invariants, checked on the state as written to `root`. Returns the violations. */
-export function checkFiles(root: string, sc: Scenario, exp: Expectation): string[] {
-  const netDir = join(root, netRel(sc));
-  const net = readNetwork(netDir);
+/** The network as an auditor reads it (util.ts readNetwork) from the state written to `root`. */
+export const loadNetwork = (root: string, sc: Scenario): NetState => readNetwork(join(root, netRel(sc)));
+
+/** The file-level invariants of one state against what was promised before its crash point. */
+export function checkFiles(net: NetState, exp: Expectation): string[] {
   const out = net.problems.map((p) => `unreadable or doubly held state: ${p}`);
   for (const { att, addresses, record } of exp.present.values()) {
     for (const a of addresses) {
