@@ -6,7 +6,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { BIN, type CniCall, type CniReply, cniEnv, parseReply } from '../helpers/plugin';
-import { type NetState, readNetwork } from './util';
+import { type NetState, readNetwork, rng } from './util';
 
 // ---------------------------------------------------------------------------------------------------------
 // Recording
@@ -463,19 +463,6 @@ export function writeTree(tree: Tree, root: string): void {
     if (b === undefined) mkdirSync(join(root, p), { mode: 0o700 });
     else writeFileSync(join(root, p), b, { mode: 0o600 });
   }
-}
-
-/** xorshift32: a failing state can be rebuilt from the printed seed. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
 }
 
 export interface CrashState {

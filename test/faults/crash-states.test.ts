@@ -18,11 +18,10 @@ import {
   expectationAt,
   key,
   record,
-  rng,
   straceAvailable,
   writeTree,
 } from './crash-explorer';
-import { type NetState, pool } from './util';
+import { type NetState, pool, rng } from './util';
 
 const envNumber = (name: string, dflt: number): number => {
   const v = Number(process.env[name]);
