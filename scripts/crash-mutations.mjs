@@ -58,7 +58,7 @@ const MUTANTS = [
   {
     name: 'adopt-dir-fsync',
     what: 'adoption: fsync of leases/ after the adopted records (adoptHostLocal)',
-    edits: [[ADOPT, '  if (!dryRun && adopted.length > 0) fsyncDir(store.leasesDir);\n', '']],
+    edits: [[ADOPT, '  if (!dryRun && adopted.length > 0) fsyncDir(store.leasesDir);\n', '  void fsyncDir;\n']],
   },
   {
     name: 'orphan-claim-dir-fsync',
@@ -135,6 +135,11 @@ for (const m of mutants) {
     const res = explore(join(work, 'dist', 'leasehold'), m.name);
     results.push({ ...m, ...res });
     console.log(`${m.name}: ${res.red ? 'RED' : 'green'} (${res.broken} broken states of ${res.states}, ${res.seconds} s) ${res.scenarios.join('; ')}${res.first ? `\n  first: ${res.first}` : ''}`);
+  } catch (e) {
+    // A mutant that no longer applies or builds is reported, not silently skipped.
+    console.log(`${m.name}: NOT RUN: ${e.message}`);
+    results.push({ ...m, red: false, broken: 0, states: 0, first: `not run: ${e.message.split('\n')[0]}` });
+    process.exitCode = 1;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
