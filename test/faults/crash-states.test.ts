@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  type Attachment,
+  type Call,
   type CrashState,
   type Recording,
   type Scenario,
@@ -115,6 +117,41 @@ const SCENARIOS: Scenario[] = [
     ],
   },
 ];
+
+/** A seeded random sequence: LEASEHOLD_CRASH_SCALE makes it longer, LEASEHOLD_CRASH_SEED replays it. */
+function randomScenario(seed: number, calls: number): Scenario {
+  const random = rng(seed);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const atts = ['r1', 'r2', 'r3', 'r4', 'r5'].flatMap((id) => [at(id), at(id, 'net1')]);
+  const live = new Map<string, Attachment>();
+  const seq: Call[] = [];
+  for (let i = 0; i < calls; i++) {
+    const r = random();
+    if (r < 0.55 || live.size === 0) {
+      const a = pick(atts);
+      live.set(key(a), a);
+      seq.push({ verb: 'ADD', att: a });
+    } else if (r < 0.9) {
+      const a = random() < 0.8 ? pick([...live.values()]) : pick(atts);
+      live.delete(key(a));
+      seq.push({ verb: 'DEL', att: a });
+    } else {
+      const valid = [...live.values()].filter(() => random() < 0.7);
+      for (const k of [...live.keys()]) if (!valid.some((v) => key(v) === k)) live.delete(k);
+      seq.push({ verb: 'GC', valid });
+    }
+  }
+  return {
+    name: `seeded random sequence of ${calls} calls`,
+    network: 'randnet',
+    dataDir: 'data',
+    conf: conf('randnet', [[{ subnet: '10.96.0.0/24' }]]),
+    initial: {},
+    initialHolders: [],
+    calls: seq,
+  };
+}
+SCENARIOS.push(randomScenario(SEED, Math.round(10 * SCALE)));
 
 interface Finding {
   scenario: string;
