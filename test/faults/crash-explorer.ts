@@ -82,8 +82,9 @@ export const netRel = (sc: Scenario): string => join(sc.dataDir, sc.network);
 
 const STRACE_SET = 'open,openat,creat,write,pwrite64,writev,pwritev,fsync,fdatasync,sync,syncfs,sync_file_range,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,mkdir,mkdirat,rmdir,ftruncate,truncate,close';
 
+/** strace is installed and may trace here (ptrace can be forbidden in a container). */
 export function straceAvailable(): boolean {
-  return spawnSync('strace', ['-V']).status === 0;
+  return spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '--', 'true']).status === 0;
 }
 
 const unhex = (s: string): Buffer => Buffer.from(s.replace(/\\x([0-9a-f]{2})/g, '$1'), 'hex');

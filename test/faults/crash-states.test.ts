@@ -178,7 +178,7 @@ const meaning = (rec: Recording, s: CrashState): string => {
   return `${[...exp.present.keys()].sort().join(',')}|${[...exp.absent.keys()].sort().join(',')}|${files}`;
 };
 
-const skip = !straceAvailable() ? 'strace is not installed (scripts/setup.sh installs it)' : '';
+const skip = !straceAvailable() ? 'strace is missing or may not trace here (scripts/setup.sh installs it)' : '';
 
 describe.skipIf(skip !== '')(`crash states under the power-loss model (seed ${SEED})`, () => {
   const scratch = mkdtempSync(join(tmpdir(), 'lh-crash-'));
