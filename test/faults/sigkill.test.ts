@@ -4,25 +4,14 @@
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addressOf, faultConf, holdLock, lockIsHeld, readNetwork, type Running, scaled, sleep, startCni, tempDataDir } from '../helpers/leasehold';
+import { addressOf, faultConf, holdLock, lockIsHeld, readNetwork, rng, type Running, scaled, sleep, startCni, tempDataDir } from '../helpers/leasehold';
 
 const KILLS = scaled(60, 10);
 const CONTAINERS = 24;
 const PARALLEL = 4;
 
-// A small deterministic PRNG so a failing run can be replayed with LEASEHOLD_FAULT_SEED.
+// A failing run can be replayed with LEASEHOLD_FAULT_SEED.
 const SEED = Number(process.env.LEASEHOLD_FAULT_SEED ?? Date.now() % 1_000_000);
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 type Model = { kind: 'present'; address: string } | { kind: 'absent' } | { kind: 'unknown' };
 

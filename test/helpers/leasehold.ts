@@ -104,6 +104,19 @@ export const SCALE = (() => {
 })();
 export const scaled = (n: number, min = 1): number => Math.max(min, Math.round(n * SCALE));
 
+/** xorshift32, a small deterministic PRNG: a failing run can be replayed from its printed seed. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
+}
+
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 export const NOT_ROOT = 'needs root: mounts tmpfs / uses chattr, and root ignores mode bits anyway (process.getuid() !== 0)';
 

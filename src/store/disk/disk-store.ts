@@ -2,7 +2,7 @@
 // Write order makes every crash leave either the old state or a leaked-but-unique claim, never a lost lease:
 // ADD writes the record before its claims; DEL removes the record before its claims. Every I/O failure
 // becomes a CNI error with code 5 naming the path.
-import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LeaseView } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
@@ -13,7 +13,7 @@ import { planAdoption } from '../adoption.js';
 import { type Lease, decodeLease, encodeLease } from '../lease.js';
 import { type NetworkState, type StateView, decodeState, emptyState, encodeState } from '../state.js';
 import { type Adoption, type LockedReader, type NetworkReader, type NetworkSession, type OpenOptions, type Store, type Unreadable, ClaimConflict, unreadableError } from '../store.js';
-import { createFileExclusive, ensurePrivateDir, exists, fsyncDir, readIfExists, replaceFile, unlinkIfExists, unlinkQuiet } from './fsutil.js';
+import { createFileExclusive, ensurePrivateDir, exists, fsyncDir, mkdirsDurable, readIfExists, replaceFile, unlinkIfExists, unlinkQuiet } from './fsutil.js';
 import { LEASES_DIR, LEGACY_CURSOR, LOCK_FILE, STATE_FILE, claimAddress, claimContent, leaseFileName, parseClaim } from './layout.js';
 import { type Lock, acquireLock } from './lock.js';
 
@@ -319,7 +319,7 @@ export class DiskStore implements Store {
     const dir = this.dir(network);
     if (opts.create) {
       io('preparing data directory', dir, () => {
-        mkdirSync(this.location, { recursive: true, mode: 0o700 });
+        mkdirsDurable(this.location);
         ensurePrivateDir(this.location);
         ensurePrivateDir(dir);
       });

@@ -1,7 +1,7 @@
 // Durable file primitives. Every state change is: temp file in the same directory → fsync → rename
 // (or link, to claim a name that must not exist yet) → fsync the directory.
 import { closeSync, constants, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const { O_CREAT, O_EXCL, O_WRONLY, O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = constants;
 
@@ -103,10 +103,21 @@ export function unlinkQuiet(path: string): boolean {
   }
 }
 
-/** A directory that must be a real directory (not a symlink), created 0700 if missing. */
+/** mkdir -p whose new directories survive power loss: a new name is durable once its parent is fsynced. */
+export function mkdirsDurable(path: string): void {
+  const first = mkdirSync(path, { recursive: true, mode: 0o700 });
+  if (first === undefined) return;
+  for (let d = path; ; d = dirname(d)) {
+    fsyncDir(dirname(d));
+    if (d === first) break;
+  }
+}
+
+/** A directory that must be a real directory (not a symlink), created 0700 (and made durable) if missing. */
 export function ensurePrivateDir(path: string): void {
   try {
     mkdirSync(path, { mode: 0o700 });
+    fsyncDir(dirname(path));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }

@@ -2,7 +2,6 @@
 // this node's own flock and journal on its disk. The flock orders this node's calls on the network (a journaled
 // release is replayed before the next ADD of the same attachment); uniqueness across nodes comes from etcd's
 // guarded transactions alone, never from timing.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LeaseView } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
@@ -13,7 +12,7 @@ import { EtcdClient } from '../../etcd/client.js';
 import { prefixEnd } from '../../etcd/keys.js';
 import { formatIp, parseIp } from '../../net/ip.js';
 import type { RangeSet } from '../../net/range.js';
-import { ensurePrivateDir } from '../disk/fsutil.js';
+import { ensurePrivateDir, mkdirsDurable } from '../disk/fsutil.js';
 import { type PendingRelease, ReleaseJournal } from '../disk/journal.js';
 import { LOCK_FILE } from '../disk/layout.js';
 import { type Lock, acquireLock } from '../disk/lock.js';
@@ -228,7 +227,7 @@ export class EtcdStore implements Store {
   async open(network: string, opts: OpenOptions): Promise<EtcdSession> {
     const dir = join(this.opts.dataDir, network);
     try {
-      mkdirSync(this.opts.dataDir, { recursive: true, mode: 0o700 });
+      mkdirsDurable(this.opts.dataDir);
       ensurePrivateDir(this.opts.dataDir);
       ensurePrivateDir(dir);
     } catch (e) {
