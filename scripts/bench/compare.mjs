@@ -37,14 +37,16 @@ for (let i = 0; i < ROUNDS + 2; i++) {
       ms[k] = verb === 'VERSION' ? time(bins[k], cni('VERSION', id), '{"cniVersion":"1.0.0"}') : time(bins[k], cni(verb, id), conf(data[k]));
     }
     if (i < 2) continue;
-    const c = (cells[verb] ??= { A: [], B: [], BA: [] });
+    cells[verb] ??= { A: [], B: [], BA: [] };
+    const c = cells[verb];
     c.A.push(ms.A / f);
     c.B.push(ms.B / f);
     c.BA.push(ms.B / ms.A);
   }
 }
 console.log(`\n${ROUNDS} rounds (floor, A, B per verb); load average now ${la()}`);
-for (const [verb, c] of Object.entries(cells)) console.log(`  ${verb.padEnd(8)} A ${median(c.A).toFixed(2)} × floor   B ${median(c.B).toFixed(2)} × floor   B ÷ A ${median(c.BA).toFixed(2)}`);
+for (const [verb, c] of Object.entries(cells))
+  console.log(`  ${verb.padEnd(8)} A ${median(c.A).toFixed(2)} × floor   B ${median(c.B).toFixed(2)} × floor   B ÷ A ${median(c.BA).toFixed(2)}`);
 
 console.log(`\nbursts of ${BURST}, alternating; wall ÷ (n × one ADD's wall ÷ cores), one ADD = median of 5 just before`);
 const walls = { A: [], B: [] };
@@ -54,7 +56,9 @@ for (let r = 0; r < REPEATS; r++) {
     const single = median(Array.from({ length: 5 }, (_, i) => time(bins[k], cni('ADD', `s${i}`), conf(solo))));
     const dir = join(work, `burst-${k}-${r}`);
     const b = await burst(bins[k], leaseholdConf(dir, '10.220.0.0/16', { logFile: join(dir, 'ops.log') }), BURST);
-    console.log(`  ${k} #${r + 1}: ${b.wallMs.toFixed(0)} ms = ${(b.wallMs / ((BURST * single) / cpus().length)).toFixed(2)} × budget (one ADD ${single.toFixed(1)} ms); ${b.errors} errors, ${b.distinct} distinct, lock wait p99 ${quantile(b.waits, 0.99).toFixed(0)} ms; load ${la()}`);
+    console.log(
+      `  ${k} #${r + 1}: ${b.wallMs.toFixed(0)} ms = ${(b.wallMs / ((BURST * single) / cpus().length)).toFixed(2)} × budget (one ADD ${single.toFixed(1)} ms); ${b.errors} errors, ${b.distinct} distinct, lock wait p99 ${quantile(b.waits, 0.99).toFixed(0)} ms; load ${la()}`,
+    );
     walls[k].push(b.wallMs);
     rmSync(dir, { recursive: true, force: true });
     rmSync(solo, { recursive: true, force: true });

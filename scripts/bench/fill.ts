@@ -17,7 +17,17 @@ export function fillLeasehold(netDir: string, network: string, n: number): void 
   const createdAt = new Date().toISOString();
   for (let i = 0; i < n; i++) {
     const containerID = `fill${i.toString(16).padStart(60, '0')}`;
-    const lease: Lease = { format: LEASE_FORMAT, containerID, ifname: 'eth0', addresses: [nth(i)], netns: `/var/run/netns/cni-${i}`, createdAt, bootId, podNamespace: 'default', podName: `fill-${i}` };
+    const lease: Lease = {
+      format: LEASE_FORMAT,
+      containerID,
+      ifname: 'eth0',
+      addresses: [nth(i)],
+      netns: `/var/run/netns/cni-${i}`,
+      createdAt,
+      bootId,
+      podNamespace: 'default',
+      podName: `fill-${i}`,
+    };
     writeFileSync(join(netDir, LEASES_DIR, leaseFileName(containerID, 'eth0')), `${JSON.stringify(lease)}\n`, { mode: 0o600 });
     writeFileSync(join(netDir, nth(i)), claimContent({ containerID, ifname: 'eth0' }), { mode: 0o600 });
   }

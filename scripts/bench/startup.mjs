@@ -30,7 +30,16 @@ writeFileSync(empty, '');
 const p99 = (xs) => quantile(xs, 0.99);
 const time = timeOnce;
 const floor = () => time(NODE, [empty], BARE_ENV).ms;
-const esb = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', minifyWhitespace: true, minifySyntax: true, logLevel: 'warning', define: { LEASEHOLD_VERSION: '"0.0.0"' } };
+const esb = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  logLevel: 'warning',
+  define: { LEASEHOLD_VERSION: '"0.0.0"' },
+};
 const floors = [];
 
 /** cases: [{ name, run() -> ms }]; prints the median of the per-pair ratios. */
@@ -47,7 +56,8 @@ function interleave(title, cases) {
     });
   }
   console.log(`\n${title} (${ROUNDS} rounds; load average now ${loadText()})`);
-  cases.forEach((c, k) => console.log(`  ${c.name.padEnd(44)} p50 ${median(r[k].ms).toFixed(1).padStart(6)} ms   ${median(r[k].ratio).toFixed(3)} × floor`));
+  for (const [k, c] of cases.entries())
+    console.log(`  ${c.name.padEnd(44)} p50 ${median(r[k].ms).toFixed(1).padStart(6)} ms   ${median(r[k].ratio).toFixed(3)} × floor`);
 }
 
 console.log(`${cpus().length} × ${cpus()[0]?.model}; load average ${loadText()}`);
@@ -55,7 +65,9 @@ console.log(`${cpus().length} × ${cpus()[0]?.model}; load average ${loadText()}
 if (process.env.STARTUP_SKIP_SEA !== '1') {
   // A VERSION-only entry: what VERSION could cost if the entry loaded nothing it does not use.
   const versionEntry = join(work, 'version-entry.ts');
-  writeFileSync(versionEntry, `
+  writeFileSync(
+    versionEntry,
+    `
     import { readSync, fstatSync } from 'node:fs';
     import { CURRENT_VERSION, SUPPORTED_VERSIONS, isSupported } from ${JSON.stringify(join(root, 'src', 'cni', 'versions.ts'))};
     import { writeAll } from ${JSON.stringify(join(root, 'src', 'proc.ts'))};
@@ -67,17 +79,21 @@ if (process.env.STARTUP_SKIP_SEA !== '1') {
       }
     } catch {}
     writeAll(1, JSON.stringify({ cniVersion: asked && isSupported(asked) ? asked : CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS }) + '\\n');
-  `);
+  `,
+  );
   await build({ ...esb, entryPoints: [versionEntry], outfile: join(out, 'version.cjs') });
   // The snapshot entry: the whole bundle is evaluated at build time; main() runs after deserialisation.
   const snapEntry = join(work, 'snap-entry.ts');
-  writeFileSync(snapEntry, `
+  writeFileSync(
+    snapEntry,
+    `
     import { startupSnapshot } from 'node:v8';
     import { main } from ${JSON.stringify(join(root, 'src', 'main.ts'))};
     startupSnapshot.setDeserializeMainFunction(() => {
       main().then((code) => { process.exitCode = code; }, (e) => { process.stderr.write(String(e?.stack ?? e) + '\\n'); process.exitCode = 2; });
     });
-  `);
+  `,
+  );
   await build({ ...esb, entryPoints: [snapEntry], outfile: join(out, 'snap.cjs') });
   writeFileSync(join(out, 'empty.cjs'), '');
 
@@ -99,21 +115,26 @@ if (process.env.STARTUP_SKIP_SEA !== '1') {
   interleave('VERSION (or an empty start) in single executables built from', [
     { name: 'bare start of the same Node (pairs with itself)', run: floor },
     { name: 'SEA, empty main', run: () => time(seas['empty main'], [], BARE_ENV).ms },
-    ...Object.entries(seas).filter(([n]) => n !== 'empty main').map(([n, bin]) => ({ name: `SEA, ${n}`, run: version(bin) })),
+    ...Object.entries(seas)
+      .filter(([n]) => n !== 'empty main')
+      .map(([n, bin]) => ({ name: `SEA, ${n}`, run: version(bin) })),
   ]);
 
   const dataDir = join(work, 'data');
   const conf = JSON.stringify(leaseholdConf(dataDir, '10.210.0.0/16'));
   const cni = cniEnv;
-  interleave('ADD of a new attachment (then an untimed DEL) in single executables built from', ['plugin bundle', 'plugin bundle + useCodeCache', 'plugin bundle + useSnapshot'].map((n) => ({
-    name: `SEA, ${n}`,
-    run: (i) => {
-      const id = `${n.length}x${i}`;
-      const ms = time(seas[n], [], cni('ADD', id), conf).ms;
-      time(seas[n], [], cni('DEL', id), conf);
-      return ms;
-    },
-  })));
+  interleave(
+    'ADD of a new attachment (then an untimed DEL) in single executables built from',
+    ['plugin bundle', 'plugin bundle + useCodeCache', 'plugin bundle + useSnapshot'].map((n) => ({
+      name: `SEA, ${n}`,
+      run: (i) => {
+        const id = `${n.length}x${i}`;
+        const ms = time(seas[n], [], cni('ADD', id), conf).ms;
+        time(seas[n], [], cni('DEL', id), conf);
+        return ms;
+      },
+    })),
+  );
 }
 
 // Module costs, in-process: require() of a bundle of one module, after a warm-up require of a trivial file.
@@ -149,7 +170,10 @@ for (const [name, mod] of modules) {
   }
   const probe = join(work, `probe-${probes.length}.cjs`);
   // t1 is read before process.stdout is touched: its getter builds Node's stream stack (~3-5 ms).
-  writeFileSync(probe, `require(${JSON.stringify(trivial)}); const t0 = process.hrtime.bigint(); require(${JSON.stringify(target)}); const t1 = process.hrtime.bigint(); process.stdout.write(String(Number(t1 - t0) / 1e6));\n`);
+  writeFileSync(
+    probe,
+    `require(${JSON.stringify(trivial)}); const t0 = process.hrtime.bigint(); require(${JSON.stringify(target)}); const t1 = process.hrtime.bigint(); process.stdout.write(String(Number(t1 - t0) / 1e6));\n`,
+  );
   probes.push({ name, probe, ms: [] });
 }
 for (let i = 0; i < ROUNDS + 2; i++) {

@@ -77,9 +77,17 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
   const wanted = new Map<number, Ip>();
   for (const ip of req.requested) {
     const i = rangeSets.findIndex((s) => setContains(s, ip));
-    if (i < 0) throw new CniError(Code.AddressUnavailable, `requested address ${formatIp(ip)} is not in any configured range; ask for one inside ${rangeSets.map((s) => s.map(describeRange).join(' or ')).join(', ')}`);
+    if (i < 0)
+      throw new CniError(
+        Code.AddressUnavailable,
+        `requested address ${formatIp(ip)} is not in any configured range; ask for one inside ${rangeSets.map((s) => s.map(describeRange).join(' or ')).join(', ')}`,
+      );
     const other = wanted.get(i);
-    if (other) throw new CniError(Code.AddressUnavailable, `requested addresses ${formatIp(other)} and ${formatIp(ip)} fall in the same range set; one address per range set is given`);
+    if (other)
+      throw new CniError(
+        Code.AddressUnavailable,
+        `requested addresses ${formatIp(other)} and ${formatIp(ip)} fall in the same range set; one address per range set is given`,
+      );
     wanted.set(i, ip);
   }
 

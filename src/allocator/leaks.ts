@@ -58,7 +58,9 @@ function leaseLeak(lease: Lease, f: LeakFacts, listed: (a: Attachment) => boolea
   if (isNetnsGone(lease, f.netnsExists)) return { reason: 'netns-gone', lease, freeable: true };
   if (f.valid && !listed(lease)) {
     const raced = f.listedAt !== undefined && !(Date.parse(lease.createdAt) < f.listedAt);
-    return raced ? { reason: 'not-valid', lease, freeable: false, keptBecause: 'created after the list of live attachments' } : { reason: 'not-valid', lease, freeable: true };
+    return raced
+      ? { reason: 'not-valid', lease, freeable: false, keptBecause: 'created after the list of live attachments' }
+      : { reason: 'not-valid', lease, freeable: true };
   }
   return undefined;
 }

@@ -18,4 +18,3 @@ export interface Lease extends Attachment {
   /** Cluster mode: the node that made the attachment. */
   node?: string;
 }
-

@@ -131,7 +131,13 @@ export function findings(snap: NetworkSnapshot, facts: Facts, conf: NetConf | un
   }
   if (snap.state.status === 'ok') {
     for (const [set, text] of Object.entries(snap.state.ignoredCursors)) {
-      out.push(finding({ network: net, kind: 'cursor-ignored', detail: `round-robin cursor ${JSON.stringify(set)} = ${JSON.stringify(text)} is not an address; it is ignored and round-robin restarts at the range's start` }));
+      out.push(
+        finding({
+          network: net,
+          kind: 'cursor-ignored',
+          detail: `round-robin cursor ${JSON.stringify(set)} = ${JSON.stringify(text)} is not an address; it is ignored and round-robin restarts at the range's start`,
+        }),
+      );
     }
   }
   for (const u of snap.unreadable) out.push(finding({ network: net, kind: 'record-unreadable', detail: `${u.path} is unreadable: ${u.why}`, path: u.path }));
@@ -141,14 +147,30 @@ export function findings(snap: NetworkSnapshot, facts: Facts, conf: NetConf | un
   const claims = new Map(snap.claims.map((c) => [c.address, c.holder]));
   for (const [address, ls] of holders) {
     if (ls.length > 1) {
-      out.push(finding({ network: net, kind: 'duplicate-address', addresses: [address], detail: `${address} is in ${ls.length} lease records: ${ls.map(who).join(', ')}` }));
+      out.push(
+        finding({
+          network: net,
+          kind: 'duplicate-address',
+          addresses: [address],
+          detail: `${address} is in ${ls.length} lease records: ${ls.map(who).join(', ')}`,
+        }),
+      );
       continue;
     }
     const l = ls[0]!;
     const h = claims.get(address);
     if (!h || h.containerID !== l.containerID || h.ifname !== l.ifname) {
       const why = h ? `its claim names ${who(h)}` : 'its claim file is missing';
-      out.push(finding({ network: net, kind: 'claim-missing', addresses: [address], containerID: l.containerID, ifname: l.ifname, detail: `lease of ${who(l)} lists ${address}, but ${why}` }));
+      out.push(
+        finding({
+          network: net,
+          kind: 'claim-missing',
+          addresses: [address],
+          containerID: l.containerID,
+          ifname: l.ifname,
+          detail: `lease of ${who(l)} lists ${address}, but ${why}`,
+        }),
+      );
     }
   }
 
@@ -157,7 +179,16 @@ export function findings(snap: NetworkSnapshot, facts: Facts, conf: NetConf | un
       for (const a of l.addresses) {
         const ip = ipOf(a);
         if (!ip || !conf.rangeSets.some((s) => setContains(s, ip))) {
-          out.push(finding({ network: net, kind: 'outside-range', addresses: [a], containerID: l.containerID, ifname: l.ifname, detail: `lease of ${who(l)} holds ${a}, outside every configured range` }));
+          out.push(
+            finding({
+              network: net,
+              kind: 'outside-range',
+              addresses: [a],
+              containerID: l.containerID,
+              ifname: l.ifname,
+              detail: `lease of ${who(l)} holds ${a}, outside every configured range`,
+            }),
+          );
         }
       }
     }
@@ -224,7 +255,10 @@ export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage
       const free = size - BigInt(here.length);
       const cursor = cursors[String(i)];
       const cursorIp = cursor ? ipOf(cursor) : undefined;
-      const oldest = here.map((p) => p.lease.createdAt).filter((t) => !Number.isNaN(Date.parse(t))).sort()[0];
+      const oldest = here
+        .map((p) => p.lease.createdAt)
+        .filter((t) => !Number.isNaN(Date.parse(t)))
+        .sort()[0];
       return {
         rangeSet: i,
         subnet: formatCidr(r.subnet),
@@ -287,7 +321,11 @@ export function summarize(snap: NetworkSnapshot, facts: Facts, conf: { file: str
     notImported: claimLeaks.filter((f) => f.kind === 'not-imported').length,
     unreadableRecords: snap.unreadable.length,
     outsideRanges: use ? use.outside : null,
-    oldestLease: snap.leases.map((l) => l.createdAt).filter((t) => !Number.isNaN(Date.parse(t))).sort()[0] ?? null,
+    oldestLease:
+      snap.leases
+        .map((l) => l.createdAt)
+        .filter((t) => !Number.isNaN(Date.parse(t)))
+        .sort()[0] ?? null,
     cursors: snap.state.status === 'ok' ? snap.state.value.cursors : {},
     ranges: use?.ranges ?? [],
   };

@@ -92,12 +92,17 @@ export function loadConfigs(opts: ConfigOpts & Pick<CommonOpts, 'dataDir'>, conf
   if (opts.config !== undefined) return collect([resolve(opts.config)], true);
   let names: string[];
   try {
-    names = readdirSync(opts.cniConfDir).filter((n) => CONFIG_EXT.test(n)).sort();
+    names = readdirSync(opts.cniConfDir)
+      .filter((n) => CONFIG_EXT.test(n))
+      .sort();
   } catch (e) {
     if (!confDirExplicit && (e as NodeJS.ErrnoException).code === 'ENOENT') return { byNetwork: new Map(), problems: [] };
     throw new CliError(`cannot read CNI config directory ${opts.cniConfDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const all = collect(names.map((n) => join(opts.cniConfDir, n)), false);
+  const all = collect(
+    names.map((n) => join(opts.cniConfDir, n)),
+    false,
+  );
   const dataDir = normalize(resolve(opts.dataDir));
   for (const [name, f] of all.byNetwork) if (f.conf.dataDir !== dataDir) all.byNetwork.delete(name);
   return all;

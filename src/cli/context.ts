@@ -39,9 +39,7 @@ export function addCommonOptions(cmd: Command, opts: { lock?: boolean } = {}): C
     .option('--network <name>', 'only this network (default: every network found)')
     .option('--json', 'machine-readable output (shapes in docs/cli.md)');
   if (opts.lock) {
-    cmd.addOption(
-      new Option('--lock-timeout <ms>', 'how long to wait for a network lock').default(DEFAULT_LOCK_TIMEOUT_MS).argParser(intArg(0, 600_000)),
-    );
+    cmd.addOption(new Option('--lock-timeout <ms>', 'how long to wait for a network lock').default(DEFAULT_LOCK_TIMEOUT_MS).argParser(intArg(0, 600_000)));
   }
   return cmd;
 }

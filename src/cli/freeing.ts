@@ -41,7 +41,13 @@ export function printFreed(items: Freed[], opts: { json?: boolean; dryRun?: bool
   out(
     table(
       ['NETWORK', verb.toUpperCase(), 'CONTAINER', 'IFNAME', 'REASON'],
-      items.map((f) => [f.network, f.addresses.join(',') || '(nothing: claims were no longer held)', f.containerID ? shortId(f.containerID) : '-', f.ifname ?? '-', f.reason]),
+      items.map((f) => [
+        f.network,
+        f.addresses.join(',') || '(nothing: claims were no longer held)',
+        f.containerID ? shortId(f.containerID) : '-',
+        f.ifname ?? '-',
+        f.reason,
+      ]),
     ),
   );
   const n = items.reduce((s, f) => s + f.addresses.length, 0);

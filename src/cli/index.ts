@@ -38,10 +38,7 @@ export async function runCli(argv: string[]): Promise<number> {
     .version(`leasehold ${VERSION} (CNI spec ${SUPPORTED_VERSIONS[0]} to ${SUPPORTED_VERSIONS.at(-1)})`, '-V, --version')
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(`leasehold: ${s.trim().replace(/^error: /, '')} (see --help)\n`) });
-  program.addHelpText(
-    'after',
-    '\nExit status: 0 ok, 1 findings (check) or refused (release), 2 usage, configuration or I/O error.\nDocs: docs/cli.md',
-  );
+  program.addHelpText('after', '\nExit status: 0 ok, 1 findings (check) or refused (release), 2 usage, configuration or I/O error.\nDocs: docs/cli.md');
   for (const c of COMMANDS) c.register(program, act);
   try {
     await program.parseAsync(argv, { from: 'user' });

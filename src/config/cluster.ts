@@ -35,7 +35,8 @@ function hostName(): string {
 
 export function buildCluster(raw: RawCluster & Record<string, unknown>, network: string): ClusterConf {
   const etcd = raw.etcd as RawCluster['etcd'] & Record<string, unknown>;
-  if ('password' in etcd) throw bad('etcd.password', 'is not accepted: put the password in a file readable only by root and name it in ipam.cluster.etcd.passwordFile');
+  if ('password' in etcd)
+    throw bad('etcd.password', 'is not accepted: put the password in a file readable only by root and name it in ipam.cluster.etcd.passwordFile');
   etcd.endpoints.forEach((e, i) => {
     let url: URL;
     try {
@@ -55,8 +56,10 @@ export function buildCluster(raw: RawCluster & Record<string, unknown>, network:
     const v = etcd[key];
     if (v !== undefined && !v.startsWith('/')) throw bad(`etcd.${key}`, `${JSON.stringify(v.slice(0, 200))} must be an absolute path`);
   }
-  if ((etcd.certFile === undefined) !== (etcd.keyFile === undefined)) throw bad(etcd.certFile ? 'etcd.keyFile' : 'etcd.certFile', 'is required with the other one: a client certificate needs its key');
-  if ((etcd.username === undefined) !== (etcd.passwordFile === undefined)) throw bad(etcd.username ? 'etcd.passwordFile' : 'etcd.username', 'is required with the other one');
+  if ((etcd.certFile === undefined) !== (etcd.keyFile === undefined))
+    throw bad(etcd.certFile ? 'etcd.keyFile' : 'etcd.certFile', 'is required with the other one: a client certificate needs its key');
+  if ((etcd.username === undefined) !== (etcd.passwordFile === undefined))
+    throw bad(etcd.username ? 'etcd.passwordFile' : 'etcd.username', 'is required with the other one');
   // TLS files apply to the https endpoints; an http one (a node-local forwarder on loopback) may come first.
   if ((etcd.caFile !== undefined || etcd.certFile !== undefined) && !etcd.endpoints.some((e) => e.startsWith('https:'))) {
     throw bad('etcd.endpoints', 'has no https:// endpoint, so caFile, certFile and keyFile would never be used');
@@ -66,9 +69,11 @@ export function buildCluster(raw: RawCluster & Record<string, unknown>, network:
     throw bad('prefix', `${JSON.stringify(prefix.slice(0, 200))} must start with "/" and use letters, digits, "_", ".", "-" and "/"`);
   }
   const pool = raw.pool ?? network;
-  if (!isValidId(pool)) throw bad('pool', `${JSON.stringify(pool.slice(0, 80))} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`);
+  if (!isValidId(pool))
+    throw bad('pool', `${JSON.stringify(pool.slice(0, 80))} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`);
   const nodeName = raw.nodeName ?? hostName();
-  if (!isValidId(nodeName)) throw bad('nodeName', `${JSON.stringify(nodeName.slice(0, 80))} is invalid: use letters, digits, "_", "." and "-"; set it when the host name does not fit`);
+  if (!isValidId(nodeName))
+    throw bad('nodeName', `${JSON.stringify(nodeName.slice(0, 80))} is invalid: use letters, digits, "_", "." and "-"; set it when the host name does not fit`);
   const { endpoints, caFile, certFile, keyFile, username, passwordFile } = etcd;
   return {
     etcd: { endpoints, caFile, certFile, keyFile, username, passwordFile },

@@ -54,7 +54,10 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
     throw new CniError(Code.IncompatibleVersion, `cniVersion ${JSON.stringify(cniVersion).slice(0, 40)} is not supported; use one of 0.1.0 to 1.1.0`);
   }
   if (!isValidId(raw.name)) {
-    throw new CniError(Code.InvalidConfig, `network name ${JSON.stringify(raw.name.slice(0, 80))} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`);
+    throw new CniError(
+      Code.InvalidConfig,
+      `network name ${JSON.stringify(raw.name.slice(0, 80))} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`,
+    );
   }
   const ipam = raw.ipam;
 
@@ -67,7 +70,10 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
   }
   for (const [i, set] of (ipam.ranges ?? []).entries()) rawSets.push({ set, where: `ipam.ranges[${i}]` });
   if (rawSets.length === 0) throw new CniError(Code.InvalidConfig, 'ipam has no ranges: set ipam.ranges (or the legacy ipam.subnet)');
-  const rangeSets = buildRangeSets(rawSets.map((s) => s.set), (i) => rawSets[i]!.where);
+  const rangeSets = buildRangeSets(
+    rawSets.map((s) => s.set),
+    (i) => rawSets[i]!.where,
+  );
 
   if (!atLeast(cniVersion, '0.3.0')) {
     for (const fam of [4, 6]) {

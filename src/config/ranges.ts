@@ -42,12 +42,18 @@ export function buildRange(raw: RawRange, where: string): Range {
 
   const start = raw.rangeStart !== undefined ? addrIn('rangeStart', raw.rangeStart) : lowest;
   const end = raw.rangeEnd !== undefined ? addrIn('rangeEnd', raw.rangeEnd) : highest;
-  for (const [key, v] of [['rangeStart', start], ['rangeEnd', end]] as const) {
+  for (const [key, v] of [
+    ['rangeStart', start],
+    ['rangeEnd', end],
+  ] as const) {
     if (v < lowest || v > highest) {
       throw bad(`${where}.${key} ${formatIp({ family, value: v })} is the ${v === net ? 'network' : 'broadcast'} address of ${subnetText}`);
     }
   }
-  if (start > end) throw bad(`${where}: rangeStart ${raw.rangeStart ?? formatIp({ family, value: start })} is after rangeEnd ${raw.rangeEnd ?? formatIp({ family, value: end })}`);
+  if (start > end)
+    throw bad(
+      `${where}: rangeStart ${raw.rangeStart ?? formatIp({ family, value: start })} is after rangeEnd ${raw.rangeEnd ?? formatIp({ family, value: end })}`,
+    );
   const gateway = raw.gateway !== undefined ? addrIn('gateway', raw.gateway) : net + 1n;
   return { family, subnet: { ip: { family, value: net }, prefix: sub.prefix }, start, end, gateway };
 }

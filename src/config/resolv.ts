@@ -12,7 +12,11 @@ export interface Dns {
 export function parseResolvConf(text: string): Dns {
   const dns: Dns = {};
   for (const line of text.split('\n')) {
-    const words = line.replace(/[#;].*$/, '').trim().split(/\s+/).filter(Boolean);
+    const words = line
+      .replace(/[#;].*$/, '')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
     const [key, ...rest] = words;
     if (!key || rest.length === 0) continue;
     if (key === 'nameserver') dns.nameservers = [...(dns.nameservers ?? []), rest[0]!];
@@ -36,7 +40,10 @@ export function readResolvConf(path: string): Dns {
       closeSync(fd);
     }
   } catch (e) {
-    throw new CniError(Code.InvalidConfig, `ipam.resolvConf ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? e}); fix the path or remove the key`);
+    throw new CniError(
+      Code.InvalidConfig,
+      `ipam.resolvConf ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? e}); fix the path or remove the key`,
+    );
   }
   return parseResolvConf(text);
 }

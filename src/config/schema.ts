@@ -95,10 +95,7 @@ export function describeIssues(issues: ReadonlyArray<{ path: PropertyKey[]; code
   return issues
     .slice(0, 5)
     .map((i) => {
-      const path = i.path.reduce<string>(
-        (acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)),
-        '',
-      );
+      const path = i.path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
       let what: string;
       switch (i.code) {
         case 'invalid_type':

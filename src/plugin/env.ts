@@ -33,7 +33,10 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
 
   if (out.containerId === '') throw new CniError(Code.InvalidEnv, 'CNI_CONTAINERID is required');
   if (!isValidId(out.containerId)) {
-    throw new CniError(Code.InvalidEnv, `CNI_CONTAINERID ${show(out.containerId)} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`);
+    throw new CniError(
+      Code.InvalidEnv,
+      `CNI_CONTAINERID ${show(out.containerId)} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`,
+    );
   }
   if (verb !== 'DEL' && out.netns === '') throw new CniError(Code.InvalidEnv, 'CNI_NETNS is required');
   if (out.netns.includes('\0') || out.netns.length > 4096) throw new CniError(Code.InvalidEnv, 'CNI_NETNS is not a usable path');

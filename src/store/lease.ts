@@ -12,7 +12,8 @@ export function decodeVersioned<T extends { format: number }>(text: string, what
     return `not valid JSON (${(e as Error).message.slice(0, 100)})`;
   }
   if (typeof v !== 'object' || v === null) return 'not a JSON object';
-  if (v.format !== format) return `${what} format ${JSON.stringify(v.format)} is not one this leasehold reads (it reads ${format}); use the leasehold that wrote it`;
+  if (v.format !== format)
+    return `${what} format ${JSON.stringify(v.format)} is not one this leasehold reads (it reads ${format}); use the leasehold that wrote it`;
   return v;
 }
 

@@ -14,9 +14,9 @@ export interface NetworkState {
 }
 
 export type StateView =
-  | { status: 'ok'; value: NetworkState; /** Cursors dropped because they are not addresses. */ ignoredCursors: Record<string, string> }
+  | { status: 'ok'; value: NetworkState /** Cursors dropped because they are not addresses. */; ignoredCursors: Record<string, string> }
   | { status: 'missing' }
-  | { status: 'unreadable'; why: string; /** The file or key that could not be read. */ path: string };
+  | { status: 'unreadable'; why: string /** The file or key that could not be read. */; path: string };
 
 export const emptyState = (network: string): NetworkState => ({ format: STATE_FORMAT, network, cursors: {} });
 

@@ -119,7 +119,11 @@ export async function freeLeaks(session: NetworkSession, leaks: Leak[]): Promise
 
 /** The error for a state file or record that cannot be used: code 5, naming it, changing nothing. */
 export const unreadableError = (path: string, why: string): CniError =>
-  new CniError(Code.IoFailure, `state file ${path} is unreadable: ${why}. Nothing was changed; move the file aside after checking it (leasehold check) to continue`, path);
+  new CniError(
+    Code.IoFailure,
+    `state file ${path} is unreadable: ${why}. Nothing was changed; move the file aside after checking it (leasehold check) to continue`,
+    path,
+  );
 
 /**
  * putLease lost a race: another writer claimed one of the addresses first (in cluster mode, another node).

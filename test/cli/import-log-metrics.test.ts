@@ -139,7 +139,11 @@ describe('metrics', () => {
     expect(text).toContain('leasehold_state_errors{network="other"} 1\n');
     expect(text).toContain('leasehold_state_errors{network="testnet"} 0\n');
     // Every non-comment line is `name{labels} value`.
-    for (const line of text.trim().split('\n').filter((l) => !l.startsWith('#'))) expect(line).toMatch(/^leasehold_[a-z_]+\{[^}]*\} \d+(\.\d+)?(e\+\d+)?$/);
+    for (const line of text
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('#')))
+      expect(line).toMatch(/^leasehold_[a-z_]+\{[^}]*\} \d+(\.\d+)?(e\+\d+)?$/);
     expect(cli(['metrics', '--config', conf]).stdout).toContain('range="10.88.0.0/28"');
   });
 });

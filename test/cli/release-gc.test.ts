@@ -2,7 +2,20 @@
 import { rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { add, cli, cliAsync, editLease, expectConsistent, expectOneLine, makeNetns, netConf, readNetwork, runCniAsync, STALE_BOOT, tempDataDir } from '../helpers/leasehold';
+import {
+  add,
+  cli,
+  cliAsync,
+  editLease,
+  expectConsistent,
+  expectOneLine,
+  makeNetns,
+  netConf,
+  readNetwork,
+  runCniAsync,
+  STALE_BOOT,
+  tempDataDir,
+} from '../helpers/leasehold';
 import { freedJson } from './schemas';
 
 const dirs: Array<{ remove(): void }> = [];
@@ -43,7 +56,9 @@ describe('release', () => {
     expect(expectOneLine(amb)).toContain('container gone is ambiguous: it matches gone0001, gone0002');
     const r = cli(['release', '--container', 'gone0001', '--ifname', 'net1', '--data-dir', dir, '--json']);
     expect(r.code).toBe(0);
-    expect(freedJson.parse(r.json).freed).toEqual([{ network: 'testnet', kind: 'lease', reason: 'released', containerID: 'gone0001', ifname: 'net1', addresses: [b] }]);
+    expect(freedJson.parse(r.json).freed).toEqual([
+      { network: 'testnet', kind: 'lease', reason: 'released', containerID: 'gone0001', ifname: 'net1', addresses: [b] },
+    ]);
     const missing = cli(['release', '10.88.0.250', b, '--data-dir', dir]);
     expect(missing.code).toBe(1);
     expect(expectOneLine(missing)).toMatch(/nothing freed: 10\.88\.0\.250: not leased; .*: not leased/);
@@ -101,21 +116,32 @@ describe('gc', () => {
     expect(cli(['gc', '--data-dir', dir]).stdout).toContain('nothing freed');
     const c = cli(['check', '--data-dir', dir, '--json']);
     expect(c.code).toBe(1);
-    expect(c.json.findings).toEqual([expect.objectContaining({ kind: 'orphan-claim', addresses: ['10.88.0.201'], containerID: 'hostlocal1', freeable: false })]);
+    expect(c.json.findings).toEqual([
+      expect.objectContaining({ kind: 'orphan-claim', addresses: ['10.88.0.201'], containerID: 'hostlocal1', freeable: false }),
+    ]);
   });
 
   test('--keep-from frees every lease not listed; an empty list needs --force', () => {
     const { dir } = leaky();
     const keep = join(dir, 'keep.json');
-    writeFileSync(keep, JSON.stringify([{ containerID: 'live0001', ifname: 'eth0' }, { containerID: 'stale001', ifname: 'eth0' }]));
+    writeFileSync(
+      keep,
+      JSON.stringify([
+        { containerID: 'live0001', ifname: 'eth0' },
+        { containerID: 'stale001', ifname: 'eth0' },
+      ]),
+    );
     // File times tick coarsely (a jiffy): date the list clearly after the leases it judges.
     const later = new Date(Date.now() + 1000);
     utimesSync(keep, later, later);
     const r = cli(['gc', '--keep-from', keep, '--data-dir', dir, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(freedJson.parse(r.json).freed.map((f) => `${f.reason} ${f.containerID ?? f.addresses[0]}`).sort()).toEqual(
-      ['not-valid gone0001', 'not-valid live0002', 'orphan-claim 10.88.0.200', 'orphan-claim 10.88.0.201'].sort(),
-    );
+    expect(
+      freedJson
+        .parse(r.json)
+        .freed.map((f) => `${f.reason} ${f.containerID ?? f.addresses[0]}`)
+        .sort(),
+    ).toEqual(['not-valid gone0001', 'not-valid live0002', 'orphan-claim 10.88.0.200', 'orphan-claim 10.88.0.201'].sort());
     expect(ids(dir)).toEqual(['live0001', 'stale001']);
     writeFileSync(keep, '[]');
     const e = cli(['gc', '--keep-from', keep, '--data-dir', dir]);
@@ -175,7 +201,12 @@ describe('racing concurrent ADDs', () => {
       gcRun = await cliAsync(['gc', '--data-dir', dir, '--json']);
     });
     expect(gcRun.code, gcRun.stderr).toBe(0);
-    expect(freedJson.parse(gcRun.json).freed.map((f) => f.containerID).sort()).toEqual(['old0', 'old1', 'old2', 'old4', 'old5', 'old6', 'old8', 'old9']);
+    expect(
+      freedJson
+        .parse(gcRun.json)
+        .freed.map((f) => f.containerID)
+        .sort(),
+    ).toEqual(['old0', 'old1', 'old2', 'old4', 'old5', 'old6', 'old8', 'old9']);
     expectNoLoss(dir, added, ['old3', 'old7']);
   });
 
@@ -183,7 +214,13 @@ describe('racing concurrent ADDs', () => {
     const dir = fresh();
     const old = Array.from({ length: 6 }, (_, i) => add(dir, `old${i}`));
     const keep = join(dir, 'keep.json');
-    writeFileSync(keep, JSON.stringify([{ containerID: 'old0', ifname: 'eth0' }, { containerID: 'old1', ifname: 'eth0' }]));
+    writeFileSync(
+      keep,
+      JSON.stringify([
+        { containerID: 'old0', ifname: 'eth0' },
+        { containerID: 'old1', ifname: 'eth0' },
+      ]),
+    );
     let rel: any;
     let gcRun: any;
     const added = await race(dir, async () => {

@@ -42,7 +42,9 @@ describe('status', () => {
     const s = statusJson.parse(r.json);
     const t = s.networks.find((n) => n.network === 'testnet')!;
     expect(t).toMatchObject({ leases: 3, staleBoot: 1, netnsGone: 1, outsideRanges: 0, cursors: { '0': addr.gone } });
-    expect(t.ranges).toEqual([expect.objectContaining({ subnet: '10.88.0.0/28', size: 13, leased: 3, free: 10, staleBoot: 1, stale: 2, lastHandedOut: addr.gone })]);
+    expect(t.ranges).toEqual([
+      expect.objectContaining({ subnet: '10.88.0.0/28', size: 13, leased: 3, free: 10, staleBoot: 1, stale: 2, lastHandedOut: addr.gone }),
+    ]);
     expect(s.networks.find((n) => n.network === 'other')).toMatchObject({ config: null, leases: 1, ranges: [], outsideRanges: null });
   });
 
@@ -85,7 +87,11 @@ describe('list', () => {
 
   test('filters: --container, --pod, --stale; --json shape', () => {
     const j = (args: string[]) => listJson.parse(cli(['list', '--data-dir', data, '--json', ...args]).json).leases;
-    expect(j([]).map((l) => l.containerID).sort()).toEqual(Object.values(ids).sort());
+    expect(
+      j([])
+        .map((l) => l.containerID)
+        .sort(),
+    ).toEqual(Object.values(ids).sort());
     expect(j(['--container', ids.live.slice(0, 6)]).map((l) => l.addresses)).toEqual([[addr.live]]);
     expect(j(['--pod', 'default/web-2']).map((l) => l.containerID)).toEqual([ids.stale]);
     expect(j(['--pod', 'web-1']).map((l) => l.containerID)).toEqual([ids.live]);
@@ -133,7 +139,10 @@ describe('check', () => {
       writeFileSync(join(n, 'leasehold.json'), '{"format":9}');
       writeFileSync(join(n, 'leases', 'broken@eth0.json'), '{not json');
       const rec = (id: string, addresses: string[]) =>
-        writeFileSync(join(n, 'leases', `${id}@eth0.json`), JSON.stringify({ format: 1, containerID: id, ifname: 'eth0', addresses, netns: '', createdAt: new Date().toISOString(), bootId: null }));
+        writeFileSync(
+          join(n, 'leases', `${id}@eth0.json`),
+          JSON.stringify({ format: 1, containerID: id, ifname: 'eth0', addresses, netns: '', createdAt: new Date().toISOString(), bootId: null }),
+        );
       rec('dup2', [dup]);
       rec('noclaim', ['10.88.0.200']);
       rec('faraway', ['10.1.2.3']);

@@ -7,8 +7,8 @@ import { cli, expectOneLine, ROOT, tempDataDir } from '../helpers/leasehold';
 describe('leasehold (no CNI_COMMAND)', () => {
   const dirs: Array<{ remove(): void }> = [];
   afterEach(() => {
-  for (const d of dirs.splice(0)) d.remove();
-});
+    for (const d of dirs.splice(0)) d.remove();
+  });
 
   test('--version prints the package version', () => {
     expect(VERSION).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);

@@ -7,10 +7,10 @@
 // are bind-mounted over those paths. A missing mount point is made inside an overlay of its nearest existing
 // parent, so the host's folders stay untouched. Facts: shared/notes/containerd-ctr-cni-on-these-machines.md.
 
-import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   cleanupAll,
   createNetns,
@@ -27,16 +27,16 @@ import {
   runOk,
   type RunOptions,
   type RunResult,
-} from "./helpers.js";
+} from './helpers.js';
 
-export const CONTAINERD = "/usr/bin/containerd";
-export const CTR = "/usr/bin/ctr";
-export const RUNC = "/usr/sbin/runc";
-export const BUSYBOX = "/bin/busybox";
-export const BB_IMAGE = "localhost/leasehold-e2e-bb:latest";
+export const CONTAINERD = '/usr/bin/containerd';
+export const CTR = '/usr/bin/ctr';
+export const RUNC = '/usr/sbin/runc';
+export const BUSYBOX = '/bin/busybox';
+export const BB_IMAGE = 'localhost/leasehold-e2e-bb:latest';
 /** containerd namespace of the tests' containers: CNI_CONTAINERID is `<namespace>-<id>`. */
-export const CTR_NAMESPACE = "leasehold-e2e";
-const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export const CTR_NAMESPACE = 'leasehold-e2e';
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface PrivateContainerd {
   base: string;
@@ -47,51 +47,56 @@ export interface PrivateContainerd {
   runDirsCreated: string[];
 }
 
-const RUN_DIR = "/run/containerd";
+const RUN_DIR = '/run/containerd';
 
 /** Starts containerd on a socket under `base` and waits until `ctr version` answers. */
 export async function startContainerd(base: string): Promise<PrivateContainerd> {
   for (const bin of [CONTAINERD, CTR, RUNC, BUSYBOX]) {
     if (!existsSync(bin)) throw new Error(`${bin} is missing: install containerd, runc and busybox-static (scripts/setup.sh does)`);
   }
-  for (const d of ["root", "state", "opt"]) mkdirSync(join(base, d), { recursive: true });
-  const socket = join(base, "containerd.sock");
-  const config = join(base, "config.toml");
+  for (const d of ['root', 'state', 'opt']) mkdirSync(join(base, d), { recursive: true });
+  const socket = join(base, 'containerd.sock');
+  const config = join(base, 'config.toml');
   writeFileSync(
     config,
     [
-      "version = 2",
-      `root = ${JSON.stringify(join(base, "root"))}`,
-      `state = ${JSON.stringify(join(base, "state"))}`,
+      'version = 2',
+      `root = ${JSON.stringify(join(base, 'root'))}`,
+      `state = ${JSON.stringify(join(base, 'state'))}`,
       'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-      "[grpc]",
+      '[grpc]',
       `  address = ${JSON.stringify(socket)}`,
-      "[ttrpc]",
+      '[ttrpc]',
       `  address = ${JSON.stringify(`${socket}.ttrpc`)}`,
       '[plugins."io.containerd.internal.v1.opt"]',
-      `  path = ${JSON.stringify(join(base, "opt"))}`,
-      "",
-    ].join("\n"),
+      `  path = ${JSON.stringify(join(base, 'opt'))}`,
+      '',
+    ].join('\n'),
   );
-  const runDirsCreated = ["fifo", "runc", "s", ""].map((d) => join(RUN_DIR, d).replace(/\/$/, "")).filter((d) => !existsSync(d));
-  const log = join(base, "containerd.log");
-  const fd = openSync(log, "a");
-  const child = spawn(CONTAINERD, ["--config", config], { stdio: ["ignore", fd, fd], env: { PATH: SYSTEM_PATH }, detached: true });
+  const runDirsCreated = ['fifo', 'runc', 's', ''].map((d) => join(RUN_DIR, d).replace(/\/$/, '')).filter((d) => !existsSync(d));
+  const log = join(base, 'containerd.log');
+  const fd = openSync(log, 'a');
+  const child = spawn(CONTAINERD, ['--config', config], { stdio: ['ignore', fd, fd], env: { PATH: SYSTEM_PATH }, detached: true });
   closeSync(fd);
   child.unref();
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${CONTAINERD}`);
   const cd: PrivateContainerd = { base, socket, pid, log, runDirsCreated };
-  const up = await pollUntil(() => run(CTR, ["-a", socket, "version"], { timeoutMs: 5_000 }), (r) => r.code === 0, 20_000, 100);
+  const up = await pollUntil(
+    () => run(CTR, ['-a', socket, 'version'], { timeoutMs: 5_000 }),
+    (r) => r.code === 0,
+    20_000,
+    100,
+  );
   if (up.code !== 0) {
     await stopContainerd(cd);
-    throw new Error(`containerd did not answer on ${socket}\n${describeRun(up)}\ncontainerd log:\n${readFileSync(log, "utf8").slice(-3000)}`);
+    throw new Error(`containerd did not answer on ${socket}\n${describeRun(up)}\ncontainerd log:\n${readFileSync(log, 'utf8').slice(-3000)}`);
   }
   return cd;
 }
 
 export function ctr(cd: PrivateContainerd, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return run(CTR, ["-a", cd.socket, "-n", CTR_NAMESPACE, ...args], { env: { PATH: SYSTEM_PATH }, ...opts });
+  return run(CTR, ['-a', cd.socket, '-n', CTR_NAMESPACE, ...args], { env: { PATH: SYSTEM_PATH }, ...opts });
 }
 
 export async function ctrOk(cd: PrivateContainerd, args: string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -112,11 +117,11 @@ function alive(pid: number): boolean {
 /** PIDs of the shims serving this containerd (their command line names its socket). */
 function shimPids(cd: PrivateContainerd): number[] {
   const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
+  for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (cmdline.startsWith("/usr/bin/containerd-shim") && cmdline.includes(cd.socket)) pids.push(Number(entry));
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline.startsWith('/usr/bin/containerd-shim') && cmdline.includes(cd.socket)) pids.push(Number(entry));
     } catch {
       /* exited meanwhile */
     }
@@ -130,19 +135,26 @@ function shimPids(cd: PrivateContainerd): number[] {
  */
 export async function stopContainerd(cd: PrivateContainerd): Promise<void> {
   if (alive(cd.pid)) {
-    const tasks = await ctr(cd, ["tasks", "ls", "-q"]);
-    for (const id of tasks.stdout.split("\n").filter(Boolean)) {
-      await ctr(cd, ["tasks", "kill", "-s", "SIGKILL", id]);
-      await ctr(cd, ["tasks", "rm", "-f", id]);
+    const tasks = await ctr(cd, ['tasks', 'ls', '-q']);
+    for (const id of tasks.stdout.split('\n').filter(Boolean)) {
+      await ctr(cd, ['tasks', 'kill', '-s', 'SIGKILL', id]);
+      await ctr(cd, ['tasks', 'rm', '-f', id]);
     }
-    const containers = await ctr(cd, ["containers", "ls", "-q"]);
-    for (const id of containers.stdout.split("\n").filter(Boolean)) await ctr(cd, ["containers", "rm", id]);
-    process.kill(cd.pid, "SIGTERM");
-    if (await pollUntil(() => alive(cd.pid), (a) => !a, 10_000)) process.kill(cd.pid, "SIGKILL");
+    const containers = await ctr(cd, ['containers', 'ls', '-q']);
+    for (const id of containers.stdout.split('\n').filter(Boolean)) await ctr(cd, ['containers', 'rm', id]);
+    process.kill(cd.pid, 'SIGTERM');
+    if (
+      await pollUntil(
+        () => alive(cd.pid),
+        (a) => !a,
+        10_000,
+      )
+    )
+      process.kill(cd.pid, 'SIGKILL');
   }
   for (const pid of shimPids(cd)) {
     try {
-      process.kill(pid, "SIGKILL");
+      process.kill(pid, 'SIGKILL');
     } catch {
       /* exited meanwhile */
     }
@@ -150,7 +162,7 @@ export async function stopContainerd(cd: PrivateContainerd): Promise<void> {
   await unmountUnder(cd.base);
   // The shims' sockets, runc's state and ctr's fifos live under fixed folders in /run/containerd: remove the
   // (now empty) ones this run created, never anything another containerd may use.
-  for (const dir of [join(RUN_DIR, "runc", CTR_NAMESPACE), ...cd.runDirsCreated]) {
+  for (const dir of [join(RUN_DIR, 'runc', CTR_NAMESPACE), ...cd.runDirsCreated]) {
     try {
       rmdirSync(dir);
     } catch {
@@ -161,16 +173,16 @@ export async function stopContainerd(cd: PrivateContainerd): Promise<void> {
 
 /** Lazily unmounts every mount point under `dir`, deepest first. */
 export async function unmountUnder(dir: string): Promise<void> {
-  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => l.split(" ")[4])
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
     .filter((m): m is string => !!m && (m === dir || m.startsWith(`${dir}/`)))
     .sort((a, b) => b.length - a.length);
-  for (const m of mounts) await run("umount", ["-l", m]);
+  for (const m of mounts) await run('umount', ['-l', m]);
 }
 
 function sha256(data: Buffer | string): string {
-  return createHash("sha256").update(data).digest("hex");
+  return createHash('sha256').update(data).digest('hex');
 }
 
 /**
@@ -178,20 +190,20 @@ function sha256(data: Buffer | string): string {
  * one symlink per applet, /etc/passwd), its config, manifest, oci-layout and an index.json naming it BB_IMAGE.
  */
 export async function buildBusyboxImage(dir: string): Promise<string> {
-  const rootfs = join(dir, "rootfs");
-  const layout = join(dir, "oci");
-  const blobs = join(layout, "blobs", "sha256");
-  for (const d of [join(rootfs, "bin"), join(rootfs, "etc"), join(rootfs, "proc"), join(rootfs, "sys"), join(rootfs, "dev"), join(rootfs, "tmp"), blobs]) {
+  const rootfs = join(dir, 'rootfs');
+  const layout = join(dir, 'oci');
+  const blobs = join(layout, 'blobs', 'sha256');
+  for (const d of [join(rootfs, 'bin'), join(rootfs, 'etc'), join(rootfs, 'proc'), join(rootfs, 'sys'), join(rootfs, 'dev'), join(rootfs, 'tmp'), blobs]) {
     mkdirSync(d, { recursive: true });
   }
-  copyFileSync(BUSYBOX, join(rootfs, "bin", "busybox"));
-  const applets = (await runOk(BUSYBOX, ["--list"])).stdout.split("\n").filter((a) => a && a !== "busybox");
-  for (const applet of applets) symlinkSync("busybox", join(rootfs, "bin", applet));
-  writeFileSync(join(rootfs, "etc", "passwd"), "root:x:0:0:root:/:/bin/sh\n");
-  writeFileSync(join(rootfs, "etc", "group"), "root:x:0:\n");
+  copyFileSync(BUSYBOX, join(rootfs, 'bin', 'busybox'));
+  const applets = (await runOk(BUSYBOX, ['--list'])).stdout.split('\n').filter((a) => a && a !== 'busybox');
+  for (const applet of applets) symlinkSync('busybox', join(rootfs, 'bin', applet));
+  writeFileSync(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/sh\n');
+  writeFileSync(join(rootfs, 'etc', 'group'), 'root:x:0:\n');
 
-  const layerTar = join(dir, "layer.tar");
-  await runOk("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", rootfs, "-cf", layerTar, "."]);
+  const layerTar = join(dir, 'layer.tar');
+  await runOk('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', rootfs, '-cf', layerTar, '.']);
   const layer = readFileSync(layerTar);
   const blob = (data: Buffer | string): { digest: string; size: number } => {
     const hex = sha256(data);
@@ -200,41 +212,41 @@ export async function buildBusyboxImage(dir: string): Promise<string> {
   };
   const layerDesc = blob(layer);
   const config = JSON.stringify({
-    architecture: "amd64",
-    os: "linux",
-    config: { Env: ["PATH=/bin"], Cmd: ["sh"], WorkingDir: "/" },
-    rootfs: { type: "layers", diff_ids: [layerDesc.digest] }, // uncompressed layer: diff id = digest
+    architecture: 'amd64',
+    os: 'linux',
+    config: { Env: ['PATH=/bin'], Cmd: ['sh'], WorkingDir: '/' },
+    rootfs: { type: 'layers', diff_ids: [layerDesc.digest] }, // uncompressed layer: diff id = digest
   });
   const configDesc = blob(config);
   const manifest = JSON.stringify({
     schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...configDesc },
-    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layerDesc }],
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...configDesc },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layerDesc }],
   });
   const manifestDesc = blob(manifest);
-  writeFileSync(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   writeFileSync(
-    join(layout, "index.json"),
+    join(layout, 'index.json'),
     JSON.stringify({
       schemaVersion: 2,
       manifests: [
         {
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
           ...manifestDesc,
-          annotations: { "io.containerd.image.name": BB_IMAGE, "org.opencontainers.image.ref.name": "latest" },
+          annotations: { 'io.containerd.image.name': BB_IMAGE, 'org.opencontainers.image.ref.name': 'latest' },
         },
       ],
     }),
   );
-  const archive = join(dir, "busybox-oci.tar");
-  await runOk("tar", ["-C", layout, "-cf", archive, "."]);
+  const archive = join(dir, 'busybox-oci.tar');
+  await runOk('tar', ['-C', layout, '-cf', archive, '.']);
   return archive;
 }
 
 export async function importBusyboxImage(cd: PrivateContainerd, workDir: string): Promise<void> {
   const archive = await buildBusyboxImage(workDir);
-  await ctrOk(cd, ["images", "import", archive], { timeoutMs: 60_000 });
+  await ctrOk(cd, ['images', 'import', archive], { timeoutMs: 60_000 });
 }
 
 /** Where go-cni, run by ctr, finds configs, plugins and its result cache (bind-mounted over the fixed paths). */
@@ -249,7 +261,7 @@ export interface CniSandbox {
 }
 
 export function makeCniSandbox(base: string, netns: string): CniSandbox {
-  const sb = { netns, confDir: join(base, "net.d"), binDir: join(base, "bin"), cacheDir: join(base, "cache"), scratch: join(base, "scratch") };
+  const sb = { netns, confDir: join(base, 'net.d'), binDir: join(base, 'bin'), cacheDir: join(base, 'cache'), scratch: join(base, 'scratch') };
   for (const d of [sb.confDir, sb.binDir, sb.cacheDir, sb.scratch]) mkdirSync(d, { recursive: true });
   return sb;
 }
@@ -278,31 +290,31 @@ exec "$@"`;
 /** Runs ctr in the sandbox: the sandbox's network namespace, and its folders at go-cni's fixed paths. */
 export function ctrInSandbox(cd: PrivateContainerd, sb: CniSandbox, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return run(
-    "nsenter",
+    'nsenter',
     [
       `--net=${netnsPath(sb.netns)}`,
-      "--",
-      "unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "--",
-      "sh",
-      "-c",
+      '--',
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
       SANDBOX_SCRIPT,
-      "sh",
+      'sh',
       sb.scratch,
       sb.confDir,
-      "/etc/cni/net.d",
+      '/etc/cni/net.d',
       sb.binDir,
-      "/opt/cni/bin",
+      '/opt/cni/bin',
       sb.cacheDir,
-      "/var/lib/cni",
-      "--",
+      '/var/lib/cni',
+      '--',
       CTR,
-      "-a",
+      '-a',
       cd.socket,
-      "-n",
+      '-n',
       CTR_NAMESPACE,
       ...args,
     ],
@@ -312,8 +324,8 @@ export function ctrInSandbox(cd: PrivateContainerd, sb: CniSandbox, args: string
 
 /** PID of a running task, from `ctr tasks ls`. */
 export async function taskPid(cd: PrivateContainerd, id: string): Promise<number> {
-  const r = await ctrOk(cd, ["tasks", "ls"]);
-  const line = r.stdout.split("\n").find((l) => l.split(/\s+/)[0] === id);
+  const r = await ctrOk(cd, ['tasks', 'ls']);
+  const line = r.stdout.split('\n').find((l) => l.split(/\s+/)[0] === id);
   const pid = Number(line?.split(/\s+/)[1]);
   if (!pid) throw new Error(`no running task ${id}\n${describeRun(r)}`);
   return pid;
@@ -321,7 +333,7 @@ export async function taskPid(cd: PrivateContainerd, id: string): Promise<number
 
 /** IPv4 address (without prefix) on eth0 inside a running task. */
 export async function taskEth0(cd: PrivateContainerd, id: string): Promise<{ ip: string; prefix: number }> {
-  const r = await ctrOk(cd, ["tasks", "exec", "--exec-id", `addr-${Date.now()}`, id, "ip", "-4", "-o", "addr", "show", "eth0"]);
+  const r = await ctrOk(cd, ['tasks', 'exec', '--exec-id', `addr-${Date.now()}`, id, 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
   const m = /\binet (\d+\.\d+\.\d+\.\d+)\/(\d+)/.exec(r.stdout);
   if (!m) throw new Error(`no IPv4 address on eth0 of ${id}\n${describeRun(r)}`);
   return { ip: m[1]!, prefix: Number(m[2]) };
@@ -329,9 +341,10 @@ export async function taskEth0(cd: PrivateContainerd, id: string): Promise<{ ip:
 
 /** The host's CNI folders (and whether /run/containerd exists), which a test must leave as it found them. */
 export function snapshotHostCniPaths(): string {
-  const paths = ["/etc/cni/net.d", "/opt/cni", "/opt/cni/bin", "/var/lib/cni"]
-    .map((p) => (existsSync(p) ? `${p}: ${statSync(p).mtimeMs} ${readdirSync(p).sort().join(",")}` : `${p}: absent`));
-  return [...paths, `${RUN_DIR}: ${existsSync(RUN_DIR) ? "present" : "absent"}`].join("\n");
+  const paths = ['/etc/cni/net.d', '/opt/cni', '/opt/cni/bin', '/var/lib/cni'].map((p) =>
+    existsSync(p) ? `${p}: ${statSync(p).mtimeMs} ${readdirSync(p).sort().join(',')}` : `${p}: absent`,
+  );
+  return [...paths, `${RUN_DIR}: ${existsSync(RUN_DIR) ? 'present' : 'absent'}`].join('\n');
 }
 
 // ---------------------------------------------------------------------------
@@ -344,14 +357,14 @@ export interface LeaseRecord {
   netns: string;
 }
 
-export function leaseRecord(dataDir: string, network: string, containerId: string, ifname = "eth0"): LeaseRecord | undefined {
-  const file = join(dataDir, network, "leases", `${containerId}@${ifname}.json`);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as LeaseRecord) : undefined;
+export function leaseRecord(dataDir: string, network: string, containerId: string, ifname = 'eth0'): LeaseRecord | undefined {
+  const file = join(dataDir, network, 'leases', `${containerId}@${ifname}.json`);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as LeaseRecord) : undefined;
 }
 
 /** A bridge -> leasehold conflist from conf.d/10-pods-bridge.conflist with the test's subnet, bridge and dataDir. */
 export function podsConflist(bridge: string, dataDir: string, subnet: string): Record<string, unknown> {
-  const list = loadConfList("10-pods-bridge.conflist");
+  const list = loadConfList('10-pods-bridge.conflist');
   const plugin = list.plugins[0]!;
   plugin.bridge = bridge;
   plugin.ipam = { ...plugin.ipam, dataDir, ranges: [[{ subnet }]] };
@@ -364,17 +377,18 @@ export function podsConflist(bridge: string, dataDir: string, subnet: string): R
  */
 export async function containerdFixture(prefix: string, subnet: string, plugin: { file: string } | { dir: string }) {
   const base = makeTempDir(prefix);
-  const netns = await createNetns("lhctrd");
+  const netns = await createNetns('lhctrd');
   const sb: CniSandbox = makeCniSandbox(base, netns);
-  if ("dir" in plugin) sb.binDir = plugin.dir; // an installed /opt/cni/bin, used as it is
-  else copyFileSync(plugin.file, join(sb.binDir, "leasehold")); // bridge itself comes from /usr/lib/cni on go-cni's path
-  const dataDir = join(base, "leases");
-  const conflist = podsConflist("lhctrd0", dataDir, subnet);
-  writeFileSync(join(sb.confDir, "10-leasehold.conflist"), JSON.stringify(conflist, null, 2));
+  if ('dir' in plugin)
+    sb.binDir = plugin.dir; // an installed /opt/cni/bin, used as it is
+  else copyFileSync(plugin.file, join(sb.binDir, 'leasehold')); // bridge itself comes from /usr/lib/cni on go-cni's path
+  const dataDir = join(base, 'leases');
+  const conflist = podsConflist('lhctrd0', dataDir, subnet);
+  writeFileSync(join(sb.confDir, '10-leasehold.conflist'), JSON.stringify(conflist, null, 2));
   let cd: PrivateContainerd | undefined;
   try {
-    cd = await startContainerd(join(base, "containerd"));
-    await importBusyboxImage(cd, join(base, "image"));
+    cd = await startContainerd(join(base, 'containerd'));
+    await importBusyboxImage(cd, join(base, 'image'));
   } catch (e) {
     await cleanupAll([() => cd && stopContainerd(cd), () => deleteNetns(netns), () => removeDir(base)]);
     throw e;
@@ -399,23 +413,27 @@ export type ContainerdFixture = Awaited<ReturnType<typeof containerdFixture>>;
 export async function runAttached(fx: ContainerdFixture, id: string) {
   const { cd, sb, dataDir, network } = fx;
   const cniId = `${CTR_NAMESPACE}-${id}`;
-  const done = ctrInSandbox(cd, sb, ["run", "--rm", "--cni", BB_IMAGE, id, "sh", "-c", "ip -4 -o addr show eth0; sleep 1.5"]);
-  const during = await pollUntil(() => leaseRecord(dataDir, network, cniId), (l) => l !== undefined, 20_000, 50);
+  const done = ctrInSandbox(cd, sb, ['run', '--rm', '--cni', BB_IMAGE, id, 'sh', '-c', 'ip -4 -o addr show eth0; sleep 1.5']);
+  const during = await pollUntil(
+    () => leaseRecord(dataDir, network, cniId),
+    (l) => l !== undefined,
+    20_000,
+    50,
+  );
   const r = await done;
   const eth0 = /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout)?.[1];
-  const left = [...filesMentioning(dataDir, network, cniId), ...filesMentioning(sb.cacheDir, "results", cniId)];
+  const left = [...filesMentioning(dataDir, network, cniId), ...filesMentioning(sb.cacheDir, 'results', cniId)];
   return { run: r, eth0, during, left };
 }
 
 /** `leasehold <args> --json` from dist, parsed; exit status kept for the caller to judge. */
 export async function leaseholdCli(bin: string, args: string[]): Promise<{ code: number | null; json: any; raw: string }> {
-  const r = await run(bin, [...args, "--json"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  const r = await run(bin, [...args, '--json'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
   let json: any;
   try {
     json = JSON.parse(r.stdout);
   } catch {
-    throw new Error(`leasehold ${args.join(" ")} printed no JSON\n${describeRun(r)}`);
+    throw new Error(`leasehold ${args.join(' ')} printed no JSON\n${describeRun(r)}`);
   }
   return { code: r.code, json, raw: describeRun(r) };
 }
-

@@ -2,64 +2,69 @@
 // checked against what runtimes read (/opt/cni/bin) and its install step, the init container's own command, is
 // run under containerd with the same mounts kubelet would give it (as root).
 
-import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { parseYamlSubset } from "../helpers/yaml-subset.js";
-import { assertIpamPluginPresent, cleanupAll, describeRun, DIST_DIR, isRoot, makeTempDir, NOT_ROOT_REASON, removeDir, REPO } from "./helpers.js";
-import { BB_IMAGE, ctr, importBusyboxImage, startContainerd, stopContainerd, type PrivateContainerd } from "./containerd.js";
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parseYamlSubset } from '../helpers/yaml-subset.js';
+import { assertIpamPluginPresent, cleanupAll, describeRun, DIST_DIR, isRoot, makeTempDir, NOT_ROOT_REASON, removeDir, REPO } from './helpers.js';
+import { BB_IMAGE, ctr, importBusyboxImage, startContainerd, stopContainerd, type PrivateContainerd } from './containerd.js';
 
-const { version } = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string };
-const ds = parseYamlSubset(readFileSync(join(REPO, "deploy", "daemonset.yaml"), "utf8")) as any;
+const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+const ds = parseYamlSubset(readFileSync(join(REPO, 'deploy', 'daemonset.yaml'), 'utf8')) as any;
 const pod = ds.spec.template.spec;
 const init = pod.initContainers[0];
 
-describe("deploy/daemonset.yaml", () => {
+describe('deploy/daemonset.yaml', () => {
   test("is an apps/v1 DaemonSet whose pods run on every node, on the node's network", () => {
-    expect([ds.apiVersion, ds.kind]).toEqual(["apps/v1", "DaemonSet"]);
+    expect([ds.apiVersion, ds.kind]).toEqual(['apps/v1', 'DaemonSet']);
     expect(ds.spec.selector.matchLabels).toEqual(ds.spec.template.metadata.labels);
     expect(pod.hostNetwork).toBe(true);
-    expect(pod.tolerations).toEqual([{ operator: "Exists" }]);
+    expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);
     expect(pod.initContainers).toHaveLength(1);
     expect(pod.containers).toHaveLength(1);
   });
 
   test("mounts the node's /opt/cni/bin, and the init container copies the plugin there under its type name", () => {
     const volume = pod.volumes.find((v: any) => v.hostPath);
-    expect(volume.hostPath).toEqual({ path: "/opt/cni/bin", type: "DirectoryOrCreate" });
+    expect(volume.hostPath).toEqual({ path: '/opt/cni/bin', type: 'DirectoryOrCreate' });
     const mount = init.volumeMounts.find((m: any) => m.name === volume.name);
-    expect(mount.mountPath).toBe("/host/opt/cni/bin");
-    const script = [...init.command, ...init.args].join(" ");
+    expect(mount.mountPath).toBe('/host/opt/cni/bin');
+    const script = [...init.command, ...init.args].join(' ');
     // written to a temp name on the same file system, then renamed: a runtime never runs a half-written file
-    expect(script).toMatch(/cp \/leasehold \/host\/opt\/cni\/bin\/\.leasehold\.new .*mv -f \/host\/opt\/cni\/bin\/\.leasehold\.new \/host\/opt\/cni\/bin\/leasehold$/);
+    expect(script).toMatch(
+      /cp \/leasehold \/host\/opt\/cni\/bin\/\.leasehold\.new .*mv -f \/host\/opt\/cni\/bin\/\.leasehold\.new \/host\/opt\/cni\/bin\/leasehold$/,
+    );
   });
 
   test("the installer image is the package's version and holds the plugin where the init container reads it", () => {
     expect(init.image).toBe(`leasehold-installer:${version}`);
-    const containerfile = readFileSync(join(REPO, "deploy", "Containerfile"), "utf8");
+    const containerfile = readFileSync(join(REPO, 'deploy', 'Containerfile'), 'utf8');
     expect(containerfile).toMatch(/^COPY dist\/leasehold \/leasehold$/m);
   });
 });
 
-describe("the subset YAML reader", () => {
-  test("reads nested mappings, sequences of mappings and scalars", () => {
-    expect(parseYamlSubset("a:\n  b: 1\n  c:\n    - x: y\n      z: true\n    - \"q\"\nd: [\"e\"]\n")).toEqual({ a: { b: 1, c: [{ x: "y", z: true }, "q"] }, d: ["e"] });
+describe('the subset YAML reader', () => {
+  test('reads nested mappings, sequences of mappings and scalars', () => {
+    expect(parseYamlSubset('a:\n  b: 1\n  c:\n    - x: y\n      z: true\n    - "q"\nd: ["e"]\n')).toEqual({
+      a: { b: 1, c: [{ x: 'y', z: true }, 'q'] },
+      d: ['e'],
+    });
   });
-  test.each(["a: &x 1\n", "a: |\n  text\n", "a: 1\n---\nb: 2\n", "a: 1\na: 2\n", "a:\n  - - x\n"])("refuses what it does not read: %j", (src) => {
+  test.each(['a: &x 1\n', 'a: |\n  text\n', 'a: 1\n---\nb: 2\n', 'a: 1\na: 2\n', 'a:\n  - - x\n'])('refuses what it does not read: %j', (src) => {
     expect(() => parseYamlSubset(src)).toThrow();
   });
 });
 
 describe.skipIf(!isRoot)("the DaemonSet's install step, run by containerd with the DaemonSet's mounts", () => {
-  let base = "";
+  let base = '';
   let cd: PrivateContainerd | undefined;
 
   beforeAll(async () => {
     assertIpamPluginPresent();
-    base = makeTempDir("lh-e2e-ds");
-    cd = await startContainerd(join(base, "containerd"));
-    await importBusyboxImage(cd, join(base, "image"));
+    base = makeTempDir('lh-e2e-ds');
+    cd = await startContainerd(join(base, 'containerd'));
+    await importBusyboxImage(cd, join(base, 'image'));
   }, 120_000);
 
   afterAll(async () => {
@@ -67,29 +72,33 @@ describe.skipIf(!isRoot)("the DaemonSet's install step, run by containerd with t
   }, 120_000);
 
   test("copies dist/leasehold to the node's /opt/cni/bin/leasehold (mode 0755, no temp file left), twice", async () => {
-    const nodeBin = makeTempDir("lh-e2e-ds-node-bin"); // stands for the node's /opt/cni/bin
+    const nodeBin = makeTempDir('lh-e2e-ds-node-bin'); // stands for the node's /opt/cni/bin
     try {
       const mount = init.volumeMounts[0].mountPath as string;
       for (const round of [1, 2]) {
-        const r = await ctr(cd!, [
-          "run",
-          "--rm",
-          "--mount",
-          `type=bind,src=${join(DIST_DIR, "leasehold")},dst=/leasehold,options=rbind:ro`,
-          "--mount",
-          `type=bind,src=${nodeBin},dst=${mount},options=rbind:rw`,
-          BB_IMAGE,
-          `ds-install-${round}`,
-          ...init.command,
-          ...init.args,
-        ], { timeoutMs: 60_000 });
+        const r = await ctr(
+          cd!,
+          [
+            'run',
+            '--rm',
+            '--mount',
+            `type=bind,src=${join(DIST_DIR, 'leasehold')},dst=/leasehold,options=rbind:ro`,
+            '--mount',
+            `type=bind,src=${nodeBin},dst=${mount},options=rbind:rw`,
+            BB_IMAGE,
+            `ds-install-${round}`,
+            ...init.command,
+            ...init.args,
+          ],
+          { timeoutMs: 60_000 },
+        );
         expect(r.code, describeRun(r)).toBe(0);
       }
-      expect(readdirSync(nodeBin)).toEqual(["leasehold"]);
-      const installed = join(nodeBin, "leasehold");
+      expect(readdirSync(nodeBin)).toEqual(['leasehold']);
+      const installed = join(nodeBin, 'leasehold');
       expect(statSync(installed).mode & 0o777).toBe(0o755);
-      const sum = (f: string) => createHash("sha256").update(readFileSync(f)).digest("hex");
-      expect(sum(installed)).toBe(sum(join(DIST_DIR, "leasehold")));
+      const sum = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+      expect(sum(installed)).toBe(sum(join(DIST_DIR, 'leasehold')));
     } finally {
       removeDir(nodeBin);
     }
@@ -97,7 +106,7 @@ describe.skipIf(!isRoot)("the DaemonSet's install step, run by containerd with t
 });
 
 if (!isRoot) {
-  describe("daemonset install step", () => {
+  describe('daemonset install step', () => {
     test.skip(NOT_ROOT_REASON, () => {});
   });
 }

@@ -5,40 +5,31 @@
 // the harness before dist/ exists, E2E_IPAM_TYPE=host-local runs the very same
 // tests against the reference plugin from /usr/lib/cni.
 
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  accessSync,
-  constants as fsConstants,
-} from "node:fs";
-import { isIP } from "node:net";
-import { tmpdir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, accessSync, constants as fsConstants } from 'node:fs';
+import { isIP } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const DIST_DIR = join(REPO, "dist");
-export const SYSTEM_CNI_DIR = "/usr/lib/cni";
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DIST_DIR = join(REPO, 'dist');
+export const SYSTEM_CNI_DIR = '/usr/lib/cni';
 export const CNI_PATH = `${DIST_DIR}:${SYSTEM_CNI_DIR}`;
-export const CONF_DIR = join(REPO, "conf.d");
+export const CONF_DIR = join(REPO, 'conf.d');
 
 /** IPAM type the tests configure; `leasehold` unless overridden for harness development. */
-export const IPAM_TYPE = process.env.E2E_IPAM_TYPE ?? "leasehold";
+export const IPAM_TYPE = process.env.E2E_IPAM_TYPE ?? 'leasehold';
 
-export const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-export const NOT_ROOT_REASON = "e2e tests need root (network namespaces, bridges, veths): skipped because process.getuid() !== 0";
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+export const NOT_ROOT_REASON = 'e2e tests need root (network namespaces, bridges, veths): skipped because process.getuid() !== 0';
 
 /**
  * Throws (so the suite fails, not skips) when the IPAM plugin under test cannot be executed.
  */
 export function assertIpamPluginPresent(): string {
-  const candidates = IPAM_TYPE === "leasehold" ? [join(DIST_DIR, "leasehold")] : [join(DIST_DIR, IPAM_TYPE), join(SYSTEM_CNI_DIR, IPAM_TYPE)];
+  const candidates = IPAM_TYPE === 'leasehold' ? [join(DIST_DIR, 'leasehold')] : [join(DIST_DIR, IPAM_TYPE), join(SYSTEM_CNI_DIR, IPAM_TYPE)];
   for (const c of candidates) {
     try {
       accessSync(c, fsConstants.X_OK);
@@ -48,13 +39,13 @@ export function assertIpamPluginPresent(): string {
     }
   }
   throw new Error(
-    `IPAM plugin "${IPAM_TYPE}" not found or not executable (looked for ${candidates.join(", ")}). ` +
-      (IPAM_TYPE === "leasehold" ? "Run `npm run build` to produce dist/leasehold before the e2e tests." : ""),
+    `IPAM plugin "${IPAM_TYPE}" not found or not executable (looked for ${candidates.join(', ')}). ` +
+      (IPAM_TYPE === 'leasehold' ? 'Run `npm run build` to produce dist/leasehold before the e2e tests.' : ''),
   );
 }
 
 export function randSuffix(bytes = 3): string {
-  return randomBytes(bytes).toString("hex");
+  return randomBytes(bytes).toString('hex');
 }
 
 // ---------------------------------------------------------------------------
@@ -81,38 +72,38 @@ export function run(cmd: string, args: string[] = [], opts: RunOptions = {}): Pr
     const child = spawn(cmd, args, {
       env: opts.env ?? process.env,
       cwd: opts.cwd,
-      stdio: ["pipe", "pipe", "pipe"],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
-    child.on("error", (err) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.on('error', (err) => {
       clearTimeout(timer);
       reject(new Error(`failed to spawn ${cmd}: ${err.message}`));
     });
-    child.on("close", (code, signal) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolvePromise({ cmd, args, code, signal, stdout, stderr });
     });
-    child.stdin.on("error", () => {
+    child.stdin.on('error', () => {
       /* child may exit before reading stdin */
     });
-    child.stdin.end(opts.input ?? "");
+    child.stdin.end(opts.input ?? '');
   });
 }
 
-export function describeRun(r: RunResult, extra = ""): string {
+export function describeRun(r: RunResult, extra = ''): string {
   return [
-    `command: ${r.cmd} ${r.args.map((a) => JSON.stringify(a)).join(" ")}`,
+    `command: ${r.cmd} ${r.args.map((a) => JSON.stringify(a)).join(' ')}`,
     extra,
-    `exit: ${r.code}${r.signal ? ` (signal ${r.signal})` : ""}`,
-    `stdout: ${r.stdout.trim() || "<empty>"}`,
-    `stderr: ${r.stderr.trim() || "<empty>"}`,
+    `exit: ${r.code}${r.signal ? ` (signal ${r.signal})` : ''}`,
+    `stdout: ${r.stdout.trim() || '<empty>'}`,
+    `stderr: ${r.stderr.trim() || '<empty>'}`,
   ]
     .filter(Boolean)
-    .join("\n");
+    .join('\n');
 }
 
 /** Runs a command and throws a descriptive error when it exits non-zero. */
@@ -125,9 +116,9 @@ export async function runOk(cmd: string, args: string[] = [], opts: RunOptions =
 // ---------------------------------------------------------------------------
 // Network namespaces and links
 
-export async function createNetns(prefix = "lhe2e"): Promise<string> {
+export async function createNetns(prefix = 'lhe2e'): Promise<string> {
   const name = `${prefix}-${randSuffix(4)}`;
-  await runOk("ip", ["netns", "add", name]);
+  await runOk('ip', ['netns', 'add', name]);
   return name;
 }
 
@@ -136,20 +127,20 @@ export function netnsPath(name: string): string {
 }
 
 export async function deleteNetns(name: string): Promise<void> {
-  if (existsSync(netnsPath(name))) await run("ip", ["netns", "del", name]);
+  if (existsSync(netnsPath(name))) await run('ip', ['netns', 'del', name]);
 }
 
 export async function inNetns(ns: string, cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return run("ip", ["netns", "exec", ns, cmd, ...args], opts);
+  return run('ip', ['netns', 'exec', ns, cmd, ...args], opts);
 }
 
 export async function linkExists(name: string, ns?: string): Promise<boolean> {
-  const r = ns ? await inNetns(ns, "ip", ["link", "show", "dev", name]) : await run("ip", ["link", "show", "dev", name]);
+  const r = ns ? await inNetns(ns, 'ip', ['link', 'show', 'dev', name]) : await run('ip', ['link', 'show', 'dev', name]);
   return r.code === 0;
 }
 
 export async function deleteLink(name: string): Promise<void> {
-  if (await linkExists(name)) await run("ip", ["link", "del", name]);
+  if (await linkExists(name)) await run('ip', ['link', 'del', name]);
 }
 
 /** Unique interface name (<= 15 chars). */
@@ -160,14 +151,14 @@ export function uniqueIfName(prefix: string): string {
 }
 
 export interface IfAddr {
-  family: "inet" | "inet6";
+  family: 'inet' | 'inet6';
   local: string;
   prefixlen: number;
   scope: string;
 }
 
 export async function ifAddrs(ns: string, ifname: string): Promise<IfAddr[]> {
-  const r = await inNetns(ns, "ip", ["-j", "addr", "show", "dev", ifname]);
+  const r = await inNetns(ns, 'ip', ['-j', 'addr', 'show', 'dev', ifname]);
   if (r.code !== 0) throw new Error(`cannot list addresses\n${describeRun(r)}`);
   const parsed = JSON.parse(r.stdout) as Array<{ addr_info?: IfAddr[] }>;
   return (parsed[0]?.addr_info ?? []).map((a) => ({ family: a.family, local: a.local, prefixlen: a.prefixlen, scope: a.scope }));
@@ -180,9 +171,9 @@ export interface RouteEntry {
 }
 
 export async function routes(ns: string, family: 4 | 6): Promise<RouteEntry[]> {
-  const r = await inNetns(ns, "ip", ["-j", `-${family}`, "route", "show"]);
+  const r = await inNetns(ns, 'ip', ['-j', `-${family}`, 'route', 'show']);
   if (r.code !== 0) throw new Error(`cannot list routes\n${describeRun(r)}`);
-  return JSON.parse(r.stdout || "[]") as RouteEntry[];
+  return JSON.parse(r.stdout || '[]') as RouteEntry[];
 }
 
 // ---------------------------------------------------------------------------
@@ -206,7 +197,7 @@ export interface ConfList {
 }
 
 export function loadConfList(file: string): ConfList {
-  return JSON.parse(readFileSync(join(CONF_DIR, file), "utf8")) as ConfList;
+  return JSON.parse(readFileSync(join(CONF_DIR, file), 'utf8')) as ConfList;
 }
 
 export interface PluginConfOverrides {
@@ -230,7 +221,7 @@ export function pluginConfFromList(file: string, overrides: PluginConfOverrides 
 }
 
 export interface CniInvocation {
-  command: "ADD" | "DEL" | "CHECK" | "VERSION" | "GC" | "STATUS";
+  command: 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'GC' | 'STATUS';
   containerId: string;
   netns?: string; // namespace name (not path)
   ifname?: string;
@@ -248,15 +239,15 @@ export async function cni(plugin: string, inv: CniInvocation): Promise<CniResult
   const env: Record<string, string> = {
     CNI_COMMAND: inv.command,
     CNI_CONTAINERID: inv.containerId,
-    CNI_IFNAME: inv.ifname ?? "eth0",
+    CNI_IFNAME: inv.ifname ?? 'eth0',
     CNI_PATH,
   };
   if (inv.netns) env.CNI_NETNS = netnsPath(inv.netns);
   if (inv.args) env.CNI_ARGS = inv.args;
   const stdin = JSON.stringify(inv.config);
-  const pluginPath = plugin.includes("/") ? plugin : join(SYSTEM_CNI_DIR, plugin);
-  const r = await run(pluginPath, [], { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...env }, input: stdin, timeoutMs: 30_000 });
-  let json: any ;
+  const pluginPath = plugin.includes('/') ? plugin : join(SYSTEM_CNI_DIR, plugin);
+  const r = await run(pluginPath, [], { env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env }, input: stdin, timeoutMs: 30_000 });
+  let json: any;
   try {
     json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
   } catch {
@@ -268,7 +259,7 @@ export async function cni(plugin: string, inv: CniInvocation): Promise<CniResult
 export function describeCni(r: CniResult): string {
   const envStr = Object.entries(r.env)
     .map(([k, v]) => `${k}=${v}`)
-    .join(" ");
+    .join(' ');
   return describeRun(r, `env: ${envStr}\nstdin: ${r.stdin}`);
 }
 
@@ -276,7 +267,7 @@ export function describeCni(r: CniResult): string {
 export async function cniOk(plugin: string, inv: CniInvocation): Promise<CniResult> {
   const r = await cni(plugin, inv);
   if (r.code !== 0) throw new Error(`CNI ${inv.command} via ${plugin} failed\n${describeCni(r)}`);
-  if (inv.command === "ADD" && (!r.json || !Array.isArray(r.json.ips))) {
+  if (inv.command === 'ADD' && (!r.json || !Array.isArray(r.json.ips))) {
     throw new Error(`CNI ADD via ${plugin} returned no ips\n${describeCni(r)}`);
   }
   return r;
@@ -289,7 +280,7 @@ export interface ResultIp {
 }
 
 export function splitCidr(cidr: string): { ip: string; prefix: number } {
-  const [ip, p] = cidr.split("/");
+  const [ip, p] = cidr.split('/');
   return { ip: ip!, prefix: Number(p) };
 }
 
@@ -320,9 +311,9 @@ export function listFiles(dir: string): string[] {
 
 function readText(p: string): string {
   try {
-    return readFileSync(p, "utf8");
+    return readFileSync(p, 'utf8');
   } catch {
-    return "";
+    return '';
   }
 }
 
@@ -335,29 +326,29 @@ export function filesMentioning(dataDir: string, network: string, containerId: s
 export function dumpLeaseDir(dataDir: string, network: string): string {
   const files = listFiles(join(dataDir, network));
   if (files.length === 0) return `${join(dataDir, network)}: <no files>`;
-  return files.map((p) => `--- ${p}\n${readText(p).slice(0, 2000)}`).join("\n");
+  return files.map((p) => `--- ${p}\n${readText(p).slice(0, 2000)}`).join('\n');
 }
 
 const IP_TOKEN = /(?:\d{1,3}\.){3}\d{1,3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]+/g;
 
 function ipsIn(text: string): string[] {
-  return (text.match(IP_TOKEN) ?? []).map((t) => t.split("/")[0]!).filter((t) => isIP(t) !== 0);
+  return (text.match(IP_TOKEN) ?? []).map((t) => t.split('/')[0]!).filter((t) => isIP(t) !== 0);
 }
 
 function mentions(node: unknown, containerId: string): boolean {
-  return typeof node === "string" ? node.includes(containerId) : JSON.stringify(node)?.includes(containerId) ?? false;
+  return typeof node === 'string' ? node.includes(containerId) : (JSON.stringify(node)?.includes(containerId) ?? false);
 }
 
 function jsonIpsNear(node: unknown, containerId: string): string[] | undefined {
   // The smallest JSON object/array mentioning the container id holds its lease:
   // return the IP addresses inside it, or the IP-shaped key it is stored under
   // ({ "10.0.0.2": { "id": ... } }).
-  if (node === null || typeof node !== "object" || !mentions(node, containerId)) return undefined;
+  if (node === null || typeof node !== 'object' || !mentions(node, containerId)) return undefined;
   const entries: Array<[string, unknown]> = Array.isArray(node) ? node.map((v, i) => [String(i), v]) : Object.entries(node as object);
   for (const [key, child] of entries) {
     const inner = jsonIpsNear(child, containerId);
     if (inner && inner.length > 0) return inner;
-    const k = key.split("/")[0]!;
+    const k = key.split('/')[0]!;
     if (!Array.isArray(node) && isIP(k) !== 0 && mentions(child, containerId)) return [k];
   }
   return ipsIn(JSON.stringify(node));
@@ -365,9 +356,9 @@ function jsonIpsNear(node: unknown, containerId: string): string[] | undefined {
 
 /** Canonical text form of an IP address (IPv6 compressed, lower case). */
 export function canonicalIp(ip: string): string {
-  const bare = ip.split("/")[0]!;
+  const bare = ip.split('/')[0]!;
   if (isIP(bare) !== 6) return bare;
-  return new URL(`http://[${bare}]/`).hostname.replace(/^\[|\]$/g, "");
+  return new URL(`http://[${bare}]/`).hostname.replace(/^\[|\]$/g, '');
 }
 
 /**
@@ -385,7 +376,7 @@ export function leasedIps(dataDir: string, network: string, containerId: string)
       continue;
     }
     // host-local style with IPv6 files named e.g. "fd00:10:245:1::2" handled above; encoded names:
-    const decoded = name.replace(/_/g, ":");
+    const decoded = name.replace(/_/g, ':');
     if (isIP(decoded) !== 0) {
       found.add(canonicalIp(decoded));
       continue;
@@ -400,7 +391,7 @@ export function leasedIps(dataDir: string, network: string, containerId: string)
     if (!ips) {
       // maybe JSON lines, or plain text
       ips = [];
-      for (const line of text.split("\n")) {
+      for (const line of text.split('\n')) {
         if (!line.includes(containerId)) continue;
         try {
           ips.push(...(jsonIpsNear(JSON.parse(line), containerId) ?? []));
@@ -409,7 +400,7 @@ export function leasedIps(dataDir: string, network: string, containerId: string)
         }
       }
     }
-    if (ips.length === 0) ips = ipsIn(name.replace(/\.(json|lease|lock|tmp)$/, "")); // lease file named after its IP
+    if (ips.length === 0) ips = ipsIn(name.replace(/\.(json|lease|lock|tmp)$/, '')); // lease file named after its IP
     for (const ip of ips) found.add(canonicalIp(ip));
   }
   return [...found];
@@ -440,5 +431,5 @@ export async function cleanupAll(steps: Array<() => unknown | Promise<unknown>>)
       errors.push(e);
     }
   }
-  if (errors.length) console.warn("e2e cleanup errors:", ...errors);
+  if (errors.length) console.warn('e2e cleanup errors:', ...errors);
 }

@@ -4,7 +4,23 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { addressOf, cli, expectCniError, expectOk, faultConf, isRoot, mountTmpfs, NOT_ROOT, readNetwork, run, startCni, stateTree, tempDataDir, tempFiles, umountQuiet } from '../helpers/leasehold';
+import {
+  addressOf,
+  cli,
+  expectCniError,
+  expectOk,
+  faultConf,
+  isRoot,
+  mountTmpfs,
+  NOT_ROOT,
+  readNetwork,
+  run,
+  startCni,
+  stateTree,
+  tempDataDir,
+  tempFiles,
+  umountQuiet,
+} from '../helpers/leasehold';
 
 const root = tempDataDir('lh-fault-adopt-');
 const mounts: string[] = [];
@@ -109,7 +125,10 @@ describe('a round-robin cursor that is not an address', () => {
     const add = await call('ADD', 'second', conf);
     expectOk(add);
     expect(addressOf(add)).toBe('10.20.0.3');
-    for (const [verb, id] of [['CHECK', 'second'], ['DEL', 'first']] as const) {
+    for (const [verb, id] of [
+      ['CHECK', 'second'],
+      ['DEL', 'first'],
+    ] as const) {
       garble();
       expectOk(await call(verb, id, conf), verb);
     }
@@ -123,7 +142,16 @@ describe('a round-robin cursor that is not an address', () => {
     expect(check.code, check.stderr).toBe(1);
     const kinds = JSON.parse(check.stdout).findings.map((f: { kind: string }) => f.kind);
     expect(kinds.filter((k: string) => k === 'cursor-ignored')).toHaveLength(2);
-    for (const args of [['status'], ['list'], ['metrics'], ['gc', '--dry-run'], ['gc'], ['import-host-local', '--dry-run'], ['import-host-local'], ['release', '10.20.0.3']]) {
+    for (const args of [
+      ['status'],
+      ['list'],
+      ['metrics'],
+      ['gc', '--dry-run'],
+      ['gc'],
+      ['import-host-local', '--dry-run'],
+      ['import-host-local'],
+      ['release', '10.20.0.3'],
+    ]) {
       garble();
       const r = cli([...args, '--data-dir', dataDir]);
       expect(r.stderr, args.join(' ')).not.toMatch(/internal error/);

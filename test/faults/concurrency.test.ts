@@ -90,7 +90,10 @@ describe(`concurrency: ${N} processes at once`, () => {
     }
     for (const id of expectAbsent) {
       expect(st.records.has(`${id}@eth0`), `record of deleted ${id}`).toBe(false);
-      expect([...st.claims.values()].some((h) => h.containerID === id), `claim of deleted ${id}`).toBe(false);
+      expect(
+        [...st.claims.values()].some((h) => h.containerID === id),
+        `claim of deleted ${id}`,
+      ).toBe(false);
     }
     // A racing ADD/DEL pair ends in one of the two sequential outcomes, never half of each.
     let racedPresent = 0;

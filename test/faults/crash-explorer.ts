@@ -79,7 +79,8 @@ export const key = (a: Attachment): string => `${a.containerID}@${a.ifname}`;
 /** The network directory, relative to the temp root. */
 export const netRel = (sc: Scenario): string => join(sc.dataDir, sc.network);
 
-const STRACE_SET = 'open,openat,creat,write,pwrite64,writev,pwritev,fsync,fdatasync,sync,syncfs,sync_file_range,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,mkdir,mkdirat,rmdir,ftruncate,truncate,close';
+const STRACE_SET =
+  'open,openat,creat,write,pwrite64,writev,pwritev,fsync,fdatasync,sync,syncfs,sync_file_range,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,mkdir,mkdirat,rmdir,ftruncate,truncate,close';
 
 /** strace is installed and may trace here (ptrace can be forbidden in a container). */
 export function straceAvailable(): boolean {
@@ -251,7 +252,14 @@ export function record(sc: Scenario): Recording {
             if (truncated || data.length < s.ret) throw new Error(`strace cut a write of ${s.ret} bytes short`);
             const off = s.name === 'pwrite64' ? Number(s.args[3]) : f.off;
             if (off < 0) throw new Error('O_APPEND writes are not modelled');
-            ops.push({ kind: 'write', ino: f.ino, off, data: data.subarray(0, s.ret), call: ci, what: `${w} ${s.ret} B at ${off} to ${inodes.get(f.ino)!.firstPath}` });
+            ops.push({
+              kind: 'write',
+              ino: f.ino,
+              off,
+              data: data.subarray(0, s.ret),
+              call: ci,
+              what: `${w} ${s.ret} B at ${off} to ${inodes.get(f.ino)!.firstPath}`,
+            });
             if (s.name === 'write') f.off += s.ret;
             break;
           }
@@ -287,7 +295,14 @@ export function record(sc: Scenario): Recording {
             const [from, to] = s.name === 'linkat' ? [pathOf(s.args[1]), pathOf(s.args[3])] : [pathOf(s.args[0]), pathOf(s.args[1])];
             if (!inRoot(to)) break;
             const ino = live.get(from)!;
-            ops.push({ kind: 'entry', dir: parentIno(to), name: to.split('/').pop()!, ino, call: ci, what: `${w} ${relative(root, from)} → ${relative(root, to)}` });
+            ops.push({
+              kind: 'entry',
+              dir: parentIno(to),
+              name: to.split('/').pop()!,
+              ino,
+              call: ci,
+              what: `${w} ${relative(root, from)} → ${relative(root, to)}`,
+            });
             live.set(to, ino);
             break;
           }
@@ -307,7 +322,16 @@ export function record(sc: Scenario): Recording {
             if (!inRoot(to)) break;
             const ino = live.get(from)!;
             if (inodes.get(ino)!.dir) throw new Error('renaming a directory is not modelled');
-            ops.push({ kind: 'rename', fromDir: parentIno(from), fromName: from.split('/').pop()!, toDir: parentIno(to), toName: to.split('/').pop()!, ino, call: ci, what: `${w} ${relative(root, from)} → ${relative(root, to)}` });
+            ops.push({
+              kind: 'rename',
+              fromDir: parentIno(from),
+              fromName: from.split('/').pop()!,
+              toDir: parentIno(to),
+              toName: to.split('/').pop()!,
+              ino,
+              call: ci,
+              what: `${w} ${relative(root, from)} → ${relative(root, to)}`,
+            });
             live.delete(from);
             live.set(to, ino);
             break;
@@ -489,7 +513,10 @@ export function* crashStates(rec: Recording, opts: { seed: number; exhaustiveMax
     const how = n <= opts.exhaustiveMax ? 'exhaustive' : 'sampled';
     if (how === 'exhaustive') for (let m = 0; m < 1 << n; m++) masks.push((i) => ((m >> i) & 1) === 1);
     else {
-      masks.push(() => true, () => false);
+      masks.push(
+        () => true,
+        () => false,
+      );
       for (let k = 0; k < opts.samples; k++) {
         const bits = cp.optional.map(() => random() < 0.5);
         masks.push((i) => bits[i]!);
@@ -498,7 +525,10 @@ export function* crashStates(rec: Recording, opts: { seed: number; exhaustiveMax
     for (const mask of masks) {
       const chosen = new Set(cp.durable);
       const lost: number[] = [];
-      cp.optional.forEach((op, i) => (mask(i) ? chosen.add(op) : lost.push(op)));
+      for (const [i, op] of cp.optional.entries()) {
+        if (mask(i)) chosen.add(op);
+        else lost.push(op);
+      }
       for (const op of cp.noise) if (random() < 0.5) chosen.add(op);
       const tree = materialize(rec, chosen, point);
       const contentKey = treeKey(tree, rec.scenario);
@@ -568,8 +598,12 @@ export function checkFiles(net: NetState, exp: Expectation): string[] {
     const r = net.records.get(key(att));
     // leasehold.json is written after adoption: once it is there, host-local's reservations must have records.
     const mustHaveRecord = record || net.state !== undefined;
-    if (mustHaveRecord && !r) out.push(`${record ? 'acknowledged lease' : 'host-local reservation'} ${key(att)} has no record${record ? '' : ', yet leasehold.json says adoption is done'}`);
-    if (mustHaveRecord && r && !addresses.every((a) => r.addresses.includes(a))) out.push(`record of ${key(att)} lists ${r.addresses.join(',')}, not ${addresses.join(',')}`);
+    if (mustHaveRecord && !r)
+      out.push(
+        `${record ? 'acknowledged lease' : 'host-local reservation'} ${key(att)} has no record${record ? '' : ', yet leasehold.json says adoption is done'}`,
+      );
+    if (mustHaveRecord && r && !addresses.every((a) => r.addresses.includes(a)))
+      out.push(`record of ${key(att)} lists ${r.addresses.join(',')}, not ${addresses.join(',')}`);
   }
   for (const att of exp.absent.values()) {
     if (net.records.has(key(att))) out.push(`deleted attachment ${key(att)} came back as a record`);

@@ -243,8 +243,22 @@ describe.skipIf(skip !== '')(`crash states under the power-loss model (seed ${SE
         `in ${(fileMs / 1000).toFixed(1)} s; the executable ran ${binaryRuns} times on ${sample.length} of ${classes.length} states that differ in meaning ` +
         `in ${(binaryMs / 1000).toFixed(1)} s; ${findings.length} state(s) broke an invariant`;
       console.log(line);
-      summary.push({ scenario: sc.name, seed: SEED, states, exhaustive, distinct: loaded.size, classes: classes.length, binaryStates: sample.length, binaryRuns, broken: findings.length, findings: findings.slice(0, 50) });
-      const shown = findings.slice(0, 8).map((f) => JSON.stringify(f, null, 1)).join('\n');
+      summary.push({
+        scenario: sc.name,
+        seed: SEED,
+        states,
+        exhaustive,
+        distinct: loaded.size,
+        classes: classes.length,
+        binaryStates: sample.length,
+        binaryRuns,
+        broken: findings.length,
+        findings: findings.slice(0, 50),
+      });
+      const shown = findings
+        .slice(0, 8)
+        .map((f) => JSON.stringify(f, null, 1))
+        .join('\n');
       expect(findings.length, `${line}\nreplay with LEASEHOLD_CRASH_SEED=${SEED}\n${shown}`).toBe(0);
     });
   }

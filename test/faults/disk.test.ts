@@ -5,7 +5,22 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { addressOf, expectCniError, faultConf, isRoot, mountTmpfs, NOT_ROOT, readNetwork, run, startCni, stateTree, tempDataDir, tempFiles, tree, umountQuiet } from '../helpers/leasehold';
+import {
+  addressOf,
+  expectCniError,
+  faultConf,
+  isRoot,
+  mountTmpfs,
+  NOT_ROOT,
+  readNetwork,
+  run,
+  startCni,
+  stateTree,
+  tempDataDir,
+  tempFiles,
+  tree,
+  umountQuiet,
+} from '../helpers/leasehold';
 
 const root = tempDataDir('lh-fault-disk-');
 const mounts: string[] = [];
@@ -42,7 +57,12 @@ describe.skipIf(!isRoot)(`disk: read-only data directory (tmpfs remounted ro)${i
     const before = tree(mnt);
     run('mount', ['-o', 'remount,ro', mnt]);
 
-    for (const [verb, id] of [['ADD', 'newcomer'], ['DEL', 'existing'], ['ADD', 'existing'], ['CHECK', 'existing']] as const) {
+    for (const [verb, id] of [
+      ['ADD', 'newcomer'],
+      ['DEL', 'existing'],
+      ['ADD', 'existing'],
+      ['CHECK', 'existing'],
+    ] as const) {
       const r = await call(verb, id, conf);
       // CHECK only reads, so succeeding is as good as failing cleanly; writers must fail.
       if (verb === 'CHECK' && r.code === 0) continue;

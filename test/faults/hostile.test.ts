@@ -51,7 +51,11 @@ const id = fc.nat({ max: 1e9 }).map((n) => `h-${n}`);
 // Values of every JSON type but the one a key takes.
 const anyJson = fc.jsonValue({ maxDepth: 2 });
 const notString = anyJson.filter((v) => typeof v !== 'string');
-const notInt = fc.oneof(anyJson.filter((v) => typeof v !== 'number'), fc.double({ noInteger: true, noNaN: true }), fc.constantFrom(1e300, -1, 600_001, 2 ** 53));
+const notInt = fc.oneof(
+  anyJson.filter((v) => typeof v !== 'number'),
+  fc.double({ noInteger: true, noNaN: true }),
+  fc.constantFrom(1e300, -1, 600_001, 2 ** 53),
+);
 const notBool = anyJson.filter((v) => typeof v !== 'boolean');
 const notArray = anyJson.filter((v) => !Array.isArray(v));
 const notObject = anyJson.filter((v) => typeof v !== 'object' || v === null || Array.isArray(v));
@@ -102,7 +106,9 @@ const KEYS: Array<[string[], fc.Arbitrary<unknown>]> = [
   [['cni.dev/valid-attachments', '0', 'containerID'], notString],
 ];
 // lockTimeoutMs: ints outside 0..600000 are wrong too; keep only generated values that are really invalid.
-KEYS[KEYS.findIndex(([p]) => p.join('.') === 'ipam.lockTimeoutMs')]![1] = notInt.filter((v) => !(typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 600_000));
+KEYS[KEYS.findIndex(([p]) => p.join('.') === 'ipam.lockTimeoutMs')]![1] = notInt.filter(
+  (v) => !(typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 600_000),
+);
 
 /** Sets obj[path] = value, creating arrays/objects on the way (numeric segments make arrays). */
 function setPath(obj: Record<string, any>, path: string[], value: unknown): Record<string, any> {
@@ -119,11 +125,29 @@ function setPath(obj: Record<string, any>, path: string[], value: unknown): Reco
 
 // Addresses that are invalid wherever an address or CIDR is parsed.
 const BAD_ADDRESSES = [
-  '256.1.1.1', '10.20.0.0/33', '10.20.0.0/-1', '1.2.3.4/x', '10.20.0', '10.20.0.0.0', '1.2.3.4 ', ' 1.2.3.4', '1.2.3.4\n',
-  '10.20.0.5/24/1', '', '../../etc/passwd', long, '10.20.0.5\u0000', '10.20.0.5%eth0', 'fe80::1%eth0', 'fe80:::1', '1::2::3',
+  '256.1.1.1',
+  '10.20.0.0/33',
+  '10.20.0.0/-1',
+  '1.2.3.4/x',
+  '10.20.0',
+  '10.20.0.0.0',
+  '1.2.3.4 ',
+  ' 1.2.3.4',
+  '1.2.3.4\n',
+  '10.20.0.5/24/1',
+  '',
+  '../../etc/passwd',
+  long,
+  '10.20.0.5\u0000',
+  '10.20.0.5%eth0',
+  'fe80::1%eth0',
+  'fe80:::1',
+  '1::2::3',
   // IPv4-mapped IPv6: the same IPv4 address under a second spelling.
   // (hex spellings such as ::ffff:a14:5 have their own test below)
-  '::ffff:10.20.0.5', '::ffff:10.20.0.0/112', '0:0:0:0:0:ffff:10.20.0.5',
+  '::ffff:10.20.0.5',
+  '::ffff:10.20.0.0/112',
+  '0:0:0:0:0:ffff:10.20.0.5',
 ];
 const junkAddress = fc.string({ maxLength: 40 }).map((s) => `${s}x!`); // never an address
 const badAddress = fc.oneof(fc.constantFrom(...BAD_ADDRESSES), junkAddress);
@@ -145,17 +169,26 @@ const ADDRESS_SLOTS: Array<{ path: string[]; value: fc.Arbitrary<string>; wrap?:
 
 const caseArb: fc.Arbitrary<Case> = fc.oneof(
   // random bytes on stdin
-  fc.record({ v: verb, id, bytes: fc.uint8Array({ maxLength: 4096 }) }).map(
-    ({ v, id, bytes }): Case => ({ kind: 'random-bytes', verb: v, env: envOf(id), stdin: Buffer.from(bytes), mustFail: true, dataDirs: [] }),
-  ),
+  fc
+    .record({ v: verb, id, bytes: fc.uint8Array({ maxLength: 4096 }) })
+    .map(({ v, id, bytes }): Case => ({ kind: 'random-bytes', verb: v, env: envOf(id), stdin: Buffer.from(bytes), mustFail: true, dataDirs: [] })),
   // random JSON on stdin
-  fc.record({ v: verb, id, j: fc.jsonValue() }).map(({ v, id, j }): Case => ({ kind: 'random-json', verb: v, env: envOf(id), stdin: JSON.stringify(j), mustFail: true, dataDirs: [] })),
+  fc
+    .record({ v: verb, id, j: fc.jsonValue() })
+    .map(({ v, id, j }): Case => ({ kind: 'random-json', verb: v, env: envOf(id), stdin: JSON.stringify(j), mustFail: true, dataDirs: [] })),
   // a wrong type for one config key
   fc.record({ v: verb, id, k: fc.nat({ max: KEYS.length - 1 }), seed: fc.nat() }).chain(({ v, id, k }) =>
     KEYS[k]![1].map((value): Case => {
       const conf = base({ routes: [{ dst: '0.0.0.0/0' }] });
       if (KEYS[k]![0][0] === 'prevResult') conf.cniVersion = '1.0.0';
-      return { kind: `wrong-type ${KEYS[k]![0].join('.')}`, verb: v, env: envOf(id), stdin: JSON.stringify(setPath(conf, KEYS[k]![0], value)), mustFail: true, dataDirs: [] };
+      return {
+        kind: `wrong-type ${KEYS[k]![0].join('.')}`,
+        verb: v,
+        env: envOf(id),
+        stdin: JSON.stringify(setPath(conf, KEYS[k]![0], value)),
+        mustFail: true,
+        dataDirs: [],
+      };
     }),
   ),
   // a bad CIDR or address in one slot
@@ -165,73 +198,133 @@ const caseArb: fc.Arbitrary<Case> = fc.oneof(
       const conf = base({ routes: [{ dst: '0.0.0.0/0' }] });
       if (slot.path[0] === 'runtimeConfig' && slot.path[1] === 'ipRanges') conf.ipam.ranges = undefined;
       setPath(conf, slot.path, slot.wrap ? { dst: value } : value);
-      return { kind: `bad-address ${slot.path.join('.')}=${JSON.stringify(value.slice(0, 40))}`, verb: v, env: envOf(id), stdin: JSON.stringify(conf), mustFail: true, dataDirs: [] };
+      return {
+        kind: `bad-address ${slot.path.join('.')}=${JSON.stringify(value.slice(0, 40))}`,
+        verb: v,
+        env: envOf(id),
+        stdin: JSON.stringify(conf),
+        mustFail: true,
+        dataDirs: [],
+      };
     }),
   ),
   // a bad requested address through CNI_ARGS
   fc.record({ v: verb, id, a: badAddress.filter((a) => !a.includes(';') && !a.includes(',') && !a.includes('\0')) }).map(
-    ({ v, id, a }): Case => ({ kind: `bad CNI_ARGS IP=${JSON.stringify(a.slice(0, 40))}`, verb: v, env: envOf(id, { CNI_ARGS: `IP=${a}` }), stdin: JSON.stringify(base()), mustFail: a !== '', dataDirs: [DATA] }),
+    ({ v, id, a }): Case => ({
+      kind: `bad CNI_ARGS IP=${JSON.stringify(a.slice(0, 40))}`,
+      verb: v,
+      env: envOf(id, { CNI_ARGS: `IP=${a}` }),
+      stdin: JSON.stringify(base()),
+      mustFail: a !== '',
+      dataDirs: [DATA],
+    }),
   ),
   // hostile CNI_* values that must be refused
-  fc.record({
-    v: verb,
-    id,
-    which: fc.constantFrom('CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_COMMAND'),
-    k: fc.nat(),
-  }).map(({ v, id, which, k }): Case => {
-    // Invalid for the variable at hand (Linux accepts ".x" and "-x" as interface names, so they are not here).
-    const lists: Record<string, string[]> = {
-      CNI_CONTAINERID: ['../x', '../../../../tmp/evil', '..', '.', 'a/b', '/abs', '.hidden', '-dash', 'a\nb', 'line\n', 'a b', long, 'ünïcode', 'a;b=c', 'x:y', ''],
-      CNI_IFNAME: ['../x', '..', '.', 'a/b', '/abs', 'a\nb', 'line\n', 'a b', 'tab\t', 'x:y', 'sixteen-bytes-ab', long, ''],
-      CNI_COMMAND: ['add', 'ADD\n', '../ADD', 'ADD;DEL', long, ''],
-    };
-    const bad = lists[which]![k % lists[which]!.length]!;
-    const env = envOf(id, which === 'CNI_COMMAND' ? {} : { [which]: bad });
-    if (which === 'CNI_COMMAND') env.CNI_COMMAND = bad;
-    return { kind: `env ${which}=${JSON.stringify(bad.slice(0, 30))}`, verb: v, env, stdin: JSON.stringify(base()), mustFail: true, dataDirs: [] };
-  }),
+  fc
+    .record({
+      v: verb,
+      id,
+      which: fc.constantFrom('CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_COMMAND'),
+      k: fc.nat(),
+    })
+    .map(({ v, id, which, k }): Case => {
+      // Invalid for the variable at hand (Linux accepts ".x" and "-x" as interface names, so they are not here).
+      const lists: Record<string, string[]> = {
+        CNI_CONTAINERID: [
+          '../x',
+          '../../../../tmp/evil',
+          '..',
+          '.',
+          'a/b',
+          '/abs',
+          '.hidden',
+          '-dash',
+          'a\nb',
+          'line\n',
+          'a b',
+          long,
+          'ünïcode',
+          'a;b=c',
+          'x:y',
+          '',
+        ],
+        CNI_IFNAME: ['../x', '..', '.', 'a/b', '/abs', 'a\nb', 'line\n', 'a b', 'tab\t', 'x:y', 'sixteen-bytes-ab', long, ''],
+        CNI_COMMAND: ['add', 'ADD\n', '../ADD', 'ADD;DEL', long, ''],
+      };
+      const bad = lists[which]![k % lists[which]!.length]!;
+      const env = envOf(id, which === 'CNI_COMMAND' ? {} : { [which]: bad });
+      if (which === 'CNI_COMMAND') env.CNI_COMMAND = bad;
+      return { kind: `env ${which}=${JSON.stringify(bad.slice(0, 30))}`, verb: v, env, stdin: JSON.stringify(base()), mustFail: true, dataDirs: [] };
+    }),
   // CNI_* values that are odd but may be accepted: they must then stay data, never a path outside the data dir
-  fc.record({
-    id,
-    which: fc.constantFrom('CNI_NETNS', 'CNI_ARGS'),
-    odd: fc.constantFrom('../../../../etc/evil', '/proc/self/ns/net\n', 'K8S_POD_NAME=../../../../tmp/evil;K8S_POD_NAMESPACE=..;IgnoreUnknown=1', `IgnoreUnknown=1;X=${long}`, long.slice(0, 4000)),
-  }).map(({ id, which, odd }): Case => ({
-    kind: `odd env ${which}=${JSON.stringify(odd.slice(0, 30))}`,
-    verb: 'ADD',
-    env: envOf(id, { [which]: odd }),
-    stdin: JSON.stringify(base()),
-    mustFail: which === 'CNI_ARGS' && !odd.includes('IgnoreUnknown') && !odd.startsWith('K8S'),
-    dataDirs: [DATA],
-  })),
+  fc
+    .record({
+      id,
+      which: fc.constantFrom('CNI_NETNS', 'CNI_ARGS'),
+      odd: fc.constantFrom(
+        '../../../../etc/evil',
+        '/proc/self/ns/net\n',
+        'K8S_POD_NAME=../../../../tmp/evil;K8S_POD_NAMESPACE=..;IgnoreUnknown=1',
+        `IgnoreUnknown=1;X=${long}`,
+        long.slice(0, 4000),
+      ),
+    })
+    .map(
+      ({ id, which, odd }): Case => ({
+        kind: `odd env ${which}=${JSON.stringify(odd.slice(0, 30))}`,
+        verb: 'ADD',
+        env: envOf(id, { [which]: odd }),
+        stdin: JSON.stringify(base()),
+        mustFail: which === 'CNI_ARGS' && !odd.includes('IgnoreUnknown') && !odd.startsWith('K8S'),
+        dataDirs: [DATA],
+      }),
+    ),
   // NUL bytes and 10 KB strings inside the config (NUL cannot be passed in the environment)
-  fc.record({
-    v: verb,
-    id,
-    field: fc.constantFrom('name', 'cniVersion', 'dataDir', 'resolvConf-nul'),
-    bad: fc.constantFrom('a\u0000b', `x${long}`, '../x', 'a/b', '..', 'line\nbreak'),
-  }).map(({ v, id, field, bad }): Case => {
-    const conf = base();
-    if (field === 'name') conf.name = bad;
-    else if (field === 'cniVersion') conf.cniVersion = bad;
-    else if (field === 'dataDir') conf.ipam.dataDir = bad.startsWith('x') ? `/${bad}` : `${DATA}/${bad}\u0000`;
-    else conf.ipam.resolvConf = `/etc/resolv.conf\u0000${bad}`;
-    // resolvConf is read on ADD only (DEL and CHECK must not depend on it).
-    const mustFail = field !== 'resolvConf-nul' || v === 'ADD';
-    return { kind: `config ${field}=${JSON.stringify(bad.slice(0, 20))}`, verb: v, env: envOf(id), stdin: JSON.stringify(conf), mustFail, dataDirs: [] };
-  }),
+  fc
+    .record({
+      v: verb,
+      id,
+      field: fc.constantFrom('name', 'cniVersion', 'dataDir', 'resolvConf-nul'),
+      bad: fc.constantFrom('a\u0000b', `x${long}`, '../x', 'a/b', '..', 'line\nbreak'),
+    })
+    .map(({ v, id, field, bad }): Case => {
+      const conf = base();
+      if (field === 'name') conf.name = bad;
+      else if (field === 'cniVersion') conf.cniVersion = bad;
+      else if (field === 'dataDir') conf.ipam.dataDir = bad.startsWith('x') ? `/${bad}` : `${DATA}/${bad}\u0000`;
+      else conf.ipam.resolvConf = `/etc/resolv.conf\u0000${bad}`;
+      // resolvConf is read on ADD only (DEL and CHECK must not depend on it).
+      const mustFail = field !== 'resolvConf-nul' || v === 'ADD';
+      return { kind: `config ${field}=${JSON.stringify(bad.slice(0, 20))}`, verb: v, env: envOf(id), stdin: JSON.stringify(conf), mustFail, dataDirs: [] };
+    }),
   // dataDir spellings: relative ones are refused; ones with ".." are normalized, and may only write there
-  fc.record({
-    v: verb,
-    id,
-    d: fc.constantFrom('data', './data', '../data', '', '~/data', 'data/../../x', `${DATA}/../data2`, `${DATA}/./sub/../sub2`, `/../../..${DATA}3`, `${DATA}//x//`),
-  }).map(({ v, id, d }): Case => ({
-    kind: `dataDir ${JSON.stringify(d)}`,
-    verb: v,
-    env: envOf(id),
-    stdin: JSON.stringify(base({ dataDir: d })),
-    mustFail: !d.startsWith('/'),
-    dataDirs: d.startsWith('/') ? [normalize(d)] : [],
-  })),
+  fc
+    .record({
+      v: verb,
+      id,
+      d: fc.constantFrom(
+        'data',
+        './data',
+        '../data',
+        '',
+        '~/data',
+        'data/../../x',
+        `${DATA}/../data2`,
+        `${DATA}/./sub/../sub2`,
+        `/../../..${DATA}3`,
+        `${DATA}//x//`,
+      ),
+    })
+    .map(
+      ({ v, id, d }): Case => ({
+        kind: `dataDir ${JSON.stringify(d)}`,
+        verb: v,
+        env: envOf(id),
+        stdin: JSON.stringify(base({ dataDir: d })),
+        mustFail: !d.startsWith('/'),
+        dataDirs: d.startsWith('/') ? [normalize(d)] : [],
+      }),
+    ),
 );
 
 interface Outcome {
@@ -267,11 +360,17 @@ describe(`hostile input: ${CASES} generated cases (seed ${SEED})`, () => {
     const cases = fc.sample(caseArb, { numRuns: CASES, seed: SEED });
     const before = new Set(tree(root.dir).keys());
     const outcomes: Outcome[] = await pool(cases, PARALLEL, async (c) => {
-      const r = await startCni({ command: c.verb, stdin: c.stdin, env: { ...c.env, CNI_COMMAND: c.env.CNI_COMMAND ?? c.verb, TMPDIR: TMP } }, {}, { cwd: CWD, killAfterMs: HANG_MS }).done;
+      const r = await startCni(
+        { command: c.verb, stdin: c.stdin, env: { ...c.env, CNI_COMMAND: c.env.CNI_COMMAND ?? c.verb, TMPDIR: TMP } },
+        {},
+        { cwd: CWD, killAfterMs: HANG_MS },
+      ).done;
       return { c, problem: judge(c, r) };
     });
     const bad = outcomes.filter((o) => o.problem);
-    const show = bad.slice(0, 10).map((o) => `[${o.c.kind}] ${o.c.verb} env=${JSON.stringify(o.c.env).slice(0, 200)} stdin=${String(o.c.stdin).slice(0, 200)}\n    → ${o.problem}`);
+    const show = bad
+      .slice(0, 10)
+      .map((o) => `[${o.c.kind}] ${o.c.verb} env=${JSON.stringify(o.c.env).slice(0, 200)} stdin=${String(o.c.stdin).slice(0, 200)}\n    → ${o.problem}`);
     expect(show, `seed ${SEED}: ${bad.length} of ${cases.length} cases misbehaved`).toEqual([]);
 
     // Nothing may appear outside the data dirs the cases were allowed to use; TMPDIR and cwd stay empty.
@@ -288,7 +387,10 @@ describe(`hostile input: ${CASES} generated cases (seed ${SEED})`, () => {
 
   for (const [what, make] of [
     ['64 MiB of random-ish bytes', () => Buffer.alloc(64 << 20, 0xa7)],
-    ['a 64 MiB JSON config (one huge string)', () => Buffer.concat([Buffer.from(JSON.stringify(base()).slice(0, -1) + ',"pad":"'), Buffer.alloc(64 << 20, 0x61), Buffer.from('"}')])],
+    [
+      'a 64 MiB JSON config (one huge string)',
+      () => Buffer.concat([Buffer.from(JSON.stringify(base()).slice(0, -1) + ',"pad":"'), Buffer.alloc(64 << 20, 0x61), Buffer.from('"}')]),
+    ],
   ] as const) {
     it(`${what} on stdin: a CNI error, quickly, nothing written`, async () => {
       const before = tree(root.dir);
@@ -306,7 +408,11 @@ describe(`hostile input: ${CASES} generated cases (seed ${SEED})`, () => {
   ] as const) {
     it(`ipam.resolvConf naming ${what} fails instead of hanging`, async () => {
       if (path.endsWith('.fifo')) spawnSync('mkfifo', [path]);
-      const r = await startCni({ command: 'ADD', containerId: 'resolv', stdin: base({ resolvConf: path }), env: { TMPDIR: TMP } }, {}, { cwd: CWD, killAfterMs: 5_000 }).done;
+      const r = await startCni(
+        { command: 'ADD', containerId: 'resolv', stdin: base({ resolvConf: path }), env: { TMPDIR: TMP } },
+        {},
+        { cwd: CWD, killAfterMs: 5_000 },
+      ).done;
       expect(judge({ kind: 'resolv', verb: 'ADD', env: {}, stdin: '', mustFail: true, dataDirs: [] }, r), `resolvConf ${path}`).toBeUndefined();
     }, 30_000);
   }

@@ -10,7 +10,8 @@ import { addressOf, BIN, cniEnv, expectCniError, faultConf, parseReply, startCni
 const root = tempDataDir('lh-fault-perm-');
 afterAll(() => root.remove());
 
-const call = (command: string, containerId: string, conf: object, killAfterMs = 15_000) => startCni({ command, containerId, stdin: conf }, {}, { killAfterMs }).done;
+const call = (command: string, containerId: string, conf: object, killAfterMs = 15_000) =>
+  startCni({ command, containerId, stdin: conf }, {}, { killAfterMs }).done;
 
 /** One call with umask 000, so only leasehold's explicit modes protect its files. */
 function callUmask0(command: string, containerId: string, conf: object): Promise<ReturnType<typeof parseReply>> {
@@ -75,7 +76,12 @@ describe('permissions: symlinks and special files are refused', () => {
     mkdirSync(dataDir, { mode: 0o700 });
     symlinkSync(real, join(dataDir, 'permnet'));
     const before = stateTree(real);
-    for (const [verb, id] of [['ADD', 'newcomer'], ['ADD', 'existing'], ['DEL', 'existing'], ['CHECK', 'existing']] as const) {
+    for (const [verb, id] of [
+      ['ADD', 'newcomer'],
+      ['ADD', 'existing'],
+      ['DEL', 'existing'],
+      ['CHECK', 'existing'],
+    ] as const) {
       const r = await call(verb, id, source.conf.ipam ? { ...source.conf, ipam: { ...(source.conf.ipam as object), dataDir } } : {});
       expectCniError(r, [5, 7], `${verb} ${id} with a symlinked network dir`);
       expect(r.json.msg).toContain(join(dataDir, 'permnet'));
@@ -95,7 +101,17 @@ describe('permissions: symlinks and special files are refused', () => {
       const beforeTarget = tree(root.dir).get(target.slice(root.dir.length + 1));
       const beforeTargetTree = lstatSync(target).isDirectory() ? tree(target) : undefined;
       const before = stateTree(dataDir);
-      const calls: Array<[string, string]> = which.startsWith('leases/') ? [['ADD', 'existing'], ['DEL', 'existing'], ['CHECK', 'existing']] : [['ADD', 'newcomer'], ['DEL', 'existing'], ['CHECK', 'existing']];
+      const calls: Array<[string, string]> = which.startsWith('leases/')
+        ? [
+            ['ADD', 'existing'],
+            ['DEL', 'existing'],
+            ['CHECK', 'existing'],
+          ]
+        : [
+            ['ADD', 'newcomer'],
+            ['DEL', 'existing'],
+            ['CHECK', 'existing'],
+          ];
       for (const [verb, id] of calls) {
         const r = await call(verb, id, conf);
         expectCniError(r, [5, 7], `${verb} ${id} with ${which} a symlink`);

@@ -123,7 +123,9 @@ describe('crash: SIGKILL during ADD/DEL', () => {
     expect(present.map(([, m]) => m.address)).not.toContain(addressOf(after));
     const st = readNetwork(netDir);
     const leaks = [...st.claims.keys()].filter((a) => !st.leased.has(a));
-    console.log(`crash: seed ${SEED}, ${rounds} rounds, ${kills} kills, ${killedHoldingLock} after taking the lock, ${leaks.length} leaked claims, ${present.length} live leases`);
+    console.log(
+      `crash: seed ${SEED}, ${rounds} rounds, ${kills} kills, ${killedHoldingLock} after taking the lock, ${leaks.length} leaked claims, ${present.length} live leases`,
+    );
     expect(killedHoldingLock, 'some kills must land while the lock is held').toBeGreaterThan(0);
   }, 280_000);
 

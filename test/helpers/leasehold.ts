@@ -47,7 +47,8 @@ export function cniEnv(c: CniCall): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
-const stdinOf = (c: CniCall): string | Buffer => (c.stdin === undefined ? '' : typeof c.stdin === 'string' || Buffer.isBuffer(c.stdin) ? c.stdin : JSON.stringify(c.stdin));
+const stdinOf = (c: CniCall): string | Buffer =>
+  c.stdin === undefined ? '' : typeof c.stdin === 'string' || Buffer.isBuffer(c.stdin) ? c.stdin : JSON.stringify(c.stdin);
 
 export function parseReply(code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string): CniReply {
   let json: any;
@@ -418,7 +419,14 @@ export const IPAM = (dataDir: string, extra: Record<string, unknown> = {}) => ne
 export function add(dataDir: string, id: string, o: { name?: string; ifname?: string; ipam?: Record<string, unknown>; pod?: [string, string] } = {}): string {
   const netns = makeNetns(dataDir, `${id}-${o.ifname ?? 'eth0'}`);
   const args = o.pod ? `IgnoreUnknown=1;K8S_POD_NAMESPACE=${o.pod[0]};K8S_POD_NAME=${o.pod[1]}` : '';
-  const r = runCni({ command: 'ADD', containerId: id, ifname: o.ifname ?? 'eth0', netns, args, stdin: netConf(dataDir, o.ipam ?? {}, { name: o.name ?? 'testnet' }) });
+  const r = runCni({
+    command: 'ADD',
+    containerId: id,
+    ifname: o.ifname ?? 'eth0',
+    netns,
+    args,
+    stdin: netConf(dataDir, o.ipam ?? {}, { name: o.name ?? 'testnet' }),
+  });
   if (r.code !== 0) throw new Error(`ADD ${id} failed: ${r.stdout}${r.stderr}`);
   return (r.json.ips as Array<{ address: string }>)[0]!.address.split('/')[0]!;
 }
@@ -437,7 +445,10 @@ export const STALE_BOOT = '00000000-0000-4000-8000-000000000000';
 export function writeConflist(dir: string, file: string, name: string, ipam: Record<string, unknown>): string {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, file);
-  writeFileSync(path, JSON.stringify({ cniVersion: '1.0.0', name, plugins: [{ type: 'bridge', bridge: 'cni0', ipam: { type: 'leasehold', ...ipam } }, { type: 'portmap' }] }));
+  writeFileSync(
+    path,
+    JSON.stringify({ cniVersion: '1.0.0', name, plugins: [{ type: 'bridge', bridge: 'cni0', ipam: { type: 'leasehold', ...ipam } }, { type: 'portmap' }] }),
+  );
   return path;
 }
 
@@ -446,7 +457,9 @@ export function expectConsistent(dataDir: string, network: string): { leases: Le
   const st = readNetwork(join(dataDir, network));
   if (st.problems.length > 0) throw new Error(st.problems.join('; '));
   const leases = [...st.records.values()];
-  for (const l of leases) for (const a of l.addresses) if (st.leased.get(a) !== `${l.containerID}@${l.ifname}`) throw new Error(`${a} of ${l.containerID} is claimed by ${st.claims.get(a)?.containerID}`);
+  for (const l of leases)
+    for (const a of l.addresses)
+      if (st.leased.get(a) !== `${l.containerID}@${l.ifname}`) throw new Error(`${a} of ${l.containerID} is claimed by ${st.claims.get(a)?.containerID}`);
   for (const [a, h] of st.claims) if (!st.leased.has(a)) throw new Error(`claim ${a} (${h.containerID}) has no record`);
   return { leases };
 }

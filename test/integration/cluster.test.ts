@@ -97,7 +97,12 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
 
   it("GC on a node frees only that node's attachments the runtime no longer lists", async () => {
     const net = newNet({ subnet: '10.53.0.0/24' });
-    for (const [node, id] of [['n1', 'a1'], ['n1', 'a2'], ['n2', 'b1']]) expect((await call('ADD', net, node!, id!)).code).toBe(0);
+    for (const [node, id] of [
+      ['n1', 'a1'],
+      ['n1', 'a2'],
+      ['n2', 'b1'],
+    ])
+      expect((await call('ADD', net, node!, id!)).code).toBe(0);
     const gc = await call('GC', net, 'n1', '', { 'cni.dev/valid-attachments': [{ containerID: 'a1', ifname: 'eth0' }] });
     expect(gc.code, gc.stdout + gc.stderr).toBe(0);
     expect((await call('CHECK', net, 'n1', 'a1')).code).toBe(0);
@@ -155,7 +160,12 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
 
   it("the operator CLI on a cluster network: list with nodes, status, and check and gc judge only this node's leases", async () => {
     const net = newNet({ name: 'clinet', subnet: '10.56.0.0/24' });
-    for (const [node, id] of [['n1', 'k1'], ['n1', 'k2'], ['n2', 'k3']]) expect((await call('ADD', net, node!, id!)).code).toBe(0);
+    for (const [node, id] of [
+      ['n1', 'k1'],
+      ['n1', 'k2'],
+      ['n2', 'k3'],
+    ])
+      expect((await call('ADD', net, node!, id!)).code).toBe(0);
     // As node n1 sees it: its config names the pool and the node.
     const file = join(root.dir, 'clinet-n1.conflist');
     const { ipam, ...top } = conf(net, 'n1');
@@ -170,7 +180,10 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     // n1's recorded netns paths do not exist on this machine: its two leases are leaks; n2's are not n1's to judge.
     const check = cli(['check', ...args]);
     expect(check.code, check.stderr).toBe(1);
-    expect(check.json.findings.map((f: { kind: string; containerID: string }) => `${f.kind}:${f.containerID}`).sort()).toEqual(['netns-gone:k1', 'netns-gone:k2']);
+    expect(check.json.findings.map((f: { kind: string; containerID: string }) => `${f.kind}:${f.containerID}`).sort()).toEqual([
+      'netns-gone:k1',
+      'netns-gone:k2',
+    ]);
     const gc = cli(['gc', ...args]);
     expect(gc.code, gc.stderr).toBe(0);
     expect(gc.json.freed.map((f: { containerID: string }) => f.containerID).sort()).toEqual(['k1', 'k2']);

@@ -10,7 +10,11 @@ beforeEach(() => {
 });
 afterEach(() => data.remove());
 
-const lines = (f: string) => readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const lines = (f: string) =>
+  readFileSync(f, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 
 it('logs each operation with its facts, including failures, and keeps stdout to the CNI document', () => {
   const logFile = join(data.dir, 'ops.log');

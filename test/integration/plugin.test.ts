@@ -13,7 +13,10 @@ beforeEach(() => {
 afterEach(() => data.remove());
 
 const netDir = () => join(data.dir, 'testnet');
-const claims = () => readdirSync(netDir()).filter((n) => /^[0-9a-f.:]+$/.test(n) && n.includes('.') !== n.includes(':')).sort();
+const claims = () =>
+  readdirSync(netDir())
+    .filter((n) => /^[0-9a-f.:]+$/.test(n) && n.includes('.') !== n.includes(':'))
+    .sort();
 const add = (id: string, conf = netConf(data.dir), args = '') => runCni({ command: 'ADD', containerId: id, stdin: conf, args });
 const del = (id: string, conf = netConf(data.dir), args = '') => runCni({ command: 'DEL', containerId: id, stdin: conf, args, netns: '' });
 const expectError = (r: ReturnType<typeof runCni>, code: number, re?: RegExp) => {
@@ -47,7 +50,8 @@ describe('VERSION', () => {
 });
 
 describe.each(['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'])('cniVersion %s', (v) => {
-  const conf = () => netConf(data.dir, { ranges: [[{ subnet: '10.88.0.0/24' }], [{ subnet: 'fd88::/64' }]], routes: [{ dst: '0.0.0.0/0' }] }, { cniVersion: v });
+  const conf = () =>
+    netConf(data.dir, { ranges: [[{ subnet: '10.88.0.0/24' }], [{ subnet: 'fd88::/64' }]], routes: [{ dst: '0.0.0.0/0' }] }, { cniVersion: v });
   it('ADD returns the result shape of this version; DEL frees; CHECK, GC and STATUS follow the version rules', () => {
     const r = add('c1', conf());
     expect(r.code, r.stdout).toBe(0);
@@ -56,7 +60,10 @@ describe.each(['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'])('
       expect(r.json.ip4).toEqual({ ip: '10.88.0.2/24', gateway: '10.88.0.1', routes: [{ dst: '0.0.0.0/0' }] });
       expect(r.json.ip6).toEqual({ ip: 'fd88::2/64', gateway: 'fd88::1' });
     } else {
-      const ips = [{ address: '10.88.0.2/24', gateway: '10.88.0.1' }, { address: 'fd88::2/64', gateway: 'fd88::1' }];
+      const ips = [
+        { address: '10.88.0.2/24', gateway: '10.88.0.1' },
+        { address: 'fd88::2/64', gateway: 'fd88::1' },
+      ];
       expect(r.json.ips).toEqual(v.startsWith('0.') ? ips.map((i, n) => ({ version: n === 0 ? '4' : '6', ...i })) : ips);
       expect(r.json.routes).toEqual([{ dst: '0.0.0.0/0' }]);
       expect(r.json.dns).toEqual({});
@@ -96,7 +103,16 @@ describe('ADD', () => {
     add('c1', netConf(data.dir), 'IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;K8S_POD_NAME=web-0;K8S_POD_UID=u1');
     const rec = JSON.parse(readFileSync(join(netDir(), 'leases', 'c1@eth0.json'), 'utf8'));
     const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    expect(rec).toMatchObject({ format: 1, containerID: 'c1', ifname: 'eth0', addresses: ['10.88.0.2'], podNamespace: 'prod', podName: 'web-0', netns: '/var/run/netns/c1', bootId });
+    expect(rec).toMatchObject({
+      format: 1,
+      containerID: 'c1',
+      ifname: 'eth0',
+      addresses: ['10.88.0.2'],
+      podNamespace: 'prod',
+      podName: 'web-0',
+      netns: '/var/run/netns/c1',
+      bootId,
+    });
     expect(Date.now() - Date.parse(rec.createdAt)).toBeLessThan(60_000);
     expect(readFileSync(join(netDir(), '10.88.0.2'), 'utf8')).toBe('c1\r\neth0');
   });
@@ -112,7 +128,7 @@ describe('ADD', () => {
     expect(claims()).toEqual(before);
     expect(existsSync(join(netDir(), 'leases', 'b@eth0.json'))).toBe(false);
   });
-  it('exhaustion is code 100 with host-local\'s words; a failing later range set leaves nothing behind', () => {
+  it("exhaustion is code 100 with host-local's words; a failing later range set leaves nothing behind", () => {
     const tiny = netConf(data.dir, { ranges: [[{ subnet: '10.88.0.0/24' }], [{ subnet: '10.99.0.0/30' }]] });
     expect(add('a', tiny).code).toBe(0);
     expectError(add('b', tiny), 100, /no IP addresses available in range set 10\.99\.0\.0\/30/);
@@ -187,7 +203,10 @@ describe('GC and STATUS (1.1.0)', () => {
     add('a', v11());
     writeFileSync(join(netDir(), '10.88.0.50'), 'live-hl\r\neth0');
     writeFileSync(join(netDir(), '10.88.0.51'), 'dead-hl\r\neth0');
-    const valid = [{ containerID: 'a', ifname: 'eth0' }, { containerID: 'live-hl', ifname: 'eth0' }];
+    const valid = [
+      { containerID: 'a', ifname: 'eth0' },
+      { containerID: 'live-hl', ifname: 'eth0' },
+    ];
     expect(runCni({ command: 'GC', stdin: { ...v11(), 'cni.dev/valid-attachments': valid } }).code).toBe(0);
     expect(claims()).toEqual(['10.88.0.2', '10.88.0.50']);
   });
@@ -223,6 +242,10 @@ describe('errors', () => {
   it('dns comes from resolvConf', () => {
     const rc = join(data.dir, 'resolv.conf');
     writeFileSync(rc, 'nameserver 10.96.0.10\nsearch svc.cluster.local\noptions ndots:5\n');
-    expect(add('a', netConf(data.dir, { resolvConf: rc })).json.dns).toEqual({ nameservers: ['10.96.0.10'], search: ['svc.cluster.local'], options: ['ndots:5'] });
+    expect(add('a', netConf(data.dir, { resolvConf: rc })).json.dns).toEqual({
+      nameservers: ['10.96.0.10'],
+      search: ['svc.cluster.local'],
+      options: ['ndots:5'],
+    });
   });
 });

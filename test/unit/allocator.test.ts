@@ -19,11 +19,27 @@ describe('allocate: round-robin and reserved addresses', () => {
     { name: 'wraps to the start after the last address', set: [{ subnet: '10.0.0.0/24' }], cursor: '10.0.0.254', want: '10.0.0.2' },
     { name: 'never the broadcast address', set: [{ subnet: '10.0.0.0/30' }], taken: ['10.0.0.2'], want: 'exhausted' },
     { name: 'never the gateway, even when set explicitly', set: [{ subnet: '10.0.0.0/29', gateway: '10.0.0.3' }], cursor: '10.0.0.2', want: '10.0.0.4' },
-    { name: 'rangeStart and rangeEnd bound the search', set: [{ subnet: '10.0.0.0/24', rangeStart: '10.0.0.100', rangeEnd: '10.0.0.101' }], taken: ['10.0.0.100'], want: '10.0.0.101' },
+    {
+      name: 'rangeStart and rangeEnd bound the search',
+      set: [{ subnet: '10.0.0.0/24', rangeStart: '10.0.0.100', rangeEnd: '10.0.0.101' }],
+      taken: ['10.0.0.100'],
+      want: '10.0.0.101',
+    },
     { name: 'exclude entries are skipped', set: [{ subnet: '10.0.0.0/24' }], exclude: ['10.0.0.2', '10.0.0.0/29'], want: '10.0.0.8' },
     { name: 'spills into the next range of the set', set: [{ subnet: '10.0.0.0/30' }, { subnet: '10.0.1.0/24' }], taken: ['10.0.0.2'], want: '10.0.1.2' },
-    { name: 'cursor in the second range wraps into the first', set: [{ subnet: '10.0.0.0/29' }, { subnet: '10.0.1.0/30' }], cursor: '10.0.1.2', want: '10.0.0.2' },
-    { name: 'a freed cursor address comes back only after a full round', set: [{ subnet: '10.0.0.0/29' }], cursor: '10.0.0.3', taken: ['10.0.0.2', '10.0.0.4', '10.0.0.5', '10.0.0.6'], want: '10.0.0.3' },
+    {
+      name: 'cursor in the second range wraps into the first',
+      set: [{ subnet: '10.0.0.0/29' }, { subnet: '10.0.1.0/30' }],
+      cursor: '10.0.1.2',
+      want: '10.0.0.2',
+    },
+    {
+      name: 'a freed cursor address comes back only after a full round',
+      set: [{ subnet: '10.0.0.0/29' }],
+      cursor: '10.0.0.3',
+      taken: ['10.0.0.2', '10.0.0.4', '10.0.0.5', '10.0.0.6'],
+      want: '10.0.0.3',
+    },
     { name: 'IPv6 starts after the subnet-router and gateway', set: [{ subnet: 'fd00::/120' }], want: 'fd00::2' },
     { name: 'IPv6 may use the last address', set: [{ subnet: 'fd00::/126' }], taken: ['fd00::2'], want: 'fd00::3' },
     { name: 'a cursor outside the set is ignored', set: [{ subnet: '10.0.0.0/24' }], cursor: '192.168.0.9', want: '10.0.0.2' },
@@ -72,7 +88,10 @@ describe('allocate: requests, repeats and several range sets', () => {
   it('a repeated ADD reuses what the attachment holds, even if the view says taken', () => {
     const held = [parseIp('10.0.0.9'), parseIp('fd00::9')];
     const got = allocate({ ...base, held }, view('10.0.0.9', 'fd00::9'));
-    expect(got.picks.map((p) => [formatIp(p.ip), p.fresh])).toEqual([['10.0.0.9', false], ['fd00::9', false]]);
+    expect(got.picks.map((p) => [formatIp(p.ip), p.fresh])).toEqual([
+      ['10.0.0.9', false],
+      ['fd00::9', false],
+    ]);
   });
   it('exhaustion in a later range set fails the whole allocation (nothing is returned to record)', () => {
     const full = sets([{ subnet: '10.0.0.0/24' }], [{ subnet: '10.1.0.0/30' }]);

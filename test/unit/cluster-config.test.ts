@@ -34,7 +34,13 @@ describe('cluster config', () => {
   });
 
   it('keeps the given names', () => {
-    const c = load({ etcd: { endpoints: ['https://10.0.0.1:2379'], caFile: '/etc/ca.pem' }, prefix: '/x/y/', pool: 'lan50', nodeName: 'worker-3', timeoutMs: 800 })!.cluster!;
+    const c = load({
+      etcd: { endpoints: ['https://10.0.0.1:2379'], caFile: '/etc/ca.pem' },
+      prefix: '/x/y/',
+      pool: 'lan50',
+      nodeName: 'worker-3',
+      timeoutMs: 800,
+    })!.cluster!;
     expect(c).toMatchObject({ prefix: '/x/y', pool: 'lan50', nodeName: 'worker-3', timeoutMs: 800 });
   });
 
@@ -42,7 +48,11 @@ describe('cluster config', () => {
     ['no endpoints', { etcd: { endpoints: [] } }, /ipam\.cluster\.etcd\.endpoints/],
     ['not a URL', { etcd: { endpoints: ['10.0.0.1:2379'] } }, /ipam\.cluster\.etcd\.endpoints\[0\] .* is not a URL|must be http/],
     ['a path in the URL', { etcd: { endpoints: ['http://h:2379/v3'] } }, /endpoints\[0\].*scheme, host and port/],
-    ['an inline password', { etcd: { endpoints: ['http://h:1'], username: 'u', password: 'p' } }, /ipam\.cluster\.etcd\.password is not accepted.*passwordFile/],
+    [
+      'an inline password',
+      { etcd: { endpoints: ['http://h:1'], username: 'u', password: 'p' } },
+      /ipam\.cluster\.etcd\.password is not accepted.*passwordFile/,
+    ],
     ['a user without password file', { etcd: { endpoints: ['http://h:1'], username: 'u' } }, /ipam\.cluster\.etcd\.passwordFile is required/],
     ['a cert without key', { etcd: { endpoints: ['https://h:1'], certFile: '/c' } }, /ipam\.cluster\.etcd\.keyFile is required/],
     ['TLS files with no https endpoint', { etcd: { endpoints: ['http://h:1'], caFile: '/ca' } }, /endpoints has no https:\/\/ endpoint/],

@@ -80,10 +80,7 @@ describe('config defaults and sources, as host-local', () => {
     expect(c.dataDir).toBe('/var/lib/cni/networks');
   });
   it('orders range sets runtime ipRanges, legacy subnet, then ranges', () => {
-    const c = load(
-      { subnet: '10.1.0.0/24', ranges: [[{ subnet: '10.2.0.0/24' }]] },
-      { runtimeConfig: { ipRanges: [[{ subnet: '10.0.0.0/24' }]] } },
-    );
+    const c = load({ subnet: '10.1.0.0/24', ranges: [[{ subnet: '10.2.0.0/24' }]] }, { runtimeConfig: { ipRanges: [[{ subnet: '10.0.0.0/24' }]] } });
     expect(c.rangeSets.map((s) => formatIp(s[0]!.subnet.ip))).toEqual(['10.0.0.0', '10.1.0.0', '10.2.0.0']);
   });
   it('collects requested addresses from runtimeConfig.ips and CNI_ARGS IP', () => {
@@ -145,7 +142,10 @@ describe('results per spec version and resolv.conf', () => {
     expect(formatResult('1.1.0', res).routes).toEqual([{ dst: '0.0.0.0/0', mtu: 1400 }, { dst: '::/0' }]);
     const r = formatResult('1.0.0', res);
     expect(r.routes).toEqual([{ dst: '0.0.0.0/0' }, { dst: '::/0' }]);
-    expect(r.ips).toEqual([{ address: '10.0.0.2/24', gateway: '10.0.0.1' }, { address: 'fd00::2/64', gateway: 'fd00::1' }]);
+    expect(r.ips).toEqual([
+      { address: '10.0.0.2/24', gateway: '10.0.0.1' },
+      { address: 'fd00::2/64', gateway: 'fd00::1' },
+    ]);
   });
   it('0.3.x and 0.4.0 carry the family in "version"', () => {
     for (const v of ['0.3.0', '0.3.1', '0.4.0']) expect((formatResult(v, res).ips as Array<{ version: string }>).map((i) => i.version)).toEqual(['4', '6']);

@@ -44,7 +44,11 @@ describe('dispatcher (in-process, memory store)', () => {
 
   it('a verb newer than the config version is refused with code 1', async () => {
     const { call } = harness();
-    for (const [verb, since] of [['CHECK', '0.4.0'], ['GC', '1.1.0'], ['STATUS', '1.1.0']] as const) {
+    for (const [verb, since] of [
+      ['CHECK', '0.4.0'],
+      ['GC', '1.1.0'],
+      ['STATUS', '1.1.0'],
+    ] as const) {
       const r = await call(verb, conf({ cniVersion: '0.3.1' }));
       expect(atLeast('0.3.1', since)).toBe(false);
       expect(r.json.code, verb).toBe(Code.IncompatibleVersion);

@@ -8,7 +8,9 @@ const SRC = resolve(__dirname, '..', '..', 'src');
 const RANK: Record<string, number> = { base: 0, net: 1, config: 2, allocator: 3, etcd: 3, store: 4, plugin: 5, cli: 6, '.': 7 };
 
 function files(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 const layerOf = (file: string): string => {

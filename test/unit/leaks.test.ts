@@ -33,7 +33,11 @@ const judge = (facts: LeakFacts): string[] =>
 
 describe('leak rule', () => {
   it.each<[string, LeakFacts, string[]]>([
-    ['ADD reclaim (boot only)', { bootId: BOOT, bootTimeMs: BOOT_AT }, ['oldb:stale-boot:free', '10.0.0.100:orphan-claim:free', '10.0.0.101:orphan-claim:keep']],
+    [
+      'ADD reclaim (boot only)',
+      { bootId: BOOT, bootTimeMs: BOOT_AT },
+      ['oldb:stale-boot:free', '10.0.0.100:orphan-claim:free', '10.0.0.101:orphan-claim:keep'],
+    ],
     [
       'leasehold gc / check (boot and netns)',
       { bootId: BOOT, bootTimeMs: BOOT_AT, netnsExists },
@@ -41,10 +45,19 @@ describe('leak rule', () => {
     ],
     [
       'CNI GC (valid list only)',
-      { valid: [{ containerID: 'live', ifname: 'eth0' }, { containerID: 'y', ifname: 'eth0' }] },
+      {
+        valid: [
+          { containerID: 'live', ifname: 'eth0' },
+          { containerID: 'y', ifname: 'eth0' },
+        ],
+      },
       ['oldb:not-valid:free', 'gone:not-valid:free', 'adopt:not-valid:free', '10.0.0.100:orphan-claim:free', '10.0.0.101:orphan-claim:keep'],
     ],
-    ['a network never imported', { bootId: BOOT, bootTimeMs: BOOT_AT, imported: false }, ['oldb:stale-boot:free', '10.0.0.100:not-imported:keep', '10.0.0.101:not-imported:keep']],
+    [
+      'a network never imported',
+      { bootId: BOOT, bootTimeMs: BOOT_AT, imported: false },
+      ['oldb:stale-boot:free', '10.0.0.100:not-imported:keep', '10.0.0.101:not-imported:keep'],
+    ],
   ])('%s', (_name, facts, expected) => {
     expect(judge(facts)).toEqual(expected);
   });

@@ -43,7 +43,12 @@ export async function check(opts: CommonOpts & ConfigOpts, cmd: Command): Promis
   if (networks.length === 0) out(`no networks in ${dataDir}`);
   if (all.length > 0) {
     out('');
-    out(table(['NETWORK', 'FINDING', 'DETAIL'], all.map((f) => [f.network, f.kind, f.detail])));
+    out(
+      table(
+        ['NETWORK', 'FINDING', 'DETAIL'],
+        all.map((f) => [f.network, f.kind, f.detail]),
+      ),
+    );
     const freeable = all.filter((f) => f.leak).length;
     if (freeable > 0) out(`\n${freeable} finding(s) are leaks that leasehold gc frees (see leasehold gc --dry-run)`);
   }

@@ -74,7 +74,9 @@ export async function gc(opts: GcOpts, cmd: Command): Promise<number> {
       // With --keep-from the list is the only fact; otherwise this boot and the live netns decide.
       const judged: LeakFacts = keep ? { valid: keep.valid, listedAt: keep.listedAt } : leakFacts(snap, facts);
       const { leases, claims } = judgeable(snap);
-      const targets = findLeaks(leases, claims, judged).filter((l) => l.freeable).sort(byLeak);
+      const targets = findLeaks(leases, claims, judged)
+        .filter((l) => l.freeable)
+        .sort(byLeak);
       for (const leak of targets) freed.push(opts.dryRun ? describeLeak(network, leak) : await freeLeak(session, leak));
     });
   }

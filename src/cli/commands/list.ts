@@ -82,6 +82,13 @@ export async function list(opts: ListOpts, cmd: Command): Promise<number> {
     r.netns || (r.adoptedFromHostLocal ? '(host-local)' : '-'),
     r.flags.join(',') || '-',
   ]);
-  out(many ? table(['NETWORK', ...headers], cells.map((c, i) => [shown[i]!.network, ...c])) : table(headers, cells));
+  out(
+    many
+      ? table(
+          ['NETWORK', ...headers],
+          cells.map((c, i) => [shown[i]!.network, ...c]),
+        )
+      : table(headers, cells),
+  );
   return EXIT.ok;
 }

@@ -30,9 +30,7 @@ export function pretty(line: string): string {
   const who = e.containerID ? `${shortId(e.containerID)}/${e.ifname ?? ''}` : '-';
   const what = e.ok ? (e.addresses?.length ? e.addresses.join(',') : '') : `error ${e.code}: ${e.msg}`;
   const timing = [e.ms !== undefined ? `${e.ms}ms` : '', e.lockWaitMs ? `lock ${e.lockWaitMs}ms` : ''].filter(Boolean).join(' ');
-  return [e.time, e.verb.padEnd(6), (e.network ?? '-').padEnd(12), who.padEnd(18), e.ok ? 'ok ' : 'ERR', what, timing ? `(${timing})` : '']
-    .join(' ')
-    .trimEnd();
+  return [e.time, e.verb.padEnd(6), (e.network ?? '-').padEnd(12), who.padEnd(18), e.ok ? 'ok ' : 'ERR', what, timing ? `(${timing})` : ''].join(' ').trimEnd();
 }
 
 /** The log files to read: --file, or the distinct ipam.logFile of the selected configured networks. */
@@ -48,13 +46,14 @@ function logFiles(opts: LogOpts, cmd: Command): string[] {
 
 const readLines = (file: string): string[] => {
   try {
-    return readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new CliError(`cannot read log ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
 };
-
 
 export async function log(opts: LogOpts, cmd: Command): Promise<number> {
   const files = logFiles(opts, cmd);

@@ -14,7 +14,10 @@ export function register(program: Command, act: Act): void {
 }
 
 const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-const labels = (l: Record<string, string>): string => `{${Object.entries(l).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`;
+const labels = (l: Record<string, string>): string =>
+  `{${Object.entries(l)
+    .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+    .join(',')}}`;
 
 interface Family {
   name: string;
@@ -33,13 +36,23 @@ const perRange =
         : [];
 
 const FAMILIES: Family[] = [
-  { name: 'leasehold_leases', help: 'Leased addresses (range="" when no network config was found).', samples: perRange((r) => r.leased, (n) => n.addresses) },
+  {
+    name: 'leasehold_leases',
+    help: 'Leased addresses (range="" when no network config was found).',
+    samples: perRange(
+      (r) => r.leased,
+      (n) => n.addresses,
+    ),
+  },
   { name: 'leasehold_capacity', help: 'Addresses the range can hand out (without gateway and ipam.exclude).', samples: perRange((r) => r.size) },
   { name: 'leasehold_free', help: 'Addresses of the range not leased.', samples: perRange((r) => r.free) },
   {
     name: 'leasehold_stale_leases',
     help: 'Leased addresses gc would free: from an earlier boot or with their netns gone.',
-    samples: perRange((r) => r.stale, (n) => n.staleAddresses),
+    samples: perRange(
+      (r) => r.stale,
+      (n) => n.staleAddresses,
+    ),
   },
   { name: 'leasehold_orphan_claims', help: 'Claimed addresses that no lease record owns.', samples: (n) => [[{ network: n.network }, n.orphanClaims]] },
   {

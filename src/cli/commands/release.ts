@@ -89,7 +89,9 @@ function problems(targets: Target[], addresses: string[], opts: ReleaseOpts): st
   }
   if (!opts.force) {
     for (const t of targets.filter((x) => x.guard)) {
-      const what = t.leak.lease ? `lease of ${shortId(t.leak.lease.containerID)}/${t.leak.lease.ifname} (${t.leak.lease.addresses.join(', ')})` : `claim ${t.leak.address}`;
+      const what = t.leak.lease
+        ? `lease of ${shortId(t.leak.lease.containerID)}/${t.leak.lease.ifname} (${t.leak.lease.addresses.join(', ')})`
+        : `claim ${t.leak.address}`;
       p.push(`${t.network}: ${what} not freed: ${t.guard}; stop the container first, or use --force`);
     }
   }
@@ -97,7 +99,7 @@ function problems(targets: Target[], addresses: string[], opts: ReleaseOpts): st
 }
 
 export async function release(args: string[], opts: ReleaseOpts, cmd: Command): Promise<number> {
-  if ((args.length > 0) === (opts.container !== undefined)) throw new CliError('give either addresses or --container ID');
+  if (args.length > 0 === (opts.container !== undefined)) throw new CliError('give either addresses or --container ID');
   if (opts.ifname !== undefined && opts.container === undefined) throw new CliError('--ifname needs --container');
   const addresses = [...new Set(args.map(canonical))];
   const facts = readFacts();

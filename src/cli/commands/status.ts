@@ -72,7 +72,9 @@ function warningsOf(n: NetworkSummary): string[] {
   const w: string[] = [];
   for (const r of n.ranges) {
     if (r.usedPercent >= FULL_PERCENT) {
-      w.push(`${n.network} range ${r.subnet} is ${r.usedPercent}% full (${r.leased} of ${count(r.size)} addresses leased); free leaks with leasehold gc or widen the range`);
+      w.push(
+        `${n.network} range ${r.subnet} is ${r.usedPercent}% full (${r.leased} of ${count(r.size)} addresses leased); free leaks with leasehold gc or widen the range`,
+      );
     }
   }
   if (n.state === 'unreadable') w.push(`${n.network}: leasehold.json is unreadable (${n.stateError}); run leasehold check`);

@@ -57,7 +57,13 @@ export function add(req: VerbRequest): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
       const st = await s.state();
       const cursorText = st.status === 'ok' ? st.value.cursors : {};
-      const request = { rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: cursorIps(cursorText, conf.rangeSets.length), requested: conf.requested, held };
+      const request = {
+        rangeSets: conf.rangeSets,
+        exclude: conf.exclude,
+        cursors: cursorIps(cursorText, conf.rangeSets.length),
+        requested: conf.requested,
+        held,
+      };
       const alloc = await choose(s, conf, request, await s.view(conf.rangeSets, cursorText), bootId);
       const picked = alloc.picks.map((p) => formatIp(p.ip));
       // Addresses held from a range that is no longer configured stay recorded, so DEL still frees them.

@@ -29,7 +29,10 @@ async function readiness({ conf, store }: VerbRequest): Promise<Outcome> {
   const at = cursorIps(cursors, conf.rangeSets.length);
   conf.rangeSets.forEach((set, i) => {
     if (!hasFreeAddress(set, conf.exclude, at[i], view)) {
-      throw new CniError(Code.PluginNotAvailable, `no free address in range set ${set.map(describeRange).join(', ')}; new containers cannot start until leases are freed (leasehold gc)`);
+      throw new CniError(
+        Code.PluginNotAvailable,
+        `no free address in range set ${set.map(describeRange).join(', ')}; new containers cannot start until leases are freed (leasehold gc)`,
+      );
     }
   });
   return {};

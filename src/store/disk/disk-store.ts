@@ -12,7 +12,17 @@ import { formatIp } from '../../net/ip.js';
 import { planAdoption } from '../adoption.js';
 import { type Lease, decodeLease, encodeLease } from '../lease.js';
 import { type NetworkState, type StateView, decodeState, emptyState, encodeState } from '../state.js';
-import { type Adoption, type LockedReader, type NetworkReader, type NetworkSession, type OpenOptions, type Store, type Unreadable, ClaimConflict, unreadableError } from '../store.js';
+import {
+  type Adoption,
+  type LockedReader,
+  type NetworkReader,
+  type NetworkSession,
+  type OpenOptions,
+  type Store,
+  type Unreadable,
+  ClaimConflict,
+  unreadableError,
+} from '../store.js';
 import { createFileExclusive, ensurePrivateDir, exists, fsyncDir, mkdirsDurable, readIfExists, replaceFile, unlinkIfExists, unlinkQuiet } from './fsutil.js';
 import { LEASES_DIR, LEGACY_CURSOR, LOCK_FILE, STATE_FILE, claimAddress, claimContent, leaseFileName, parseClaim } from './layout.js';
 import { type Lock, acquireLock } from './lock.js';
@@ -25,7 +35,6 @@ const io = <T>(what: string, path: string, f: () => T): T => {
     throw ioError(what, path, e);
   }
 };
-
 
 const NO_LOCK: Lock = { path: '', waitedMs: 0, release: () => {} };
 

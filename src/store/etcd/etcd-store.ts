@@ -18,7 +18,17 @@ import { LOCK_FILE } from '../disk/layout.js';
 import { type Lock, acquireLock } from '../disk/lock.js';
 import type { Lease } from '../lease.js';
 import { type StateView, decodeState } from '../state.js';
-import { type Adoption, ClaimConflict, type LockedReader, type NetworkReader, type NetworkSession, type OpenOptions, type Store, type Unreadable, unreadableError } from '../store.js';
+import {
+  type Adoption,
+  ClaimConflict,
+  type LockedReader,
+  type NetworkReader,
+  type NetworkSession,
+  type OpenOptions,
+  type Store,
+  type Unreadable,
+  unreadableError,
+} from '../store.js';
 import { ClusterLayout, decodeHolder } from './layout.js';
 import { EtcdPool, cniErrorOf } from './pool.js';
 import { type StoredLease, orphanRemovalTxn } from './txns.js';
@@ -90,7 +100,9 @@ class EtcdReader implements NetworkReader {
     const r = await this.read(`reading ${key}`, () => this.pool.client.range({ key }));
     const h = r.kvs[0] && decodeHolder(r.kvs[0].value);
     // An address another network of the pool holds is taken, but by no attachment of this network.
-    return h && (h.network === this.network ? { containerID: h.containerID, ifname: h.ifname } : { containerID: `${h.network}/${h.containerID}`, ifname: h.ifname });
+    return (
+      h && (h.network === this.network ? { containerID: h.containerID, ifname: h.ifname } : { containerID: `${h.network}/${h.containerID}`, ifname: h.ifname })
+    );
   }
 
   /** Every held address in the configured ranges, read at once: the allocator's answer never waits on etcd. */
@@ -139,7 +151,11 @@ class EtcdSession extends EtcdReader implements NetworkSession {
       return;
     }
     if (out.status === 'taken') throw new ClaimConflict(out.address, out.holder ? out.holder.containerID : undefined);
-    throw new CniError(Code.TryAgainLater, `the record of ${lease.containerID}/${lease.ifname} changed in etcd while this ADD ran; retry the ADD`, this.pool.layout.leaseKey(lease));
+    throw new CniError(
+      Code.TryAgainLater,
+      `the record of ${lease.containerID}/${lease.ifname} changed in etcd while this ADD ran; retry the ADD`,
+      this.pool.layout.leaseKey(lease),
+    );
   }
 
   async deleteLease(lease: Lease): Promise<string[]> {
@@ -159,7 +175,9 @@ class EtcdSession extends EtcdReader implements NetworkSession {
     } catch (e) {
       if (!(e instanceof CniError) || e.code !== Code.TryAgainLater) throw e;
       this.journal.add({ network: this.network, containerID: att.containerID, ifname: att.ifname, at: new Date().toISOString() });
-      process.stderr.write(`leasehold: ${e.message}; the release of ${att.containerID}/${att.ifname} is journaled and will reach etcd with a later call on this node\n`);
+      process.stderr.write(
+        `leasehold: ${e.message}; the release of ${att.containerID}/${att.ifname} is journaled and will reach etcd with a later call on this node\n`,
+      );
       return [];
     }
   }
@@ -233,7 +251,13 @@ export class EtcdStore implements Store {
     } catch (e) {
       throw ioError('preparing data directory', dir, e);
     }
-    const session = new EtcdSession(network, this.pool(network), this.opts.cluster.nodeName, acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs), ReleaseJournal.of(dir));
+    const session = new EtcdSession(
+      network,
+      this.pool(network),
+      this.opts.cluster.nodeName,
+      acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs),
+      ReleaseJournal.of(dir),
+    );
     try {
       await session.replayJournal();
       return session;

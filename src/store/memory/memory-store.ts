@@ -8,7 +8,17 @@ import { formatIp } from '../../net/ip.js';
 import { planAdoption } from '../adoption.js';
 import type { Lease } from '../lease.js';
 import { type NetworkState, type StateView, emptyState } from '../state.js';
-import { type Adoption, type LockedReader, type NetworkReader, type NetworkSession, type OpenOptions, type Store, type Unreadable, ClaimConflict, unreadableError } from '../store.js';
+import {
+  type Adoption,
+  type LockedReader,
+  type NetworkReader,
+  type NetworkSession,
+  type OpenOptions,
+  type Store,
+  type Unreadable,
+  ClaimConflict,
+  unreadableError,
+} from '../store.js';
 
 export interface MemoryNetwork {
   state: StateView;
@@ -129,7 +139,10 @@ export class MemoryStore implements Store {
     const before = this.queue.get(network) ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((r) => (release = r));
-    this.queue.set(network, before.then(() => mine));
+    this.queue.set(
+      network,
+      before.then(() => mine),
+    );
     await before;
     const session = new MemorySession(network, net, release, 0);
     if (opts.create && net.state.status === 'missing') {
