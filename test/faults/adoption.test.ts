@@ -1,7 +1,6 @@
 // Faults during the first contact with a host-local directory (adoption) and hand-edited cursors: every
 // verb and every CLI command ends in a result or a CNI error with a code and the path, never code 999.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
@@ -11,30 +10,19 @@ import {
   expectOk,
   faultConf,
   isRoot,
-  mountTmpfs,
   NOT_ROOT,
   readNetwork,
-  run,
-  startCni,
   stateTree,
-  tempDataDir,
   tempFiles,
-  umountQuiet,
+  FaultSandbox,
+  callCni,
+  fillFs,
 } from '../helpers/leasehold';
 
-const root = tempDataDir('lh-fault-adopt-');
-const mounts: string[] = [];
-const immutable: string[] = [];
-const undo = (): void => {
-  for (const p of immutable.splice(0)) spawnSync('chattr', ['-i', p]);
-  for (const m of mounts.splice(0).reverse()) umountQuiet(m);
-};
-afterAll(() => {
-  undo();
-  root.remove();
-});
-
-const call = (command: string, containerId: string, conf: object) => startCni({ command, containerId, stdin: conf }).done;
+const box = new FaultSandbox('lh-fault-adopt-');
+const root = box.root;
+afterAll(() => box.remove());
+const call = callCni;
 
 /** A network directory as host-local leaves it: two reservations and its round-robin position. */
 function hostLocalNetwork(dataDir: string, network: string): string {
@@ -48,19 +36,18 @@ function hostLocalNetwork(dataDir: string, network: string): string {
 }
 
 describe.skipIf(!isRoot)(`adoption faults${isRoot ? '' : ` — skipped: ${NOT_ROOT}`}`, () => {
-  afterEach(undo);
+  afterEach(() => box.undo());
 
   it('a leases/ directory that cannot be written (chattr +i): code 5 naming it, nothing changes', async () => {
     const dataDir = join(root.dir, 'imm');
     const dir = hostLocalNetwork(dataDir, 'hl');
     mkdirSync(join(dir, 'leases'), { mode: 0o700 });
-    run('chattr', ['+i', join(dir, 'leases')]);
-    immutable.push(join(dir, 'leases'));
+    box.makeImmutable(join(dir, 'leases'));
     const before = stateTree(dir);
     const r = await call('ADD', 'newcomer', faultConf(dataDir, 'hl'));
     expectCniError(r, [5], 'first ADD with an immutable leases/');
     expect(r.json.msg).toContain(join(dir, 'leases'));
-    undo();
+    box.undo();
     expect(stateTree(dir)).toEqual(before);
     expect(tempFiles(dir)).toEqual([]);
   }, 30_000);
@@ -68,9 +55,7 @@ describe.skipIf(!isRoot)(`adoption faults${isRoot ? '' : ` — skipped: ${NOT_RO
   it('a read-only network directory (read-only bind mount): code 5 naming it, nothing changes', async () => {
     const dataDir = join(root.dir, 'ro');
     const dir = hostLocalNetwork(dataDir, 'hl');
-    run('mount', ['--bind', dir, dir]);
-    mounts.push(dir);
-    run('mount', ['-o', 'remount,bind,ro', dir]);
+    box.readOnly(dir);
     const before = stateTree(dir);
     const r = await call('ADD', 'newcomer', faultConf(dataDir, 'hl'));
     expectCniError(r, [5], 'first ADD on a read-only network dir');
@@ -80,21 +65,10 @@ describe.skipIf(!isRoot)(`adoption faults${isRoot ? '' : ` — skipped: ${NOT_RO
   }, 30_000);
 
   it('ENOSPC during adoption: code 5, no temp file; with space again the next ADD adopts both reservations', async () => {
-    const mnt = join(root.dir, 'full');
-    mountTmpfs(mnt, 'size=64k,mode=0700');
-    mounts.push(mnt);
+    const mnt = box.tmpfs(join(root.dir, 'full'), 'size=64k,mode=0700');
     const dataDir = join(mnt, 'data');
     const dir = hostLocalNetwork(dataDir, 'hl');
-    const filler = join(mnt, 'filler');
-    mkdirSync(filler);
-    for (let i = 0; ; i++) {
-      try {
-        writeFileSync(join(filler, `f${i}`), Buffer.alloc(4096, 1));
-      } catch {
-        if (existsSync(join(filler, `f${i}`))) unlinkSync(join(filler, `f${i}`));
-        break;
-      }
-    }
+    const filler = fillFs(mnt);
     const conf = faultConf(dataDir, 'hl');
     const r = await call('ADD', 'newcomer', conf);
     expectCniError(r, [5], 'first ADD on a full file system');

@@ -2,7 +2,7 @@
 // a full file system (ENOSPC on a tiny tmpfs), and corrupt or future-format state. Every case must end in a
 // CNI error (code 5 or 7) naming the file, with the previous state byte-identical and no temp files left.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
@@ -10,28 +10,21 @@ import {
   expectCniError,
   faultConf,
   isRoot,
-  mountTmpfs,
   NOT_ROOT,
-  readNetwork,
   run,
-  startCni,
+  readNetwork,
   stateTree,
-  tempDataDir,
   tempFiles,
   tree,
-  umountQuiet,
+  FaultSandbox,
+  callCni,
+  fillFs,
 } from '../helpers/leasehold';
 
-const root = tempDataDir('lh-fault-disk-');
-const mounts: string[] = [];
-const immutable: string[] = [];
-afterAll(() => {
-  for (const p of immutable.splice(0)) spawnSync('chattr', ['-i', p]);
-  for (const m of mounts.splice(0).reverse()) umountQuiet(m);
-  root.remove();
-});
-
-const call = (command: string, containerId: string, conf: object) => startCni({ command, containerId, stdin: conf }).done;
+const box = new FaultSandbox('lh-fault-disk-');
+const root = box.root;
+afterAll(() => box.remove());
+const call = callCni;
 
 async function established(dataDir: string, network: string): Promise<{ conf: Record<string, unknown>; netDir: string; address: string }> {
   const conf = faultConf(dataDir, network, { lockTimeoutMs: 10_000 });
@@ -50,8 +43,7 @@ describe.skipIf(!isRoot)(`disk: read-only data directory (tmpfs remounted ro)${i
   afterEach(() => spawnSync('mount', ['-o', 'remount,rw', mnt]));
 
   it('ADD, DEL and CHECK fail with code 5 naming the file; the state is byte-identical', async () => {
-    mountTmpfs(mnt, 'size=4m,mode=0700');
-    mounts.push(mnt);
+    box.tmpfs(mnt, 'size=4m,mode=0700');
     const dataDir = join(mnt, 'data');
     const { conf, netDir } = await established(dataDir, 'ronet');
     const before = tree(mnt);
@@ -81,13 +73,8 @@ describe.skipIf(!isRoot)(`disk: read-only data directory (tmpfs remounted ro)${i
 });
 
 describe.skipIf(!isRoot)(`disk: files even root cannot change (chattr +i)${isRoot ? '' : ` — skipped: ${NOT_ROOT}`}`, () => {
-  const lock = (p: string): void => {
-    run('chattr', ['+i', p]);
-    immutable.push(p);
-  };
-  const unlock = (): void => {
-    for (const p of immutable.splice(0)) spawnSync('chattr', ['-i', p]);
-  };
+  const lock = (p: string): void => box.makeImmutable(p);
+  const unlock = (): void => box.undoImmutable();
   afterEach(unlock);
 
   it('a lease record that cannot be removed: DEL fails with code 5 naming it, nothing changes', async () => {
@@ -143,34 +130,13 @@ describe.skipIf(!isRoot)(`disk: files even root cannot change (chattr +i)${isRoo
 });
 
 describe.skipIf(!isRoot)(`disk: ENOSPC on a tiny tmpfs (size=64k)${isRoot ? '' : ` — skipped: ${NOT_ROOT}`}`, () => {
-  /** Fills the file system with 4 KiB files, then frees `pages` of them: exactly that many pages stay free. */
-  function fill(mnt: string, pages: number): void {
-    const dir = join(mnt, 'filler');
-    spawnSync('mkdir', ['-p', dir]);
-    for (let i = 0; ; i++) {
-      try {
-        writeFileSync(join(dir, `f${i}`), Buffer.alloc(4096, 1));
-      } catch {
-        try {
-          unlinkSync(join(dir, `f${i}`));
-        } catch {
-          /* not created */
-        }
-        break;
-      }
-    }
-    const files = readdirSync(dir);
-    for (let k = 0; k < pages; k++) unlinkSync(join(dir, files[k]!));
-  }
-
   for (const pages of [0, 1, 2]) {
     it(`ADD with ${pages} free page(s) fails with code 5 naming the file; the state is byte-identical`, async () => {
       const mnt = join(root.dir, `full${pages}`);
-      mountTmpfs(mnt, 'size=64k,mode=0700');
-      mounts.push(mnt);
+      box.tmpfs(mnt, 'size=64k,mode=0700');
       const dataDir = join(mnt, 'data');
       const { conf, netDir } = await established(dataDir, 'fullnet');
-      fill(mnt, pages);
+      fillFs(mnt, pages);
       const before = stateTree(dataDir);
       const r = await call('ADD', 'newcomer', conf);
       if (pages === 2 && r.code === 0) {
@@ -194,9 +160,8 @@ describe.skipIf(!isRoot)(`disk: ENOSPC on a tiny tmpfs (size=64k)${isRoot ? '' :
 
   it('the first ADD on a new network with no space fails with code 5 naming leasehold.json, and leaves no temp file', async () => {
     const mnt = join(root.dir, 'fullnew');
-    mountTmpfs(mnt, 'size=64k,mode=0700');
-    mounts.push(mnt);
-    fill(mnt, 0);
+    box.tmpfs(mnt, 'size=64k,mode=0700');
+    fillFs(mnt);
     const dataDir = join(mnt, 'data');
     const r = await call('ADD', 'first', faultConf(dataDir, 'newnet'));
     expectCniError(r, [5, 7], 'first ADD on a full fs');

@@ -353,6 +353,72 @@ export function umountQuiet(dir: string): void {
   spawnSync('umount', ['-l', dir]);
 }
 
+/**
+ * What a storage-fault test changes outside leasehold, undone in reverse: tmpfs and bind mounts, files made
+ * immutable with chattr +i. undo() after each case (or at the end); remove() also deletes the temp root.
+ */
+export class FaultSandbox {
+  readonly root: { dir: string; remove(): void };
+  private readonly mounts: string[] = [];
+  private readonly immutable: string[] = [];
+
+  constructor(prefix: string) {
+    this.root = tempDataDir(prefix);
+  }
+
+  tmpfs(dir: string, options: string): string {
+    mountTmpfs(dir, options);
+    this.mounts.push(dir);
+    return dir;
+  }
+
+  /** dir mounted read-only onto itself. */
+  readOnly(dir: string): void {
+    run('mount', ['--bind', dir, dir]);
+    this.mounts.push(dir);
+    run('mount', ['-o', 'remount,bind,ro', dir]);
+  }
+
+  makeImmutable(path: string): void {
+    run('chattr', ['+i', path]);
+    this.immutable.push(path);
+  }
+
+  undoImmutable(): void {
+    for (const p of this.immutable.splice(0)) spawnSync('chattr', ['-i', p]);
+  }
+
+  undo(): void {
+    this.undoImmutable();
+    for (const m of this.mounts.splice(0).reverse()) umountQuiet(m);
+  }
+
+  remove(): void {
+    this.undo();
+    this.root.remove();
+  }
+}
+
+/** Fills a file system with 4 KiB files, then frees `pages` of them: exactly that many pages stay free. */
+export function fillFs(mnt: string, pages = 0): string {
+  const dir = join(mnt, 'filler');
+  mkdirSync(dir, { recursive: true });
+  for (let i = 0; ; i++) {
+    try {
+      writeFileSync(join(dir, `f${i}`), Buffer.alloc(4096, 1));
+    } catch {
+      rmSync(join(dir, `f${i}`), { force: true });
+      break;
+    }
+  }
+  const files = readdirSync(dir);
+  for (let k = 0; k < pages; k++) rmSync(join(dir, files[k]!));
+  return dir;
+}
+
+/** The finished reply of one plugin call. */
+export const callCni = (command: string, containerId: string, conf: object): Promise<CniReply> => startCni({ command, containerId, stdin: conf }).done;
+
 /** A network config for the fault suites (a /16 by default so ranges never run out). */
 export function faultConf(dataDir: string, name = 'faultnet', ipam: Record<string, unknown> = {}): Record<string, unknown> {
   return {
