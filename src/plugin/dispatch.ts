@@ -70,7 +70,7 @@ export interface PluginDeps {
 export const defaultDeps: PluginDeps = {
   storeFor: async (conf) =>
     conf.cluster
-      ? new (await import('../store/etcd/etcd-store.js')).EtcdStore({ cluster: conf.cluster, dataDir: conf.dataDir, rangeSets: conf.rangeSets })
+      ? new (await import('../store/etcd/etcd-store.js')).EtcdStore({ cluster: conf.cluster, dataDir: conf.dataDir })
       : new (await import('../store/disk/disk-store.js')).DiskStore(conf.dataDir),
   stdinIsTerminal: () => {
     try {

@@ -38,7 +38,6 @@ export interface EtcdStoreOptions {
   cluster: ClusterConf;
   /** This node's data directory: its lock and its journal of releases that did not reach etcd. */
   dataDir: string;
-  rangeSets: RangeSet[];
 }
 
 class EtcdReader implements NetworkReader {
