@@ -20,7 +20,7 @@ export interface AllocationRequest {
   held: Ip[];
 }
 
-export interface Pick {
+export interface AddressPick {
   rangeSet: number;
   range: Range;
   ip: Ip;
@@ -29,7 +29,7 @@ export interface Pick {
 }
 
 export interface Allocation {
-  picks: Pick[];
+  picks: AddressPick[];
   cursors: Array<Ip | undefined>;
 }
 
@@ -91,7 +91,7 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
     wanted.set(i, ip);
   }
 
-  const picks: Pick[] = [];
+  const picks: AddressPick[] = [];
   const cursors = [...req.cursors];
   rangeSets.forEach((set, i) => {
     const held = req.held.find((h) => setContains(set, h));

@@ -1,7 +1,7 @@
 // The two ways leasehold takes its flock(2): the embedded addon (single executable) and util-linux flock
 // (a plain-script build, or where the addon cannot be mapped, e.g. a noexec data dir). Same kernel lock.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ROOT, cniEnv, netConf, runCni, tempDataDir } from '../helpers/leasehold';
@@ -45,18 +45,26 @@ describe('util-linux flock, as used by the plain bundle', () => {
 });
 
 describe('the single executable', () => {
-  it('waits no longer than lockTimeoutMs, then gives code 11; proceeds at once when the holder dies', () => {
-    const conf = netConf(data.dir, { lockTimeoutMs: 300 });
+  it('waits lockTimeoutMs, then gives code 11; proceeds at once when the holder dies', () => {
+    const logFile = join(data.dir, 'ops.log');
+    const conf = netConf(data.dir, { lockTimeoutMs: 300, logFile });
+    const lastWait = (): number => JSON.parse(readFileSync(logFile, 'utf8').trim().split('\n').at(-1)!).lockWaitMs;
     const holder = holdLock(data.dir);
     try {
+      const t0 = performance.now();
       const r = runCni({ command: 'ADD', containerId: 'a', stdin: conf });
+      const ms = performance.now() - t0;
       expect(r.json).toMatchObject({ code: 11 });
       expect(r.stderr).toBe('');
+      // It cannot answer before the timeout; the upper bound leaves room for a slow start on a loaded machine.
+      expect(ms).toBeGreaterThanOrEqual(300);
+      expect(ms).toBeLessThan(300 + 5000);
     } finally {
       holder.kill();
     }
     spawnSync('sleep', ['0.1']);
-    expect(runCni({ command: 'ADD', containerId: 'a', stdin: conf }).code).toBe(0);
+    expect(runCni({ command: 'ADD', containerId: 'a', stdin: { ...conf, ipam: { ...(conf.ipam as object), lockTimeoutMs: 10_000 } } }).code).toBe(0);
+    expect(lastWait()).toBeLessThan(50);
   });
 
   it.skipIf(!root)('falls back to util-linux flock on a noexec data dir, and says so on stderr', () => {
