@@ -70,6 +70,7 @@ export const listJson = z.strictObject({
 
 export const findingKind = z.enum([
   'state-unreadable',
+  'cursor-ignored',
   'record-unreadable',
   'duplicate-address',
   'claim-missing',

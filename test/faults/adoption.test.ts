@@ -18,6 +18,7 @@ import {
   callCni,
   fillFs,
 } from '../helpers/leasehold';
+import { checkJson } from '../cli/schemas';
 
 const box = new FaultSandbox('lh-fault-adopt-');
 const root = box.root;
@@ -114,6 +115,7 @@ describe('a round-robin cursor that is not an address', () => {
     garble();
     const check = cli(['check', '--data-dir', dataDir, '--json']);
     expect(check.code, check.stderr).toBe(1);
+    checkJson.parse(JSON.parse(check.stdout));
     const kinds = JSON.parse(check.stdout).findings.map((f: { kind: string }) => f.kind);
     expect(kinds.filter((k: string) => k === 'cursor-ignored')).toHaveLength(2);
     for (const args of [
