@@ -23,7 +23,18 @@ import {
   ClaimConflict,
   unreadableError,
 } from '../store.js';
-import { createFileExclusive, ensurePrivateDir, exists, fsyncDir, mkdirsDurable, readIfExists, replaceFile, unlinkIfExists, unlinkQuiet } from './fsutil.js';
+import {
+  createFileExclusive,
+  ensurePrivateDir,
+  exists,
+  fsyncDir,
+  mkdirsDurable,
+  namesIn,
+  readIfExists,
+  replaceFile,
+  unlinkIfExists,
+  unlinkQuiet,
+} from './fsutil.js';
 import { LEASES_DIR, LEGACY_CURSOR, LOCK_FILE, STATE_FILE, claimAddress, claimContent, leaseFileName, parseClaim } from './layout.js';
 import { type Lock, acquireLock } from './lock.js';
 
@@ -354,14 +365,9 @@ export class DiskStore implements Store {
   }
 
   async networks(): Promise<string[]> {
-    let names: string[];
-    try {
-      names = readdirSync(this.location);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw ioError('listing', this.location, e);
-    }
-    return names.filter((n) => isValidId(n) && looksLikeNetwork(join(this.location, n))).sort();
+    return namesIn(this.location)
+      .filter((n) => isValidId(n) && looksLikeNetwork(join(this.location, n)))
+      .sort();
   }
 
   async has(network: string): Promise<boolean> {

@@ -2,11 +2,10 @@
 // never block a pod's deletion, so it records the release here and succeeds. The address stays taken in the
 // cluster until a later call on this node that reaches etcd replays the journal: late cleanup can free an
 // address late, never twice. One small file per pending release, written crash-safely under the node's lock.
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ioError } from '../../base/errors.js';
 import type { Attachment } from '../../base/ids.js';
-import { ensurePrivateDir, fsyncDir, readIfExists, replaceFile, unlinkIfExists } from './fsutil.js';
+import { ensurePrivateDir, fsyncDir, namesIn, readIfExists, replaceFile, unlinkIfExists } from './fsutil.js';
 import { leaseFileName } from './layout.js';
 
 export const JOURNAL_DIR = 'released';
@@ -36,17 +35,10 @@ export class ReleaseJournal {
     }
   }
 
-  /** Every pending release; a file that does not parse is kept on disk and reported by `leasehold check`. */
+  /** Every pending release; a file that does not parse stays on disk for an operator to look at. */
   list(): PendingRelease[] {
-    let names: string[];
-    try {
-      names = readdirSync(this.dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw ioError('listing', this.dir, e);
-    }
     const out: PendingRelease[] = [];
-    for (const name of names) {
+    for (const name of namesIn(this.dir)) {
       if (name.startsWith('.') || !name.endsWith('.json')) continue;
       try {
         const v = JSON.parse(readIfExists(join(this.dir, name)) ?? 'null') as PendingRelease | null;
