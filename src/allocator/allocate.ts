@@ -129,3 +129,32 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
 export function hasFreeAddress(set: RangeSet, exclude: Span[], cursor: Ip | undefined, view: LeaseView): boolean {
   return firstFree(set, exclude, cursor, view) !== undefined;
 }
+
+/**
+ * A cursor `by` addresses further round the set than `cursor` (wrapping over its ranges in order): where a
+ * writer that shares the range with others starts its search, so that writers do not all race for the
+ * address after one shared cursor.
+ */
+export function shiftCursor(set: RangeSet, cursor: Ip | undefined, by: bigint): Ip {
+  const size = set.reduce((n, r) => n + rangeSize(r), 0n);
+  // The cursor's position in the set, counted from the first range's start (before it when there is none).
+  let at = size - 1n;
+  let seen = 0n;
+  for (const r of set) {
+    if (cursor && inRange(r, cursor)) at = seen + (cursor.value - r.start);
+    seen += rangeSize(r);
+  }
+  let pos = (at + (by % size)) % size;
+  for (const r of set) {
+    if (pos < rangeSize(r)) return { family: r.family, value: r.start + pos };
+    pos -= rangeSize(r);
+  }
+  throw new Error('unreachable: the position is inside the set');
+}
+
+/** A well-spread number from a string (FNV-1a), so each node and each retry starts elsewhere. */
+export function spreadOf(text: string): bigint {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return BigInt(h);
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type LeaseView, allocate, hasFreeAddress } from '../../src/allocator/allocate';
+import { type LeaseView, allocate, hasFreeAddress, shiftCursor, spreadOf } from '../../src/allocator/allocate';
 import { CniError } from '../../src/base/errors';
 import { buildExcludes, buildRangeSets } from '../../src/config/ranges';
 import { type Ip, formatIp, parseIp } from '../../src/net/ip';
@@ -101,5 +101,27 @@ describe('allocate: requests, repeats and several range sets', () => {
     const s = sets([{ subnet: '10.0.0.0/29' }])[0]!;
     expect(hasFreeAddress(s, [], undefined, view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'))).toBe(true);
     expect(hasFreeAddress(s, [], undefined, view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'))).toBe(false);
+  });
+});
+
+describe('shiftCursor', () => {
+  const set = buildRangeSets([[{ subnet: '10.0.0.0/29' }, { subnet: '10.0.1.0/30' }]], () => 'r')[0]!;
+  const at = (by: bigint, cursor?: string) => formatIp(shiftCursor(set, cursor ? parseIp(cursor) : undefined, by));
+
+  it.each<[string | undefined, bigint, string]>([
+    [undefined, 0n, '10.0.1.2'],
+    [undefined, 1n, '10.0.0.1'],
+    ['10.0.0.1', 1n, '10.0.0.2'],
+    ['10.0.0.6', 1n, '10.0.1.1'],
+    ['10.0.1.2', 1n, '10.0.0.1'],
+    ['10.0.0.3', 8n, '10.0.0.3'],
+    ['10.0.0.3', 8n * 1000n + 2n, '10.0.0.5'],
+  ])('from %s by %s → %s', (cursor, by, expected) => {
+    expect(at(by, cursor)).toBe(expected);
+  });
+
+  it('spreads: different writers start at different places', () => {
+    const starts = new Set(['node-1', 'node-2', 'node-3', 'node-4', 'c1/eth0/2', 'c1/eth0/3'].map((s) => at(spreadOf(s), '10.0.0.1')));
+    expect(starts.size).toBeGreaterThanOrEqual(4);
   });
 });

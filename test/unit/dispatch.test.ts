@@ -106,7 +106,11 @@ describe('dispatcher (in-process, memory store)', () => {
     };
     const r = await harness(store).call('ADD', conf());
     expect(r.exitCode, r.stdout).toBe(0);
-    expect(r.json.ips[0].address).toBe('10.9.0.4/29');
+    // Not one of the two addresses the other writers took, and recorded for this attachment.
+    const stolen = [...store.network('net1').claims].filter(([, c]) => c.holder.containerID.startsWith('other-')).map(([a]) => `${a}/29`);
+    expect(stolen).toHaveLength(2);
+    expect(stolen).not.toContain(r.json.ips[0].address);
+    expect(store.network('net1').claims.get(r.json.ips[0].address.split('/')[0])?.holder.containerID).toBe('c1');
     expect(raced).toBe(3);
   });
 

@@ -1,4 +1,4 @@
-import { type Allocation, type AllocationRequest, type LeaseView, allocate, setContains } from '../../allocator/allocate.js';
+import { type Allocation, type AllocationRequest, type LeaseView, allocate, setContains, shiftCursor, spreadOf } from '../../allocator/allocate.js';
 import { freeableLeaks } from '../../allocator/leaks.js';
 import { CniError, Code } from '../../base/errors.js';
 import { readBootId, readBootTimeMs } from '../../base/host.js';
@@ -13,7 +13,7 @@ import { type IpConfig, formatResult } from '../result.js';
 import { type Outcome, type VerbRequest, withSession } from '../verb.js';
 
 /** How often ADD chooses again when another writer (in cluster mode, another node) claims its pick first. */
-const MAX_ATTEMPTS = 8;
+const MAX_ATTEMPTS = 32;
 
 /** The allocator's answer, reclaiming leases of an earlier boot once when the range is full. */
 async function choose(s: NetworkSession, conf: NetConf, request: AllocationRequest, view: LeaseView, bootId: string | null): Promise<Allocation> {
@@ -57,13 +57,12 @@ export function add(req: VerbRequest): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
       const st = await s.state();
       const cursorText = st.status === 'ok' ? st.value.cursors : {};
-      const request = {
-        rangeSets: conf.rangeSets,
-        exclude: conf.exclude,
-        cursors: cursorIps(cursorText, conf.rangeSets.length),
-        requested: conf.requested,
-        held,
-      };
+      // Writers that share the range (the nodes of a cluster pool, or an ADD that just lost a race) each start
+      // their search somewhere of their own, so they do not all race for the address after one shared cursor.
+      const spread = attempt > 1 ? `${att.containerID}/${att.ifname}/${attempt}` : s.node;
+      const shared = cursorIps(cursorText, conf.rangeSets.length);
+      const starts = spread === undefined ? shared : shared.map((c, i) => shiftCursor(conf.rangeSets[i]!, c, spreadOf(spread)));
+      const request = { rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: starts, requested: conf.requested, held };
       const alloc = await choose(s, conf, request, await s.view(conf.rangeSets, cursorText), bootId);
       const picked = alloc.picks.map((p) => formatIp(p.ip));
       // Addresses held from a range that is no longer configured stay recorded, so DEL still frees them.
