@@ -4,7 +4,7 @@
 // Podman is fully sandboxed: private containers.conf (CONTAINERS_CONF), private
 // network_config_dir, --root/--runroot/tmp_dir in a temp dir, vfs storage, runc,
 // cgroupfs, and an image imported from a busybox-static rootfs built here.
-// See /work/shared/notes/podman-cni-on-these-machines.md for why each knob is set.
+// Each knob keeps Podman off the host: nothing of its own config, storage or network state is used.
 
 import { accessSync, constants as fsConstants, copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
