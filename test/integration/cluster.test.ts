@@ -1,6 +1,7 @@
 // Cluster mode end to end: the built executable, as several simulated nodes (own dataDir and nodeName), on one
 // real 3-member etcd cluster on loopback. Uniqueness, acknowledged leases, DEL during an outage, STATUS, GC.
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addressOf, type CniReply, cli, runCniAsync, tempDataDir } from '../helpers/leasehold';
@@ -245,4 +246,52 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     }
     console.log(`chaos: ${faults.join(', ')}; 30 ADDs acknowledged, 30 distinct, ${retried} answered 11 and were retried, worst ADD ${worst} ms`);
   }, 180_000);
+
+  it("a claim whose reply was lost: the ADD answers 11, and the runtime's retry gets the same address", async () => {
+    const net = newNet({ subnet: '10.58.0.0/29' });
+    // A forwarder that passes every request to etcd but swallows the answers to transactions: the claim
+    // commits, and the plugin never hears so.
+    const upstream = new URL(cluster.endpoints[0]!);
+    const proxy = createServer((c) => {
+      const up = createConnection({ host: upstream.hostname, port: Number(upstream.port) });
+      let lastPath = '';
+      c.on('data', (d) => {
+        const m = /^(?:GET|POST|PUT) (\S+) HTTP/m.exec(d.toString('latin1'));
+        if (m) lastPath = m[1]!;
+        up.write(d);
+      });
+      up.on('data', (d) => {
+        if (lastPath !== '/v3/kv/txn') c.write(d);
+      });
+      c.on('error', () => up.destroy());
+      up.on('error', () => c.destroy());
+      c.on('close', () => up.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const port = (proxy.address() as AddressInfo).port;
+    try {
+      const lost = await runCniAsync({
+        command: 'ADD',
+        containerId: 'lost',
+        netns: '/var/run/netns/lost',
+        ifname: 'eth0',
+        stdin: {
+          ...conf(net, 'n1', {}, 1500),
+          ipam: { ...conf(net, 'n1').ipam, cluster: { ...conf(net, 'n1').ipam.cluster, etcd: { endpoints: [`http://127.0.0.1:${port}`] }, timeoutMs: 1500 } },
+        },
+      });
+      expect(lost.json?.code, lost.stdout).toBe(11);
+      expect(lost.json?.msg).toMatch(/may have been applied/);
+    } finally {
+      proxy.close();
+    }
+    // It did commit: the address is held for this attachment, and the retry returns exactly it.
+    expect(held(net)).toHaveLength(1);
+    const retry = await call('ADD', net, 'n1', 'lost');
+    expect(retry.code, retry.stdout).toBe(0);
+    expect(held(net)).toHaveLength(1);
+    expect(`${net.prefix}/pools/${net.pool}/addresses/v4/${(0x0a3a0000 + Number(addressOf(retry).split('.')[3])).toString(16).padStart(8, '0')}`).toBe(
+      held(net)[0],
+    );
+  }, 60_000);
 });
