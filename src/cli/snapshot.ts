@@ -2,7 +2,7 @@
 import type { Claim } from '../allocator/leaks.js';
 import type { Lease } from '../store/lease.js';
 import type { StateView } from '../store/state.js';
-import type { NetworkReader, NetworkSession, Store, Unreadable } from '../store/store.js';
+import { type NetworkReader, type NetworkSession, type Store, type Unreadable, withSession } from '../store/store.js';
 
 export interface NetworkSnapshot {
   network: string;
@@ -35,15 +35,9 @@ export async function peekSnapshot(store: Store, network: string): Promise<Netwo
   return (await store.has(network)) ? snapshotOf(store.peek(network)) : emptySnapshot(store.location, network);
 }
 
-/** Runs f on the network opened for change under its lock (no adoption: the CLI only looks and frees). */
-export async function withSession<T>(store: Store, network: string, lockTimeoutMs: number, f: (s: NetworkSession) => Promise<T>): Promise<T> {
-  const session = await store.open(network, { lockTimeoutMs, create: false });
-  try {
-    return await f(session);
-  } finally {
-    session.close();
-  }
-}
+/** The CLI's open: the network must exist; nothing is created or adopted (the CLI only looks and frees). */
+export const withNetwork = <T>(store: Store, network: string, lockTimeoutMs: number, f: (s: NetworkSession) => Promise<T>): Promise<T> =>
+  withSession(store, network, { lockTimeoutMs, create: false }, f);
 
 /** withSession over several networks at once, locked in name order so two callers never deadlock. */
 export async function withSessions<T>(
@@ -57,7 +51,7 @@ export async function withSessions<T>(
   const step = (i: number): Promise<T> =>
     i === sorted.length
       ? f(held)
-      : withSession(stores.of(sorted[i]!), sorted[i]!, lockTimeoutMs, (s) => {
+      : withNetwork(stores.of(sorted[i]!), sorted[i]!, lockTimeoutMs, (s) => {
           held.set(sorted[i]!, s);
           return step(i + 1);
         });

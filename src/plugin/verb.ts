@@ -1,7 +1,7 @@
 // What the dispatcher hands a verb, and what a verb hands back.
 import type { Attachment } from '../base/ids.js';
 import type { NetConf } from '../config/load.js';
-import type { Store } from '../store/store.js';
+import { type NetworkSession, type Store, withSession } from '../store/store.js';
 
 export interface VerbRequest {
   conf: NetConf;
@@ -22,12 +22,6 @@ export interface Outcome {
 
 export type Verb = (req: VerbRequest) => Promise<Outcome>;
 
-/** Runs f on the network opened for change, closing it (releasing the lock) whatever happens. */
-export async function withSession<T>(req: VerbRequest, f: (s: Awaited<ReturnType<Store['open']>>) => Promise<T>): Promise<T> {
-  const session = await req.store.open(req.conf.name, { lockTimeoutMs: req.conf.lockTimeoutMs, create: true });
-  try {
-    return await f(session);
-  } finally {
-    session.close();
-  }
-}
+/** The plugin's open: the network is created (and host-local's files adopted) on first contact. */
+export const withNetwork = <T>(req: VerbRequest, f: (s: NetworkSession) => Promise<T>): Promise<T> =>
+  withSession(req.store, req.conf.name, { lockTimeoutMs: req.conf.lockTimeoutMs, create: true }, f);

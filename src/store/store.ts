@@ -104,6 +104,16 @@ export async function ownState(s: NetworkReader): Promise<{ leases: Lease[]; unr
 export const ownPart = (node: string | undefined, leases: Lease[], claims: Claim[]): { leases: Lease[]; claims: Claim[] } =>
   node === undefined ? { leases, claims } : { leases: leases.filter((l) => l.node === node), claims: [] };
 
+/** Runs f on the network opened for change, closing it (releasing the lock) whatever happens. */
+export async function withSession<T>(store: Store, network: string, opts: OpenOptions, f: (s: NetworkSession) => Promise<T>): Promise<T> {
+  const session = await store.open(network, opts);
+  try {
+    return await f(session);
+  } finally {
+    session.close();
+  }
+}
+
 /** Frees leaks under the session's lock; returns the addresses actually freed. */
 export async function freeLeaks(session: NetworkSession, leaks: Leak[]): Promise<string[]> {
   const freed: string[] = [];

@@ -30,7 +30,7 @@ import {
   unreadableError,
 } from '../store.js';
 import { ClusterLayout, decodeHolder } from './layout.js';
-import { EtcdPool, cniErrorOf } from './pool.js';
+import { EtcdPool, etcdCall } from './pool.js';
 import { type StoredLease, orphanRemovalTxn } from './txns.js';
 
 /** How this store finds its pool and this node. */
@@ -60,7 +60,7 @@ class EtcdReader implements NetworkReader {
 
   async state(): Promise<StateView> {
     const key = this.pool.layout.stateKey();
-    const r = await this.read(`reading ${key}`, () => this.pool.client.range({ key }));
+    const r = await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }));
     const text = r.kvs[0]?.value;
     // No state yet is a network with no cursor: there is nothing on a node to adopt in cluster mode.
     if (text === undefined) return { status: 'ok', value: { format: 1, network: this.network, cursors: {} }, ignoredCursors: {} };
@@ -84,7 +84,7 @@ class EtcdReader implements NetworkReader {
     const out: Claim[] = [];
     for (const family of [4, 6] as const) {
       const prefix = this.pool.layout.addressPrefix(family);
-      const r = await this.read(`reading ${prefix}`, () => this.pool.client.range({ key: prefix, rangeEnd: prefixEnd(prefix) }));
+      const r = await etcdCall(`reading ${prefix}`, () => this.pool.client.range({ key: prefix, rangeEnd: prefixEnd(prefix) }));
       for (const kv of r.kvs) {
         const ip = this.pool.layout.addressOf(kv.key);
         const h = decodeHolder(kv.value);
@@ -96,7 +96,7 @@ class EtcdReader implements NetworkReader {
 
   async claimHolder(address: string): Promise<Attachment | undefined> {
     const key = this.pool.layout.addressKey(parseIp(address));
-    const r = await this.read(`reading ${key}`, () => this.pool.client.range({ key }));
+    const r = await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }));
     const h = r.kvs[0] && decodeHolder(r.kvs[0].value);
     // An address another network of the pool holds is taken, but by no attachment of this network.
     return (
@@ -112,14 +112,6 @@ class EtcdReader implements NetworkReader {
       for (const ip of got.addresses) held.add(`${ip.family}/${ip.value}`);
     }
     return { isTaken: (ip) => held.has(`${ip.family}/${ip.value}`) };
-  }
-
-  protected async read<T>(what: string, f: () => Promise<T>): Promise<T> {
-    try {
-      return await f();
-    } catch (e) {
-      throw cniErrorOf(e, what);
-    }
   }
 }
 
@@ -206,10 +198,10 @@ class EtcdSession extends EtcdReader implements NetworkSession {
 
   async removeClaim(address: string): Promise<void> {
     const key = this.pool.layout.addressKey(parseIp(address));
-    const r = await this.read(`reading ${key}`, () => this.pool.client.range({ key }));
+    const r = await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }));
     const h = r.kvs[0] && decodeHolder(r.kvs[0].value);
     if (!h) return;
-    await this.read(`removing ${key}`, () => this.pool.client.txn(orphanRemovalTxn(this.pool.layout, address, h)));
+    await etcdCall(`removing ${key}`, () => this.pool.client.txn(orphanRemovalTxn(this.pool.layout, address, h)));
   }
 
   /** Moves records into the pool (a node's disk leases, migrated): each claimed as a new attachment. */
@@ -276,9 +268,7 @@ export class EtcdStore implements Store {
 
   async networks(): Promise<string[]> {
     const prefix = `${this.opts.cluster.prefix}/networks/`;
-    const r = await this.client.range({ key: prefix, rangeEnd: prefixEnd(prefix), keysOnly: true }).catch((e) => {
-      throw cniErrorOf(e, `reading ${prefix}`);
-    });
+    const r = await etcdCall(`reading ${prefix}`, () => this.client.range({ key: prefix, rangeEnd: prefixEnd(prefix), keysOnly: true }));
     return [...new Set(r.kvs.map((kv) => kv.key.slice(prefix.length).split('/')[0]!))].sort();
   }
 

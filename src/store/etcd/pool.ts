@@ -47,6 +47,15 @@ export function cniErrorOf(e: unknown, what: string): unknown {
   return e;
 }
 
+/** Runs one etcd call, its failure turned into the CNI error a user sees. */
+export async function etcdCall<T>(what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw cniErrorOf(e, what);
+  }
+}
+
 export interface Snapshot {
   /** The etcd revision every part was read at. */
   revision: bigint;
@@ -63,18 +72,10 @@ export class EtcdPool {
     readonly layout: ClusterLayout,
   ) {}
 
-  private async run<T>(what: string, f: () => Promise<T>): Promise<T> {
-    try {
-      return await f();
-    } catch (e) {
-      throw cniErrorOf(e, what);
-    }
-  }
-
   /** The attachment's record: undefined when there is none, a string saying why when it cannot be decoded. */
   async readLease(att: Attachment): Promise<StoredLease | string | undefined> {
     const key = this.layout.leaseKey(att);
-    const r = await this.run(`reading ${key}`, () => this.client.range({ key }));
+    const r = await etcdCall(`reading ${key}`, () => this.client.range({ key }));
     const kv = r.kvs[0];
     return kv && decodeStored(kv);
   }
@@ -82,7 +83,7 @@ export class EtcdPool {
   /** Every record of the network, and the keys whose value cannot be decoded (never to be freed blindly). */
   async leases(): Promise<{ leases: StoredLease[]; unreadable: Array<{ key: string; why: string }> }> {
     const prefix = this.layout.leasesPrefix();
-    const r = await this.run(`reading ${prefix}`, () => this.client.range({ key: prefix, rangeEnd: prefixEnd(prefix) }));
+    const r = await etcdCall(`reading ${prefix}`, () => this.client.range({ key: prefix, rangeEnd: prefixEnd(prefix) }));
     const leases: StoredLease[] = [];
     const unreadable: Array<{ key: string; why: string }> = [];
     for (const kv of r.kvs) {
@@ -96,7 +97,7 @@ export class EtcdPool {
   /** Held addresses of one family between first and last, in address order, at most `limit` (more: some left). */
   async held(family: Family, first: bigint, last: bigint, limit?: number): Promise<{ addresses: Ip[]; more: boolean }> {
     const span = this.layout.addressSpan(family, first, last);
-    const r = await this.run(`reading held addresses under ${this.layout.addressPrefix(family)}`, () =>
+    const r = await etcdCall(`reading held addresses under ${this.layout.addressPrefix(family)}`, () =>
       this.client.range({ ...span, keysOnly: true, ...(limit !== undefined && { limit }) }),
     );
     return { addresses: r.kvs.flatMap((kv) => this.layout.addressOf(kv.key) ?? []), more: r.more };
@@ -105,7 +106,7 @@ export class EtcdPool {
   /** The attachments this node (or `node`) has in this network, from its index. */
   async nodeAttachments(node?: string): Promise<Attachment[]> {
     const prefix = this.layout.nodePrefix(node, this.layout.names.network);
-    const r = await this.run(`reading ${prefix}`, () => this.client.range({ key: prefix, rangeEnd: prefixEnd(prefix), keysOnly: true }));
+    const r = await etcdCall(`reading ${prefix}`, () => this.client.range({ key: prefix, rangeEnd: prefixEnd(prefix), keysOnly: true }));
     return r.kvs.flatMap((kv) => {
       const [containerID, ifname] = kv.key.slice(prefix.length).split('/');
       return containerID && ifname !== undefined ? [{ containerID, ifname: decodeURIComponent(ifname) }] : [];
@@ -123,7 +124,7 @@ export class EtcdPool {
       { key: l.stateKey() },
       ...spans.map((s) => ({ ...l.addressSpan(s.family, s.first, s.last), keysOnly: true, ...(limit !== undefined && { limit }) })),
     ];
-    const r = await this.run(`reading ${l.leaseKey(att)} and the pool's held addresses`, () =>
+    const r = await etcdCall(`reading ${l.leaseKey(att)} and the pool's held addresses`, () =>
       this.client.txn({ compare: [], success: reads.map((range) => ({ range })) }),
     );
     const answers = r.responses.map((op) => ('range' in op ? op.range : undefined));
@@ -137,12 +138,12 @@ export class EtcdPool {
   }
 
   async claim(plan: ClaimPlan): Promise<ClaimOutcome> {
-    const r = await this.run(`claiming ${plan.lease.addresses.join(', ')} for ${plan.lease.containerID}`, () => this.client.txn(claimTxn(this.layout, plan)));
+    const r = await etcdCall(`claiming ${plan.lease.addresses.join(', ')} for ${plan.lease.containerID}`, () => this.client.txn(claimTxn(this.layout, plan)));
     return claimOutcome(this.layout, plan, r);
   }
 
   async release(plan: ReleasePlan): Promise<ReleaseOutcome> {
-    const r = await this.run(`releasing ${plan.addresses.join(', ')} of ${plan.attachment.containerID}`, () => this.client.txn(releaseTxn(this.layout, plan)));
+    const r = await etcdCall(`releasing ${plan.addresses.join(', ')} of ${plan.attachment.containerID}`, () => this.client.txn(releaseTxn(this.layout, plan)));
     return releaseOutcome(plan, r);
   }
 }
