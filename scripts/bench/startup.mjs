@@ -12,6 +12,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { bundleOptions } from '../bundle-options.mjs';
 import { baseNode, buildSea } from '../sea.mjs';
 import { BARE_ENV, cniEnv, leaseholdConf, loadText, median, quantile, timeOnce } from './lib.mjs';
 
@@ -30,16 +31,7 @@ writeFileSync(empty, '');
 const p99 = (xs) => quantile(xs, 0.99);
 const time = timeOnce;
 const floor = () => time(NODE, [empty], BARE_ENV).ms;
-const esb = {
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  minifyWhitespace: true,
-  minifySyntax: true,
-  logLevel: 'warning',
-  define: { LEASEHOLD_VERSION: '"0.0.0"' },
-};
+const esb = bundleOptions('0.0.0');
 const floors = [];
 
 /** cases: [{ name, run() -> ms }]; prints the median of the per-pair ratios. */
