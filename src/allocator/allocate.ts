@@ -44,30 +44,46 @@ export function reservedReason(range: Range, exclude: Span[], ip: Ip): string | 
   return null;
 }
 
-function* span(range: Range, from: bigint, to: bigint): Generator<{ range: Range; ip: Ip }> {
-  for (let v = from; v <= to; v++) yield { range, ip: { family: range.family, value: v } };
+/** A stretch of one range, first..last inclusive, in the order the allocator walks. */
+export interface SearchSpan {
+  range: Range;
+  first: bigint;
+  last: bigint;
 }
 
-/** Every address of the set once: after the cursor to the end of its range, the other ranges in order, then back round to the cursor. */
-function* candidates(set: RangeSet, cursor: Ip | undefined): Generator<{ range: Range; ip: Ip }> {
+/**
+ * The order the allocator tries a set's addresses in, as spans: after the cursor to the end of its range, the
+ * other ranges in order, then back round to the cursor. Every address of the set once. A store that reads
+ * held addresses a window at a time (cluster mode) reads them in this order.
+ */
+export function searchSpans(set: RangeSet, cursor: Ip | undefined): SearchSpan[] {
   const k = cursor ? set.findIndex((r) => inRange(r, cursor)) : -1;
-  if (k < 0) {
-    for (const r of set) yield* span(r, r.start, r.end);
-    return;
-  }
+  if (k < 0) return set.map((range) => ({ range, first: range.start, last: range.end }));
   const home = set[k]!;
   const at = cursor!.value;
-  yield* span(home, at + 1n, home.end);
+  const spans: SearchSpan[] = [];
+  if (at < home.end) spans.push({ range: home, first: at + 1n, last: home.end });
   for (let n = 1; n < set.length; n++) {
-    const r = set[(k + n) % set.length]!;
-    yield* span(r, r.start, r.end);
+    const range = set[(k + n) % set.length]!;
+    spans.push({ range, first: range.start, last: range.end });
   }
-  yield* span(home, home.start, at);
+  spans.push({ range: home, first: home.start, last: at });
+  return spans;
+}
+
+/** The first address of the span the allocator may hand out, by the view; undefined if none. */
+export function firstFreeIn(s: SearchSpan, exclude: Span[], view: LeaseView): Ip | undefined {
+  for (let v = s.first; v <= s.last; v++) {
+    const ip = { family: s.range.family, value: v };
+    if (reservedReason(s.range, exclude, ip) === null && !view.isTaken(ip)) return ip;
+  }
+  return undefined;
 }
 
 function firstFree(set: RangeSet, exclude: Span[], cursor: Ip | undefined, view: LeaseView): { range: Range; ip: Ip } | undefined {
-  for (const c of candidates(set, cursor)) {
-    if (reservedReason(c.range, exclude, c.ip) === null && !view.isTaken(c.ip)) return c;
+  for (const span of searchSpans(set, cursor)) {
+    const ip = firstFreeIn(span, exclude, view);
+    if (ip) return { range: span.range, ip };
   }
   return undefined;
 }

@@ -1,7 +1,8 @@
 // An etcd v3 client over the JSON gateway every etcd member serves on its client URL (/v3/kv/*), with
-// node:http/node:https only: the npm etcd3 client costs ~300 ms to import and cannot be bundled into one
-// executable. Every call is bounded as a whole by timeoutMs across endpoint failover.
+// node:net/node:tls only (transport.ts): the npm etcd3 client costs ~300 ms to import and cannot be bundled
+// into one executable. Every call is bounded as a whole by timeoutMs across endpoint failover.
 import { readFileSync } from 'node:fs';
+import { nowMs } from '../base/proc.js';
 import type { ClusterConf } from '../config/cluster.js';
 import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError, type AttemptFailure } from './errors.js';
 import { fromBase64, toBase64, type Bytes } from './keys.js';
@@ -323,7 +324,7 @@ export class EtcdClient {
    * connections it fails at once instead of waiting out the budget.
    */
   private async call(path: string, payload: Wire, mutating: boolean): Promise<{ body: Wire; retriedAfterUnknownOutcome: boolean }> {
-    const start = performance.now();
+    const start = nowMs();
     const deadline = start + this.timeoutMs;
     const failures: AttemptFailure[] = [];
     const json = JSON.stringify(payload);
@@ -334,11 +335,11 @@ export class EtcdClient {
       for (let k = 0; k < n; k++) {
         const idx = (this.preferred + k) % n;
         const ep = this.endpoints[idx]!;
-        const left = deadline - performance.now();
+        const left = deadline - nowMs();
         if (left <= 0) break;
         // Each endpoint left in the round gets an equal share, so one silent member cannot use up the budget.
-        const attemptEnd = performance.now() + Math.max(1, Math.floor(left / (n - k)));
-        const attemptLeft = (): number => Math.max(1, Math.floor(attemptEnd - performance.now()));
+        const attemptEnd = nowMs() + Math.max(1, Math.floor(left / (n - k)));
+        const attemptLeft = (): number => Math.max(1, Math.floor(attemptEnd - nowMs()));
         try {
           const headers: Record<string, string> = this.credentials ? { authorization: await this.authToken(ep, attemptLeft()) } : {};
           const answer = await this.transport.post(ep, path, json, headers, attemptLeft());
@@ -375,9 +376,9 @@ export class EtcdClient {
           worthAnotherRound ||= e.timedOut;
         }
       }
-      const left = deadline - performance.now();
+      const left = deadline - nowMs();
       const pause = Math.min(50 << Math.min(round, 4), left);
-      if (!worthAnotherRound || left <= pause + 1) throw new EtcdUnavailableError(failures, performance.now() - start, this.timeoutMs, mutating);
+      if (!worthAnotherRound || left <= pause + 1) throw new EtcdUnavailableError(failures, nowMs() - start, this.timeoutMs, mutating);
       await sleep(pause);
     }
   }

@@ -1,7 +1,11 @@
-// One HTTP attempt against one etcd member's JSON gateway, bounded by a hard timer. node:http and node:https
-// are loaded on first use: a CNI call that never talks to etcd, or only over http, does not pay for them.
-import type { Agent, IncomingMessage } from 'node:http';
+// One HTTP attempt against one etcd member's JSON gateway, bounded by a hard timer, over node:net (node:tls for
+// https) with the framing of http1.ts. Connections are kept for the client's life, so later calls of one
+// process reuse them and their TLS session. node:tls is loaded on first use: plain http never pays for it.
+import type { Socket } from 'node:net';
 import type { AttemptFailure } from './errors.js';
+import { type Answer, MalformedResponse, ResponseReader, postBytes } from './http1.js';
+
+export type { Answer } from './http1.js';
 
 /** Where requests go: a host and port, or a unix socket (plain http only). */
 export type Endpoint = {
@@ -14,11 +18,6 @@ export interface TlsMaterial {
   ca?: Buffer;
   cert?: Buffer;
   key?: Buffer;
-}
-
-export interface Answer {
-  status: number;
-  body: string;
 }
 
 /** An attempt that produced no HTTP answer. */
@@ -34,78 +33,131 @@ export class AttemptError extends Error implements AttemptFailure {
   }
 }
 
-/** Connection pools, one per scheme, kept for the client's life so later calls reuse sockets and TLS sessions. */
+// A TLS failure (a refused client certificate arrives as an alert after the client's side of a TLS 1.3
+// handshake is done) means etcd never read the request.
+const TLS_FAILURE = /^ERR_SSL_|^ERR_TLS_|CERT|SELF_SIGNED/;
+
+const isIp = (host: string): boolean => /^[\d.]+$/.test(host) || host.includes(':');
+
+/** A connection to one member, idle in the pool or carrying one request. */
+class Connection {
+  constructor(
+    readonly socket: Socket,
+    /** The event after which the request may be written ('' when already up). */
+    public ready: string,
+  ) {}
+
+  /** While idle: a close, error or stray byte from the member drops the connection from the pool. */
+  private onIdle?: () => void;
+
+  park(drop: () => void): void {
+    // Idle connections never hold a finished process open.
+    this.socket.unref();
+    this.onIdle = drop;
+    this.socket.once('close', drop).once('error', drop).once('data', drop);
+  }
+
+  take(): void {
+    if (this.onIdle) this.socket.off('close', this.onIdle).off('error', this.onIdle).off('data', this.onIdle);
+    this.onIdle = undefined;
+    this.socket.ref();
+  }
+}
+
 export class Transport {
-  private httpAgent?: Agent;
-  private httpsAgent?: Agent;
+  /** Idle connections by endpoint url. */
+  private readonly idle = new Map<string, Connection[]>();
+  private readonly open = new Set<Socket>();
 
   constructor(private readonly tls: TlsMaterial) {}
 
-  private agentFor(ep: Endpoint): { agent: Agent; request: typeof import('node:http').request } {
-    if (ep.https) {
-      const https = require('node:https') as typeof import('node:https');
-      // Idle keep-alive sockets are unref'd by Node, so they never hold a finished CNI process open.
-      this.httpsAgent ??= new https.Agent({ keepAlive: true, ...this.tls });
-      return { agent: this.httpsAgent, request: https.request };
-    }
-    const http = require('node:http') as typeof import('node:http');
-    this.httpAgent ??= new http.Agent({ keepAlive: true });
-    return { agent: this.httpAgent, request: http.request };
+  private connect(ep: Endpoint): Connection {
+    const net = require('node:net') as typeof import('node:net');
+    if ('socketPath' in ep) return new Connection(net.connect({ path: ep.socketPath }), 'connect');
+    if (!ep.https) return new Connection(net.connect({ host: ep.hostname, port: ep.port, noDelay: true }), 'connect');
+    const tls = require('node:tls') as typeof import('node:tls');
+    const servername = isIp(ep.hostname) ? {} : { servername: ep.hostname };
+    return new Connection(tls.connect({ host: ep.hostname, port: ep.port, ...servername, ...this.tls }).setNoDelay(true), 'secureConnect');
   }
 
   /** POSTs `payload` and resolves with the whole answer, or rejects with an AttemptError after at most `timeoutMs`. */
   post(ep: Endpoint, path: string, payload: string, headers: Record<string, string>, timeoutMs: number): Promise<Answer> {
-    const { agent, request } = this.agentFor(ep);
+    const pooled = this.idle.get(ep.url)?.pop();
+    pooled?.take();
+    const conn = pooled ?? this.connect(ep);
+    const { socket } = conn;
+    this.open.add(socket);
+    const request = postBytes(hostHeader(ep), path, payload, headers);
+    const reader = new ResponseReader();
     return new Promise<Answer>((resolve, reject) => {
-      // Whether the request can have reached etcd: true once a connection (and TLS handshake) is up, since
-      // Node writes the request as soon as it is.
+      // Whether the request can have reached etcd: true once it was handed to a connection that is up.
       let sent = false;
       let done = false;
       const finish = (err: AttemptError | undefined, answer?: Answer): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        if (err) {
-          req.destroy();
-          reject(err);
-        } else resolve(answer!);
+        socket.off('data', onData).off('end', onEnd).off('close', onEnd).off('error', onError);
+        if (err || !reader.keepAlive) this.discard(socket);
+        else this.park(ep, conn);
+        if (err) reject(err);
+        else resolve(answer!);
       };
-      const req = request({
-        agent,
-        ...('socketPath' in ep ? { socketPath: ep.socketPath } : { hostname: ep.hostname, port: ep.port }),
-        method: 'POST',
-        path,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers },
-      });
+      const fail = (reason: string, timedOut = false): void => finish(new AttemptError(ep.url, reason, sent, timedOut));
+      const onData = (chunk: Buffer): void => {
+        try {
+          const answer = reader.push(chunk);
+          if (answer) finish(undefined, answer);
+        } catch (e) {
+          fail(e instanceof MalformedResponse ? `unreadable answer: ${e.message}` : String(e));
+        }
+      };
+      const onEnd = (): void => {
+        const answer = reader.end();
+        if (answer) finish(undefined, answer);
+        else fail(reader.started ? 'answer cut off' : 'connection closed without an answer');
+      };
+      const onError = (e: NodeJS.ErrnoException): void => {
+        finish(new AttemptError(ep.url, e.code ?? e.message, sent && !TLS_FAILURE.test(e.code ?? '')));
+      };
       // A stopped member accepts connections and never answers: the timer, not the socket, bounds the attempt.
-      const timer = setTimeout(
-        () => finish(new AttemptError(ep.url, `no answer within ${timeoutMs} ms${sent ? ' after sending' : ' (not connected)'}`, sent, true)),
-        timeoutMs,
-      );
-      req.on('socket', (s) => {
-        if (!s.connecting) sent = true;
-        else s.once(ep.https ? 'secureConnect' : 'connect', () => (sent = true));
-      });
-      req.on('error', (e: NodeJS.ErrnoException) => {
-        // A TLS failure (a refused client certificate arrives as an alert after the client's side of a TLS 1.3
-        // handshake is done) means etcd never read the request.
-        const tlsFailure = /^ERR_SSL_|^ERR_TLS_|CERT|SELF_SIGNED/.test(e.code ?? '');
-        finish(new AttemptError(ep.url, e.code ?? e.message, sent && !tlsFailure));
-      });
-      req.on('response', (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (e) => finish(new AttemptError(ep.url, `answer cut off (${e.message})`, true)));
-        res.on('aborted', () => finish(new AttemptError(ep.url, 'answer cut off', true)));
-        res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      });
-      req.end(payload);
+      const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms${sent ? ' after sending' : ' (not connected)'}`, true), timeoutMs);
+      socket.on('data', onData).on('end', onEnd).on('close', onEnd).on('error', onError);
+      const send = (): void => {
+        sent = true;
+        conn.ready = '';
+        socket.write(request);
+      };
+      if (conn.ready) socket.once(conn.ready, send);
+      else send();
     });
   }
 
-  /** Closes pooled sockets (tests and long-running CLI commands; a CNI process just exits). */
-  close(): void {
-    this.httpAgent?.destroy();
-    this.httpsAgent?.destroy();
+  private park(ep: Endpoint, conn: Connection): void {
+    const list = this.idle.get(ep.url) ?? [];
+    list.push(conn);
+    this.idle.set(ep.url, list);
+    conn.park(() => {
+      const i = list.indexOf(conn);
+      if (i >= 0) list.splice(i, 1);
+      this.discard(conn.socket);
+    });
   }
+
+  private discard(socket: Socket): void {
+    this.open.delete(socket);
+    socket.destroy();
+  }
+
+  /** Closes every connection (tests and long-running CLI commands; a CNI process just exits). */
+  close(): void {
+    for (const s of this.open) s.destroy();
+    this.open.clear();
+    this.idle.clear();
+  }
+}
+
+function hostHeader(ep: Endpoint): string {
+  if ('socketPath' in ep) return 'localhost';
+  return `${ep.hostname.includes(':') ? `[${ep.hostname}]` : ep.hostname}:${ep.port}`;
 }

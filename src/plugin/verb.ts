@@ -1,7 +1,7 @@
 // What the dispatcher hands a verb, and what a verb hands back.
 import type { Attachment } from '../base/ids.js';
 import type { NetConf } from '../config/load.js';
-import { type NetworkSession, type Store, withSession } from '../store/store.js';
+import { type NetworkSession, type OpenOptions, type Store, withSession } from '../store/store.js';
 
 export interface VerbRequest {
   conf: NetConf;
@@ -23,5 +23,5 @@ export interface Outcome {
 export type Verb = (req: VerbRequest) => Promise<Outcome>;
 
 /** The plugin's open: the network is created (and host-local's files adopted) on first contact. */
-export const withNetwork = <T>(req: VerbRequest, f: (s: NetworkSession) => Promise<T>): Promise<T> =>
-  withSession(req.store, req.conf.name, { lockTimeoutMs: req.conf.lockTimeoutMs, create: true }, f);
+export const withNetwork = <T>(req: VerbRequest, f: (s: NetworkSession) => Promise<T>, intent?: OpenOptions['intent']): Promise<T> =>
+  withSession(req.store, req.conf.name, { lockTimeoutMs: req.conf.lockTimeoutMs, create: true, ...(intent && { intent }) }, f);

@@ -1,7 +1,7 @@
 // The one interface every user of a network's state goes through: the plugin verbs and every CLI command,
 // whatever the backend (the node's disk by default; etcd in cluster mode). Reading and writing are separate
 // types: a read-only path cannot write, because its view has no method to do it with.
-import type { LeaseView } from '../allocator/allocate.js';
+import type { AllocationRequest, LeaseView } from '../allocator/allocate.js';
 import type { Claim, Leak } from '../allocator/leaks.js';
 import type { Attachment } from '../base/ids.js';
 import type { RangeSet } from '../net/range.js';
@@ -31,8 +31,12 @@ export interface NetworkReader {
   /** Every claimed address with the holder its claim names. */
   listClaims(): Promise<Claim[]>;
   claimHolder(address: string): Promise<Attachment | undefined>;
-  /** What the allocator may ask while choosing addresses in these range sets. */
-  view(rangeSets: RangeSet[], cursors: Record<string, string>): Promise<LeaseView>;
+  /**
+   * What the allocator may ask while serving this request. A store that reads held addresses a window at a
+   * time reads at least up to the first address each range set can give (from the request's cursors on) and
+   * the requested ones; it answers "taken" for any address beyond what it read.
+   */
+  view(request: AllocationRequest): Promise<LeaseView>;
 }
 
 /** A reader that holds the network's lock until closed: what it shows is not half-done by a concurrent writer. */
@@ -76,6 +80,8 @@ export interface OpenOptions {
    * left there. Without it (the CLI), the network must exist and nothing is created or adopted.
    */
   create: boolean;
+  /** What the call is about to read (ADD): a store may read it all at once, with the network's state. */
+  intent?: { att: Attachment; rangeSets: RangeSet[] };
 }
 
 export interface Store {

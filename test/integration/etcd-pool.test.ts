@@ -292,25 +292,6 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     expect(other).toEqual({ status: 'taken', address: '10.60.0.1', holder: { network: 'net-a', containerID: 'lost-reply', ifname: 'eth0' } });
   });
 
-  it('a claim made without reading first learns the next gaps, or that the attachment exists, from its own failure', async () => {
-    run++;
-    const p = pool();
-    for (const a of ['10.61.0.1', '10.61.0.2', '10.61.0.4']) await p.claim({ lease: lease(`c-${a}`, [a]) });
-    const window = { family: 4 as const, first: parseIp('10.61.0.0').value, last: parseIp('10.61.0.255').value, limit: 64 };
-    const lost = await p.claim({ lease: lease('optimist', ['10.61.0.2']), window });
-    expect(lost.status === 'taken' && lost.window && [lost.window.addresses.map(formatIp), lost.window.more]).toEqual([
-      ['10.61.0.1', '10.61.0.2', '10.61.0.4'],
-      false,
-    ]);
-    expect((await p.claim({ lease: lease('optimist', ['10.61.0.3']), window })).status).toBe('claimed');
-    // A repeated ADD that did not read its record first: the failure carries the record it must answer with.
-    const repeated = await p.claim({ lease: lease('optimist', ['10.61.0.5']), window });
-    expect(repeated.status).toBe('record-changed');
-    const current = repeated.status === 'record-changed' && repeated.current;
-    expect(current && JSON.parse(current.value).addresses).toEqual(['10.61.0.3']);
-    expect((await p.held(4, window.first, window.last)).addresses.map(formatIp)).toEqual(['10.61.0.1', '10.61.0.2', '10.61.0.3', '10.61.0.4']);
-  });
-
   it('one snapshot read gives an ADD the record, the cursors and the held addresses of each range', async () => {
     run++;
     const p = pool();

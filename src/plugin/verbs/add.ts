@@ -26,8 +26,7 @@ async function choose(s: NetworkSession, conf: NetConf, request: AllocationReque
       const { leases, claims } = await ownState(s);
       const leaks = freeableLeaks(leases, claims, { bootId, bootTimeMs: readBootTimeMs() });
       if ((await freeLeaks(s, leaks)).length === 0) throw e;
-      const st = await s.state();
-      return allocate(request, await s.view(conf.rangeSets, st.status === 'ok' ? st.value.cursors : {}));
+      return allocate(request, await s.view(request));
     }
     if (e.code === Code.AddressUnavailable) {
       const taken = conf.requested.find((r) => view.isTaken(r) && !request.held.some((h) => h.value === r.value));
@@ -42,60 +41,64 @@ export function add(req: VerbRequest): Promise<Outcome> {
   const { conf, att } = req;
   const dns = conf.resolvConf !== undefined ? readResolvConf(conf.resolvConf) : undefined;
   const bootId = readBootId();
-  return withNetwork(req, async (s) => {
-    const previous = await s.getLease(att);
-    // A repeated ADD gets the same addresses back; an address whose claim went to someone else is not ours.
-    const heldText: string[] = [];
-    // A record whose claim is missing (its ADD was killed between the two) must be claimed again.
-    let unclaimed = false;
-    for (const a of previous?.addresses ?? []) {
-      const holder = await s.claimHolder(a);
-      if (!holder || sameAttachment(holder, previous)) heldText.push(a);
-      if (!holder) unclaimed = true;
-    }
-    const held = heldText.map(parseIp);
-    for (let attempt = 1; ; attempt++) {
-      const st = await s.state();
-      const cursorText = st.status === 'ok' ? st.value.cursors : {};
-      // Writers that share the range (the nodes of a cluster pool, or an ADD that just lost a race) each start
-      // their search somewhere of their own, so they do not all race for the address after one shared cursor.
-      const spread = attempt > 1 ? `${att.containerID}/${att.ifname}/${attempt}` : s.node;
-      const shared = cursorIps(cursorText, conf.rangeSets.length);
-      const starts = spread === undefined ? shared : shared.map((c, i) => shiftCursor(conf.rangeSets[i]!, c, spreadOf(spread)));
-      const request = { rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: starts, requested: conf.requested, held };
-      const alloc = await choose(s, conf, request, await s.view(conf.rangeSets, cursorText), bootId);
-      const picked = alloc.picks.map((p) => formatIp(p.ip));
-      // Addresses held from a range that is no longer configured stay recorded, so DEL still frees them.
-      const kept = (previous?.addresses ?? []).filter((a) => !picked.includes(a) && !conf.rangeSets.some((set) => setContains(set, parseIp(a))));
-      const lease: Lease = {
-        format: LEASE_FORMAT,
-        containerID: att.containerID,
-        ifname: att.ifname,
-        addresses: [...picked, ...kept],
-        ...(req.podNamespace !== undefined ? { podNamespace: req.podNamespace } : {}),
-        ...(req.podName !== undefined ? { podName: req.podName } : {}),
-        netns: req.netns,
-        createdAt: previous?.createdAt ?? new Date().toISOString(),
-        bootId: previous ? previous.bootId : bootId,
-      };
-      const cursors = { ...cursorText };
-      alloc.cursors.forEach((c, i) => {
-        if (c) cursors[String(i)] = formatIp(c);
-      });
-      const changed = !previous || unclaimed || alloc.picks.some((p) => p.fresh) || lease.addresses.length !== previous.addresses.length;
-      try {
-        if (changed) await s.putLease(lease, previous, cursors);
-      } catch (e) {
-        const asked = conf.requested.some((r) => formatIp(r) === (e as ClaimConflict).address);
-        if (e instanceof ClaimConflict && !asked && attempt < MAX_ATTEMPTS) continue;
-        throw e;
+  return withNetwork(
+    req,
+    async (s) => {
+      const previous = await s.getLease(att);
+      // A repeated ADD gets the same addresses back; an address whose claim went to someone else is not ours.
+      const heldText: string[] = [];
+      // A record whose claim is missing (its ADD was killed between the two) must be claimed again.
+      let unclaimed = false;
+      for (const a of previous?.addresses ?? []) {
+        const holder = await s.claimHolder(a);
+        if (!holder || sameAttachment(holder, previous)) heldText.push(a);
+        if (!holder) unclaimed = true;
       }
-      const ips: IpConfig[] = alloc.picks.map((p) => ({
-        family: p.range.family,
-        address: `${formatIp(p.ip)}/${p.range.subnet.prefix}`,
-        gateway: formatIp({ family: p.range.family, value: p.range.gateway }),
-      }));
-      return { output: formatResult(conf.cniVersion, { ips, routes: conf.routes, dns }), addresses: picked, lockWaitMs: s.lockWaitMs };
-    }
-  });
+      const held = heldText.map(parseIp);
+      for (let attempt = 1; ; attempt++) {
+        const st = await s.state();
+        const cursorText = st.status === 'ok' ? st.value.cursors : {};
+        // Writers that share the range (the nodes of a cluster pool, or an ADD that just lost a race) each start
+        // their search somewhere of their own, so they do not all race for the address after one shared cursor.
+        const spread = attempt > 1 ? `${att.containerID}/${att.ifname}/${attempt}` : s.node;
+        const shared = cursorIps(cursorText, conf.rangeSets.length);
+        const starts = spread === undefined ? shared : shared.map((c, i) => shiftCursor(conf.rangeSets[i]!, c, spreadOf(spread)));
+        const request = { rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: starts, requested: conf.requested, held };
+        const alloc = await choose(s, conf, request, await s.view(request), bootId);
+        const picked = alloc.picks.map((p) => formatIp(p.ip));
+        // Addresses held from a range that is no longer configured stay recorded, so DEL still frees them.
+        const kept = (previous?.addresses ?? []).filter((a) => !picked.includes(a) && !conf.rangeSets.some((set) => setContains(set, parseIp(a))));
+        const lease: Lease = {
+          format: LEASE_FORMAT,
+          containerID: att.containerID,
+          ifname: att.ifname,
+          addresses: [...picked, ...kept],
+          ...(req.podNamespace !== undefined ? { podNamespace: req.podNamespace } : {}),
+          ...(req.podName !== undefined ? { podName: req.podName } : {}),
+          netns: req.netns,
+          createdAt: previous?.createdAt ?? new Date().toISOString(),
+          bootId: previous ? previous.bootId : bootId,
+        };
+        const cursors = { ...cursorText };
+        alloc.cursors.forEach((c, i) => {
+          if (c) cursors[String(i)] = formatIp(c);
+        });
+        const changed = !previous || unclaimed || alloc.picks.some((p) => p.fresh) || lease.addresses.length !== previous.addresses.length;
+        try {
+          if (changed) await s.putLease(lease, previous, cursors);
+        } catch (e) {
+          const asked = conf.requested.some((r) => formatIp(r) === (e as ClaimConflict).address);
+          if (e instanceof ClaimConflict && !asked && attempt < MAX_ATTEMPTS) continue;
+          throw e;
+        }
+        const ips: IpConfig[] = alloc.picks.map((p) => ({
+          family: p.range.family,
+          address: `${formatIp(p.ip)}/${p.range.subnet.prefix}`,
+          gateway: formatIp({ family: p.range.family, value: p.range.gateway }),
+        }));
+        return { output: formatResult(conf.cniVersion, { ips, routes: conf.routes, dns }), addresses: picked, lockWaitMs: s.lockWaitMs };
+      }
+    },
+    { att, rangeSets: conf.rangeSets },
+  );
 }

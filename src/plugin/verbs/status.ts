@@ -25,8 +25,8 @@ async function readiness({ conf, store }: VerbRequest): Promise<Outcome> {
     throw unreadableError(st.path, st.why);
   }
   const cursors = st.status === 'ok' ? st.value.cursors : {};
-  const view = await reader.view(conf.rangeSets, cursors);
   const at = cursorIps(cursors, conf.rangeSets.length);
+  const view = await reader.view({ rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: at, requested: [], held: [] });
   conf.rangeSets.forEach((set, i) => {
     if (!hasFreeAddress(set, conf.exclude, at[i], view)) {
       throw new CniError(

@@ -3,14 +3,14 @@
 // release is replayed before the next ADD of the same attachment); uniqueness across nodes comes from etcd's
 // guarded transactions alone, never from timing.
 import { join } from 'node:path';
-import type { LeaseView } from '../../allocator/allocate.js';
+import { type AllocationRequest, type LeaseView, type SearchSpan, firstFreeIn, searchSpans, setContains } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
 import { CniError, Code, ioError } from '../../base/errors.js';
-import type { Attachment } from '../../base/ids.js';
+import { type Attachment, sameAttachment } from '../../base/ids.js';
 import type { ClusterConf } from '../../config/cluster.js';
 import { EtcdClient } from '../../etcd/client.js';
 import { prefixEnd } from '../../etcd/keys.js';
-import { formatIp, parseIp } from '../../net/ip.js';
+import { type Family, type Ip, formatIp, parseIp } from '../../net/ip.js';
 import type { RangeSet } from '../../net/range.js';
 import { ensurePrivateDir, mkdirsDurable } from '../disk/fsutil.js';
 import { type PendingRelease, ReleaseJournal } from '../disk/journal.js';
@@ -30,7 +30,7 @@ import {
   unreadableError,
 } from '../store.js';
 import { ClusterLayout, decodeHolder } from './layout.js';
-import { EtcdPool, etcdCall } from './pool.js';
+import { EtcdPool, type Snapshot, etcdCall } from './pool.js';
 import { type StoredLease, orphanRemovalTxn } from './txns.js';
 
 /** How this store finds its pool and this node. */
@@ -40,10 +40,41 @@ export interface EtcdStoreOptions {
   dataDir: string;
 }
 
+/** Held keys read per window; the first window of a search, then four times more each time. */
+const WINDOW = 64;
+/** Held keys of each range read with an ADD's record and cursors: a range holding no more is known whole. */
+const PREFETCH = 256;
+
+const ipKey = (ip: Ip): string => `${ip.family}/${ip.value}`;
+
+/** What a view has read: held addresses, and the stretches of addresses it knows all held ones of. */
+class Knowledge {
+  readonly held = new Set<string>();
+  private readonly known: Array<{ family: Family; first: bigint; last: bigint }> = [];
+
+  learn(family: Family, first: bigint, last: bigint, held: Ip[]): void {
+    for (const ip of held) this.held.add(ipKey(ip));
+    this.known.push({ family, first, last });
+  }
+
+  covers(family: Family, first: bigint, last: bigint): boolean {
+    return this.known.some((k) => k.family === family && first >= k.first && last <= k.last);
+  }
+
+  knows(ip: Ip): boolean {
+    return this.covers(ip.family, ip.value, ip.value);
+  }
+
+  /** Unknown addresses answer taken: the allocator never hands out one it has not seen free. */
+  readonly view: LeaseView = { isTaken: (ip) => this.held.has(ipKey(ip)) || !this.knows(ip) };
+}
+
 class EtcdReader implements NetworkReader {
   readonly location: string;
   /** Records as read, with the revisions a later release is guarded by. */
   protected readonly stored = new Map<string, StoredLease>();
+  /** An ADD's first reads, made in one round trip when the network was opened; each part is used once. */
+  protected prefetched?: { att: Attachment; snapshot: Snapshot; rangeSets: RangeSet[]; record: boolean; state: boolean; held: boolean };
 
   constructor(
     readonly network: string,
@@ -60,8 +91,9 @@ class EtcdReader implements NetworkReader {
 
   async state(): Promise<StateView> {
     const key = this.pool.layout.stateKey();
-    const r = await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }));
-    const text = r.kvs[0]?.value;
+    const p = this.prefetched;
+    const text = p?.state ? p.snapshot.state : (await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }))).kvs[0]?.value;
+    if (p) p.state = false;
     // No state yet is a network with no cursor: there is nothing on a node to adopt in cluster mode.
     if (text === undefined) return { status: 'ok', value: { format: 1, network: this.network, cursors: {} }, ignoredCursors: {} };
     const st = decodeState(text);
@@ -69,7 +101,9 @@ class EtcdReader implements NetworkReader {
   }
 
   async getLease(att: Attachment): Promise<Lease | undefined> {
-    const got = await this.pool.readLease(att);
+    const p = this.prefetched;
+    const got = p?.record && sameAttachment(p.att, att) ? p.snapshot.record : await this.pool.readLease(att);
+    if (p) p.record = false;
     if (typeof got === 'string') throw unreadableError(`etcd:${this.pool.layout.leaseKey(att)}`, got);
     return got && this.remember(got);
   }
@@ -104,14 +138,54 @@ class EtcdReader implements NetworkReader {
     );
   }
 
-  /** Every held address in the configured ranges, read at once: the allocator's answer never waits on etcd. */
-  async view(rangeSets: RangeSet[]): Promise<LeaseView> {
-    const held = new Set<string>();
-    for (const r of rangeSets.flat()) {
-      const got = await this.pool.held(r.family, r.start, r.end);
-      for (const ip of got.addresses) held.add(`${ip.family}/${ip.value}`);
+  /**
+   * The held addresses the allocator needs: for each range set, windows of held keys in the order the
+   * allocator searches, until one address it may hand out is seen (or the set is read whole); and each
+   * requested address. Ranges the ADD's first read saw whole are not read again.
+   */
+  async view(req: AllocationRequest): Promise<LeaseView> {
+    const k = new Knowledge();
+    const p = this.prefetched;
+    if (p?.held) {
+      p.held = false;
+      p.rangeSets.flat().forEach((r, i) => {
+        const got = p.snapshot.held[i];
+        if (got && !got.more) k.learn(r.family, r.start, r.end, got.addresses);
+      });
     }
-    return { isTaken: (ip) => held.has(`${ip.family}/${ip.value}`) };
+    const points = req.requested.filter((ip) => !k.knows(ip));
+    if (points.length) {
+      const r = await etcdCall('reading the requested addresses', () =>
+        this.pool.client.txn({ compare: [], success: points.map((ip) => ({ range: { key: this.pool.layout.addressKey(ip), keysOnly: true } })) }),
+      );
+      points.forEach((ip, i) => {
+        const op = r.responses[i];
+        k.learn(ip.family, ip.value, ip.value, op && 'range' in op && op.range.kvs.length ? [ip] : []);
+      });
+    }
+    for (const [i, set] of req.rangeSets.entries()) {
+      if (req.held.some((ip) => setContains(set, ip)) || req.requested.some((ip) => setContains(set, ip))) continue;
+      await this.readUntilFree(k, searchSpans(set, req.cursors[i]), req);
+    }
+    return k.view;
+  }
+
+  private async readUntilFree(k: Knowledge, spans: SearchSpan[], req: AllocationRequest): Promise<void> {
+    let limit = WINDOW;
+    for (const span of spans) {
+      const { family } = span.range;
+      for (let first = span.first; first <= span.last; ) {
+        let last = span.last;
+        if (!k.covers(family, first, last)) {
+          const got = await this.pool.held(family, first, last, limit);
+          if (got.more) last = got.addresses[got.addresses.length - 1]!.value;
+          k.learn(family, first, last, got.addresses);
+          limit *= 4;
+        }
+        if (firstFreeIn({ ...span, first, last }, req.exclude, k.view)) return;
+        first = last + 1n;
+      }
+    }
   }
 }
 
@@ -135,6 +209,8 @@ class EtcdSession extends EtcdReader implements NetworkSession {
   }
 
   async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>): Promise<void> {
+    // Whatever happens, what was read before no longer describes the pool.
+    this.prefetched = undefined;
     const before = previous && this.stored.get(this.pool.layout.leaseKey(previous));
     const out = await this.pool.claim({ lease: { ...lease, node: this.node }, ...(before && { previous: before }), cursors });
     if (out.status === 'claimed' || out.status === 'already-ours') {
@@ -171,6 +247,13 @@ class EtcdSession extends EtcdReader implements NetworkSession {
       );
       return [];
     }
+  }
+
+  /** An ADD's record, cursors and (for ranges small enough) held addresses, in one round trip. */
+  async prefetch(att: Attachment, rangeSets: RangeSet[]): Promise<void> {
+    const spans = rangeSets.flat().map((r) => ({ family: r.family, first: r.start, last: r.end }));
+    const snapshot = await this.pool.snapshot(att, spans, PREFETCH);
+    this.prefetched = { att, snapshot, rangeSets, record: true, state: true, held: true };
   }
 
   /**
@@ -251,6 +334,7 @@ export class EtcdStore implements Store {
     );
     try {
       await session.replayJournal();
+      if (opts.intent) await session.prefetch(opts.intent.att, opts.intent.rangeSets);
       return session;
     } catch (e) {
       session.close();

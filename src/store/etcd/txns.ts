@@ -3,7 +3,7 @@
 // duplicated request can never take or free what is not its own.
 import type { Compare, KeyValue, RequestOp, ResponseOp, TxnRequest, TxnResponse } from '../../etcd/client.js';
 import type { Attachment } from '../../base/ids.js';
-import { type Family, type Ip, parseIp } from '../../net/ip.js';
+import { parseIp } from '../../net/ip.js';
 import { type Lease, decodeLease, encodeLease } from '../lease.js';
 import { STATE_FORMAT, encodeState } from '../state.js';
 import { type ClusterLayout, type Holder, decodeHolder, encodeHolder } from './layout.js';
@@ -42,11 +42,6 @@ export interface ClaimPlan {
   previous?: StoredLease;
   /** Round-robin positions to store with the claim. */
   cursors?: Record<string, string>;
-  /**
-   * Held addresses to read back if the claim fails (keys only, at most `limit`), so an ADD that claimed
-   * without reading first learns the next gaps from the same round trip.
-   */
-  window?: { family: Family; first: bigint; last: bigint; limit: number };
 }
 
 /** The addresses of a claim in key form, split into those to create and those the previous record holds. */
@@ -84,19 +79,8 @@ export function claimTxn(layout: ClusterLayout, plan: ClaimPlan): TxnRequest {
       ...held.map((k) => valueIs(k, holder)),
     ],
     success,
-    failure: [
-      ...[record, ...fresh, ...held].map((key) => ({ range: { key } })),
-      ...(plan.window
-        ? [{ range: { ...layout.addressSpan(plan.window.family, plan.window.first, plan.window.last), keysOnly: true, limit: plan.window.limit } }]
-        : []),
-    ],
+    failure: [record, ...fresh, ...held].map((key) => ({ range: { key } })),
   });
-}
-
-/** The plan's window as read by a failed claim. */
-export interface HeldWindow {
-  addresses: Ip[];
-  more: boolean;
 }
 
 export type ClaimOutcome =
@@ -104,9 +88,9 @@ export type ClaimOutcome =
   /** This very claim had committed already (an earlier attempt whose answer was lost). */
   | { status: 'already-ours'; stored: StoredLease }
   /** The attachment's record is not as expected: it exists (a repeated ADD), or changed since it was read. */
-  | { status: 'record-changed'; current: KeyValue | undefined; window?: HeldWindow }
+  | { status: 'record-changed'; current: KeyValue | undefined }
   /** Another attachment holds this address (or the key holds something unreadable: holder undefined). */
-  | { status: 'taken'; address: string; holder: Holder | undefined; window?: HeldWindow };
+  | { status: 'taken'; address: string; holder: Holder | undefined };
 
 export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnResponse): ClaimOutcome {
   const { lease, previous } = plan;
@@ -119,20 +103,15 @@ export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnRespo
     return { status: 'already-ours', stored: { lease, createRevision: record.createRevision, modRevision: record.modRevision } };
   const { fresh, held } = claimKeys(layout, plan);
   const keys = [...fresh, ...held];
-  const last = r.responses[keys.length + 1];
-  const window =
-    plan.window && last && 'range' in last
-      ? { window: { addresses: last.range.kvs.flatMap((kv) => layout.addressOf(kv.key) ?? []), more: last.range.more } }
-      : {};
-  if (previous ? record?.modRevision !== previous.modRevision : record !== undefined) return { status: 'record-changed', current: record, ...window };
+  if (previous ? record?.modRevision !== previous.modRevision : record !== undefined) return { status: 'record-changed', current: record };
   const mine = encodeHolder(layout.holder(lease));
   for (const [i, key] of keys.entries()) {
     const kv = rangeOf(r.responses[i + 1]);
     const lost = i < fresh.length ? kv !== undefined : kv?.value !== mine;
-    if (lost) return { status: 'taken', address: layout.describeAddressKey(key), holder: kv ? decodeHolder(kv.value) : undefined, ...window };
+    if (lost) return { status: 'taken', address: layout.describeAddressKey(key), holder: kv ? decodeHolder(kv.value) : undefined };
   }
   // Every compare read back as passing: the keys changed again between the txn and its failure reads.
-  return { status: 'record-changed', current: record, ...window };
+  return { status: 'record-changed', current: record };
 }
 
 export interface ReleasePlan {
