@@ -1,17 +1,22 @@
 // Cluster mode's key layout and transactions (src/store/etcd) against a real 3-member etcd cluster: concurrent
 // claims from several simulated nodes on a range sized exactly to them, lost replies, repeated ADDs, guarded
 // and late releases, overlapping networks in one pool, and the CNI errors etcd trouble becomes.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Code } from '../../src/base/errors';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { allocate } from '../../src/allocator/allocate';
+import { type CniError, Code } from '../../src/base/errors';
+import { buildRange } from '../../src/config/ranges';
 import { EtcdClient } from '../../src/etcd/client';
 import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError } from '../../src/etcd/errors';
 import { prefixEnd } from '../../src/etcd/keys';
-import { formatIp, parseIp } from '../../src/net/ip';
+import { type Ip, formatIp, parseIp } from '../../src/net/ip';
+import type { Span } from '../../src/net/range';
+import { EtcdStore } from '../../src/store/etcd/etcd-store';
 import type { Lease } from '../../src/store/lease';
 import { ClusterLayout, decodeHolder, encodeHolder } from '../../src/store/etcd/layout';
 import { EtcdPool, cniErrorOf } from '../../src/store/etcd/pool';
 import { type StoredLease, orphanRemovalTxn } from '../../src/store/etcd/txns';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
+import { tempDataDir } from '../helpers/leasehold';
 
 const missing = etcdMissing();
 const why = missing ? ` (skipped: ${missing})` : '';
@@ -401,5 +406,81 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     } finally {
       await cluster.restoreQuorum();
     }
+  });
+
+  describe("the allocator's view of a pool: held keys a window at a time, in the allocator's search order", () => {
+    // A /22: 1022 addresses, more than one ADD's first read takes whole.
+    const range = buildRange({ subnet: '10.70.0.0/22' }, 'ranges[0][0]');
+    const at = (n: number): Ip => ({ family: 4, value: range.start + BigInt(n) });
+    let dataDir: ReturnType<typeof tempDataDir>;
+    beforeAll(() => {
+      dataDir = tempDataDir('lh-view-');
+    });
+    afterAll(() => dataDir.remove());
+
+    /** A network whose pool holds the addresses at these offsets (claimed by another network, in bulk). */
+    async function poolHolding(offsets: number[]): Promise<{ store: EtcdStore; network: string }> {
+      run++;
+      const n = names({ network: 'viewed' });
+      const l = new ClusterLayout({ ...n, network: 'other' });
+      const c = new EtcdClient({ endpoints: cluster.endpoints, timeoutMs: 5000 });
+      clients.push(c);
+      for (let i = 0; i < offsets.length; i += 100) {
+        const puts = offsets
+          .slice(i, i + 100)
+          .map((o) => ({ put: { key: l.addressKey(at(o)), value: encodeHolder(l.holder({ containerID: `o${o}`, ifname: 'eth0' })) } }));
+        await c.txn({ compare: [], success: puts });
+      }
+      const store = new EtcdStore({
+        cluster: { etcd: { endpoints: cluster.endpoints }, prefix: n.prefix, pool: n.pool, nodeName: n.node, timeoutMs: 5000 },
+        dataDir: dataDir.dir,
+      });
+      return { store, network: n.network };
+    }
+
+    /** The allocator's answer through the store's view, and how many etcd requests the view made. */
+    async function pick(offsets: number[], cursor: number | undefined, exclude: Span[] = []): Promise<{ picked: string | number; requests: number }> {
+      const { store, network } = await poolHolding(offsets);
+      const s = await store.open(network, { lockTimeoutMs: 1000, create: true });
+      const ranges = vi.spyOn(EtcdClient.prototype, 'range');
+      const txns = vi.spyOn(EtcdClient.prototype, 'txn');
+      try {
+        const request = { rangeSets: [[range]], exclude, cursors: [cursor === undefined ? undefined : at(cursor)], requested: [], held: [] };
+        const view = await s.view(request);
+        const requests = ranges.mock.calls.length + txns.mock.calls.length;
+        try {
+          return { picked: Number(allocate(request, view).picks[0]!.ip.value - range.start), requests };
+        } catch (e) {
+          return { picked: (e as CniError).code, requests };
+        }
+      } finally {
+        ranges.mockRestore();
+        txns.mockRestore();
+        s.close();
+      }
+    }
+
+    const upTo = (n: number, from = 0): number[] => Array.from({ length: n - from }, (_, i) => from + i);
+
+    it('the first free address after 300 held ones, in 2 windows (64, then 256 keys)', async () => {
+      expect(await pick(upTo(300), undefined)).toEqual({ picked: 300, requests: 2 });
+    });
+
+    it('from the cursor on (422 held after it: 3 windows), wrapping round to the range start', async () => {
+      expect(await pick([...upTo(5), ...upTo(1022, 600)], 599)).toEqual({ picked: 5, requests: 4 });
+    });
+
+    it('a gap that is excluded or the gateway is not free: the search reads on', async () => {
+      const offsets = upTo(100).filter((o) => o !== 50);
+      const exclude = [{ family: 4 as const, first: at(50).value, last: at(50).value }];
+      expect((await pick(offsets, undefined, exclude)).picked).toBe(100);
+      expect((await pick(offsets, undefined)).picked).toBe(50);
+    });
+
+    it('a full range is read whole and is exhausted (code 100), never an address seen only partly', async () => {
+      const full = await pick(upTo(1022), 10);
+      expect(full.picked).toBe(Code.RangeExhausted);
+      expect(full.requests).toBeLessThanOrEqual(5);
+    });
   });
 });
