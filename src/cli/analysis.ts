@@ -8,7 +8,7 @@ import { type Range, type Span, inRange, rangeSize } from '../net/range.js';
 import type { Lease } from '../store/lease.js';
 import { ownPart } from '../store/store.js';
 import type { Facts } from './context.js';
-import { percent, shortId } from './format.js';
+import { duration, percent, shortId } from './format.js';
 import type { NetworkSnapshot } from './snapshot.js';
 
 export type LeaseFlag = 'stale-boot' | 'netns-gone';
@@ -23,7 +23,10 @@ export type FindingKind =
   | 'stale-boot'
   | 'netns-gone'
   | 'not-imported'
-  | 'orphan-claim';
+  | 'orphan-claim'
+  | 'index-missing'
+  | 'index-orphan'
+  | 'node-silent';
 
 export interface Finding {
   network: string;
@@ -193,7 +196,53 @@ export function findings(snap: NetworkSnapshot, facts: Facts, conf: NetConf | un
       }
     }
   }
-  return [...out, ...leaks(snap, facts)];
+  return [...out, ...nodeFindings(snap, facts), ...leaks(snap, facts)];
+}
+
+/**
+ * Cluster mode: records and the nodes' indexes must agree (one transaction writes both), and a node that
+ * holds leases but has not claimed or released for longer than --silent-after may be gone for good.
+ */
+export function nodeFindings(snap: NetworkSnapshot, facts: Facts): Finding[] {
+  const n = snap.nodes;
+  if (!n) return [];
+  const net = snap.network;
+  const out: Finding[] = [];
+  const key = (node: string | undefined, a: { containerID: string; ifname: string }): string => `${node}/${a.containerID}/${a.ifname}`;
+  const indexed = new Set(n.index.map((e) => key(e.node, e)));
+  const recorded = new Set(snap.leases.map((l) => key(l.node, l)));
+  for (const l of snap.leases) {
+    if (l.node === undefined || indexed.has(key(l.node, l))) continue;
+    const detail = `lease of ${who(l)} (${l.addresses.join(', ')}) was made by node ${l.node}, whose index does not list it`;
+    out.push(finding({ network: net, kind: 'index-missing', detail, containerID: l.containerID, ifname: l.ifname, addresses: l.addresses }));
+  }
+  // An unreadable record may be the one an index entry names: no entry is called orphaned then.
+  if (snap.unreadable.length === 0) {
+    for (const e of n.index) {
+      if (recorded.has(key(e.node, e))) continue;
+      const detail = `node ${e.node}'s index lists ${who(e)}, which has no lease record`;
+      out.push(finding({ network: net, kind: 'index-orphan', detail, containerID: e.containerID, ifname: e.ifname }));
+    }
+  }
+  const held = new Map<string, Lease[]>();
+  for (const l of snap.leases) if (l.node !== undefined) held.set(l.node, [...(held.get(l.node) ?? []), l]);
+  for (const [node, leases] of [...held].sort(([a], [b]) => a.localeCompare(b))) {
+    const silence = silentFor(n.seen[node], facts);
+    if (silence === null) continue;
+    const addresses = leases.flatMap((l) => l.addresses);
+    const detail =
+      `node ${node} holds ${leases.length} lease(s) (${addresses.join(', ')}) and ${silence}; ` +
+      `if it is gone for good, free them with leasehold release --node ${node}`;
+    out.push(finding({ network: net, kind: 'node-silent', detail, addresses }));
+  }
+  return out;
+}
+
+/** How a node's silence reads, or null while it was seen within --silent-after. */
+export function silentFor(seen: string | undefined, facts: Facts): string | null {
+  if (seen === undefined) return 'has never been seen claiming or releasing';
+  const age = facts.now - Date.parse(seen);
+  return age > facts.silentAfterMs ? `was last seen ${duration(age)} ago (${seen})` : null;
 }
 
 export interface RangeUsage {

@@ -44,15 +44,41 @@ export function addCommonOptions(cmd: Command, opts: { lock?: boolean } = {}): C
   return cmd;
 }
 
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration such as 90s, 30m, 24h or 7d, in milliseconds. */
+export function durationArg(v: string): number {
+  const m = /^(\d+)([smhd])$/.exec(v);
+  if (!m) throw new InvalidArgumentError('expected a whole number and a unit: 90s, 30m, 24h or 7d');
+  return Number(m[1]) * UNITS[m[2]!]!;
+}
+
+export interface SilenceOpts {
+  /** Cluster mode: a node that has not claimed or released for this long counts as silent. */
+  silentAfter: number;
+}
+
+export function addSilenceOption(cmd: Command, meaning: string): Command {
+  return cmd.addOption(new Option('--silent-after <duration>', meaning).default(durationArg('24h'), '24h').argParser(durationArg));
+}
+
 /** The facts leak decisions rest on (see allocator/leaks.ts), read once per command, and the time. */
 export interface Facts extends LeakFacts {
   bootId: string | null;
   bootTimeMs: number | null;
   netnsExists: (path: string) => boolean;
   now: number;
+  /** Cluster mode: how long a node may stay silent before check reports it. */
+  silentAfterMs: number;
 }
 
-export const readFacts = (): Facts => ({ bootId: readBootId(), bootTimeMs: readBootTimeMs(), netnsExists: (p) => existsSync(p), now: Date.now() });
+export const readFacts = (silentAfterMs = durationArg('24h')): Facts => ({
+  bootId: readBootId(),
+  bootTimeMs: readBootTimeMs(),
+  netnsExists: (p) => existsSync(p),
+  now: Date.now(),
+  silentAfterMs,
+});
 
 export const out = (text: string): void => {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);

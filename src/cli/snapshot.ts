@@ -2,7 +2,7 @@
 import type { Claim } from '../allocator/leaks.js';
 import type { Lease } from '../store/lease.js';
 import type { StateView } from '../store/state.js';
-import { type NetworkReader, type NetworkSession, type Store, type Unreadable, withSession } from '../store/store.js';
+import { type NetworkReader, type NetworkSession, type NodeFacts, type Store, type Unreadable, withSession } from '../store/store.js';
 
 export interface NetworkSnapshot {
   network: string;
@@ -13,11 +13,14 @@ export interface NetworkSnapshot {
   leases: Lease[];
   unreadable: Unreadable[];
   claims: Claim[];
+  /** Cluster mode: every node's index entries for the network and when each node was last seen. */
+  nodes?: NodeFacts;
 }
 
 export async function snapshotOf(r: NetworkReader): Promise<NetworkSnapshot> {
   const [state, records, claims] = [await r.state(), await r.listLeases(), await r.listClaims()];
-  return { network: r.network, ...(r.node !== undefined && { node: r.node }), location: r.location, state, ...records, claims };
+  const nodes = r.nodes && (await r.nodes());
+  return { network: r.network, ...(r.node !== undefined && { node: r.node }), location: r.location, state, ...records, claims, ...(nodes && { nodes }) };
 }
 
 /** A network that is configured but has no state yet: nothing leased. */

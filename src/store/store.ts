@@ -14,6 +14,14 @@ export interface Unreadable {
   why: string;
 }
 
+/** Cluster mode: what the pool says of the nodes that share it. */
+export interface NodeFacts {
+  /** Every node's index entries for this network: the attachments each node says it made. */
+  index: Array<Attachment & { node: string }>;
+  /** When each node last claimed or released in the pool (ISO time by that node's clock). */
+  seen: Record<string, string>;
+}
+
 /** What any reader of one network may do: look, never change. */
 export interface NetworkReader {
   readonly network: string;
@@ -31,6 +39,8 @@ export interface NetworkReader {
   /** Every claimed address with the holder its claim names. */
   listClaims(): Promise<Claim[]>;
   claimHolder(address: string): Promise<Attachment | undefined>;
+  /** Cluster mode only: the nodes' indexes and when each was last seen. */
+  nodes?(): Promise<NodeFacts>;
   /**
    * What the allocator may ask while serving this request. A store that reads held addresses a window at a
    * time reads at least up to the first address each range set can give (from the request's cursors on) and

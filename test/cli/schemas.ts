@@ -79,6 +79,9 @@ export const findingKind = z.enum([
   'netns-gone',
   'not-imported',
   'orphan-claim',
+  'index-missing',
+  'index-orphan',
+  'node-silent',
 ]);
 
 export const checkJson = z.strictObject({

@@ -1,10 +1,11 @@
 // Cluster mode end to end: the built executable, as several simulated nodes (own dataDir and nodeName), on one
 // real 3-member etcd cluster on loopback. Uniqueness, acknowledged leases, DEL during an outage, STATUS, GC.
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addressOf, type CniReply, cli, runCniAsync, tempDataDir } from '../helpers/leasehold';
+import { checkJson } from '../cli/schemas';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
 
 const missing = etcdMissing();
@@ -190,6 +191,55 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect(gc.code, gc.stderr).toBe(0);
     expect(gc.json.freed.map((f: { containerID: string }) => f.containerID).sort()).toEqual(['k1', 'k2']);
     expect(cli(['list', ...args]).json.leases.map((l: { containerID: string }) => l.containerID)).toEqual(['k3']);
+  }, 60_000);
+
+  it("a dead node's leases: check reports its silence and any index drift; release --node frees them once it is silent, or with --force", async () => {
+    const net = newNet({ name: 'deadnet', subnet: '10.59.0.0/24' });
+    for (const [node, id] of [
+      ['n1', 'k1'],
+      ['n3', 'd1'],
+      ['n3', 'd2'],
+    ])
+      expect((await call('ADD', net, node!, id!)).code).toBe(0);
+    const file = join(root.dir, 'deadnet-n1.conflist');
+    const { ipam, ...top } = conf(net, 'n1');
+    writeFileSync(file, JSON.stringify({ cniVersion: top.cniVersion, name: top.name, plugins: [{ type: 'macvlan', ipam }] }));
+    const args = ['--config', file, '--data-dir', join(root.dir, 'n1'), '--json', '--silent-after', '1h'];
+    const kinds = (): string[] =>
+      cli(['check', ...args]).json.findings.map((f: { kind: string; containerID: string | null }) => `${f.kind}:${f.containerID ?? ''}`);
+    expect(kinds()).not.toContain('node-silent:');
+
+    // n3 was seen a moment ago: it may still run pods.
+    const refused = cli(['release', ...args, '--node', 'n3']);
+    expect(refused.code, refused.stdout).toBe(1);
+    expect(refused.stderr).toMatch(/nothing freed: .*node n3 was seen \d+s ago, within --silent-after.*kubectl get node.*--force/);
+    expect(held(net)).toHaveLength(3);
+
+    // Three hours of silence (its seen time set back as a node that died then would have left it).
+    cluster.etcdctl(['put', `${net.prefix}/seen/n3`, JSON.stringify({ at: new Date(Date.now() - 3 * 3_600_000).toISOString() })]);
+    const silent = cli(['check', ...args]).json.findings.filter((f: { kind: string }) => f.kind === 'node-silent');
+    expect(silent).toHaveLength(1);
+    expect(silent[0].detail).toMatch(/node n3 holds 2 lease\(s\) .* was last seen 3h00m ago .*leasehold release --node n3/);
+    const freed = cli(['release', ...args, '--node', 'n3']);
+    expect(freed.code, freed.stderr).toBe(0);
+    expect(freed.json.freed.map((f: { containerID: string }) => f.containerID).sort()).toEqual(['d1', 'd2']);
+    expect(held(net)).toHaveLength(1);
+    expect(cli(['release', ...args, '--node', 'n3']).stderr).toMatch(/node n3: no leases/);
+
+    // A node at work: --force frees its leases anyway.
+    expect((await call('ADD', net, 'n3', 'd3')).code).toBe(0);
+    expect(cli(['release', ...args, '--node', 'n3', '--force']).json.freed.map((f: { containerID: string }) => f.containerID)).toEqual(['d3']);
+
+    // The indexes drifting from the records (never done by leasehold: one transaction writes both).
+    cluster.etcdctl(['del', `${net.prefix}/nodes/n1/deadnet/k1/eth0`]);
+    cluster.etcdctl(['put', `${net.prefix}/nodes/n9/deadnet/ghost/eth0`, '']);
+    expect(kinds()).toEqual(expect.arrayContaining(['index-missing:k1', 'index-orphan:ghost']));
+    // On a node's own disk there are no nodes.
+    const empty = join(root.dir, 'no-configs');
+    mkdirSync(empty, { recursive: true });
+    const disk = cli(['release', '--data-dir', join(root.dir, 'n1'), '--cni-conf-dir', empty, '--node', 'n3']);
+    expect(disk.code).toBe(2);
+    expect(disk.stderr).toMatch(/--node applies to networks in cluster mode/);
   }, 60_000);
 
   it('the leader killed mid-burst, then a member SIGSTOPped: no address twice, every acknowledged lease present', async () => {

@@ -1,6 +1,6 @@
 // The CLI's judgement of a network (leasehold check / status), in-process over the memory store.
 import { describe, expect, it } from 'vitest';
-import { findings, summarize } from '../../src/cli/analysis';
+import { findings, nodeFindings, summarize } from '../../src/cli/analysis';
 import type { Facts } from '../../src/cli/context';
 import { snapshotOf } from '../../src/cli/snapshot';
 import { loadNetConf } from '../../src/config/load';
@@ -8,7 +8,7 @@ import type { Lease } from '../../src/store/lease';
 import { MemoryStore } from '../../src/store/memory/memory-store';
 
 const BOOT_AT = 1_000_000;
-const facts: Facts = { bootId: 'b1', bootTimeMs: BOOT_AT, netnsExists: (p) => p !== '/run/netns/gone', now: 5_000_000 };
+const facts: Facts = { bootId: 'b1', bootTimeMs: BOOT_AT, netnsExists: (p) => p !== '/run/netns/gone', now: 5_000_000, silentAfterMs: 3_600_000 };
 const lease = (id: string, address: string, extra: Partial<Lease> = {}): Lease => ({
   format: 1,
   containerID: id,
@@ -57,5 +57,40 @@ describe('CLI analysis', () => {
     const s = summarize(await snapshotOf(network().peek('n')), facts, { file: 'x.conflist', conf });
     expect(s).toMatchObject({ leases: 5, netnsGone: 1, orphanClaims: 2, outsideRanges: 1, cursors: { '0': '10.1.0.9' } });
     expect(s.ranges[0]).toMatchObject({ size: 253n, leased: 4, lastHandedOut: '10.1.0.9', stale: 1 });
+  });
+
+  it('cluster mode: records and node indexes must agree; a node silent longer than --silent-after is reported', () => {
+    const at = (ms: number): string => new Date(facts.now - ms).toISOString();
+    const leases = [
+      lease('a1', '10.1.0.2', { node: 'n1' }),
+      lease('a2', '10.1.0.3', { node: 'n2' }),
+      lease('a3', '10.1.0.4', { node: 'n3' }),
+      lease('a4', '10.1.0.5', { node: 'n4' }),
+    ];
+    const snap = {
+      network: 'n',
+      node: 'n1',
+      location: 'etcd:/x',
+      state: { status: 'missing' as const },
+      leases,
+      unreadable: [],
+      claims: [],
+      nodes: {
+        index: [
+          { node: 'n1', containerID: 'a1', ifname: 'eth0' },
+          { node: 'n2', containerID: 'a2', ifname: 'eth0' },
+          { node: 'n4', containerID: 'a4', ifname: 'eth0' },
+          { node: 'n2', containerID: 'ghost', ifname: 'eth0' },
+        ],
+        seen: { n1: at(60_000), n2: at(2 * 3_600_000), n4: at(3_599_000) },
+      },
+    };
+    const f = nodeFindings(snap, facts).map((x) => `${x.kind}:${x.containerID ?? ''}:${x.addresses.join(',')}`);
+    expect(f).toEqual(['index-missing:a3:10.1.0.4', 'index-orphan:ghost:', 'node-silent::10.1.0.3', 'node-silent::10.1.0.4']);
+    expect(nodeFindings(snap, facts)[3]!.detail).toMatch(/node n3 holds 1 lease\(s\) .* has never been seen .* leasehold release --node n3/);
+    expect(nodeFindings(snap, { ...facts, silentAfterMs: 3 * 3_600_000 }).filter((x) => x.kind === 'node-silent')).toHaveLength(1);
+    // An unreadable record may be the one an index entry names.
+    expect(nodeFindings({ ...snap, unreadable: [{ path: 'etcd:/x', why: 'bad' }] }, facts).map((x) => x.kind)).not.toContain('index-orphan');
+    expect(nodeFindings({ ...snap, nodes: undefined }, facts)).toEqual([]);
   });
 });

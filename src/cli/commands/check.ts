@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { type Finding, findings } from '../analysis.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
-import { type Act, type CommonOpts, EXIT, addCommonOptions, out, readFacts, warn } from '../context.js';
+import { type Act, type CommonOpts, EXIT, type SilenceOpts, addCommonOptions, addSilenceOption, out, readFacts, warn } from '../context.js';
 import { json, table } from '../format.js';
 import { snapshotOf } from '../snapshot.js';
 import { storesFor } from '../stores.js';
@@ -12,14 +12,17 @@ export function register(program: Command, act: Act): void {
     .command('check')
     .description('check state files, records and claims; report leaks (exit 0 clean, 1 findings, 2 errors)')
     .addHelpText('after', '\nEach network is read under its lock, so a concurrent ADD or DEL never shows half-done.');
-  addConfigOptions(addCommonOptions(cmd, { lock: true })).action(act((opts: CommonOpts & ConfigOpts, c: Command) => check(opts, c)));
+  addSilenceOption(cmd, 'cluster mode: report nodes that hold leases and have not claimed or released for this long');
+  addConfigOptions(addCommonOptions(cmd, { lock: true })).action(act((opts: CheckOpts, c: Command) => check(opts, c)));
 }
 
-export async function check(opts: CommonOpts & ConfigOpts, cmd: Command): Promise<number> {
+type CheckOpts = CommonOpts & ConfigOpts & SilenceOpts;
+
+export async function check(opts: CheckOpts, cmd: Command): Promise<number> {
   const stores = storesFor(cmd, opts);
   const { dataDir, configs } = stores;
   configs.problems.forEach(warn);
-  const facts = readFacts();
+  const facts = readFacts(opts.silentAfter);
   const networks = await stores.existing(opts);
   const checked: Array<{ network: string; config: string | null; leases: number; claims: number; findings: number }> = [];
   const all: Finding[] = [];

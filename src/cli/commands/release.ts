@@ -3,28 +3,34 @@
 import type { Command } from 'commander';
 import { type Leak, findLeaks } from '../../allocator/leaks.js';
 import { canonicalIp } from '../../net/ip.js';
-import { judgeable, leakFacts } from '../analysis.js';
+import { judgeable, leakFacts, silentFor } from '../analysis.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
-import { type Act, CliError, type CommonOpts, EXIT, type Facts, addCommonOptions, readFacts } from '../context.js';
+import { type Act, CliError, type CommonOpts, EXIT, type Facts, type SilenceOpts, addCommonOptions, addSilenceOption, readFacts } from '../context.js';
 import { type Freed, freeLeak, printFreed } from '../freeing.js';
-import { shortId } from '../format.js';
+import { duration, shortId } from '../format.js';
 import { type NetworkSnapshot, snapshotOf, withSessions } from '../snapshot.js';
 import { storesFor } from '../stores.js';
 
-interface ReleaseOpts extends CommonOpts, ConfigOpts {
+interface ReleaseOpts extends CommonOpts, ConfigOpts, SilenceOpts {
   container?: string;
   ifname?: string;
+  node?: string;
   force?: boolean;
 }
 
 export function register(program: Command, act: Act): void {
   const cmd = program
     .command('release')
-    .description('free the leases holding these addresses, or the leases of --container')
+    .description('free the leases holding these addresses, or the leases of --container, or (cluster mode) of --node')
     .argument('[address...]', 'leased addresses (releasing one frees its whole lease: every address of that container interface)')
     .option('--container <id>', 'the container (full id, or a unique prefix as list shows it)')
     .option('--ifname <name>', 'with --container: only this interface')
-    .option('--force', 'also free leases whose netns still exists or is unknown, and unowned claims written in this boot');
+    .option('--node <name>', 'cluster mode: every lease a node made, for a node that is gone for good')
+    .option(
+      '--force',
+      'also free leases whose netns still exists or is unknown, unowned claims written in this boot, and leases of a node seen within --silent-after',
+    );
+  addSilenceOption(cmd, 'with --node: a node seen claiming or releasing more recently than this may still run pods, and needs --force');
   addConfigOptions(addCommonOptions(cmd, { lock: true })).action(act((addresses: string[], opts: ReleaseOpts, c: Command) => release(addresses, opts, c)));
 }
 
@@ -48,6 +54,7 @@ function canonical(text: string): string {
  * anything else (a live or unknown netns, a claim written in this boot) is guarded.
  */
 function resolveIn(snap: NetworkSnapshot, addresses: string[], opts: ReleaseOpts, facts: Facts): Target[] {
+  if (opts.node !== undefined) return nodeTargets(snap, opts.node, facts);
   const { leases: own, claims } = judgeable(snap);
   const judged = findLeaks(own, claims, leakFacts(snap, facts));
   const freeable = (l: Leak): boolean => judged.some((j) => j.freeable && (l.lease ? j.lease === l.lease : j.address === l.address));
@@ -73,6 +80,17 @@ function resolveIn(snap: NetworkSnapshot, addresses: string[], opts: ReleaseOpts
   return targets;
 }
 
+/** Every lease a node made. This host cannot see that node's namespaces: only the node's silence says it is gone. */
+function nodeTargets(snap: NetworkSnapshot, node: string, facts: Facts): Target[] {
+  if (!snap.nodes) return [];
+  const silence = silentFor(snap.nodes.seen[node], facts);
+  const guard =
+    silence === null ? `node ${node} was seen ${ageText(snap.nodes.seen[node], facts)} ago, within --silent-after, and may still run pods` : undefined;
+  return snap.leases.filter((l) => l.node === node).map((lease) => ({ network: snap.network, leak: { reason: 'not-valid', lease, freeable: true }, guard }));
+}
+
+const ageText = (iso: string | undefined, facts: Facts): string => (iso ? duration(facts.now - Date.parse(iso)) : '?');
+
 /** Everything wrong with the request, given what was found; empty when it can go ahead. */
 function problems(targets: Target[], addresses: string[], opts: ReleaseOpts): string[] {
   const p: string[] = [];
@@ -82,6 +100,7 @@ function problems(targets: Target[], addresses: string[], opts: ReleaseOpts): st
     if (nets.length === 0) p.push(`${a}: not leased${opts.network ? ` in network ${opts.network}` : ''}`);
     if (nets.length > 1) p.push(`${a}: leased in networks ${nets.join(' and ')}; choose one with --network`);
   }
+  if (opts.node !== undefined && targets.length === 0) p.push(`node ${opts.node}: no leases${opts.network ? ` in network ${opts.network}` : ''}`);
   if (opts.container !== undefined) {
     const ids = [...new Set(targets.map((t) => t.leak.lease!.containerID))];
     if (ids.length === 0) p.push(`container ${opts.container}${opts.ifname ? ` interface ${opts.ifname}` : ''}: no lease`);
@@ -92,18 +111,24 @@ function problems(targets: Target[], addresses: string[], opts: ReleaseOpts): st
       const what = t.leak.lease
         ? `lease of ${shortId(t.leak.lease.containerID)}/${t.leak.lease.ifname} (${t.leak.lease.addresses.join(', ')})`
         : `claim ${t.leak.address}`;
-      p.push(`${t.network}: ${what} not freed: ${t.guard}; stop the container first, or use --force`);
+      const remedy = opts.node !== undefined ? 'make sure the node is gone (kubectl get node), or use --force' : 'stop the container first, or use --force';
+      p.push(`${t.network}: ${what} not freed: ${t.guard}; ${remedy}`);
     }
   }
   return p;
 }
 
 export async function release(args: string[], opts: ReleaseOpts, cmd: Command): Promise<number> {
-  if (args.length > 0 === (opts.container !== undefined)) throw new CliError('give either addresses or --container ID');
+  if ([args.length > 0, opts.container !== undefined, opts.node !== undefined].filter(Boolean).length !== 1) {
+    throw new CliError('give addresses, --container ID or --node NAME');
+  }
   if (opts.ifname !== undefined && opts.container === undefined) throw new CliError('--ifname needs --container');
   const addresses = [...new Set(args.map(canonical))];
-  const facts = readFacts();
+  const facts = readFacts(opts.silentAfter);
   const stores = storesFor(cmd, opts);
+  if (opts.node !== undefined && !(await stores.existing(opts)).some((n) => stores.clusterNetworks.includes(n))) {
+    throw new CliError('--node applies to networks in cluster mode; none is configured here (see --config and --cni-conf-dir)');
+  }
   // Find the networks involved without locks, then decide and free under all of their locks at once.
   const involved: string[] = [];
   for (const n of await stores.existing(opts)) {

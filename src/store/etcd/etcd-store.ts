@@ -24,6 +24,7 @@ import {
   type LockedReader,
   type NetworkReader,
   type NetworkSession,
+  type NodeFacts,
   type OpenOptions,
   type Store,
   type Unreadable,
@@ -126,6 +127,10 @@ class EtcdReader implements NetworkReader {
       }
     }
     return out;
+  }
+
+  nodes(): Promise<NodeFacts> {
+    return this.pool.nodeFacts();
   }
 
   async claimHolder(address: string): Promise<Attachment | undefined> {

@@ -5,6 +5,7 @@
 //   <prefix>/networks/<network>/leases/<containerID>/<ifname>   one lease record per attachment (the Lease JSON)
 //   <prefix>/networks/<network>/state                           round-robin cursors (the NetworkState JSON)
 //   <prefix>/nodes/<node>/<network>/<containerID>/<ifname>      per-node index of attachments; value empty
+//   <prefix>/seen/<node>                                        when the node last changed the pool: {"at": ISO}
 //
 // Addresses are fixed-width hex of the address's integer, so key order is address order and a keys-only read
 // of [addressKey(a), addressKey(b + 1)) is exactly the held addresses of a range. Address keys belong to the
@@ -34,6 +35,24 @@ export function decodeHolder(text: string): Holder | undefined {
     return typeof v?.network === 'string' && typeof v.containerID === 'string' && typeof v.ifname === 'string'
       ? { network: v.network, containerID: v.containerID, ifname: v.ifname }
       : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One entry of a node's index: that node made the attachment's record. */
+export interface IndexEntry extends Attachment {
+  node: string;
+  network: string;
+}
+
+/** The value of a node's seen key. */
+export const encodeSeen = (at: string): string => JSON.stringify({ at });
+
+export function decodeSeen(text: string): string | undefined {
+  try {
+    const at = JSON.parse(text)?.at;
+    return typeof at === 'string' && !Number.isNaN(Date.parse(at)) ? at : undefined;
   } catch {
     return undefined;
   }
@@ -108,6 +127,33 @@ export class ClusterLayout {
 
   nodeIndexKey(att: Attachment, node = this.names.node, network = this.names.network): string {
     return `${this.nodePrefix(node, network)}${att.containerID}/${encodeURIComponent(att.ifname)}`;
+  }
+
+  /** Written by every claim and release a node makes: an operator can tell a node gone from one at work. */
+  seenKey(node = this.names.node): string {
+    return `${this.seenPrefix()}${node}`;
+  }
+
+  seenPrefix(): string {
+    return `${this.prefix}/seen/`;
+  }
+
+  /** Every node's index entries start with this. */
+  nodesPrefix(): string {
+    return `${this.prefix}/nodes/`;
+  }
+
+  /** The entry an index key names, or undefined for a key that is not one. */
+  indexEntryOf(key: string): IndexEntry | undefined {
+    if (!key.startsWith(this.nodesPrefix())) return undefined;
+    const parts = key.slice(this.nodesPrefix().length).split('/');
+    if (parts.length !== 4 || parts.some((p) => p === '')) return undefined;
+    const [node, network, containerID, ifname] = parts as [string, string, string, string];
+    try {
+      return { node, network, containerID, ifname: decodeURIComponent(ifname) };
+    } catch {
+      return undefined;
+    }
   }
 
   holder(att: Attachment, network = this.names.network): Holder {

@@ -6,7 +6,8 @@ import type { EtcdClient } from '../../etcd/client.js';
 import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError } from '../../etcd/errors.js';
 import { prefixEnd } from '../../etcd/keys.js';
 import type { Family, Ip } from '../../net/ip.js';
-import type { ClusterLayout } from './layout.js';
+import type { NodeFacts } from '../store.js';
+import { type ClusterLayout, decodeSeen } from './layout.js';
 import {
   type ClaimOutcome,
   type ClaimPlan,
@@ -111,6 +112,29 @@ export class EtcdPool {
       const [containerID, ifname] = kv.key.slice(prefix.length).split('/');
       return containerID && ifname !== undefined ? [{ containerID, ifname: decodeURIComponent(ifname) }] : [];
     });
+  }
+
+  /** Every node's index entries for this network, and every node's seen time. */
+  async nodeFacts(): Promise<NodeFacts> {
+    const l = this.layout;
+    const [index, seen] = [l.nodesPrefix(), l.seenPrefix()];
+    const r = await etcdCall(`reading ${index} and ${seen}`, () =>
+      this.client.txn({
+        compare: [],
+        success: [{ range: { key: index, rangeEnd: prefixEnd(index), keysOnly: true } }, { range: { key: seen, rangeEnd: prefixEnd(seen) } }],
+      }),
+    );
+    const [entries, times] = r.responses.map((op) => ('range' in op ? op.range.kvs : []));
+    const facts: NodeFacts = { index: [], seen: {} };
+    for (const kv of entries ?? []) {
+      const e = l.indexEntryOf(kv.key);
+      if (e?.network === l.names.network) facts.index.push({ node: e.node, containerID: e.containerID, ifname: e.ifname });
+    }
+    for (const kv of times ?? []) {
+      const at = decodeSeen(kv.value);
+      if (at) facts.seen[kv.key.slice(seen.length)] = at;
+    }
+    return facts;
   }
 
   /**

@@ -6,7 +6,7 @@ import type { Attachment } from '../../base/ids.js';
 import { parseIp } from '../../net/ip.js';
 import { type Lease, decodeLease, encodeLease } from '../lease.js';
 import { STATE_FORMAT, encodeState } from '../state.js';
-import { type ClusterLayout, type Holder, decodeHolder, encodeHolder } from './layout.js';
+import { type ClusterLayout, type Holder, decodeHolder, encodeHolder, encodeSeen } from './layout.js';
 
 /** etcd's default --max-txn-ops: the most operations one branch (or the compare list) may hold. */
 export const MAX_TXN_OPS = 128;
@@ -57,10 +57,11 @@ function claimKeys(layout: ClusterLayout, plan: ClaimPlan): { fresh: string[]; h
  * One txn that records the lease and claims its addresses:
  *   compare  record CREATE == 0 (new attachment) or MOD == previous.modRevision (repeated ADD);
  *            every new address key CREATE == 0; every address kept from `previous` still holds this attachment
- *   success  put record, put each new address key (value: its holder), put the node's index entry, put cursors
+ *   success  put record, put each new address key (value: its holder), put the node's index entry and its
+ *            seen time, put cursors
  *   failure  read the record and every address key, to say what went wrong (claimOutcome)
  */
-export function claimTxn(layout: ClusterLayout, plan: ClaimPlan): TxnRequest {
+export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = new Date().toISOString()): TxnRequest {
   const { lease, previous } = plan;
   const record = layout.leaseKey(lease);
   const holder = encodeHolder(layout.holder(lease));
@@ -69,6 +70,7 @@ export function claimTxn(layout: ClusterLayout, plan: ClaimPlan): TxnRequest {
     { put: { key: record, value: encodeLease(lease) } },
     ...fresh.map((key) => ({ put: { key, value: holder } })),
     { put: { key: layout.nodeIndexKey(lease), value: '' } },
+    { put: { key: layout.seenKey(), value: encodeSeen(at) } },
   ];
   if (plan.cursors)
     success.push({ put: { key: layout.stateKey(), value: encodeState({ format: STATE_FORMAT, network: layout.names.network, cursors: plan.cursors }) } });
@@ -127,11 +129,12 @@ export interface ReleasePlan {
  * One txn that frees an attachment, only if its record is still the incarnation `createRevision` names (a late
  * DEL never frees a newer ADD of the same container and interface):
  *   compare  record CREATE == createRevision
- *   success  delete record, delete the node's index entry, and per address a nested txn that deletes the
+ *   success  delete record, delete the node's index entry, put the acting node's seen time, and per address
+ *            a nested txn that deletes the
  *            address key only while it still names this attachment (an address reused meanwhile stays)
  *   failure  read the record (gone: an earlier DEL won; other revision: a newer ADD)
  */
-export function releaseTxn(layout: ClusterLayout, plan: ReleasePlan): TxnRequest {
+export function releaseTxn(layout: ClusterLayout, plan: ReleasePlan, at = new Date().toISOString()): TxnRequest {
   const record = layout.leaseKey(plan.attachment);
   const holder = encodeHolder(layout.holder(plan.attachment));
   return checkSize(`releasing ${plan.addresses.length} addresses`, {
@@ -139,6 +142,8 @@ export function releaseTxn(layout: ClusterLayout, plan: ReleasePlan): TxnRequest
     success: [
       { deleteRange: { key: record } },
       { deleteRange: { key: layout.nodeIndexKey(plan.attachment, plan.node) } },
+      // The node that acts, which for an operator's release of a dead node's lease is not that node.
+      { put: { key: layout.seenKey(), value: encodeSeen(at) } },
       ...plan.addresses.map((a) => {
         const key = layout.addressKey(parseIp(a));
         return { txn: { compare: [valueIs(key, holder)], success: [{ deleteRange: { key } }] } };
@@ -161,7 +166,7 @@ export function releaseOutcome(plan: ReleasePlan, r: TxnResponse): ReleaseOutcom
     return record ? { status: 'replaced', current: record } : { status: 'gone' };
   }
   const freed = plan.addresses.filter((_, i) => {
-    const op = r.responses[i + 2];
+    const op = r.responses[i + 3];
     return op !== undefined && 'txn' in op && op.txn.succeeded;
   });
   return { status: 'released', freed };
