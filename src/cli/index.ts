@@ -9,12 +9,13 @@ import * as importHostLocal from './commands/import-host-local.js';
 import * as list from './commands/list.js';
 import * as log from './commands/log.js';
 import * as metrics from './commands/metrics.js';
+import * as migrate from './commands/migrate.js';
 import * as release from './commands/release.js';
 import * as status from './commands/status.js';
 import { type Act, CliError, EXIT } from './context.js';
 import { VERSION } from './version.js';
 
-const COMMANDS = [status, list, check, release, gc, importHostLocal, log, metrics];
+const COMMANDS = [status, list, check, release, gc, importHostLocal, migrate, log, metrics];
 
 /** One line for any error: operator errors as they are, bugs as "internal error" (stack with LEASEHOLD_DEBUG=1). */
 function reason(err: unknown): { line: string; code: number } {

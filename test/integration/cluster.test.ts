@@ -46,8 +46,15 @@ const conf = (net: Net, node: string, extra: Record<string, unknown> = {}, timeo
   ...extra,
 });
 
-const call = (command: string, net: Net, node: string, id: string, extra: Record<string, unknown> = {}, timeoutMs?: number): Promise<CniReply> =>
-  runCniAsync({ command, containerId: id, netns: id ? `/var/run/netns/${id}` : '', ifname: id ? 'eth0' : '', stdin: conf(net, node, extra, timeoutMs) });
+const call = (command: string, net: Net, node: string, id: string, extra: Record<string, unknown> = {}, timeoutMs?: number, args?: string): Promise<CniReply> =>
+  runCniAsync({
+    command,
+    containerId: id,
+    netns: id ? `/var/run/netns/${id}` : '',
+    ifname: id ? 'eth0' : '',
+    stdin: conf(net, node, extra, timeoutMs),
+    ...(args && { args }),
+  });
 
 const held = (net: Net): string[] =>
   cluster
@@ -239,6 +246,70 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const disk = cli(['release', '--data-dir', join(root.dir, 'n1'), '--cni-conf-dir', empty, '--node', 'n3']);
     expect(disk.code).toBe(2);
     expect(disk.stderr).toMatch(/--node applies to networks in cluster mode/);
+  }, 60_000);
+
+  it("migrate moves a node's disk leases into the pool: checked first, all or nothing; --dry-run; idempotent", async () => {
+    const net = newNet({ name: 'movenet', subnet: '10.62.0.0/24' });
+    const { cluster: _, ...diskIpam } = conf(net, 'n5').ipam;
+    const onDisk = (command: string, id: string): Promise<CniReply> =>
+      runCniAsync({ command, containerId: id, netns: `/var/run/netns/${id}`, ifname: 'eth0', stdin: { ...conf(net, 'n5'), ipam: diskIpam } });
+    const m1 = addressOf(await onDisk('ADD', 'm1'));
+    const m2 = addressOf(await onDisk('ADD', 'm2'));
+    // Another node took m2's address in the pool meanwhile.
+    const x = await call('ADD', net, 'n6', 'x', {}, undefined, `IP=${m2}`);
+    expect(addressOf(x)).toBe(m2);
+    const file = join(root.dir, 'movenet-n5.conflist');
+    const { ipam, ...top } = conf(net, 'n5');
+    writeFileSync(file, JSON.stringify({ cniVersion: top.cniVersion, name: top.name, plugins: [{ type: 'macvlan', ipam }] }));
+    const args = ['--config', file, '--data-dir', join(root.dir, 'n5')];
+    const refused = cli(['migrate', ...args]);
+    expect(refused.code, refused.stdout).toBe(1);
+    expect(refused.stderr).toMatch(new RegExp(`movenet: nothing moved: m2/eth0: ${m2.replace(/\./g, '\\.')} is held in the pool by x/eth0`));
+    expect(held(net)).toHaveLength(1);
+
+    expect((await call('DEL', net, 'n6', 'x')).code).toBe(0);
+    const dry = cli(['migrate', ...args, '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.json.leases.map((l: { containerID: string; action: string }) => `${l.containerID}:${l.action}`).sort()).toEqual([
+      'm1:would-move',
+      'm2:would-move',
+    ]);
+    expect(held(net)).toHaveLength(0);
+
+    const moved = cli(['migrate', ...args, '--json']);
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.json.leases.map((l: { containerID: string; action: string }) => `${l.containerID}:${l.action}`).sort()).toEqual(['m1:moved', 'm2:moved']);
+    expect(held(net)).toHaveLength(2);
+    expect(readdirSync(join(root.dir, 'n5', 'movenet', 'leases'))).toEqual([]);
+    expect(cli(['migrate', ...args]).stdout).toMatch(/nothing to move/);
+    // The moved attachment is this node's in the pool: its repeated ADD gets its address, its DEL frees it.
+    expect(addressOf(await call('ADD', net, 'n5', 'm1'))).toBe(m1);
+    expect(
+      cli(['list', ...args, '--json'])
+        .json.leases.map((l: { containerID: string; node: string }) => `${l.containerID}@${l.node}`)
+        .sort(),
+    ).toEqual(['m1@n5', 'm2@n5']);
+    expect((await call('DEL', net, 'n5', 'm1')).code).toBe(0);
+    expect(held(net)).toHaveLength(1);
+    // A migration cut short after the claim: the record is in the pool, the disk still has it; a rerun removes it.
+    const m3 = addressOf(await onDisk('ADD', 'm3'));
+    expect(addressOf(await call('ADD', net, 'n5', 'm3', {}, undefined, `IP=${m3}`))).toBe(m3);
+    const rerun = cli(['migrate', ...args, '--json']);
+    expect(rerun.json.leases.map((l: { containerID: string; action: string }) => `${l.containerID}:${l.action}`)).toEqual(['m3:in-pool']);
+    expect(readdirSync(join(root.dir, 'n5', 'movenet', 'leases'))).toEqual([]);
+
+    // Ranges that do not match: a lease outside the cluster config's ranges stops the whole migration.
+    const narrow = newNet({ name: 'narrownet', subnet: '10.63.0.0/24', rangeStart: '10.63.0.100', rangeEnd: '10.63.0.150' });
+    const { cluster: __, ...wide } = conf({ ...narrow, rangeStart: undefined, rangeEnd: undefined }, 'n5').ipam;
+    const stray = addressOf(
+      await runCniAsync({ command: 'ADD', containerId: 's1', netns: '/var/run/netns/s1', ifname: 'eth0', stdin: { ...conf(narrow, 'n5'), ipam: wide } }),
+    );
+    const narrowFile = join(root.dir, 'narrownet-n5.conflist');
+    const n = conf(narrow, 'n5');
+    writeFileSync(narrowFile, JSON.stringify({ cniVersion: n.cniVersion, name: n.name, plugins: [{ type: 'macvlan', ipam: n.ipam }] }));
+    const outside = cli(['migrate', '--config', narrowFile, '--data-dir', join(root.dir, 'n5')]);
+    expect(outside.code).toBe(1);
+    expect(outside.stderr).toContain(`s1/eth0: ${stray} outside the configured ranges`);
   }, 60_000);
 
   it('the leader killed mid-burst, then a member SIGSTOPped: no address twice, every acknowledged lease present', async () => {

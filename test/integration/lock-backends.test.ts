@@ -80,3 +80,28 @@ describe('the single executable', () => {
     }
   });
 });
+
+describe('one process opening a network twice', () => {
+  it('shares the lock it holds (migrate opens a network through two stores); the lock goes with the last release', async () => {
+    const { acquireLock } = await import('../../src/store/disk/lock');
+    const d = tempDataDir();
+    try {
+      const path = join(d.dir, 'lock');
+      const othersTry = (): number | null => spawnSync('flock', ['-n', path, 'true']).status;
+      const first = acquireLock(path, 1000);
+      const second = acquireLock(path, 0);
+      expect(second.waitedMs).toBe(0);
+      expect(othersTry()).toBe(1);
+      first.release();
+      first.release();
+      expect(othersTry(), 'still held by the second opener').toBe(1);
+      second.release();
+      expect(othersTry()).toBe(0);
+      const again = acquireLock(path, 0);
+      expect(othersTry()).toBe(1);
+      again.release();
+    } finally {
+      d.remove();
+    }
+  });
+});

@@ -88,7 +88,36 @@ function describeHolder(fd: number, path: string): string {
   return 'holder unknown';
 }
 
+/** Locks this process holds, by path, with how many holders share each. */
+const heldHere = new Map<string, { count: number; lock: Lock }>();
+
+/**
+ * Takes the lock at `path`. A process that holds it already gets it again at once (flock would make it wait
+ * for itself): migrate opens one network's lock through both the disk store and the cluster store.
+ */
 export function acquireLock(path: string, timeoutMs: number): Lock {
+  let entry = heldHere.get(path);
+  if (entry) entry.count++;
+  else {
+    entry = { count: 1, lock: flockAt(path, timeoutMs) };
+    heldHere.set(path, entry);
+  }
+  const shared = entry;
+  let open = true;
+  return {
+    path,
+    waitedMs: shared.count === 1 ? shared.lock.waitedMs : 0,
+    release() {
+      if (!open) return;
+      open = false;
+      if (--shared.count > 0) return;
+      heldHere.delete(path);
+      shared.lock.release();
+    },
+  };
+}
+
+function flockAt(path: string, timeoutMs: number): Lock {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
