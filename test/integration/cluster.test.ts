@@ -218,7 +218,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     // n3 was seen a moment ago: it may still run pods.
     const refused = cli(['release', ...args, '--node', 'n3']);
     expect(refused.code, refused.stdout).toBe(1);
-    expect(refused.stderr).toMatch(/nothing freed: .*node n3 was seen \d+s ago, within --silent-after.*kubectl get node.*--force/);
+    expect(refused.stderr).toMatch(/nothing freed: deadnet: 2 lease\(s\) of node n3 not freed: node n3 was seen \d+s ago, within --silent-after.*kubectl get node.*--force/);
     expect(held(net)).toHaveLength(3);
 
     // Three hours of silence (its seen time set back as a node that died then would have left it).

@@ -10,6 +10,7 @@ import type { NetConf } from '../../config/load.js';
 import { parseIp } from '../../net/ip.js';
 import type { Lease } from '../../store/lease.js';
 import { type NetworkSession, withSession } from '../../store/store.js';
+import { compareAddresses } from '../analysis.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, out } from '../context.js';
 import { json, shortId, table } from '../format.js';
@@ -86,7 +87,11 @@ export async function migrate(opts: MigrateOpts, cmd: Command): Promise<number> 
           }
           const { leases, unreadable } = await disk.listLeases();
           if (unreadable.length) throw new CliError(`${network}: ${unreadable.map((u) => u.path).join(', ')} unreadable; run leasehold check first`);
-          const { steps, problems } = await plan(leases, pool, conf);
+          const { steps, problems } = await plan(
+            leases.sort((a, b) => compareAddresses(a.addresses[0], b.addresses[0])),
+            pool,
+            conf,
+          );
           if (problems.length) throw new CliError(`${network}: nothing moved: ${problems.join('; ')}`, EXIT.findings);
           for (const { lease, action } of steps) {
             const row = { network, containerID: lease.containerID, ifname: lease.ifname, addresses: lease.addresses };

@@ -106,13 +106,19 @@ function problems(targets: Target[], addresses: string[], opts: ReleaseOpts): st
     if (ids.length === 0) p.push(`container ${opts.container}${opts.ifname ? ` interface ${opts.ifname}` : ''}: no lease`);
     if (ids.length > 1) p.push(`container ${opts.container} is ambiguous: it matches ${ids.join(', ')}`);
   }
-  if (!opts.force) {
+  if (!opts.force && opts.node !== undefined) {
+    for (const network of new Set(targets.filter((t) => t.guard).map((t) => t.network))) {
+      const mine = targets.filter((t) => t.network === network);
+      p.push(
+        `${network}: ${mine.length} lease(s) of node ${opts.node} not freed: ${mine[0]!.guard}; make sure the node is gone (kubectl get node), or use --force`,
+      );
+    }
+  } else if (!opts.force) {
     for (const t of targets.filter((x) => x.guard)) {
       const what = t.leak.lease
         ? `lease of ${shortId(t.leak.lease.containerID)}/${t.leak.lease.ifname} (${t.leak.lease.addresses.join(', ')})`
         : `claim ${t.leak.address}`;
-      const remedy = opts.node !== undefined ? 'make sure the node is gone (kubectl get node), or use --force' : 'stop the container first, or use --force';
-      p.push(`${t.network}: ${what} not freed: ${t.guard}; ${remedy}`);
+      p.push(`${t.network}: ${what} not freed: ${t.guard}; stop the container first, or use --force`);
     }
   }
   return p;
