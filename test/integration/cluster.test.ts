@@ -105,20 +105,24 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     for (const r of replies.filter((x) => x.code !== 0)) expect(r.json?.code, r.stdout).toBe(100);
   }, 60_000);
 
-  it("GC on a node frees only that node's attachments the runtime no longer lists", async () => {
+  it('GC on two nodes at once, while both nodes ADD: each frees only its own attachments the runtime no longer lists', async () => {
     const net = newNet({ subnet: '10.53.0.0/24' });
-    for (const [node, id] of [
-      ['n1', 'a1'],
-      ['n1', 'a2'],
-      ['n2', 'b1'],
-    ])
-      expect((await call('ADD', net, node!, id!)).code).toBe(0);
-    const gc = await call('GC', net, 'n1', '', { 'cni.dev/valid-attachments': [{ containerID: 'a1', ifname: 'eth0' }] });
-    expect(gc.code, gc.stdout + gc.stderr).toBe(0);
-    expect((await call('CHECK', net, 'n1', 'a1')).code).toBe(0);
-    expect((await call('CHECK', net, 'n1', 'a2')).json?.code).toBe(3);
-    expect((await call('CHECK', net, 'n2', 'b1')).code).toBe(0);
-  }, 60_000);
+    const nodes = ['n1', 'n2'];
+    const ids = (node: string, kind: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${node}-${kind}${i}`);
+    for (const node of nodes) for (const id of [...ids(node, 'keep', 3), ...ids(node, 'stale', 3)]) expect((await call('ADD', net, node, id)).code).toBe(0);
+    const listed = (node: string) => [...ids(node, 'keep', 3), ...ids(node, 'new', 4)].map((containerID) => ({ containerID, ifname: 'eth0' }));
+    // The runtime lists what it runs, including the pods it is starting right now.
+    const replies = await Promise.all([
+      ...nodes.map((node) => call('GC', net, node, '', { 'cni.dev/valid-attachments': listed(node) })),
+      ...nodes.flatMap((node) => ids(node, 'new', 4).map((id) => call('ADD', net, node, id))),
+    ]);
+    for (const r of replies) expect(r.code, r.stdout + r.stderr).toBe(0);
+    for (const node of nodes) {
+      for (const id of [...ids(node, 'keep', 3), ...ids(node, 'new', 4)]) expect((await call('CHECK', net, node, id)).code, id).toBe(0);
+      for (const id of ids(node, 'stale', 3)) expect((await call('CHECK', net, node, id)).json?.code, id).toBe(3);
+    }
+    expect(held(net)).toHaveLength(14);
+  }, 120_000);
 
   it('quorum lost: ADD code 11 within timeoutMs, DEL succeeds with a journal entry, STATUS code 50; back: the journal frees the address', async () => {
     const net = newNet({ subnet: '10.54.0.0/29' });
@@ -218,7 +222,9 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     // n3 was seen a moment ago: it may still run pods.
     const refused = cli(['release', ...args, '--node', 'n3']);
     expect(refused.code, refused.stdout).toBe(1);
-    expect(refused.stderr).toMatch(/nothing freed: deadnet: 2 lease\(s\) of node n3 not freed: node n3 was seen \d+s ago, within --silent-after.*kubectl get node.*--force/);
+    expect(refused.stderr).toMatch(
+      /nothing freed: deadnet: 2 lease\(s\) of node n3 not freed: node n3 was seen \d+s ago, within --silent-after.*kubectl get node.*--force/,
+    );
     expect(held(net)).toHaveLength(3);
 
     // Three hours of silence (its seen time set back as a node that died then would have left it).
