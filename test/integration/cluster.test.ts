@@ -56,6 +56,19 @@ const call = (command: string, net: Net, node: string, id: string, extra: Record
     ...(args && { args }),
   });
 
+/** ADDs made one after another, each [node, containerID], every one succeeding. */
+async function addAll(net: Net, adds: Array<[string, string]>): Promise<void> {
+  for (const [node, id] of adds) expect((await call('ADD', net, node, id)).code, `${node} ${id}`).toBe(0);
+}
+
+/** The CLI's options as that node runs it: the network's config written as a conflist, and the node's data dir. */
+function cliArgs(net: Net, node: string): string[] {
+  const file = join(root.dir, `${net.name}-${node}.conflist`);
+  const { ipam, ...top } = conf(net, node);
+  writeFileSync(file, JSON.stringify({ cniVersion: top.cniVersion, name: top.name, plugins: [{ type: 'macvlan', ipam }] }));
+  return ['--config', file, '--data-dir', join(root.dir, node)];
+}
+
 const held = (net: Net): string[] =>
   cluster
     .etcdctl(['get', '--prefix', '--keys-only', `${net.prefix}/pools/${net.pool}/addresses/`])
@@ -174,17 +187,13 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
 
   it("the operator CLI on a cluster network: list with nodes, status, and check and gc judge only this node's leases", async () => {
     const net = newNet({ name: 'clinet', subnet: '10.56.0.0/24' });
-    for (const [node, id] of [
+    await addAll(net, [
       ['n1', 'k1'],
       ['n1', 'k2'],
       ['n2', 'k3'],
-    ])
-      expect((await call('ADD', net, node!, id!)).code).toBe(0);
+    ]);
     // As node n1 sees it: its config names the pool and the node.
-    const file = join(root.dir, 'clinet-n1.conflist');
-    const { ipam, ...top } = conf(net, 'n1');
-    writeFileSync(file, JSON.stringify({ cniVersion: top.cniVersion, name: top.name, plugins: [{ type: 'macvlan', ipam }] }));
-    const args = ['--config', file, '--data-dir', join(root.dir, 'n1'), '--json'];
+    const args = [...cliArgs(net, 'n1'), '--json'];
     const list = cli(['list', ...args]);
     expect(list.code, list.stderr).toBe(0);
     expect(list.json.leases.map((l: { node: string }) => l.node).sort()).toEqual(['n1', 'n1', 'n2']);
@@ -206,16 +215,12 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
 
   it("a dead node's leases: check reports its silence and any index drift; release --node frees them once it is silent, or with --force", async () => {
     const net = newNet({ name: 'deadnet', subnet: '10.59.0.0/24' });
-    for (const [node, id] of [
+    await addAll(net, [
       ['n1', 'k1'],
       ['n3', 'd1'],
       ['n3', 'd2'],
-    ])
-      expect((await call('ADD', net, node!, id!)).code).toBe(0);
-    const file = join(root.dir, 'deadnet-n1.conflist');
-    const { ipam, ...top } = conf(net, 'n1');
-    writeFileSync(file, JSON.stringify({ cniVersion: top.cniVersion, name: top.name, plugins: [{ type: 'macvlan', ipam }] }));
-    const args = ['--config', file, '--data-dir', join(root.dir, 'n1'), '--json', '--silent-after', '1h'];
+    ]);
+    const args = [...cliArgs(net, 'n1'), '--json', '--silent-after', '1h'];
     const kinds = (): string[] => checkJson.parse(cli(['check', ...args]).json).findings.map((f) => `${f.kind}:${f.containerID ?? ''}`);
     expect(kinds()).not.toContain('node-silent:');
 
@@ -264,10 +269,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     // Another node took m2's address in the pool meanwhile.
     const x = await call('ADD', net, 'n6', 'x', {}, undefined, `IP=${m2}`);
     expect(addressOf(x)).toBe(m2);
-    const file = join(root.dir, 'movenet-n5.conflist');
-    const { ipam, ...top } = conf(net, 'n5');
-    writeFileSync(file, JSON.stringify({ cniVersion: top.cniVersion, name: top.name, plugins: [{ type: 'macvlan', ipam }] }));
-    const args = ['--config', file, '--data-dir', join(root.dir, 'n5')];
+    const args = cliArgs(net, 'n5');
     const refused = cli(['migrate', ...args]);
     expect(refused.code, refused.stdout).toBe(1);
     expect(refused.stderr).toMatch(new RegExp(`movenet: nothing moved: m2/eth0: ${m2.replace(/\./g, '\\.')} is held in the pool by x/eth0`));
@@ -310,10 +312,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const stray = addressOf(
       await runCniAsync({ command: 'ADD', containerId: 's1', netns: '/var/run/netns/s1', ifname: 'eth0', stdin: { ...conf(narrow, 'n5'), ipam: wide } }),
     );
-    const narrowFile = join(root.dir, 'narrownet-n5.conflist');
-    const n = conf(narrow, 'n5');
-    writeFileSync(narrowFile, JSON.stringify({ cniVersion: n.cniVersion, name: n.name, plugins: [{ type: 'macvlan', ipam: n.ipam }] }));
-    const outside = cli(['migrate', '--config', narrowFile, '--data-dir', join(root.dir, 'n5')]);
+    const outside = cli(['migrate', ...cliArgs(narrow, 'n5')]);
     expect(outside.code).toBe(1);
     expect(outside.stderr).toContain(`s1/eth0: ${stray} outside the configured ranges`);
   }, 60_000);
