@@ -1,9 +1,11 @@
 // node scripts/crash-mutations.mjs [name ...]: which fsyncs are load-bearing. For each mutant, a copy of the
 // tree with one durability step removed is built (src/ itself is never touched), then the crash-state explorer
-// (test/faults/crash-states.test.ts) runs against that build. A mutant that leaves the explorer green removed
-// nothing the recorded sequences depend on. Run after `npm run build`; the unmutated build runs first as the
-// control and must be green. LEASEHOLD_CRASH_SEED fixes the seed (default 1); LEASEHOLD_CRASH_BINARY the number
-// of states per scenario given to the executable (default 4 here: the file checks run on every state anyway).
+// suites it concerns run against that build: test/faults/crash-states.test.ts (a node's disk) and
+// test/faults/crash-journal.test.ts (the cluster node's journal of releases). A mutant that leaves them green
+// removed nothing the recorded sequences depend on. Run after `npm run build`; the unmutated build runs first,
+// through every suite, as the control and must be green. LEASEHOLD_CRASH_SEED fixes the seed (default 1);
+// LEASEHOLD_CRASH_BINARY the number of states per disk scenario given to the executable (default 4 here: the file
+// checks run on every state anyway).
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,12 +18,17 @@ const binaryStates = process.env.LEASEHOLD_CRASH_BINARY ?? '4';
 
 const FSUTIL = 'src/store/disk/fsutil.ts';
 const STORE = 'src/store/disk/disk-store.ts';
+const JOURNAL = 'src/store/disk/journal.ts';
+const ETCD_STORE = 'src/store/etcd/etcd-store.ts';
+const DISK_SUITE = 'test/faults/crash-states.test.ts';
+const JOURNAL_SUITE = 'test/faults/crash-journal.test.ts';
 
-/** Each mutant: replacements that must each match exactly once. */
+/** Each mutant: replacements that must each match exactly once, and the explorer suites it is run against. */
 const MUTANTS = [
   {
     name: 'file-fsync',
     what: 'fsync of the temp file before rename/link (fsutil writeTemp)',
+    suites: [DISK_SUITE, JOURNAL_SUITE],
     edits: [
       [
         FSUTIL,
@@ -99,6 +106,7 @@ const MUTANTS = [
   {
     name: 'rename-to-direct-write',
     what: 'temp file + rename replaced by writing the file in place (O_TRUNC, write, fsync)',
+    suites: [DISK_SUITE, JOURNAL_SUITE],
     edits: [
       [
         FSUTIL,
@@ -118,37 +126,68 @@ const MUTANTS = [
       ],
     ],
   },
+  {
+    name: 'journal-add-fsync',
+    what: "journaled DEL: every fsync after the entry's rename (released/ and the directories above it)",
+    suites: [JOURNAL_SUITE],
+    edits: [[JOURNAL, '      fsyncPath(this.dir);\n', '      void fsyncPath;\n']],
+  },
+  {
+    name: 'journal-add-released-only',
+    what: 'journaled DEL: fsync of released/ only, not of the directories above it',
+    suites: [JOURNAL_SUITE],
+    edits: [[JOURNAL, '      fsyncPath(this.dir);\n', '      fsyncDir(this.dir);\n      void fsyncPath;\n']],
+  },
+  {
+    name: 'journal-remove-fsync',
+    what: "replay: fsync of released/ after an entry's unlink (remove)",
+    suites: [JOURNAL_SUITE],
+    edits: [[JOURNAL, '      unlinkIfExists(path);\n      fsyncDir(this.dir);\n', '      unlinkIfExists(path);\n      void fsyncDir;\n']],
+  },
+  {
+    name: 'journal-remove-before-release',
+    what: 'replay: the entry removed once its record was read, before the release reached etcd',
+    suites: [JOURNAL_SUITE],
+    edits: [
+      [ETCD_STORE, '    await this.pool.release({ attachment: entry,', '    this.journal.remove(entry);\n    await this.pool.release({ attachment: entry,'],
+    ],
+  },
 ];
 
-function explore(bin, label) {
+/** Runs one explorer suite against a build; its JSON report (LEASEHOLD_CRASH_REPORT) says what broke. */
+function runSuite(bin, label, suite) {
   const report = join(tmpdir(), `lh-crash-mut-${process.pid}-${label}.json`);
-  const env = { ...process.env, LEASEHOLD_BIN: bin, LEASEHOLD_CRASH_SEED: seed, LEASEHOLD_CRASH_BINARY: binaryStates, LEASEHOLD_CRASH_REPORT: report };
-  const started = Date.now();
-  const r = spawnSync(join(root, 'node_modules', '.bin', 'vitest'), ['run', 'test/faults/crash-states.test.ts'], {
-    cwd: root,
-    env,
-    encoding: 'utf8',
-    maxBuffer: 256 << 20,
-  });
-  const seconds = ((Date.now() - started) / 1000).toFixed(0);
-  if (!existsSync(report))
-    return { red: r.status !== 0, seconds, states: 0, broken: 0, first: `no report (exit ${r.status}): ${r.stdout.slice(-500)}`, scenarios: [] };
+  // The journal's suite is quick enough to run the executable on every state that differs in meaning.
+  const sample = suite === DISK_SUITE ? { LEASEHOLD_CRASH_BINARY: binaryStates } : {};
+  const env = { ...process.env, LEASEHOLD_BIN: bin, LEASEHOLD_CRASH_SEED: seed, LEASEHOLD_CRASH_REPORT: report, ...sample };
+  const r = spawnSync(join(root, 'node_modules', '.bin', 'vitest'), ['run', suite], { cwd: root, env, encoding: 'utf8', maxBuffer: 256 << 20 });
+  if (!existsSync(report)) return { red: r.status !== 0, summary: [], failure: `no report from ${suite} (exit ${r.status}): ${r.stdout.slice(-500)}` };
   const summary = JSON.parse(readFileSync(report, 'utf8'));
   rmSync(report, { force: true });
+  return { red: r.status !== 0, summary };
+}
+
+function explore(bin, label, suites) {
+  const started = Date.now();
+  const runs = suites.map((suite) => runSuite(bin, label, suite));
+  const seconds = ((Date.now() - started) / 1000).toFixed(0);
+  const summary = runs.flatMap((r) => r.summary);
   const broken = summary.reduce((n, s) => n + s.broken, 0);
   const states = summary.reduce((n, s) => n + s.states, 0);
   const first =
+    runs.find((r) => r.failure)?.failure ??
     summary.flatMap((s) =>
       s.findings.map((f) => `${f.violations[0]} (crash before "${f.crashBefore}"${f.lost.length ? `, lost: ${f.lost.slice(0, 2).join('; ')}` : ''})`),
-    )[0] ?? '';
+    )[0] ??
+    '';
   const scenarios = summary.filter((s) => s.broken > 0).map((s) => `${s.scenario}: ${s.broken}`);
-  return { red: r.status !== 0, seconds, states, broken, first, scenarios };
+  return { red: runs.some((r) => r.red), seconds, states, broken, first, scenarios };
 }
 
 const wanted = process.argv.slice(2);
 const mutants = wanted.length ? MUTANTS.filter((m) => wanted.includes(m.name)) : MUTANTS;
 const results = [];
-const control = explore(process.env.LEASEHOLD_BIN ?? join(root, 'dist', 'leasehold'), 'control');
+const control = explore(process.env.LEASEHOLD_BIN ?? join(root, 'dist', 'leasehold'), 'control', [DISK_SUITE, JOURNAL_SUITE]);
 console.log(
   `control (unmutated build): ${control.red ? 'RED' : 'green'}, ${control.states} states, ${control.seconds} s${control.red ? `: ${control.first}` : ''}`,
 );
@@ -169,7 +208,7 @@ for (const m of mutants) {
     }
     const b = spawnSync(process.execPath, [join(work, 'scripts', 'build.mjs')], { cwd: work, encoding: 'utf8' });
     if (b.status !== 0) throw new Error(`mutant ${m.name} did not build:\n${b.stdout}\n${b.stderr}`);
-    const res = explore(join(work, 'dist', 'leasehold'), m.name);
+    const res = explore(join(work, 'dist', 'leasehold'), m.name, m.suites ?? [DISK_SUITE]);
     results.push({ ...m, ...res });
     console.log(
       `${m.name}: ${res.red ? 'RED' : 'green'} (${res.broken} broken states of ${res.states}, ${res.seconds} s) ${res.scenarios.join('; ')}${res.first ? `\n  first: ${res.first}` : ''}`,
@@ -186,5 +225,7 @@ for (const m of mutants) {
 console.log(`\n| removed | explorer | states broken (of checked) | first violation |\n| --- | --- | --- | --- |`);
 for (const r of results)
   console.log(`| ${r.what} | ${r.red ? '**red**' : 'green'} | ${r.broken} of ${r.states} | ${r.first.replace(/\|/g, '\\|').slice(0, 300)} |`);
-console.log(`\nseed ${seed}; the executable ran on ${binaryStates} states per scenario (every state was checked from its files)`);
+console.log(
+  `\nseed ${seed}; the executable ran on ${binaryStates} states per disk scenario, on every one that differs in meaning per journal scenario (every state was checked from its files)`,
+);
 if (control.red) process.exitCode = 1;

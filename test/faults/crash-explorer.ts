@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { BIN, type CniCall, type CniReply, cniEnv, parseReply, type NetState, readNetwork, rng } from '../helpers/leasehold';
+import { BIN, type CniCall, type CniReply, cniEnv, parseReply, type NetState, pool, readNetwork, rng } from '../helpers/leasehold';
 
 // ---------------------------------------------------------------------------------------------------------
 // Recording
@@ -19,7 +19,9 @@ export type Op =
   | { kind: 'truncate'; ino: number; len: number; call: number; what: string }
   | { kind: 'fsync'; ino: number; call: number; what: string }
   /** The call exited 0 after printing its reply: from here on the runtime relies on it. */
-  | { kind: 'ack'; call: number; what: string };
+  | { kind: 'ack'; call: number; what: string }
+  /** An answer from etcd (cluster mode) was read: from here on etcd is at least at this revision. */
+  | { kind: 'etcd'; revision: number; call: number; what: string };
 
 export interface Inode {
   dir: boolean;
@@ -39,6 +41,10 @@ export interface Call {
   verb: 'ADD' | 'DEL' | 'GC';
   att?: Attachment;
   valid?: Attachment[];
+  /** Cluster mode: etcd cannot be reached during this call (the scenario's conf points elsewhere). */
+  etcdDown?: boolean;
+  /** SIGKILLs the call on entry to the nth call of this syscall (strace's fault injection), as a runtime's timeout may. */
+  killAt?: { syscall: string; nth: number };
 }
 
 export interface RecordedCall extends Call {
@@ -55,7 +61,7 @@ export interface Scenario {
   network: string;
   /** The data dir, relative to the temp root ('' = the root itself; deeper ones are created by the first call). */
   dataDir: string;
-  conf: (dataDir: string, extra?: Record<string, unknown>) => Record<string, unknown>;
+  conf: (dataDir: string, extra?: Record<string, unknown>, call?: Call) => Record<string, unknown>;
   /** Files (path relative to the temp root → content) present and synced before the first call. */
   initial: Record<string, string>;
   /** Attachments that hold addresses before the first call (host-local reservations). */
@@ -80,7 +86,7 @@ export const key = (a: Attachment): string => `${a.containerID}@${a.ifname}`;
 export const netRel = (sc: Scenario): string => join(sc.dataDir, sc.network);
 
 const STRACE_SET =
-  'open,openat,creat,write,pwrite64,writev,pwritev,fsync,fdatasync,sync,syncfs,sync_file_range,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,mkdir,mkdirat,rmdir,ftruncate,truncate,close';
+  'open,openat,creat,read,write,pwrite64,writev,pwritev,fsync,fdatasync,sync,syncfs,sync_file_range,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,mkdir,mkdirat,rmdir,ftruncate,truncate,close';
 
 /** strace is installed and may trace here (ptrace can be forbidden in a container). */
 export function straceAvailable(): boolean {
@@ -201,9 +207,10 @@ export function record(sc: Scenario): Recording {
     };
     sc.calls.forEach((c, ci) => {
       const traceFile = join(root, '..', `${root.split('/').pop()}.trace-${ci}`);
-      const conf = sc.conf(join(root, sc.dataDir), c.valid ? { 'cni.dev/valid-attachments': c.valid } : {});
+      const conf = sc.conf(join(root, sc.dataDir), c.valid ? { 'cni.dev/valid-attachments': c.valid } : {}, c);
       const call: CniCall = { command: c.verb, containerId: c.att?.containerID, ifname: c.att?.ifname, stdin: conf };
-      const r = spawnSync('strace', ['-f', '-y', '-xx', '-s', '65536', '-q', '-o', traceFile, '-e', `trace=${STRACE_SET}`, '--', BIN], {
+      const kill = c.killAt ? ['-e', `inject=${c.killAt.syscall}:signal=SIGKILL:when=${c.killAt.nth}`] : [];
+      const r = spawnSync('strace', ['-f', '-y', '-xx', '-s', '65536', '-q', '-o', traceFile, '-e', `trace=${STRACE_SET}`, ...kill, '--', BIN], {
         env: cniEnv(call),
         input: JSON.stringify(conf),
         encoding: 'utf8',
@@ -281,6 +288,13 @@ export function record(sc: Scenario): Recording {
           case 'close':
             fds.delete(fdArg(s.args[0]));
             break;
+          case 'read': {
+            // etcd's JSON gateway answers with the store's revision in its header: where the call stood in etcd.
+            if (!/^\d+<socket:/.test(s.args[0]!.replace(/<([^>]*)>/, (_, h: string) => `<${unhex(h).toString('latin1')}>`))) break;
+            const rev = /"revision":"(\d+)"/.exec(bufArg(s.args[1]).data.toString('latin1'));
+            if (rev) ops.push({ kind: 'etcd', revision: Number(rev[1]), call: ci, what: `${w}: etcd answered at revision ${rev[1]}` });
+            break;
+          }
           case 'mkdir':
           case 'mkdirat': {
             const p = pathOf(s.name === 'mkdirat' ? s.args[1] : s.args[0]);
@@ -404,7 +418,7 @@ export function crashPoint(rec: Recording, point: number): CrashPoint {
   const noise: number[] = [];
   for (let i = 0; i < point; i++) {
     const op = rec.ops[i]!;
-    if (op.kind === 'fsync' || op.kind === 'ack') continue;
+    if (op.kind === 'fsync' || op.kind === 'ack' || op.kind === 'etcd') continue;
     const synced = barrierInos(op).every((ino) => (lastSync.get(ino) ?? -1) > i);
     if (synced) durable.push(i);
     else if ((op.kind === 'write' || op.kind === 'truncate') && (op.ino === rec.lockIno || rec.inodes.get(op.ino)!.anon)) noise.push(i);
@@ -541,6 +555,161 @@ export function* crashStates(rec: Recording, opts: { seed: number; exhaustiveMax
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Exploring a recording: every state checked from its files, a sample of them by the executable
+
+/** What a scenario's states must satisfy. */
+export interface Checker {
+  /** What one state breaks, judged from its files alone (run on every state). */
+  files(s: CrashState): string[];
+  /** States with the same meaning need the executable once (promises plus files, temp names left out). */
+  meaning(s: CrashState): string;
+  /** What the executable, run on the state written at `root`, finds broken. */
+  binary(s: CrashState, root: string): Promise<{ violations: string[]; runs: number }>;
+}
+
+export interface ExploreOptions {
+  seed: number;
+  /** The scenario's index: its subsets and its sample are drawn from seed and index. */
+  index: number;
+  exhaustiveMax: number;
+  samples: number;
+  binaryStates: number;
+  scratch: string;
+}
+
+export interface Finding {
+  scenario: string;
+  point: number;
+  crashBefore: string;
+  lost: string[];
+  violations: string[];
+}
+
+export interface Exploration {
+  /** One line with the figures, for the log. */
+  line: string;
+  findings: Finding[];
+  /** The figures as JSON (LEASEHOLD_CRASH_REPORT, for scripts/crash-mutations.mjs). */
+  summary: Record<string, unknown>;
+}
+
+const describeState = (rec: Recording, s: CrashState): Omit<Finding, 'violations'> => ({
+  scenario: rec.scenario.name,
+  point: s.point,
+  crashBefore: rec.ops[s.point]?.what ?? '(end of the sequence)',
+  lost: s.lost.map((i) => `#${i} ${rec.ops[i]!.what}`),
+});
+
+/** File names of a state that are temp files (a crash may leave them; nothing reads them). */
+export const isTempName = (path: string): boolean => /\/\.[^/]*\.tmp-/.test(path);
+
+/** The state's files without temp names, for Checker.meaning. */
+export const filesMeaning = (s: CrashState): string =>
+  s.key
+    .split('\n')
+    .filter((l) => !isTempName(l.split('=')[0]!))
+    .join('\n');
+
+const envNumber = (name: string, dflt: number): number => {
+  const v = Number(process.env[name]);
+  return process.env[name] !== undefined && Number.isFinite(v) && v >= 0 ? v : dflt;
+};
+
+/** LEASEHOLD_CRASH_SEED replays a run, LEASEHOLD_CRASH_SCALE multiplies the sampling, LEASEHOLD_CRASH_BINARY sets the sample. */
+export function crashSettings(binaryStatesPerScale: number): { seed: number; scale: number; samples: number; binaryStates: number; exhaustiveMax: number } {
+  const scale = envNumber('LEASEHOLD_CRASH_SCALE', 1);
+  return {
+    seed: envNumber('LEASEHOLD_CRASH_SEED', (Date.now() % 1_000_000) + 1),
+    scale,
+    samples: Math.round(64 * scale),
+    binaryStates: envNumber('LEASEHOLD_CRASH_BINARY', Math.round(binaryStatesPerScale * scale)),
+    exhaustiveMax: 8, // up to 256 subsets of un-synced ops per crash point are all tried
+  };
+}
+
+/** Keeps each scenario's figures and writes them to LEASEHOLD_CRASH_REPORT (for scripts/crash-mutations.mjs) at the end. */
+export class CrashReport {
+  private readonly summary: Record<string, unknown>[] = [];
+
+  add(e: Exploration): void {
+    console.log(e.line);
+    this.summary.push(e.summary);
+  }
+
+  write(): void {
+    if (process.env.LEASEHOLD_CRASH_REPORT) writeFileSync(process.env.LEASEHOLD_CRASH_REPORT, `${JSON.stringify(this.summary, null, 1)}\n`);
+  }
+}
+
+/** The assertion message of a red exploration: the figures, how to replay it, and the first broken states. */
+export const failureMessage = (e: Exploration, seed: number): string =>
+  `${e.line}\nreplay with LEASEHOLD_CRASH_SEED=${seed}\n${e.findings
+    .slice(0, 8)
+    .map((f) => JSON.stringify(f, null, 1))
+    .join('\n')}`;
+
+/** Checks every crash state of a recording from its files, then a seeded sample of its meanings with the executable. */
+export async function explore(rec: Recording, checker: Checker, opts: ExploreOptions): Promise<Exploration> {
+  const started = performance.now();
+  const findings: Finding[] = [];
+  const byMeaning = new Map<string, CrashState>();
+  const distinct = new Set<string>();
+  let states = 0;
+  let exhaustive = 0;
+  for (const s of crashStates(rec, { seed: opts.seed + opts.index, exhaustiveMax: opts.exhaustiveMax, samples: opts.samples })) {
+    states++;
+    if (s.how === 'exhaustive') exhaustive++;
+    distinct.add(s.key);
+    const violations = checker.files(s);
+    if (violations.length > 0) findings.push({ ...describeState(rec, s), violations });
+    const m = checker.meaning(s);
+    if (!byMeaning.has(m)) byMeaning.set(m, s);
+  }
+  const fileMs = performance.now() - started;
+
+  const random = rng(opts.seed * 31 + opts.index);
+  const classes = [...byMeaning.values()]
+    .map((s) => ({ s, r: random() }))
+    .sort((a, b) => a.r - b.r)
+    .map((x) => x.s);
+  const sample = classes.slice(0, opts.binaryStates);
+  let binaryRuns = 0;
+  await pool(sample, 2, async (s, i) => {
+    const root = join(opts.scratch, `b${opts.index}-${i}`);
+    writeTree(s.tree, root);
+    try {
+      const { violations, runs } = await checker.binary(s, root);
+      binaryRuns += runs;
+      if (violations.length > 0) findings.push({ ...describeState(rec, s), violations: violations.map((v) => `[binary] ${v}`) });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+  const binaryMs = performance.now() - started - fileMs;
+
+  const sc = rec.scenario;
+  const ops = rec.ops.filter((o) => o.kind !== 'ack' && o.kind !== 'etcd').length;
+  const line =
+    `crash-states [${sc.name}] seed ${opts.seed}: ${rec.calls.length} calls, ${ops} file-system ops, ${rec.ops.length + 1} crash points; ` +
+    `${states} crash states checked from their files (${exhaustive} by exhaustive subsets, ${states - exhaustive} sampled; ${distinct.size} distinct contents) ` +
+    `in ${(fileMs / 1000).toFixed(1)} s; the executable ran ${binaryRuns} times on ${sample.length} of ${classes.length} states that differ in meaning ` +
+    `in ${(binaryMs / 1000).toFixed(1)} s; ${findings.length} state(s) broke an invariant`;
+  const summary = {
+    scenario: sc.name,
+    seed: opts.seed,
+    states,
+    exhaustive,
+    distinct: distinct.size,
+    classes: classes.length,
+    binaryStates: sample.length,
+    binaryRuns,
+    broken: findings.length,
+    findings: findings.slice(0, 50),
+  };
+  return { line, findings, summary };
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // What must hold in a state
 
 export interface Expectation {
@@ -622,7 +791,8 @@ export interface BinRun {
   ms: number;
 }
 
-function runBin(call: CniCall | undefined, args: string[], stdin: string): Promise<BinRun> {
+/** Runs the executable once (as a CNI call when `call` is given), killing it after 30 s without an answer. */
+export function runBin(call: CniCall | undefined, args: string[], stdin: string): Promise<BinRun> {
   const started = performance.now();
   return new Promise((res, rej) => {
     const env = call ? cniEnv(call) : { PATH: process.env.PATH ?? '/usr/bin:/bin' };

@@ -3,37 +3,33 @@
 // its files; a seeded sample of them is also handed to the real executable for every verb and `leasehold check`.
 // LEASEHOLD_CRASH_SEED replays a run, LEASEHOLD_CRASH_SCALE multiplies the sampling, LEASEHOLD_CRASH_BINARY sets
 // how many states the executable runs on, LEASEHOLD_CRASH_REPORT writes a JSON summary (scripts/crash-mutations.mjs).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   type Attachment,
   type Call,
-  type CrashState,
-  type Recording,
+  type Checker,
+  CrashReport,
   type Scenario,
   checkFiles,
+  crashSettings,
+  failureMessage,
   checkWithBinary,
-  loadNetwork,
-  crashStates,
+  explore,
   expectationAt,
+  filesMeaning,
   key,
+  loadNetwork,
   record,
   straceAvailable,
   writeTree,
 } from './crash-explorer';
-import { type NetState, pool, rng } from '../helpers/leasehold';
+import { type NetState, rng } from '../helpers/leasehold';
 
-const envNumber = (name: string, dflt: number): number => {
-  const v = Number(process.env[name]);
-  return process.env[name] !== undefined && Number.isFinite(v) && v >= 0 ? v : dflt;
-};
-const SCALE = envNumber('LEASEHOLD_CRASH_SCALE', 1);
-const SEED = envNumber('LEASEHOLD_CRASH_SEED', (Date.now() % 1_000_000) + 1);
-const EXHAUSTIVE_MAX = 8; // up to 256 subsets of un-synced ops per crash point are all tried
-const SAMPLES = Math.round(64 * SCALE);
-const BINARY_STATES = envNumber('LEASEHOLD_CRASH_BINARY', Math.round(28 * SCALE));
+const SETTINGS = crashSettings(28);
+const { seed: SEED, scale: SCALE } = SETTINGS;
 
 const at = (containerID: string, ifname = 'eth0') => ({ containerID, ifname });
 
@@ -153,113 +149,40 @@ function randomScenario(seed: number, calls: number): Scenario {
 }
 SCENARIOS.push(randomScenario(SEED, Math.round(10 * SCALE)));
 
-interface Finding {
-  scenario: string;
-  point: number;
-  crashBefore: string;
-  lost: string[];
-  violations: string[];
-}
-
-const describeState = (rec: Recording, s: CrashState): Omit<Finding, 'violations'> => ({
-  scenario: rec.scenario.name,
-  point: s.point,
-  crashBefore: rec.ops[s.point]?.what ?? '(end of the sequence)',
-  lost: s.lost.map((i) => `#${i} ${rec.ops[i]!.what}`),
-});
-
-/** States that differ in what they mean (records, claims, promises), not only in leftover temp file names. */
-const meaning = (rec: Recording, s: CrashState): string => {
-  const exp = expectationAt(rec, s.point);
-  const files = s.key
-    .split('\n')
-    .filter((l) => !/\/\.[^/]*\.tmp-/.test(l.split('=')[0]!))
-    .join('\n');
-  return `${[...exp.present.keys()].sort().join(',')}|${[...exp.absent.keys()].sort().join(',')}|${files}`;
-};
-
 const skip = !straceAvailable() ? 'strace is missing or may not trace here (scripts/setup.sh installs it)' : '';
 
 describe.skipIf(skip !== '')(`crash states under the power-loss model (seed ${SEED})`, () => {
   const scratch = mkdtempSync(join(tmpdir(), 'lh-crash-'));
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-  const summary: Record<string, unknown>[] = [];
-  afterAll(() => {
-    if (process.env.LEASEHOLD_CRASH_REPORT) writeFileSync(process.env.LEASEHOLD_CRASH_REPORT, `${JSON.stringify(summary, null, 1)}\n`);
-  });
+  const report = new CrashReport();
+  afterAll(() => report.write());
 
   for (const [si, sc] of SCENARIOS.entries()) {
     it(`${sc.name}: every crash state loads, keeps acknowledged leases and holds no address twice`, { timeout: 240_000 }, async () => {
-      const started = performance.now();
       const rec = record(sc);
       for (const c of rec.calls) expect(c.reply.code, `recorded ${c.verb} ${c.att ? key(c.att) : ''}: ${c.reply.stdout} ${c.reply.stderr}`).toBe(0);
-      const recordMs = performance.now() - started;
-
-      const findings: Finding[] = [];
-      const byMeaning = new Map<string, CrashState>();
-      let states = 0;
-      let exhaustive = 0;
+      // Many crash points leave the same files: each distinct content is written and read once.
       const loaded = new Map<string, NetState>();
       const dir = join(scratch, `s${si}`);
-      for (const s of crashStates(rec, { seed: SEED + si, exhaustiveMax: EXHAUSTIVE_MAX, samples: SAMPLES })) {
-        states++;
-        if (s.how === 'exhaustive') exhaustive++;
-        // Many crash points leave the same files: each distinct content is written and read once.
-        let net = loaded.get(s.key);
-        if (!net) {
-          writeTree(s.tree, dir);
-          net = loadNetwork(dir, sc);
-          loaded.set(s.key, net);
-        }
-        const violations = checkFiles(net, expectationAt(rec, s.point));
-        if (violations.length > 0) findings.push({ ...describeState(rec, s), violations });
-        const m = meaning(rec, s);
-        if (!byMeaning.has(m)) byMeaning.set(m, s);
-      }
-      const fileMs = performance.now() - started - recordMs;
-
-      // The executable runs on a seeded sample of the states that differ in meaning.
-      const random = rng(SEED * 31 + si);
-      const classes = [...byMeaning.values()]
-        .map((s) => ({ s, r: random() }))
-        .sort((a, b) => a.r - b.r)
-        .map((x) => x.s);
-      const sample = classes.slice(0, BINARY_STATES);
-      let binaryRuns = 0;
-      await pool(sample, 2, async (s, i) => {
-        const root = join(scratch, `b${si}-${i}`);
-        writeTree(s.tree, root);
-        const { violations, runs } = await checkWithBinary(rec, root, expectationAt(rec, s.point));
-        binaryRuns += runs;
-        if (violations.length > 0) findings.push({ ...describeState(rec, s), violations: violations.map((v) => `[binary] ${v}`) });
-        rmSync(root, { recursive: true, force: true });
-      });
-      const binaryMs = performance.now() - started - recordMs - fileMs;
-
-      const ops = rec.ops.filter((o) => o.kind !== 'ack').length;
-      const line =
-        `crash-states [${sc.name}] seed ${SEED}: ${rec.calls.length} calls, ${ops} file-system ops, ${rec.ops.length + 1} crash points; ` +
-        `${states} crash states checked from their files (${exhaustive} by exhaustive subsets, ${states - exhaustive} sampled; ${loaded.size} distinct contents) ` +
-        `in ${(fileMs / 1000).toFixed(1)} s; the executable ran ${binaryRuns} times on ${sample.length} of ${classes.length} states that differ in meaning ` +
-        `in ${(binaryMs / 1000).toFixed(1)} s; ${findings.length} state(s) broke an invariant`;
-      console.log(line);
-      summary.push({
-        scenario: sc.name,
-        seed: SEED,
-        states,
-        exhaustive,
-        distinct: loaded.size,
-        classes: classes.length,
-        binaryStates: sample.length,
-        binaryRuns,
-        broken: findings.length,
-        findings: findings.slice(0, 50),
-      });
-      const shown = findings
-        .slice(0, 8)
-        .map((f) => JSON.stringify(f, null, 1))
-        .join('\n');
-      expect(findings.length, `${line}\nreplay with LEASEHOLD_CRASH_SEED=${SEED}\n${shown}`).toBe(0);
+      const checker: Checker = {
+        files: (s) => {
+          let net = loaded.get(s.key);
+          if (!net) {
+            writeTree(s.tree, dir);
+            net = loadNetwork(dir, sc);
+            loaded.set(s.key, net);
+          }
+          return checkFiles(net, expectationAt(rec, s.point));
+        },
+        meaning: (s) => {
+          const exp = expectationAt(rec, s.point);
+          return `${[...exp.present.keys()].sort().join(',')}|${[...exp.absent.keys()].sort().join(',')}|${filesMeaning(s)}`;
+        },
+        binary: (s, root) => checkWithBinary(rec, root, expectationAt(rec, s.point)),
+      };
+      const exploration = await explore(rec, checker, { ...SETTINGS, index: si, scratch });
+      report.add(exploration);
+      expect(exploration.findings.length, failureMessage(exploration, SEED)).toBe(0);
     });
   }
 });

@@ -73,6 +73,18 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/**
+ * fsyncs dir and every directory above it. A directory that a call made and that was killed before it fsynced
+ * the parent is not durable, and a later call sees only that it exists: a file that must be durable, under
+ * directories whose maker is not known, needs the whole path synced.
+ */
+export function fsyncPath(dir: string): void {
+  for (let d = dir; ; d = dirname(d)) {
+    fsyncDir(d);
+    if (d === dirname(d)) return;
+  }
+}
+
 /** Reads a regular file without following a symlink; undefined if it does not exist. */
 export function readIfExists(path: string): string | undefined {
   let fd: number;

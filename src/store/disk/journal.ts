@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { ioError } from '../../base/errors.js';
 import type { Attachment } from '../../base/ids.js';
-import { ensurePrivateDir, fsyncDir, namesIn, readIfExists, replaceFile, unlinkIfExists } from './fsutil.js';
+import { ensurePrivateDir, fsyncDir, fsyncPath, namesIn, readIfExists, replaceFile, unlinkIfExists } from './fsutil.js';
 import { leaseFileName } from './layout.js';
 
 export const JOURNAL_DIR = 'released';
@@ -29,7 +29,9 @@ export class ReleaseJournal {
     try {
       ensurePrivateDir(this.dir);
       replaceFile(this.dir, name, `${JSON.stringify(entry)}\n`);
-      fsyncDir(this.dir);
+      // Not released/ alone: it, the network dir or the data dir may have been made by a call killed before
+      // it fsynced their parent (ensurePrivateDir syncs only what it creates), and the entry goes with them.
+      fsyncPath(this.dir);
     } catch (e) {
       throw ioError('journaling a release in', this.dir, e);
     }
