@@ -3,7 +3,7 @@
 // ADD writes the record before its claims; DEL removes the record before its claims. Every I/O failure
 // becomes a CNI error with code 5 naming the path.
 import { lstatSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { LeaseView } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
 import { CniError, Code, ioError } from '../../base/errors.js';
@@ -28,6 +28,7 @@ import {
   ensurePrivateDir,
   exists,
   fsyncDir,
+  fsyncPath,
   mkdirsDurable,
   namesIn,
   readIfExists,
@@ -202,6 +203,10 @@ class DiskSession extends DiskReader implements NetworkSession {
       return;
     }
     if (!create) return;
+    // A first call killed after making this directory, before syncing its parent, leaves it there undurable,
+    // and later calls find it and sync only inside it: until the state exists, an open syncs the whole path
+    // first (before the state, whose presence ends it).
+    io('syncing', this.location, () => fsyncPath(dirname(this.location)));
     // First contact with this network: take over what host-local left here, so a live node can switch.
     this.applyAdoption(planAdoption(this.readClaims(), this.legacyCursors(), [], {}), true);
   }
