@@ -224,6 +224,17 @@ export function nodeFindings(snap: NetworkSnapshot, facts: Facts): Finding[] {
       out.push(finding({ network: net, kind: 'index-orphan', detail, containerID: e.containerID, ifname: e.ifname }));
     }
   }
+  // The pool's address keys naming this network with no record: nothing in leasehold writes one (a record and
+  // its keys change in one transaction), so no rule frees it; an operator can, once its holder is known gone.
+  const recordedAddresses = new Set(snap.leases.flatMap((l) => l.addresses));
+  if (snap.unreadable.length === 0) {
+    for (const c of snap.claims) {
+      if (recordedAddresses.has(c.address)) continue;
+      const holder = c.holder ? ` names ${who(c.holder)}, which has no lease record` : ' has no holder leasehold can read';
+      const detail = `address key of ${c.address}${holder}; leasehold release ${c.address} --force frees it once that holder is gone`;
+      out.push(finding({ network: net, kind: 'orphan-claim', detail, addresses: [c.address], ...c.holder }));
+    }
+  }
   const held = new Map<string, Lease[]>();
   for (const l of snap.leases) if (l.node !== undefined) held.set(l.node, [...(held.get(l.node) ?? []), l]);
   for (const [node, leases] of [...held].sort(([a], [b]) => a.localeCompare(b))) {

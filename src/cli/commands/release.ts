@@ -68,7 +68,15 @@ function resolveIn(snap: NetworkSnapshot, addresses: string[], opts: ReleaseOpts
     const leak: Leak = { reason: 'not-valid', lease, freeable: true };
     return { network: snap.network, leak, guard: freeable(leak) ? undefined : leaseGuard(lease.netns) };
   });
-  if (opts.container === undefined) {
+  if (opts.container === undefined && snap.nodes) {
+    // Cluster mode judges no claim by rule (see nodeFindings): an address key with no record needs --force.
+    const recorded = new Set(snap.leases.flatMap((l) => l.addresses));
+    for (const c of snap.claims) {
+      if (!addresses.includes(c.address) || recorded.has(c.address)) continue;
+      const guard = `its address key names ${c.holder ? `${shortId(c.holder.containerID)}/${c.holder.ifname}` : 'nobody named'}, which has no lease record`;
+      targets.push({ network: snap.network, leak: { reason: 'orphan-claim', address: c.address, freeable: true }, guard });
+    }
+  } else if (opts.container === undefined) {
     const recorded = new Set(leases.flatMap((l) => l.addresses));
     for (const j of judged) {
       if (j.lease || !addresses.includes(j.address!) || recorded.has(j.address!)) continue;
