@@ -5,6 +5,8 @@
 // `ipam.ranges[0][1].subnet must be string`.
 import { CniError, Code } from '../base/errors.js';
 
+// Type aliases, not interfaces: unknown keys are kept, and routes and the cluster object are passed on as
+// Record<string, unknown>, which an alias is assignable to.
 export type RawRange = {
   subnet: string;
   rangeStart?: string;
