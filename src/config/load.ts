@@ -8,7 +8,7 @@ import { type Ip, parseCidr, parseIp } from '../net/ip.js';
 import type { RangeSet, Span } from '../net/range.js';
 import { type ClusterConf, buildCluster } from './cluster.js';
 import { buildExcludes, buildRangeSets } from './ranges.js';
-import { type RawNetConf, type RawRoute, describeIssues, netConfSchema } from './schema.js';
+import { type RawRoute, validateNetConf } from './schema.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
@@ -44,11 +44,7 @@ export function parseJson(stdin: string): unknown {
 }
 
 export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
-  const parsed = netConfSchema.safeParse(parseJson(stdin), { reportInput: true });
-  if (!parsed.success) {
-    throw new CniError(Code.InvalidConfig, `invalid network config: ${describeIssues(parsed.error.issues as never)}`);
-  }
-  const raw: RawNetConf = parsed.data;
+  const raw = validateNetConf(parseJson(stdin));
   const cniVersion = raw.cniVersion || '0.1.0';
   if (!isSupported(cniVersion)) {
     throw new CniError(Code.IncompatibleVersion, `cniVersion ${JSON.stringify(cniVersion).slice(0, 40)} is not supported; use one of 0.1.0 to 1.1.0`);

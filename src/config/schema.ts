@@ -1,116 +1,177 @@
 // The shape of the network config on stdin. Only types are checked here; meaning (CIDRs, overlaps,
-// families) is checked in ranges.ts. zod/mini keeps this import cheap on the plugin's start-up path.
-import * as z from 'zod/mini';
+// families) is checked in ranges.ts and cluster.ts. Written by hand rather than with a schema library: this
+// runs on every plugin call, and loading zod/mini cost ~6 ms of each call's start-up (docs/performance.md).
+// Objects are loose (unknown keys pass through), and the messages are those operators already know:
+// `ipam.ranges[0][1].subnet must be string`.
+import { CniError, Code } from '../base/errors.js';
 
-const str = z.string();
-const optStr = z.optional(str);
+// Type aliases, not interfaces: unknown keys are kept, and routes and the cluster object are passed on as
+// Record<string, unknown>, which an alias is assignable to.
+export type RawRange = {
+  subnet: string;
+  rangeStart?: string;
+  rangeEnd?: string;
+  gateway?: string;
+};
 
-export const rangeSchema = z.looseObject({
-  subnet: str,
-  rangeStart: optStr,
-  rangeEnd: optStr,
-  gateway: optStr,
-});
-
-export const rangeSetSchema = z.array(rangeSchema);
-
-export const routeSchema = z.looseObject({
-  dst: str,
-  gw: optStr,
-  mtu: z.optional(z.int()),
-  advmss: z.optional(z.int()),
-  priority: z.optional(z.int()),
-  table: z.optional(z.int()),
-  scope: z.optional(z.int()),
-});
+export type RawRoute = {
+  dst: string;
+  gw?: string;
+  mtu?: number;
+  advmss?: number;
+  priority?: number;
+  table?: number;
+  scope?: number;
+};
 
 /** Cluster mode: one address pool shared by many nodes, kept on etcd (config/cluster.ts gives the meaning). */
-export const clusterSchema = z.looseObject({
-  etcd: z.looseObject({
-    endpoints: z.array(str).check(z.minLength(1)),
-    caFile: optStr,
-    certFile: optStr,
-    keyFile: optStr,
-    username: optStr,
-    passwordFile: optStr,
-  }),
-  prefix: optStr,
-  pool: optStr,
-  nodeName: optStr,
-  timeoutMs: z.optional(z.int().check(z.gte(100), z.lte(600_000))),
-});
+export type RawCluster = {
+  etcd: {
+    endpoints: string[];
+    caFile?: string;
+    certFile?: string;
+    keyFile?: string;
+    username?: string;
+    passwordFile?: string;
+  };
+  prefix?: string;
+  pool?: string;
+  nodeName?: string;
+  timeoutMs?: number;
+};
 
-export const ipamSchema = z.looseObject({
-  type: optStr,
-  // The legacy single-range keys, kept for host-local parity.
-  subnet: optStr,
-  rangeStart: optStr,
-  rangeEnd: optStr,
-  gateway: optStr,
-  ranges: z.optional(z.array(rangeSetSchema)),
-  routes: z.optional(z.array(routeSchema)),
-  dataDir: optStr,
-  resolvConf: optStr,
-  exclude: z.optional(z.array(str)),
-  lockTimeoutMs: z.optional(z.int().check(z.gte(0), z.lte(600_000))),
-  reclaimStaleBoot: z.optional(z.boolean()),
-  logFile: optStr,
-  logMaxBytes: z.optional(z.int().check(z.gte(4096))),
-  cluster: z.optional(clusterSchema),
-});
+export type RawAttachment = {
+  containerID: string;
+  ifname: string;
+};
 
-const attachmentSchema = z.looseObject({ containerID: str, ifname: str });
+export type RawNetConf = {
+  cniVersion?: string;
+  name: string;
+  ipam: {
+    type?: string;
+    // The legacy single-range keys, kept for host-local parity.
+    subnet?: string;
+    rangeStart?: string;
+    rangeEnd?: string;
+    gateway?: string;
+    ranges?: RawRange[][];
+    routes?: RawRoute[];
+    dataDir?: string;
+    resolvConf?: string;
+    exclude?: string[];
+    lockTimeoutMs?: number;
+    reclaimStaleBoot?: boolean;
+    logFile?: string;
+    logMaxBytes?: number;
+    cluster?: RawCluster;
+  };
+  runtimeConfig?: { ips?: string[]; ipRanges?: RawRange[][] };
+  args?: { cni?: { ips?: string[] } };
+  prevResult?: { ips?: Array<{ address: string }> };
+  'cni.dev/valid-attachments'?: RawAttachment[];
+  'cni.dev/attachments'?: RawAttachment[];
+};
 
-export const netConfSchema = z.looseObject({
+/** Checks a value found at `at` (a key path such as `ipam.ranges[0]`), adding one line per problem to `out`. */
+type Check = (v: unknown, at: string, out: string[]) => void;
+
+const key = (at: string, k: string): string => (at ? `${at}.${k}` : k);
+const wrongType = (v: unknown, expected: string, at: string, out: string[]): void => {
+  out.push(`${at || 'config'} ${v === undefined ? `is required (${expected})` : `must be ${expected}`}`);
+};
+
+const str: Check = (v, at, out) => {
+  if (typeof v !== 'string') wrongType(v, 'string', at, out);
+};
+const bool: Check = (v, at, out) => {
+  if (typeof v !== 'boolean') wrongType(v, 'boolean', at, out);
+};
+const opt =
+  (check: Check): Check =>
+  (v, at, out) => {
+    if (v !== undefined) check(v, at, out);
+  };
+
+/** A JSON number that is a safe integer, within [min, max] when given; every bound it breaks is reported. */
+const int =
+  (min?: number, max?: number): Check =>
+  (v, at, out) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) return wrongType(v, 'number', at, out);
+    if (!Number.isInteger(v)) return void out.push(`${at} must be int`);
+    for (const low of [Number.MIN_SAFE_INTEGER, min]) if (low !== undefined && v < low) out.push(`${at} must be at least ${low}`);
+    for (const high of [Number.MAX_SAFE_INTEGER, max]) if (high !== undefined && v > high) out.push(`${at} must be at most ${high}`);
+  };
+
+const arr =
+  (item: Check, minLength = 0): Check =>
+  (v, at, out) => {
+    if (!Array.isArray(v)) return wrongType(v, 'array', at, out);
+    for (const [i, x] of v.entries()) item(x, `${at}[${i}]`, out);
+    if (v.length < minLength) out.push(`${at} must be at least ${minLength}`);
+  };
+
+/** An object with these keys checked in this order; any other key is allowed and kept. */
+const obj =
+  (shape: Record<string, Check>): Check =>
+  (v, at, out) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return wrongType(v, 'object', at, out);
+    for (const k in shape) shape[k]!((v as Record<string, unknown>)[k], key(at, k), out);
+  };
+
+const optStr = opt(str);
+const range = obj({ subnet: str, rangeStart: optStr, rangeEnd: optStr, gateway: optStr });
+const rangeSets = opt(arr(arr(range)));
+const optInt = opt(int());
+const strings = opt(arr(str));
+const attachments = arr(obj({ containerID: str, ifname: str }));
+
+const netConf = obj({
   cniVersion: optStr,
   name: str,
-  ipam: ipamSchema,
-  runtimeConfig: z.optional(
-    z.looseObject({
-      ips: z.optional(z.array(str)),
-      ipRanges: z.optional(z.array(rangeSetSchema)),
-    }),
-  ),
-  args: z.optional(
-    z.looseObject({
-      cni: z.optional(z.looseObject({ ips: z.optional(z.array(str)) })),
-    }),
-  ),
-  prevResult: z.optional(
-    z.looseObject({
-      ips: z.optional(z.array(z.looseObject({ address: str }))),
-    }),
-  ),
-  'cni.dev/valid-attachments': z.optional(z.array(attachmentSchema)),
-  'cni.dev/attachments': z.optional(z.array(attachmentSchema)),
+  ipam: obj({
+    type: optStr,
+    subnet: optStr,
+    rangeStart: optStr,
+    rangeEnd: optStr,
+    gateway: optStr,
+    ranges: rangeSets,
+    routes: opt(arr(obj({ dst: str, gw: optStr, mtu: optInt, advmss: optInt, priority: optInt, table: optInt, scope: optInt }))),
+    dataDir: optStr,
+    resolvConf: optStr,
+    exclude: strings,
+    lockTimeoutMs: opt(int(0, 600_000)),
+    reclaimStaleBoot: opt(bool),
+    logFile: optStr,
+    logMaxBytes: opt(int(4096)),
+    cluster: opt(
+      obj({
+        etcd: obj({ endpoints: arr(str, 1), caFile: optStr, certFile: optStr, keyFile: optStr, username: optStr, passwordFile: optStr }),
+        prefix: optStr,
+        pool: optStr,
+        nodeName: optStr,
+        timeoutMs: opt(int(100, 600_000)),
+      }),
+    ),
+  }),
+  runtimeConfig: opt(obj({ ips: strings, ipRanges: rangeSets })),
+  args: opt(obj({ cni: opt(obj({ ips: strings })) })),
+  prevResult: opt(obj({ ips: opt(arr(obj({ address: str }))) })),
+  'cni.dev/valid-attachments': opt(attachments),
+  'cni.dev/attachments': opt(attachments),
 });
 
-export type RawNetConf = z.infer<typeof netConfSchema>;
-export type RawRange = z.infer<typeof rangeSchema>;
-export type RawRoute = z.infer<typeof routeSchema>;
-export type RawCluster = z.infer<typeof clusterSchema>;
+/** The parsed JSON as a network config, or code 7 naming up to five wrong keys. */
+export function validateNetConf(v: unknown): RawNetConf {
+  const out: string[] = [];
+  netConf(v, '', out);
+  if (out.length > 0) throw new CniError(Code.InvalidConfig, `invalid network config: ${out.slice(0, 5).join('; ')}`);
+  return v as RawNetConf;
+}
 
-/** Turns zod issues into one line an operator can act on, e.g. `ipam.ranges[0][1].subnet: expected string`. */
-export function describeIssues(issues: ReadonlyArray<{ path: PropertyKey[]; code: string } & Record<string, unknown>>): string {
-  return issues
-    .slice(0, 5)
-    .map((i) => {
-      const path = i.path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
-      let what: string;
-      switch (i.code) {
-        case 'invalid_type':
-          what = i.input === undefined ? `is required (${String(i.expected)})` : `must be ${String(i.expected)}`;
-          break;
-        case 'too_small':
-          what = `must be at least ${String(i.minimum)}`;
-          break;
-        case 'too_big':
-          what = `must be at most ${String(i.maximum)}`;
-          break;
-        default:
-          what = `is invalid (${i.code})`;
-      }
-      return `${path || 'config'} ${what}`;
-    })
-    .join('; ');
+/** A list of attachments, as in a GC request's `cni.dev/valid-attachments`. */
+export function isAttachmentList(v: unknown): v is RawAttachment[] {
+  const out: string[] = [];
+  attachments(v, '', out);
+  return out.length === 0;
 }

@@ -2,9 +2,9 @@
 // attachments. Each network is judged and freed under its lock, so concurrent ADDs are never lost.
 import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import * as z from 'zod/mini';
 import { type LeakFacts, findLeaks } from '../../allocator/leaks.js';
 import type { Attachment } from '../../base/ids.js';
+import { isAttachmentList } from '../../config/schema.js';
 import { byLeak, judgeable, leakFacts } from '../analysis.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, readFacts, warn } from '../context.js';
@@ -32,8 +32,6 @@ export function register(program: Command, act: Act): void {
   addConfigOptions(addCommonOptions(cmd, { lock: true })).action(act((opts: GcOpts, c: Command) => gc(opts, c)));
 }
 
-const attachments = z.array(z.looseObject({ containerID: z.string(), ifname: z.string() }));
-
 /** The live attachments, and the time they were listed (leases created later are kept). */
 function readKeepList(file: string, force: boolean): { valid: Attachment[]; listedAt: number } {
   let text: string;
@@ -51,10 +49,9 @@ function readKeepList(file: string, force: boolean): { valid: Attachment[]; list
   } catch (e) {
     throw new CliError(`--keep-from ${file} is not valid JSON (${(e as Error).message.slice(0, 100)})`);
   }
-  const r = attachments.safeParse(parsed);
-  if (!r.success) throw new CliError(`--keep-from ${file} must be a JSON list of {"containerID": string, "ifname": string}`);
-  if (r.data.length === 0 && !force) throw new CliError(`--keep-from ${file} lists no attachments: that frees every lease; add --force if you mean it`);
-  return { valid: r.data.map(({ containerID, ifname }) => ({ containerID, ifname })), listedAt };
+  if (!isAttachmentList(parsed)) throw new CliError(`--keep-from ${file} must be a JSON list of {"containerID": string, "ifname": string}`);
+  if (parsed.length === 0 && !force) throw new CliError(`--keep-from ${file} lists no attachments: that frees every lease; add --force if you mean it`);
+  return { valid: parsed.map(({ containerID, ifname }) => ({ containerID, ifname })), listedAt };
 }
 
 export async function gc(opts: GcOpts, cmd: Command): Promise<number> {
