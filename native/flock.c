@@ -132,11 +132,15 @@ static napi_value Lock(napi_env env, napi_callback_info info) {
   return res;
 }
 
+// The socket calls of socket.c, in the same addon (one asset, one dlopen).
+void register_socket(napi_env env, napi_value exports);
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "lock", NULL, Lock, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  register_socket(env, exports);
   return exports;
 }
 

@@ -1,7 +1,12 @@
-// One HTTP attempt against one etcd member's JSON gateway, bounded by a hard timer, over node:net (node:tls for
-// https) with the framing of http1.ts. Connections are kept for the client's life, so later calls of one
-// process reuse them and their TLS session. node:tls is loaded on first use: plain http never pays for it.
+// One HTTP attempt against one etcd member's JSON gateway, bounded by a hard timer, with the framing of
+// http1.ts. Plain http to an address literal or a unix socket goes through the single executable's addon
+// (native/socket.c: blocking calls bounded by poll) once the process has loaded it, as the network's lock
+// does: loading node:net and its streams costs a fresh process ~14 ms. Otherwise (https, host names, a
+// plain-script build) node:net or node:tls, loaded on first use. Connections are kept for the client's life,
+// so later calls of one process reuse them and their TLS session.
 import type { Socket } from 'node:net';
+import { type NativeAddon, loadedNative } from '../base/native.js';
+import { nowMs } from '../base/proc.js';
 import type { AttemptFailure } from './errors.js';
 import { type Answer, MalformedResponse, ResponseReader, postBytes } from './http1.js';
 
@@ -39,6 +44,10 @@ const TLS_FAILURE = /^ERR_SSL_|^ERR_TLS_|CERT|SELF_SIGNED/;
 
 const isIp = (host: string): boolean => /^[\d.]+$/.test(host) || host.includes(':');
 
+/** Where the addon's blocking socket can go: it resolves no names and speaks no TLS. */
+const nativeTarget = (ep: Endpoint): { host: string; port: number } | undefined =>
+  'socketPath' in ep ? { host: ep.socketPath, port: 0 } : !ep.https && isIp(ep.hostname) ? { host: ep.hostname, port: ep.port } : undefined;
+
 /** A connection to one member, idle in the pool or carrying one request. */
 class Connection {
   constructor(
@@ -68,6 +77,9 @@ export class Transport {
   /** Idle connections by endpoint url. */
   private readonly idle = new Map<string, Connection[]>();
   private readonly open = new Set<Socket>();
+  /** The addon's idle sockets by endpoint url, and every one it has open. */
+  private readonly idleFds = new Map<string, number[]>();
+  private readonly openFds = new Set<number>();
 
   constructor(private readonly tls: TlsMaterial) {}
 
@@ -82,6 +94,15 @@ export class Transport {
 
   /** POSTs `payload` and resolves with the whole answer, or rejects with an AttemptError after at most `timeoutMs`. */
   post(ep: Endpoint, path: string, payload: string, headers: Record<string, string>, timeoutMs: number): Promise<Answer> {
+    const native = loadedNative();
+    const target = native && nativeTarget(ep);
+    if (native && target) {
+      try {
+        return Promise.resolve(this.postNative(native, target, ep, postBytes(hostHeader(ep), path, payload, headers), timeoutMs));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     const pooled = this.idle.get(ep.url)?.pop();
     pooled?.take();
     const conn = pooled ?? this.connect(ep);
@@ -133,6 +154,46 @@ export class Transport {
     });
   }
 
+  /** The same attempt with the addon's blocking calls, each bounded by what is left of timeoutMs. */
+  private postNative(n: NativeAddon, target: { host: string; port: number }, ep: Endpoint, request: Buffer, timeoutMs: number): Answer {
+    const deadline = nowMs() + timeoutMs;
+    const left = (): number => Math.max(1, Math.floor(deadline - nowMs()));
+    let fd = this.idleFds.get(ep.url)?.pop() ?? -1;
+    let sent = false;
+    const reader = new ResponseReader();
+    try {
+      if (fd < 0) {
+        fd = n.connect(target.host, target.port, left());
+        this.openFds.add(fd);
+      }
+      // From here the request may reach etcd, as on node:net once connected.
+      sent = true;
+      n.send(fd, request, left());
+      for (;;) {
+        const chunk = n.recv(fd, left());
+        const answer = chunk.length > 0 ? reader.push(chunk) : reader.end();
+        if (answer) {
+          if (reader.keepAlive) this.idleFds.set(ep.url, [...(this.idleFds.get(ep.url) ?? []), fd]);
+          else this.closeFd(n, fd);
+          return answer;
+        }
+        if (chunk.length === 0) throw new AttemptError(ep.url, reader.started ? 'answer cut off' : 'connection closed without an answer', true);
+      }
+    } catch (e) {
+      if (fd >= 0) this.closeFd(n, fd);
+      if (e instanceof AttemptError) throw e;
+      if (e instanceof MalformedResponse) throw new AttemptError(ep.url, `unreadable answer: ${e.message}`, sent);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ETIMEDOUT') throw new AttemptError(ep.url, `no answer within ${timeoutMs} ms${sent ? ' after sending' : ' (not connected)'}`, sent, true);
+      throw new AttemptError(ep.url, code ?? String(e), sent);
+    }
+  }
+
+  private closeFd(n: NativeAddon, fd: number): void {
+    this.openFds.delete(fd);
+    n.close(fd);
+  }
+
   private park(ep: Endpoint, conn: Connection): void {
     const list = this.idle.get(ep.url) ?? [];
     list.push(conn);
@@ -154,6 +215,10 @@ export class Transport {
     for (const s of this.open) s.destroy();
     this.open.clear();
     this.idle.clear();
+    const n = loadedNative();
+    for (const fd of this.openFds) n?.close(fd);
+    this.openFds.clear();
+    this.idleFds.clear();
   }
 }
 

@@ -9,6 +9,7 @@
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CniError, Code, ioError } from '../../base/errors.js';
+import { loadNative } from '../../base/native.js';
 import { nowMs } from '../../base/proc.js';
 
 export interface Lock {
@@ -18,38 +19,7 @@ export interface Lock {
   release(): void;
 }
 
-interface FlockAddon {
-  /** LOCK_EX, waiting in the kernel up to timeoutMs: true when taken, false when the wait timed out. */
-  lock(fd: number, timeoutMs: number): boolean;
-}
-
 const FLOCK_BIN = '/usr/bin/flock';
-const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY;
-
-let addon: FlockAddon | null | undefined;
-
-/** The embedded addon, or null when this is not the single executable or it cannot be loaded here. */
-function loadAddon(dir: string): FlockAddon | null {
-  if (addon !== undefined) return addon;
-  addon = null;
-  let fd = -1;
-  try {
-    const sea = require('node:sea') as typeof import('node:sea');
-    if (!sea.isSea()) return addon;
-    fd = openSync(dir, O_TMPFILE | constants.O_RDWR, 0o700);
-    // A short write (a full disk) must not reach dlopen: mapping past the end of the file is SIGBUS.
-    const bytes = new Uint8Array(sea.getRawAsset('flock.node') as ArrayBuffer);
-    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
-    const mod = { exports: {} as FlockAddon };
-    process.dlopen(mod, `/proc/self/fd/${fd}`);
-    addon = mod.exports;
-  } catch (e) {
-    process.stderr.write(`leasehold: flock addon unavailable (${(e as Error).message}); using ${FLOCK_BIN}\n`);
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
-  return addon;
-}
 
 function lockWithUtilLinux(fd: number, timeoutMs: number, path: string): boolean {
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
@@ -127,7 +97,7 @@ function flockAt(path: string, timeoutMs: number): Lock {
   const started = nowMs();
   let locked: boolean;
   try {
-    const a = loadAddon(dirname(path));
+    const a = loadNative(dirname(path), (why) => process.stderr.write(`leasehold: flock addon unavailable (${why}); using ${FLOCK_BIN}\n`));
     locked = a ? a.lock(fd, timeoutMs) : lockWithUtilLinux(fd, timeoutMs, path);
   } catch (e) {
     closeSync(fd);
