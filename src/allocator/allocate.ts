@@ -168,6 +168,21 @@ export function shiftCursor(set: RangeSet, cursor: Ip | undefined, by: bigint): 
   throw new Error('unreachable: the position is inside the set');
 }
 
+/** The widest a writer's start may be set past the shared cursor. */
+const SPREAD_MAX = 64n;
+
+/**
+ * Where a writer that shares the range with others (a node of a cluster pool, or an ADD that lost a race)
+ * starts its search: a `key`-derived distance past the shared cursor, so writers do not all race for one
+ * address, but within a quarter of the set (at most 64), so the address the cursor stands on (the one handed
+ * out last, perhaps freed since) is not handed out again while the rest of the set has room: round-robin holds.
+ */
+export function spreadStart(set: RangeSet, cursor: Ip | undefined, key: string): Ip {
+  const quarter = set.reduce((n, r) => n + rangeSize(r), 0n) / 4n;
+  const window = quarter < 1n ? 1n : quarter > SPREAD_MAX ? SPREAD_MAX : quarter;
+  return shiftCursor(set, cursor, spreadOf(key) % window);
+}
+
 /** A well-spread number from a string (FNV-1a), so each node and each retry starts elsewhere. */
 export function spreadOf(text: string): bigint {
   let h = 0x811c9dc5;

@@ -108,6 +108,46 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect(addressOf(await call('ADD', net, 'n2', 'after'))).toBe(addressOf(a));
   }, 60_000);
 
+  it('the disk mode rules hold in a pool: gateway and exclude never handed out, requested addresses, a shared round-robin cursor, dual-stack', async () => {
+    const net = newNet({ name: 'rulesnet', subnet: '10.64.0.0/28' });
+    const ipam = (node: string) => ({
+      ...conf(net, node).ipam,
+      ranges: [[{ subnet: net.subnet }], [{ subnet: 'fd64::/124' }]],
+      exclude: ['10.64.0.3/32', '10.64.0.8/30'],
+    });
+    const add = (node: string, id: string, args?: string): Promise<CniReply> =>
+      runCniAsync({
+        command: 'ADD',
+        containerId: id,
+        netns: `/var/run/netns/${id}`,
+        ifname: 'eth0',
+        stdin: { ...conf(net, node), ipam: ipam(node) },
+        ...(args && { args }),
+      });
+    const del = (node: string, id: string): Promise<CniReply> =>
+      runCniAsync({ command: 'DEL', containerId: id, netns: `/var/run/netns/${id}`, ifname: 'eth0', stdin: { ...conf(net, node), ipam: ipam(node) } });
+    // Freed, an address is not handed out again at once while others are free: the cursor is the pool's.
+    const first = addressOf(await add('n1', 'rr0'));
+    expect((await del('n2', 'rr0')).code).toBe(0);
+    expect(addressOf(await add('n2', 'rr1'))).not.toBe(first);
+    expect((await del('n1', 'rr1')).code).toBe(0);
+    // 10.64.0.1-14 usable: .1 is the gateway, .3 and .8-.11 are excluded: 8 addresses to give.
+    const got = new Map<string, string>();
+    for (let i = 0; i < 8; i++) {
+      const r = await add(i % 2 ? 'n2' : 'n1', `r${i}`);
+      expect(r.code, r.stdout).toBe(0);
+      expect(r.json.ips.map((ip: { address: string }) => ip.address.includes(':'))).toEqual([false, true]);
+      got.set(`r${i}`, addressOf(r));
+    }
+    expect([...got.values()].sort()).toEqual(['10.64.0.12', '10.64.0.13', '10.64.0.14', '10.64.0.2', '10.64.0.4', '10.64.0.5', '10.64.0.6', '10.64.0.7']);
+    expect((await add('n1', 'full')).json?.code).toBe(100);
+    expect((await add('n1', 'excluded', 'IP=10.64.0.9')).json?.code).toBe(101);
+    expect((await add('n1', 'gateway', 'IP=10.64.0.1')).json?.code).toBe(101);
+    // A requested address, once free, goes to whoever asks for it.
+    expect((await del('n2', 'r3')).code).toBe(0);
+    expect(addressOf(await add('n1', 'asked', `IP=${got.get('r3')}`))).toBe(got.get('r3'));
+  }, 60_000);
+
   it('two networks with overlapping ranges in one pool never share an address', async () => {
     // Both networks hand out the same six addresses: twelve ADDs at once, half to each, from two nodes.
     const a = newNet({ name: 'net-a', pool: 'shared', subnet: '10.52.0.0/28', rangeStart: '10.52.0.2', rangeEnd: '10.52.0.7' });

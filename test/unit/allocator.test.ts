@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type LeaseView, allocate, hasFreeAddress, shiftCursor, spreadOf } from '../../src/allocator/allocate';
+import { type LeaseView, allocate, hasFreeAddress, shiftCursor, spreadOf, spreadStart } from '../../src/allocator/allocate';
 import { CniError } from '../../src/base/errors';
 import { buildExcludes, buildRangeSets } from '../../src/config/ranges';
 import { type Ip, formatIp, parseIp } from '../../src/net/ip';
@@ -118,6 +118,20 @@ describe('shiftCursor', () => {
     ['10.0.0.3', 8n * 1000n + 2n, '10.0.0.5'],
   ])('from %s by %s → %s', (cursor, by, expected) => {
     expect(at(by, cursor)).toBe(expected);
+  });
+
+  it('a writer starts within a quarter of the set past the shared cursor, never on it while there is room', () => {
+    const big = buildRangeSets([[{ subnet: '10.1.0.0/24' }]], () => 'r')[0]!;
+    const small = buildRangeSets([[{ subnet: '10.2.0.0/28' }]], () => 'r')[0]!;
+    const keys = Array.from({ length: 200 }, (_, i) => `node-${i}`);
+    const dist = (set: typeof big, cursor: string) => keys.map((k) => Number(spreadStart(set, parseIp(cursor), k).value - parseIp(cursor).value));
+    // 254 addresses: a quarter is 63, so starts lie 0-62 past the cursor, and spread over most of that.
+    const d = dist(big, '10.1.0.100');
+    expect(Math.min(...d)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...d)).toBeLessThan(63);
+    expect(new Set(d).size).toBeGreaterThan(40);
+    // 14 addresses: within 3 past the cursor, so the address after the start is never the cursor's own.
+    expect(Math.max(...dist(small, '10.2.0.5'))).toBeLessThan(3);
   });
 
   it('spreads: different writers start at different places', () => {

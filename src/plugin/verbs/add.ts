@@ -1,4 +1,4 @@
-import { type Allocation, type AllocationRequest, type LeaseView, allocate, setContains, shiftCursor, spreadOf } from '../../allocator/allocate.js';
+import { type Allocation, type AllocationRequest, type LeaseView, allocate, setContains, spreadStart } from '../../allocator/allocate.js';
 import { freeableLeaks } from '../../allocator/leaks.js';
 import { CniError, Code } from '../../base/errors.js';
 import { readBootId, readBootTimeMs } from '../../base/host.js';
@@ -59,10 +59,10 @@ export function add(req: VerbRequest): Promise<Outcome> {
         const st = await s.state();
         const cursorText = st.status === 'ok' ? st.value.cursors : {};
         // Writers that share the range (the nodes of a cluster pool, or an ADD that just lost a race) each start
-        // their search somewhere of their own, so they do not all race for the address after one shared cursor.
+        // a little past the shared cursor, so they do not all race for the address right after it.
         const spread = attempt > 1 ? `${att.containerID}/${att.ifname}/${attempt}` : s.node;
         const shared = cursorIps(cursorText, conf.rangeSets.length);
-        const starts = spread === undefined ? shared : shared.map((c, i) => shiftCursor(conf.rangeSets[i]!, c, spreadOf(spread)));
+        const starts = spread === undefined ? shared : shared.map((c, i) => spreadStart(conf.rangeSets[i]!, c, spread));
         const request = { rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: starts, requested: conf.requested, held };
         const alloc = await choose(s, conf, request, await s.view(request), bootId);
         const picked = alloc.picks.map((p) => formatIp(p.ip));
