@@ -86,7 +86,7 @@ export const key = (a: Attachment): string => `${a.containerID}@${a.ifname}`;
 export const netRel = (sc: Scenario): string => join(sc.dataDir, sc.network);
 
 const STRACE_SET =
-  'open,openat,creat,read,write,pwrite64,writev,pwritev,fsync,fdatasync,sync,syncfs,sync_file_range,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,mkdir,mkdirat,rmdir,ftruncate,truncate,close';
+  'open,openat,creat,read,recvfrom,write,pwrite64,writev,pwritev,fsync,fdatasync,sync,syncfs,sync_file_range,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,mkdir,mkdirat,rmdir,ftruncate,truncate,close';
 
 /** strace is installed and may trace here (ptrace can be forbidden in a container). */
 export function straceAvailable(): boolean {
@@ -288,8 +288,10 @@ export function record(sc: Scenario): Recording {
           case 'close':
             fds.delete(fdArg(s.args[0]));
             break;
-          case 'read': {
+          case 'read':
+          case 'recvfrom': {
             // etcd's JSON gateway answers with the store's revision in its header: where the call stood in etcd.
+            // (node:net reads a socket with read(2); the executable's own sockets with recv(2), traced as recvfrom.)
             if (!/^\d+<socket:/.test(s.args[0]!.replace(/<([^>]*)>/, (_, h: string) => `<${unhex(h).toString('latin1')}>`))) break;
             const rev = /"revision":"(\d+)"/.exec(bufArg(s.args[1]).data.toString('latin1'));
             if (rev) ops.push({ kind: 'etcd', revision: Number(rev[1]), call: ci, what: `${w}: etcd answered at revision ${rev[1]}` });

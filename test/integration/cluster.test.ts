@@ -76,25 +76,44 @@ const held = (net: Net): string[] =>
     .filter((l) => l.trim() !== '');
 
 describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
-  it('4 nodes, 40 concurrent ADDs on a range of exactly 40: every address once, 0 errors; the 41st gets code 100', async () => {
-    const net = newNet({ subnet: '10.50.0.0/24', rangeStart: '10.50.0.10', rangeEnd: '10.50.0.49' });
-    const nodes = ['n1', 'n2', 'n3', 'n4'];
+  it('5 nodes, 200 concurrent ADDs on a range of exactly 200, then 50 DELs racing 50 new ADDs: every address once, records and indexes agree, the next ADD gets 100', async () => {
+    const net = newNet({ name: 'burstnet', subnet: '10.50.0.0/24', rangeStart: '10.50.0.10', rangeEnd: '10.50.0.209' });
+    const nodes = ['n1', 'n2', 'n3', 'n4', 'n5'];
+    const nodeOf = (i: number): string => nodes[i % nodes.length]!;
     const started = Date.now();
-    const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => call('ADD', net, nodes[i % 4]!, `c${i}`)));
+    const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => call('ADD', net, nodeOf(i), `c${i}`)));
     const wall = Date.now() - started;
     for (const r of replies) expect(r.code, r.stdout + r.stderr).toBe(0);
-    const addresses = replies.map(addressOf);
-    expect(new Set(addresses).size).toBe(40);
-    expect(held(net)).toHaveLength(40);
-    const full = await call('ADD', net, 'n1', 'one-too-many');
-    expect(full.json?.code, full.stdout).toBe(100);
-    // Every acknowledged lease is there, on the node that made it.
+    expect(new Set(replies.map(addressOf)).size).toBe(200);
+    expect(held(net)).toHaveLength(200);
+    expect((await call('ADD', net, 'n1', 'one-too-many')).json?.code).toBe(100);
+    // DELs of the first 50 race ADDs of 50 new attachments on every node: a new ADD either finds an address a DEL
+    // freed, or is told the range is full; none gets an address twice.
+    const mixed = await Promise.all([
+      ...Array.from({ length: 50 }, (_, i) => call('DEL', net, nodeOf(i), `c${i}`)),
+      ...Array.from({ length: 50 }, (_, i) => call('ADD', net, nodeOf(i), `d${i}`)),
+    ]);
+    const dels = mixed.slice(0, 50);
+    const adds = mixed.slice(50);
+    for (const r of dels) expect(r.code, r.stdout + r.stderr).toBe(0);
+    for (const r of adds) expect([0, 100], r.stdout + r.stderr).toContain(r.code === 0 ? 0 : r.json?.code);
+    const live = [...replies.slice(50), ...adds.filter((r) => r.code === 0)];
+    expect(new Set(live.map(addressOf)).size).toBe(live.length);
+    expect(held(net)).toHaveLength(live.length);
+    // Every acknowledged lease is there, on the node that made it; records, address keys and indexes agree.
     for (const [i, r] of replies.entries()) {
-      const check = await call('CHECK', net, nodes[i % 4]!, `c${i}`, { prevResult: r.json });
+      if (i < 50) continue;
+      const check = await call('CHECK', net, nodeOf(i), `c${i}`, { prevResult: r.json });
       expect(check.code, check.stdout).toBe(0);
     }
-    console.log(`cluster: 40 ADDs from 4 nodes in ${wall} ms wall, 0 errors, 40 distinct addresses`);
-  }, 120_000);
+    const report = checkJson.parse(cli(['check', ...cliArgs(net, 'n1'), '--json']).json);
+    expect(report.findings.filter((f) => !['netns-gone'].includes(f.kind))).toEqual([]);
+    expect(report.networks[0]).toMatchObject({ leases: live.length, claims: live.length });
+    const refused = adds.filter((r) => r.code !== 0).length;
+    console.log(
+      `cluster: 200 ADDs from 5 nodes in ${wall} ms wall, 0 errors, 200 distinct; then 50 DELs raced 50 ADDs: ${50 - refused} got an address, ${refused} were told 100`,
+    );
+  }, 240_000);
 
   it('a repeated ADD returns the same address; DEL frees it for any node; a repeated DEL is fine', async () => {
     const net = newNet({ subnet: '10.51.0.0/29' });
@@ -239,7 +258,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect(list.json.leases.map((l: { node: string }) => l.node).sort()).toEqual(['n1', 'n1', 'n2']);
     expect(cli(['list', ...args, '--node', 'n2']).json.leases).toHaveLength(1);
     const status = cli(['status', ...args]);
-    expect(status.json.networks[0]).toMatchObject({ network: 'clinet', leases: 3 });
+    expect(status.json.networks.find((n: { network: string }) => n.network === 'clinet')).toMatchObject({ leases: 3 });
     // n1's recorded netns paths do not exist on this machine: its two leases are leaks; n2's are not n1's to judge.
     const check = cli(['check', ...args]);
     expect(check.code, check.stderr).toBe(1);

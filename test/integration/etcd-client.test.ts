@@ -5,7 +5,7 @@ import { createServer as createHttpServer, request as httpRequest } from 'node:h
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EtcdClient, type EtcdClientConfig, type TxnRequest } from '../../src/etcd/client';
+import { EtcdClient, type EtcdClientConfig, type ResponseOp, type TxnRequest } from '../../src/etcd/client';
 import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError } from '../../src/etcd/errors';
 import { prefixEnd } from '../../src/etcd/keys';
 import { EtcdCluster, etcdMissing, LEASEHOLD_PREFIX, LEASEHOLD_USER } from '../helpers/etcd-cluster';
@@ -275,7 +275,10 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
       // Everything about the call, so a failure here says what happened.
       const seen = `stopped m${stopped} (leader m${leader}): ${Math.round(r.ms)} ms, ${r.error ?? JSON.stringify(r.value, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`;
       expect(r.error, seen).toBeUndefined();
-      expect(r.value?.succeeded, seen).toBe(true);
+      // Applied once: by the answering member, or (a machine so loaded that a request was retried inside etcd
+      // or answered after its share) already, so this answer's compare failed on our own value.
+      const mine = (op: ResponseOp | undefined) => op && 'range' in op && op.range.kvs[0]?.value === 'first' && op.range.kvs[0].version === 1n;
+      expect(r.value?.succeeded || mine(r.value?.responses[0]), seen).toBe(true);
       // The stopped member got the txn's bytes, so that attempt's outcome was unknown.
       expect(r.value?.retriedAfterUnknownOutcome, seen).toBe(true);
       expect(r.ms, seen).toBeGreaterThanOrEqual(900);
