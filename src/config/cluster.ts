@@ -8,14 +8,7 @@ export const DEFAULT_PREFIX = '/leasehold';
 export const DEFAULT_ETCD_TIMEOUT_MS = 5000;
 
 export interface ClusterConf {
-  etcd: {
-    endpoints: string[];
-    caFile?: string;
-    certFile?: string;
-    keyFile?: string;
-    username?: string;
-    passwordFile?: string;
-  };
+  etcd: RawCluster['etcd'];
   /** Key prefix of everything leasehold keeps in etcd. */
   prefix: string;
   /** The key space of addresses: networks naming the same pool never hand out the same address. */
