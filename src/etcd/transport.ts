@@ -44,6 +44,11 @@ const TLS_FAILURE = /^ERR_SSL_|^ERR_TLS_|CERT|SELF_SIGNED/;
 
 const isIp = (host: string): boolean => /^[\d.]+$/.test(host) || host.includes(':');
 
+// Why an attempt got no answer, worded alike whichever way it went.
+const silence = (timeoutMs: number, sent: boolean): string => `no answer within ${timeoutMs} ms${sent ? ' after sending' : ' (not connected)'}`;
+const closedEarly = (reader: ResponseReader): string => (reader.started ? 'answer cut off' : 'connection closed without an answer');
+const unreadable = (e: MalformedResponse): string => `unreadable answer: ${e.message}`;
+
 /** Where the addon's blocking socket can go: it resolves no names and speaks no TLS. */
 const nativeTarget = (ep: Endpoint): { host: string; port: number } | undefined =>
   'socketPath' in ep ? { host: ep.socketPath, port: 0 } : !ep.https && isIp(ep.hostname) ? { host: ep.hostname, port: ep.port } : undefined;
@@ -94,11 +99,12 @@ export class Transport {
 
   /** POSTs `payload` and resolves with the whole answer, or rejects with an AttemptError after at most `timeoutMs`. */
   post(ep: Endpoint, path: string, payload: string, headers: Record<string, string>, timeoutMs: number): Promise<Answer> {
+    const request = postBytes(hostHeader(ep), path, payload, headers);
     const native = loadedNative();
     const target = native && nativeTarget(ep);
     if (native && target) {
       try {
-        return Promise.resolve(this.postNative(native, target, ep, postBytes(hostHeader(ep), path, payload, headers), timeoutMs));
+        return Promise.resolve(this.postNative(native, target, ep, request, timeoutMs));
       } catch (e) {
         return Promise.reject(e);
       }
@@ -108,7 +114,6 @@ export class Transport {
     const conn = pooled ?? this.connect(ep);
     const { socket } = conn;
     this.open.add(socket);
-    const request = postBytes(hostHeader(ep), path, payload, headers);
     const reader = new ResponseReader();
     return new Promise<Answer>((resolve, reject) => {
       // Whether the request can have reached etcd: true once it was handed to a connection that is up.
@@ -130,19 +135,19 @@ export class Transport {
           const answer = reader.push(chunk);
           if (answer) finish(undefined, answer);
         } catch (e) {
-          fail(e instanceof MalformedResponse ? `unreadable answer: ${e.message}` : String(e));
+          fail(e instanceof MalformedResponse ? unreadable(e) : String(e));
         }
       };
       const onEnd = (): void => {
         const answer = reader.end();
         if (answer) finish(undefined, answer);
-        else fail(reader.started ? 'answer cut off' : 'connection closed without an answer');
+        else fail(closedEarly(reader));
       };
       const onError = (e: NodeJS.ErrnoException): void => {
         finish(new AttemptError(ep.url, e.code ?? e.message, sent && !TLS_FAILURE.test(e.code ?? '')));
       };
       // A stopped member accepts connections and never answers: the timer, not the socket, bounds the attempt.
-      const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms${sent ? ' after sending' : ' (not connected)'}`, true), timeoutMs);
+      const timer = setTimeout(() => fail(silence(timeoutMs, sent), true), timeoutMs);
       socket.on('data', onData).on('end', onEnd).on('close', onEnd).on('error', onError);
       const send = (): void => {
         sent = true;
@@ -173,18 +178,19 @@ export class Transport {
         const chunk = n.recv(fd, left());
         const answer = chunk.length > 0 ? reader.push(chunk) : reader.end();
         if (answer) {
-          if (reader.keepAlive) this.idleFds.set(ep.url, [...(this.idleFds.get(ep.url) ?? []), fd]);
-          else this.closeFd(n, fd);
+          if (!reader.keepAlive) this.closeFd(n, fd);
+          else if (this.idleFds.has(ep.url)) this.idleFds.get(ep.url)!.push(fd);
+          else this.idleFds.set(ep.url, [fd]);
           return answer;
         }
-        if (chunk.length === 0) throw new AttemptError(ep.url, reader.started ? 'answer cut off' : 'connection closed without an answer', true);
+        if (chunk.length === 0) throw new AttemptError(ep.url, closedEarly(reader), true);
       }
     } catch (e) {
       if (fd >= 0) this.closeFd(n, fd);
       if (e instanceof AttemptError) throw e;
-      if (e instanceof MalformedResponse) throw new AttemptError(ep.url, `unreadable answer: ${e.message}`, sent);
+      if (e instanceof MalformedResponse) throw new AttemptError(ep.url, unreadable(e), sent);
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ETIMEDOUT') throw new AttemptError(ep.url, `no answer within ${timeoutMs} ms${sent ? ' after sending' : ' (not connected)'}`, sent, true);
+      if (code === 'ETIMEDOUT') throw new AttemptError(ep.url, silence(timeoutMs, sent), sent, true);
       throw new AttemptError(ep.url, code ?? String(e), sent);
     }
   }
