@@ -5,7 +5,18 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { assertIpamPluginPresent, describeRun, DIST_DIR, dumpLeaseDir, filesMentioning, isRoot, NOT_ROOT_REASON, pollUntil, randSuffix } from './helpers.js';
+import {
+  assertIpamPluginPresent,
+  describeRun,
+  DIST_DIR,
+  dumpLeaseDir,
+  filesMentioning,
+  isRoot,
+  NOT_ROOT_REASON,
+  pingEachOther,
+  pollUntil,
+  randSuffix,
+} from './helpers.js';
 import {
   BB_IMAGE,
   containerdFixture,
@@ -73,13 +84,9 @@ describe.skipIf(!isRoot)('containerd 1.6: ctr run --cni with bridge -> leasehold
     'the two containers ping each other',
     async () => {
       expect(ips, 'previous step failed').toHaveLength(2);
-      for (const [from, to] of [
-        [ids[0]!, ips[1]!],
-        [ids[1]!, ips[0]!],
-      ] as const) {
-        const r = await ctr(fx!.cd, ['tasks', 'exec', '--exec-id', `ping-${randSuffix(2)}`, from, 'ping', '-c1', '-W2', to]);
-        expect(r.code, describeRun(r)).toBe(0);
-      }
+      await pingEachOther([ids[0]!, ids[1]!], ips, (from, to) =>
+        ctr(fx!.cd, ['tasks', 'exec', '--exec-id', `ping-${randSuffix(2)}`, from, 'ping', '-c1', '-W2', to]),
+      );
     },
     STEP_TIMEOUT,
   );

@@ -113,6 +113,24 @@ export async function runOk(cmd: string, args: string[] = [], opts: RunOptions =
   return r;
 }
 
+/**
+ * Two containers ping each other's address, one way then the other; `ping` runs one ping from a container.
+ * Throws, describing the run, when one fails.
+ */
+export async function pingEachOther(
+  containers: readonly [string, string],
+  ips: readonly string[],
+  ping: (from: string, to: string) => Promise<RunResult>,
+): Promise<void> {
+  for (const [from, to] of [
+    [containers[0], ips[1]!],
+    [containers[1], ips[0]!],
+  ] as const) {
+    const r = await ping(from, to);
+    if (r.code !== 0) throw new Error(`${from} could not ping ${to}\n${describeRun(r)}`);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Network namespaces and links
 

@@ -20,6 +20,7 @@ import {
   IPAM_TYPE,
   isRoot,
   leasedIps,
+  pingEachOther,
   makeTempDir,
   NOT_ROOT_REASON,
   pluginConfFromList,
@@ -169,14 +170,10 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}Podman (CNI ba
     'the two containers ping each other',
     async () => {
       expect(ips, 'previous step failed').toHaveLength(2);
-      for (const [from, to] of [
-        [names[0]!, ips[1]!],
-        [names[1]!, ips[0]!],
-      ] as const) {
-        let r = await podman(['exec', from, 'ping', '-c1', '-W2', to]);
-        if (r.code !== 0) r = await podman(['exec', from, 'ping', '-c1', '-W2', to]);
-        expect(r.code, describeRun(r)).toBe(0);
-      }
+      await pingEachOther([names[0]!, names[1]!], ips, async (from, to) => {
+        const r = await podman(['exec', from, 'ping', '-c1', '-W2', to]);
+        return r.code === 0 ? r : podman(['exec', from, 'ping', '-c1', '-W2', to]);
+      });
     },
     STEP_TIMEOUT,
   );
