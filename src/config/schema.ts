@@ -136,7 +136,8 @@ const netConf = obj({
     rangeEnd: optStr,
     gateway: optStr,
     ranges: rangeSets,
-    routes: opt(arr(obj({ dst: str, gw: optStr, mtu: optInt, advmss: optInt, priority: optInt, table: optInt, scope: optInt }))),
+    // A route's MTU is a size: a negative one would reach the container's routing table as nonsense.
+    routes: opt(arr(obj({ dst: str, gw: optStr, mtu: opt(int(0)), advmss: optInt, priority: optInt, table: optInt, scope: optInt }))),
     dataDir: optStr,
     resolvConf: optStr,
     exclude: strings,

@@ -44,6 +44,7 @@ describe('validateNetConf: each wrong key named with its path', () => {
     ['route missing dst', withIpam({ routes: [{}] }), 'ipam.routes[0].dst is required (string)'],
     ['route int not a number', withIpam({ routes: [{ dst: 'x', mtu: '1400' }] }), 'ipam.routes[0].mtu must be number'],
     ['route int not whole', withIpam({ routes: [{ dst: 'x', advmss: 1.5 }] }), 'ipam.routes[0].advmss must be int'],
+    ['route mtu negative', withIpam({ routes: [{ dst: 'x', mtu: -1 }] }), 'ipam.routes[0].mtu must be at least 0'],
     ['route int null', withIpam({ routes: [{ dst: 'x', priority: null }] }), 'ipam.routes[0].priority must be number'],
     ['route int past the safe range', withIpam({ routes: [{ dst: 'x', table: 1e20 }] }), 'ipam.routes[0].table must be at most 9007199254740991'],
     ['route int below the safe range', withIpam({ routes: [{ dst: 'x', scope: -1e20 }] }), 'ipam.routes[0].scope must be at least -9007199254740991'],
