@@ -1,11 +1,12 @@
-// npm run build: type-check, compile the flock addon, bundle with esbuild, and make the single executable
-// dist/leasehold (+ dist/leasehold.sha256) on the pinned Node 24 LTS.
+// npm run build: type-check, compile the flock addon, bundle with esbuild, make the plugin bundle's code
+// cache, and make the single executable dist/leasehold (+ dist/leasehold.sha256) on the pinned Node 24 LTS.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { bundleOptions } from './bundle-options.mjs';
+import { makeCodeCache } from './code-cache.mjs';
 import { buildSea } from './sea.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -14,6 +15,9 @@ const work = join(root, 'build');
 const bundle = join(work, 'leasehold.cjs');
 const addon = join(work, 'flock.node');
 const cliBundle = join(work, 'leasehold-cli.cjs');
+const seaMain = join(work, 'sea-main.cjs');
+const trainer = join(work, 'train-code-cache.cjs');
+const cache = join(work, 'leasehold.cache');
 const out = join(root, 'dist', 'leasehold');
 
 execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', root], { stdio: 'inherit' });
@@ -41,8 +45,17 @@ execFileSync(
 );
 
 const common = bundleOptions(version);
-// The plugin and the operator CLI are two bundles; the CLI one is embedded as an asset (src/cli/load.ts).
+// The plugin and the operator CLI are two bundles, both embedded as assets; the executable's main script
+// runs the plugin one with its code cache (src/sea-main.ts), and the plugin loads the CLI (src/cli/load.ts).
 await build({ ...common, entryPoints: [join(root, 'src', 'entry.ts')], outfile: bundle });
 await build({ ...common, entryPoints: [join(root, 'src', 'cli', 'index.ts')], outfile: cliBundle });
-const sha = await buildSea({ bundle, out, workDir: join(work, 'sea'), assets: { 'flock.node': addon, 'leasehold-cli.cjs': cliBundle } });
+await build({ ...common, entryPoints: [join(root, 'src', 'sea-main.ts')], outfile: seaMain });
+await build({ ...common, entryPoints: [join(root, 'scripts', 'train-code-cache.ts')], outfile: trainer });
+makeCodeCache({ trainer, bundle, out: cache });
+const sha = await buildSea({
+  bundle: seaMain,
+  out,
+  workDir: join(work, 'sea'),
+  assets: { 'flock.node': addon, 'leasehold-cli.cjs': cliBundle, 'leasehold.cjs': bundle, 'leasehold.cache': cache },
+});
 console.log(`built ${out} (sha256 ${sha.slice(0, 16)}…)`);

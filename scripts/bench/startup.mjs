@@ -3,8 +3,9 @@
 // figures in docs/performance.md come from it. Needs npm run build first (build/leasehold.cjs, flock.node).
 //
 // 1. Single executables built from variants of the plugin bundle: an empty main (what SEA itself costs),
-//    a VERSION-only entry (what VERSION costs when it loads nothing else), the real bundle, and the real
-//    bundle with the SEA code cache and with a V8 startup snapshot.
+//    a VERSION-only entry (what VERSION costs when it loads nothing else), the plugin bundle as the main
+//    script, that with the SEA's own code cache (made without running it) and with a V8 startup snapshot,
+//    and the shipped dist/leasehold (the bundle run with the code cache made by running it).
 // 2. Module costs: require() of one src module (and what it imports) in the embedded Node, timed in-process.
 // STARTUP_ROUNDS (default 20) sets the rounds; STARTUP_SKIP_SEA=1 runs only part 2.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -61,8 +62,8 @@ if (process.env.STARTUP_SKIP_SEA !== '1') {
     versionEntry,
     `
     import { readSync, fstatSync } from 'node:fs';
-    import { CURRENT_VERSION, SUPPORTED_VERSIONS, isSupported } from ${JSON.stringify(join(root, 'src', 'cni', 'versions.ts'))};
-    import { writeAll } from ${JSON.stringify(join(root, 'src', 'proc.ts'))};
+    import { CURRENT_VERSION, SUPPORTED_VERSIONS, isSupported } from ${JSON.stringify(join(root, 'src', 'base', 'versions.ts'))};
+    import { writeAll } from ${JSON.stringify(join(root, 'src', 'base', 'proc.ts'))};
     let asked;
     try {
       if (!fstatSync(0).isCharacterDevice()) {
@@ -94,14 +95,15 @@ if (process.env.STARTUP_SKIP_SEA !== '1') {
   for (const [name, bundle, seaOptions] of [
     ['empty main', join(out, 'empty.cjs'), {}],
     ['VERSION-only entry', join(out, 'version.cjs'), {}],
-    ['plugin bundle', BUNDLE, {}],
-    ['plugin bundle + useCodeCache', BUNDLE, { useCodeCache: true }],
+    ['plugin bundle as main', BUNDLE, {}],
+    ['plugin bundle as main + useCodeCache', BUNDLE, { useCodeCache: true }],
     ['plugin bundle + useSnapshot', join(out, 'snap.cjs'), { useSnapshot: true }],
   ]) {
     const file = join(out, name.replace(/\W+/g, '-'));
     await buildSea({ bundle, out: file, workDir: join(out, 'sea-work'), assets, seaOptions });
     seas[name] = file;
   }
+  seas['shipped, trained code cache'] = join(root, 'dist', 'leasehold');
 
   const version = (bin) => () => time(bin, [], { ...BARE_ENV, CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}').ms;
   interleave('VERSION (or an empty start) in single executables built from', [
@@ -117,7 +119,7 @@ if (process.env.STARTUP_SKIP_SEA !== '1') {
   const cni = cniEnv;
   interleave(
     'ADD of a new attachment (then an untimed DEL) in single executables built from',
-    ['plugin bundle', 'plugin bundle + useCodeCache', 'plugin bundle + useSnapshot'].map((n) => ({
+    ['plugin bundle as main', 'plugin bundle as main + useCodeCache', 'plugin bundle + useSnapshot', 'shipped, trained code cache'].map((n) => ({
       name: `SEA, ${n}`,
       run: (i) => {
         const id = `${n.length}x${i}`;

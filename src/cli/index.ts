@@ -2,6 +2,7 @@
 // code: 0 ok, 1 findings (check) or refused (release), 2 usage, configuration or I/O errors.
 import { Command, CommanderError } from 'commander';
 import { CniError } from '../base/errors.js';
+import { codeCacheUse } from '../base/embedded.js';
 import { SUPPORTED_VERSIONS } from '../base/versions.js';
 import * as check from './commands/check.js';
 import * as gc from './commands/gc.js';
@@ -36,7 +37,10 @@ export async function runCli(argv: string[]): Promise<number> {
     };
   const program = new Command('leasehold')
     .description('CNI IPAM plugin (when run with CNI_COMMAND set) and its operator tool')
-    .version(`leasehold ${VERSION} (CNI spec ${SUPPORTED_VERSIONS[0]} to ${SUPPORTED_VERSIONS.at(-1)})`, '-V, --version')
+    .version(
+      `leasehold ${VERSION} (CNI spec ${SUPPORTED_VERSIONS[0]} to ${SUPPORTED_VERSIONS.at(-1)})\nruntime Node ${process.version}, start-up code cache ${codeCacheUse()}`,
+      '-V, --version',
+    )
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(`leasehold: ${s.trim().replace(/^error: /, '')} (see --help)\n`) });
   program.addHelpText('after', '\nExit status: 0 ok, 1 findings (check) or refused (release), 2 usage, configuration or I/O error.\nDocs: docs/cli.md');

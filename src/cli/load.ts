@@ -2,6 +2,7 @@
 // CLI runs: the plugin path never parses commander or the CLI's code (measured: ~14 ms of every start).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runBundle } from '../base/embedded.js';
 import type { runCli } from './index.js';
 
 const CLI_ASSET = 'leasehold-cli.cjs';
@@ -10,8 +11,5 @@ export function loadCli(): { runCli: typeof runCli } {
   const sea = require('node:sea') as typeof import('node:sea');
   // Outside the single executable (a plain `node build/leasehold.cjs`), the CLI bundle sits beside it.
   const source = sea.isSea() ? sea.getAsset(CLI_ASSET, 'utf8') : readFileSync(join(__dirname, CLI_ASSET), 'utf8');
-  const { compileFunction } = require('node:vm') as typeof import('node:vm');
-  const mod = { exports: {} as { runCli: typeof runCli } };
-  compileFunction(source, ['module', 'exports', 'require'], { filename: CLI_ASSET })(mod, mod.exports, require);
-  return mod.exports;
+  return runBundle(source, CLI_ASSET, require).exports as { runCli: typeof runCli };
 }

@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { VERSION } from '../../src/cli/version';
-import { cli, expectOneLine, ROOT, tempDataDir } from '../helpers/leasehold';
+import { addressOf, BIN, cli, expectOk, expectOneLine, netConf, ROOT, runCni, tempDataDir } from '../helpers/leasehold';
 
 describe('leasehold (no CNI_COMMAND)', () => {
   const dirs: Array<{ remove(): void }> = [];
@@ -15,6 +16,19 @@ describe('leasehold (no CNI_COMMAND)', () => {
     const r = cli(['--version']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^leasehold ${VERSION.replace(/\./g, '\\.')} `));
+    // The executable runs its plugin bundle from the code cache made at build time; a test build may not.
+    if (!process.env.LEASEHOLD_BIN) expect(r.stdout).toContain('start-up code cache in use');
+  });
+
+  test('a code cache that V8 refuses (other V8 flags) costs time, not correctness', () => {
+    const d = tempDataDir();
+    dirs.push(d);
+    const env = { NODE_OPTIONS: '--jitless' };
+    const version = spawnSync(BIN, ['--version'], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
+    if (!process.env.LEASEHOLD_BIN) expect(version.stdout).toContain('start-up code cache refused by V8');
+    const added = runCni({ command: 'ADD', containerId: 'jitless', stdin: netConf(d.dir), env });
+    expectOk(added);
+    expect(addressOf(added)).toBe('10.88.0.2');
   });
 
   test('--help lists every command and the exit codes', () => {

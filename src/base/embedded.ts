@@ -1,0 +1,29 @@
+// Running a CommonJS bundle that the single executable carries as an asset: the plugin (from the executable's
+// first script, src/sea-main.ts) and the operator CLI (src/cli/load.ts). The plugin bundle comes with a V8
+// code cache that the build made after running it (scripts/code-cache.mjs), so a call deserialises the
+// bytecode of the functions it runs instead of parsing and compiling them. The wrapper text is part of what
+// the cache was made from: the build and the executable compile through this one function.
+import type { Script } from 'node:vm';
+
+export interface Bundle {
+  script: Script;
+  /** What the bundle exported. */
+  exports: unknown;
+}
+
+/** How the executable's start-up code cache fared: V8 refuses one made with other flags (NODE_OPTIONS). */
+export type CodeCacheUse = 'in use' | 'refused by V8 (made with other V8 flags: see NODE_OPTIONS)' | 'not embedded';
+
+const USE = Symbol.for('leasehold.code-cache');
+
+export function runBundle(source: string, filename: string, req: NodeJS.Require, cachedData?: Uint8Array): Bundle {
+  const { Script } = req('node:vm') as typeof import('node:vm');
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename, cachedData });
+  if (cachedData)
+    (globalThis as Record<symbol, unknown>)[USE] = script.cachedDataRejected ? 'refused by V8 (made with other V8 flags: see NODE_OPTIONS)' : 'in use';
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, req, module, filename, '.');
+  return { script, exports: module.exports };
+}
+
+export const codeCacheUse = (): CodeCacheUse => ((globalThis as Record<symbol, unknown>)[USE] as CodeCacheUse | undefined) ?? 'not embedded';
