@@ -2,6 +2,7 @@
 // previous file (<logFile>.1). Logging must never fail the operation it records. The line's type is
 // declared here once: the plugin writes it, `leasehold log` parses it.
 import { appendFileSync, renameSync, statSync } from 'node:fs';
+import { isoTime } from '../base/proc.js';
 
 export interface OpLine {
   time: string;
@@ -34,7 +35,7 @@ export function appendOpLog(target: LogTarget, line: Omit<OpLine, 'time'>): void
       /* no log yet */
     }
     const full: OpLine = {
-      time: new Date().toISOString(),
+      time: isoTime(),
       ...line,
       containerID: line.containerID || undefined,
       ifname: line.ifname || undefined,

@@ -3,6 +3,7 @@ import { freeableLeaks } from '../../allocator/leaks.js';
 import { CniError, Code } from '../../base/errors.js';
 import { readBootId, readBootTimeMs } from '../../base/host.js';
 import { sameAttachment } from '../../base/ids.js';
+import { isoTime } from '../../base/proc.js';
 import type { NetConf } from '../../config/load.js';
 import { readResolvConf } from '../../config/resolv.js';
 import { formatIp, parseIp } from '../../net/ip.js';
@@ -76,7 +77,7 @@ export function add(req: VerbRequest): Promise<Outcome> {
           ...(req.podNamespace !== undefined ? { podNamespace: req.podNamespace } : {}),
           ...(req.podName !== undefined ? { podName: req.podName } : {}),
           netns: req.netns,
-          createdAt: previous?.createdAt ?? new Date().toISOString(),
+          createdAt: previous?.createdAt ?? isoTime(),
           bootId: previous ? previous.bootId : bootId,
         };
         const cursors = { ...cursorText };

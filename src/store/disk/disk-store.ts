@@ -183,10 +183,16 @@ class DiskReader implements NetworkReader {
 /** One network opened for change, under its flock. */
 class DiskSession extends DiskReader implements NetworkSession {
   private current: NetworkState;
+  /** The state as read under the lock, then as this session wrote it: nobody else writes while it is held. */
+  private loaded: StateView = { status: 'missing' };
 
   constructor(location: string, network: string, lock: Lock) {
     super(location, network, lock);
     this.current = emptyState(network);
+  }
+
+  override async state(): Promise<StateView> {
+    return this.loaded;
   }
 
   /** Loads the state; on first contact (create), adopts host-local's files and writes the state. */
@@ -194,6 +200,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     // Checked on every open: a leases/ replaced by a symlink must not redirect writes outside the data dir.
     if (create) io('preparing', this.leasesDir, () => ensurePrivateDir(this.leasesDir));
     const st = this.readState();
+    this.loaded = st;
     if (st.status === 'unreadable') {
       if (create) throw unreadableError(st.path, st.why);
       return;
@@ -216,7 +223,12 @@ class DiskSession extends DiskReader implements NetworkSession {
       replaceFile(this.location, STATE_FILE, encodeState(state));
       fsyncDir(this.location);
     });
+    this.saved(state);
+  }
+
+  private saved(state: NetworkState): void {
     this.current = state;
+    this.loaded = { status: 'ok', value: state, ignoredCursors: {} };
   }
 
   async adopt(plan: Adoption): Promise<void> {
@@ -273,7 +285,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     if (JSON.stringify(state) !== JSON.stringify(this.current)) {
       try {
         replaceFile(this.location, STATE_FILE, encodeState(state));
-        this.current = state;
+        this.saved(state);
       } catch {
         // The cursor only spreads allocations over the range; the lease must not fail for it (e.g. ENOSPC).
       }

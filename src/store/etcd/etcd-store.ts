@@ -7,6 +7,7 @@ import { type AllocationRequest, type LeaseView, type SearchSpan, firstFreeIn, s
 import type { Claim } from '../../allocator/leaks.js';
 import { CniError, Code, ioError } from '../../base/errors.js';
 import { type Attachment, sameAttachment } from '../../base/ids.js';
+import { isoTime } from '../../base/proc.js';
 import type { ClusterConf } from '../../config/cluster.js';
 import { EtcdClient } from '../../etcd/client.js';
 import { prefixEnd } from '../../etcd/keys.js';
@@ -246,7 +247,7 @@ class EtcdSession extends EtcdReader implements NetworkSession {
       return lease ? await this.deleteLease(lease) : [];
     } catch (e) {
       if (!(e instanceof CniError) || e.code !== Code.TryAgainLater) throw e;
-      this.journal.add({ network: this.network, containerID: att.containerID, ifname: att.ifname, at: new Date().toISOString() });
+      this.journal.add({ network: this.network, containerID: att.containerID, ifname: att.ifname, at: isoTime() });
       process.stderr.write(
         `leasehold: ${e.message}; the release of ${att.containerID}/${att.ifname} is journaled and will reach etcd with a later call on this node\n`,
       );

@@ -3,6 +3,7 @@
 // duplicated request can never take or free what is not its own.
 import type { Compare, KeyValue, RequestOp, ResponseOp, TxnRequest, TxnResponse } from '../../etcd/client.js';
 import type { Attachment } from '../../base/ids.js';
+import { isoTime } from '../../base/proc.js';
 import { parseIp } from '../../net/ip.js';
 import { type Lease, decodeLease, encodeLease } from '../lease.js';
 import { STATE_FORMAT, encodeState } from '../state.js';
@@ -61,7 +62,7 @@ function claimKeys(layout: ClusterLayout, plan: ClaimPlan): { fresh: string[]; h
  *            seen time, put cursors
  *   failure  read the record and every address key, to say what went wrong (claimOutcome)
  */
-export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = new Date().toISOString()): TxnRequest {
+export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = isoTime()): TxnRequest {
   const { lease, previous } = plan;
   const record = layout.leaseKey(lease);
   const holder = encodeHolder(layout.holder(lease));
@@ -134,7 +135,7 @@ export interface ReleasePlan {
  *            address key only while it still names this attachment (an address reused meanwhile stays)
  *   failure  read the record (gone: an earlier DEL won; other revision: a newer ADD)
  */
-export function releaseTxn(layout: ClusterLayout, plan: ReleasePlan, at = new Date().toISOString()): TxnRequest {
+export function releaseTxn(layout: ClusterLayout, plan: ReleasePlan, at = isoTime()): TxnRequest {
   const record = layout.leaseKey(plan.attachment);
   const holder = encodeHolder(layout.holder(plan.attachment));
   return checkSize(`releasing ${plan.addresses.length} addresses`, {
