@@ -6,6 +6,9 @@ import { closeSync, constants, openSync, writeSync } from 'node:fs';
 export interface NativeAddon {
   /** LOCK_EX, waiting in the kernel up to timeoutMs: true when taken, false when the wait timed out. */
   lock(fd: number, timeoutMs: number): boolean;
+  /** Runs this thread 10 nice steps higher; the value to restore, or null when not allowed (no CAP_SYS_NICE). */
+  raisePriority(): number | null;
+  setNice(nice: number): void;
   /** A connected stream socket to an IP literal and port, or to an absolute unix socket path. */
   connect(host: string, port: number, timeoutMs: number): number;
   send(fd: number, data: Buffer, timeoutMs: number): void;

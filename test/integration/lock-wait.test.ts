@@ -2,18 +2,24 @@
 // a waiter gets the lock as soon as its holder lets go (no polling interval in between). Measured on the
 // addon itself (build/flock.node, made by npm run build), so no process start-up blurs the figures. The
 // waiter runs in a worker thread, which also checks that the timer interrupts the waiting thread and not
-// another of the process's threads.
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+// another of the process's threads. The holder's raised priority is checked on the addon and, with strace,
+// in an ADD of the executable.
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, holdLock, sleep, tempDataDir } from '../helpers/leasehold';
+import { straceAvailable } from '../faults/crash-explorer';
+import { BIN, ROOT, cniEnv, holdLock, isRoot, netConf, sleep, tempDataDir } from '../helpers/leasehold';
 
 const ADDON = join(ROOT, 'build', 'flock.node');
 if (!existsSync(ADDON)) throw new Error(`${ADDON} is missing: run npm run build first`);
 
 interface FlockAddon {
   lock(fd: number, timeoutMs: number): boolean;
+  raisePriority(): number | null;
+  setNice(nice: number): void;
 }
 const mod = { exports: {} as FlockAddon };
 process.dlopen(mod, ADDON);
@@ -104,5 +110,52 @@ describe('flock addon: waiting in the kernel', () => {
     }
     gaps.sort((a, b) => a - b);
     expect(gaps[3], `hand-off gaps (ms): ${gaps.map((g) => g.toFixed(2)).join(' ')}`).toBeLessThan(10);
+  });
+
+  it('the holder runs 10 nice steps higher while it holds the lock, where it may (root), and goes back after', () => {
+    const before = getPriority();
+    const restore = addon.raisePriority();
+    try {
+      if (isRoot) {
+        expect(restore).toBe(before);
+        expect(getPriority()).toBe(Math.max(-20, before - 10));
+      } else expect(restore).toBeNull();
+    } finally {
+      if (restore !== null) addon.setNice(restore);
+    }
+    expect(getPriority()).toBe(before);
+  });
+
+  it.skipIf(!straceAvailable())('an ADD raises its priority right after taking the lock and puts it back on release, before it answers', () => {
+    const d = tempDataDir();
+    try {
+      const trace = join(d.dir, 'trace');
+      const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=flock,close,setpriority,write', '-o', trace, '--', BIN], {
+        env: cniEnv({ command: 'ADD', containerId: 'prio' }),
+        input: JSON.stringify(netConf(d.dir)),
+        encoding: 'utf8',
+      });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      const calls = readFileSync(trace, 'utf8')
+        .split('\n')
+        .map((l) => /^\d+\s+(\w+)\((.*)\)\s+=\s+(-?\d+)/.exec(l))
+        .filter((m) => m !== null)
+        .map((m) => ({ name: m[1]!, args: m[2]!, ret: Number(m[3]) }));
+      const locked = calls.findIndex((c) => c.name === 'flock' && c.args.includes('LOCK_EX') && c.ret === 0);
+      const lockFd = calls[locked]!.args.split(',')[0]!;
+      const raised = calls.findIndex((c, i) => i > locked && c.name === 'setpriority');
+      const released = calls.findIndex((c, i) => i > locked && c.name === 'close' && c.args === lockFd);
+      const restored = calls.findIndex((c, i) => i > released && c.name === 'setpriority');
+      const answered = calls.findIndex((c) => c.name === 'write' && c.args.startsWith('1,'));
+      expect(locked).toBeGreaterThanOrEqual(0);
+      expect(calls[raised]?.args).toBe('PRIO_PROCESS, 0, -10');
+      expect(raised).toBeLessThan(released);
+      if (isRoot) {
+        expect(calls[restored]?.args).toBe('PRIO_PROCESS, 0, 0');
+        expect(restored).toBeLessThan(answered);
+      }
+    } finally {
+      d.remove();
+    }
   });
 });
