@@ -1,6 +1,7 @@
 // What the benchmark scripts share: a bare environment, timing one process, quantiles, and a burst.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { loadavg } from 'node:os';
 
 /** Only what a runtime passes: no NODE_OPTIONS, NODE_EXTRA_CA_CERTS or other start-up costs of this shell. */
@@ -44,9 +45,16 @@ export const loadText = () =>
 /**
  * n concurrent ADDs of distinct containers with one network config, which must name an ipam.logFile: the
  * lock waits are read from it. Resolves to the wall time, each process's reply and time, and the waits.
+ *
+ * Each child reads the config from a file of its own, at end of file at once, as a runtime's child reads a
+ * pipe its parent writes and closes right away (containerd copies stdin from a goroutine). Written into a
+ * pipe from this loop, the ends of file would all wait until the last child was spawned: every process
+ * would then reach the lock in the same instant, a convoy no runtime makes.
  */
 export async function burst(bin, conf, n) {
-  const input = JSON.stringify(conf);
+  const stdinFile = join(dirname(conf.ipam.logFile), 'burst-stdin.json');
+  mkdirSync(dirname(stdinFile), { recursive: true });
+  writeFileSync(stdinFile, JSON.stringify(conf));
   const t0 = process.hrtime.bigint();
   const replies = await Promise.all(
     Array.from(
@@ -54,11 +62,12 @@ export async function burst(bin, conf, n) {
       (_, i) =>
         new Promise((res) => {
           const s = process.hrtime.bigint();
-          const child = spawn(bin, [], { env: cniEnv('ADD', `burst${i}`), stdio: ['pipe', 'pipe', 'ignore'] });
+          const stdin = openSync(stdinFile, 'r');
+          const child = spawn(bin, [], { env: cniEnv('ADD', `burst${i}`), stdio: [stdin, 'pipe', 'ignore'] });
+          closeSync(stdin);
           let out = '';
           child.stdout.on('data', (d) => (out += d));
           child.on('close', (code) => res({ code, out, ms: Number(process.hrtime.bigint() - s) / 1e6 }));
-          child.stdin.end(input);
         }),
     ),
   );
