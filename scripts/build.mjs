@@ -51,7 +51,7 @@ await build({ ...common, entryPoints: [join(root, 'src', 'entry.ts')], outfile: 
 await build({ ...common, entryPoints: [join(root, 'src', 'cli', 'index.ts')], outfile: cliBundle });
 await build({ ...common, entryPoints: [join(root, 'src', 'sea-main.ts')], outfile: seaMain });
 await build({ ...common, entryPoints: [join(root, 'scripts', 'train-code-cache.ts')], outfile: trainer });
-makeCodeCache({ trainer, bundle, out: cache });
+await makeCodeCache({ trainer, bundle, out: cache });
 const sha = await buildSea({
   bundle: seaMain,
   out,

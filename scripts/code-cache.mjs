@@ -3,16 +3,50 @@
 // cache is made by running the bundle through the calls a node makes (VERSION, ADD new and repeated, CHECK,
 // GC, STATUS, DEL, both address families, an old cniVersion, a config error), one process each, every step
 // starting from the cache of the one before, on the embedded Node with the executable's V8 flags (a cache
-// made under other flags is refused). Cluster mode's client is left to compile on first use: it needs etcd.
-import { spawnSync } from 'node:child_process';
+// made under other flags is refused). Cluster mode's ADD and DEL are trained against a one-member etcd on
+// loopback when Debian's etcd-server is installed; without it their code compiles on first use.
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXEC_ARGV, baseNode } from './sea.mjs';
 
+async function freePort() {
+  const server = createServer();
+  await new Promise((res) => server.listen(0, '127.0.0.1', res));
+  const { port } = server.address();
+  await new Promise((res) => server.close(res));
+  return port;
+}
+
+/** A one-member etcd on loopback, ports picked now, stopped by PID; undefined when etcd is not installed. */
+async function startEtcd(work) {
+  if (spawnSync('etcd', ['--version']).status !== 0) return undefined;
+  const [client, peer] = [`http://127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`];
+  const proc = spawn(
+    'etcd',
+    ['--name', 'train', '--data-dir', join(work, 'etcd'), '--listen-client-urls', client, '--advertise-client-urls', client, '--listen-peer-urls', peer],
+    { stdio: 'ignore', env: { PATH: process.env.PATH, ETCD_INITIAL_ADVERTISE_PEER_URLS: peer, ETCD_INITIAL_CLUSTER: `train=${peer}` } },
+  );
+  const stop = () => proc.kill('SIGKILL');
+  for (let i = 0; i < 200; i++) {
+    const ok = await fetch(`${client}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return { endpoint: client, stop };
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  stop();
+  throw new Error('code cache: the training etcd did not become healthy within 20 s');
+}
+
 /** trainer: the bundled scripts/train-code-cache.ts; bundle: the plugin bundle, its assets beside it. */
-export function makeCodeCache({ trainer, bundle, out }) {
+export async function makeCodeCache({ trainer, bundle, out }) {
   const work = mkdtempSync(join(tmpdir(), 'leasehold-code-cache-'));
+  const etcd = await startEtcd(work);
+  if (!etcd) console.log('code cache: etcd is not installed, so cluster calls are not trained (they compile on first use)');
   try {
     const conf = (cniVersion, ipam = {}) => ({
       cniVersion,
@@ -32,6 +66,10 @@ export function makeCodeCache({ trainer, bundle, out }) {
       { verb: 'DEL', id: 'a', stdin: () => conf('1.1.0') },
       { verb: 'ADD', id: 'c', stdin: () => conf('1.1.0', { ranges: [[{ subnet: '10.99.0.0/33' }]] }), fails: true },
     ];
+    if (etcd) {
+      const cluster = () => conf('1.1.0', { dataDir: join(work, 'node'), cluster: { etcd: { endpoints: [etcd.endpoint] }, pool: 'train', nodeName: 'train' } });
+      steps.push({ verb: 'ADD', id: 'a', stdin: cluster }, { verb: 'DEL', id: 'a', stdin: cluster });
+    }
     let cache = '';
     steps.forEach((s, i) => {
       const next = join(work, `cache-${i}`);
@@ -43,6 +81,7 @@ export function makeCodeCache({ trainer, bundle, out }) {
     });
     copyFileSync(cache, out);
   } finally {
+    etcd?.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }
