@@ -11,16 +11,17 @@ export interface Bundle {
   exports: unknown;
 }
 
+const REFUSED = 'refused by V8 (made with other V8 flags: see NODE_OPTIONS)';
+
 /** How the executable's start-up code cache fared: V8 refuses one made with other flags (NODE_OPTIONS). */
-export type CodeCacheUse = 'in use' | 'refused by V8 (made with other V8 flags: see NODE_OPTIONS)' | 'not embedded';
+export type CodeCacheUse = 'in use' | typeof REFUSED | 'not embedded';
 
 const USE = Symbol.for('leasehold.code-cache');
 
 export function runBundle(source: string, filename: string, req: NodeJS.Require, cachedData?: Uint8Array): Bundle {
   const { Script } = req('node:vm') as typeof import('node:vm');
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename, cachedData });
-  if (cachedData)
-    (globalThis as Record<symbol, unknown>)[USE] = script.cachedDataRejected ? 'refused by V8 (made with other V8 flags: see NODE_OPTIONS)' : 'in use';
+  if (cachedData) (globalThis as Record<symbol, unknown>)[USE] = script.cachedDataRejected ? REFUSED : 'in use';
   const module = { exports: {} };
   script.runInThisContext()(module.exports, req, module, filename, '.');
   return { script, exports: module.exports };
