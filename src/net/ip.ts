@@ -17,17 +17,37 @@ export interface Cidr {
 
 export const bitsOf = (family: Family): number => (family === 4 ? 32 : 128);
 
-// Dotted decimal without leading zeros: "010" is octal to inet_aton and decimal to Go, so it is refused.
-const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
-const V4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
 const GROUP = /^[0-9a-fA-F]{1,4}$/;
 const PREFIX = /^\d{1,3}$/;
 
-/** An IPv4 address in dotted decimal, or undefined. */
+const DOT = 46;
+const ZERO = 48;
+
+/**
+ * An IPv4 address in dotted decimal without leading zeros ("010" is octal to inet_aton and decimal to Go, so it
+ * is refused), or undefined. Read by hand: the equivalent regular expression took 0.2-0.4 ms to compile on its
+ * first use, in every process.
+ */
 function v4Value(text: string): bigint | undefined {
-  const m = V4.exec(text);
-  if (!m) return undefined;
-  return BigInt(((+m[1]! << 24) | (+m[2]! << 16) | (+m[3]! << 8) | +m[4]!) >>> 0);
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let octets = 0;
+  // A virtual dot after the last character closes the last octet.
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : DOT;
+    if (c === DOT) {
+      if (digits === 0 || octet > 255) return undefined;
+      value = value * 256 + octet;
+      octets++;
+      octet = 0;
+      digits = 0;
+    } else if (c >= ZERO && c <= ZERO + 9 && digits < 3 && !(digits === 1 && octet === 0)) {
+      octet = octet * 10 + (c - ZERO);
+      digits++;
+    } else return undefined;
+  }
+  return octets === 4 ? BigInt(value) : undefined;
 }
 
 /** The 16-bit groups of one side of "::" (a trailing dotted IPv4 counts as two), or undefined. */
