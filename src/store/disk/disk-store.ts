@@ -27,6 +27,7 @@ import {
   createFileExclusive,
   ensurePrivateDir,
   exists,
+  lstatIfExists,
   fsyncDir,
   fsyncPath,
   mkdirsDurable,
@@ -137,8 +138,10 @@ class DiskReader implements NetworkReader {
     return names.flatMap((name) => {
       const address = claimAddress(name);
       if (!address) return [];
-      const mtimeMs = io('checking', join(this.location, name), () => lstatSync(join(this.location, name)).mtimeMs);
-      return [{ address, holder: this.holderOf(address), mtimeMs }];
+      const path = join(this.location, name);
+      // Read without the lock (a CLI's first look), a claim may be freed after the listing: gone, not an error.
+      const st = io('checking', path, () => lstatIfExists(path));
+      return st ? [{ address, holder: this.holderOf(address), mtimeMs: st.mtimeMs }] : [];
     });
   }
 

@@ -1,6 +1,7 @@
 // Durable file primitives. Every state change is: temp file in the same directory → fsync → rename
 // (or link, to claim a name that must not exist yet) → fsync the directory.
 import {
+  type Stats,
   closeSync,
   constants,
   fstatSync,
@@ -112,15 +113,17 @@ export function namesIn(dir: string): string[] {
   }
 }
 
-export function exists(path: string): boolean {
+/** lstat, undefined if the path does not exist; any other failure is the caller's. */
+export function lstatIfExists(path: string): Stats | undefined {
   try {
-    lstatSync(path);
-    return true;
+    return lstatSync(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
 }
+
+export const exists = (path: string): boolean => lstatIfExists(path) !== undefined;
 
 /** Removes a file; a missing file is fine, any other failure is the caller's. */
 export function unlinkIfExists(path: string): void {
