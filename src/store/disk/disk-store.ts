@@ -185,17 +185,16 @@ class DiskReader implements NetworkReader {
 
 /** One network opened for change, under its flock. */
 class DiskSession extends DiskReader implements NetworkSession {
-  private current: NetworkState;
   /** The state as read under the lock, then as this session wrote it: nobody else writes while it is held. */
   private loaded: StateView = { status: 'missing' };
 
-  constructor(location: string, network: string, lock: Lock) {
-    super(location, network, lock);
-    this.current = emptyState(network);
-  }
-
   override async state(): Promise<StateView> {
     return this.loaded;
+  }
+
+  /** The state to change: an empty one until a readable one is loaded or written. */
+  private get current(): NetworkState {
+    return this.loaded.status === 'ok' ? this.loaded.value : emptyState(this.network);
   }
 
   /** Loads the state; on first contact (create), adopts host-local's files and writes the state. */
@@ -208,11 +207,7 @@ class DiskSession extends DiskReader implements NetworkSession {
       if (create) throw unreadableError(st.path, st.why);
       return;
     }
-    if (st.status === 'ok') {
-      this.current = st.value;
-      return;
-    }
-    if (!create) return;
+    if (st.status === 'ok' || !create) return;
     // A first call killed after making this directory, before syncing its parent, leaves it there undurable,
     // and later calls find it and sync only inside it: until the state exists, an open syncs the whole path
     // first (before the state, whose presence ends it).
@@ -230,7 +225,6 @@ class DiskSession extends DiskReader implements NetworkSession {
   }
 
   private saved(state: NetworkState): void {
-    this.current = state;
     this.loaded = { status: 'ok', value: state, ignoredCursors: {} };
   }
 
