@@ -229,7 +229,7 @@ class DiskSession extends DiskReader implements NetworkSession {
   }
 
   async adopt(plan: Adoption): Promise<void> {
-    const missing = this.readState().status === 'missing';
+    const missing = this.loaded.status === 'missing';
     io('preparing', this.leasesDir, () => ensurePrivateDir(this.leasesDir));
     this.applyAdoption(plan, missing);
   }
