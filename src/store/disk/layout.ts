@@ -26,7 +26,10 @@ export function leaseFileName(containerID: string, ifname: string): string {
 export const claimContent = (a: Attachment): string => `${a.containerID}\r\n${a.ifname}`;
 
 export function parseClaim(text: string): Attachment | undefined {
-  const [containerID, ifname] = text.trim().split(/\r?\n/);
+  // host-local writes "id\r\nifname" (older versions the id alone). Split by hand: a regular expression would
+  // be compiled to machine code on its second run in a call.
+  const [line, ifname] = text.trim().split('\n');
+  const containerID = line?.endsWith('\r') ? line.slice(0, -1) : line;
   return containerID ? { containerID, ifname: ifname?.trim() ?? '' } : undefined;
 }
 
