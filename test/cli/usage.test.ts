@@ -20,6 +20,20 @@ describe('leasehold (no CNI_COMMAND)', () => {
     if (!process.env.LEASEHOLD_BIN) expect(r.stdout).toContain('start-up code cache in use');
   });
 
+  test("the executable's V8 flags keep Node's own code cache for the modules it compiles at run time", () => {
+    if (process.env.LEASEHOLD_BIN) return;
+    const d = tempDataDir();
+    dirs.push(d);
+    // Node reports, per built-in module it compiles after its snapshot, whether V8 accepted its code cache.
+    const env = { NODE_DEBUG_NATIVE: 'CODE_CACHE' };
+    for (const command of ['ADD', 'DEL'] as const) {
+      const r = runCni({ command, containerId: 'flags', stdin: netConf(d.dir), env });
+      expectOk(r);
+      expect(r.stderr).toMatch(/Code cache of vm \(\w+\) is accepted/);
+      expect(r.stderr).not.toContain('is rejected');
+    }
+  });
+
   test('a code cache that V8 refuses (other V8 flags) costs time, not correctness', () => {
     const d = tempDataDir();
     dirs.push(d);
