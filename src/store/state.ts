@@ -20,13 +20,14 @@ export type StateView =
 
 export const emptyState = (network: string): NetworkState => ({ format: STATE_FORMAT, network, cursors: {} });
 
-export function decodeState(text: string): Extract<StateView, { status: 'ok' }> | string {
+/** `stored`: cursors a backend keeps beside the document (the disk's cursors link); they win over the document's. */
+export function decodeState(text: string, stored: Record<string, string> = {}): Extract<StateView, { status: 'ok' }> | string {
   const v = decodeVersioned<NetworkState>(text, 'state', STATE_FORMAT);
   if (typeof v === 'string') return v;
   if (typeof v.cursors !== 'object' || v.cursors === null || Array.isArray(v.cursors)) return 'missing cursors';
   const cursors: Record<string, string> = {};
   const ignoredCursors: Record<string, string> = {};
-  for (const [k, text] of Object.entries(v.cursors)) {
+  for (const [k, text] of Object.entries({ ...v.cursors, ...stored })) {
     const ip = typeof text === 'string' && /^\d+$/.test(k) ? ipOrUndefined(text) : undefined;
     if (ip) cursors[k] = canonicalIp(text as string);
     else ignoredCursors[k] = String(text).slice(0, 80);

@@ -1,6 +1,6 @@
 // Faults during the first contact with a host-local directory (adoption) and hand-edited cursors: every
 // verb and every CLI command ends in a result or a CNI error with a code and the path, never code 999.
-import { mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
@@ -89,7 +89,12 @@ describe.skipIf(!isRoot)(`adoption faults${isRoot ? '' : ` — skipped: ${NOT_RO
 describe('a round-robin cursor that is not an address', () => {
   const dataDir = join(root.dir, 'cursor');
   const conf = faultConf(dataDir, 'cur', { ranges: [[{ subnet: '10.20.0.0/29' }]] });
-  const garble = (): void => writeFileSync(join(dataDir, 'cur', 'leasehold.json'), '{"format":1,"network":"cur","cursors":{"0":"not-an-ip","1":42}}\n');
+  // Range set 0's cursor from the cursors link, set 1's from leasehold.json: neither is an address.
+  const garble = (): void => {
+    writeFileSync(join(dataDir, 'cur', 'leasehold.json'), '{"format":1,"network":"cur","cursors":{"0":"10.20.0.5","1":42}}\n');
+    rmSync(join(dataDir, 'cur', 'cursors'), { force: true, recursive: true });
+    symlinkSync('not-an-ip', join(dataDir, 'cur', 'cursors'));
+  };
 
   it('every verb works and round-robin restarts at the range start', async () => {
     expectOk(await call('ADD', 'first', conf));
@@ -109,6 +114,23 @@ describe('a round-robin cursor that is not an address', () => {
     }
     garble();
     expectOk(await call('GC', '', { ...conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: 'second', ifname: 'eth0' }] }), 'GC');
+  }, 30_000);
+
+  it('a cursors entry that is not a symlink is reported, and the next ADD replaces it', async () => {
+    const link = join(dataDir, 'cur', 'cursors');
+    rmSync(link, { force: true, recursive: true });
+    mkdirSync(join(link, 'inside'), { recursive: true });
+    const check = cli(['check', '--data-dir', dataDir, '--json']);
+    const ignored = JSON.parse(check.stdout).findings.filter((f: { kind: string }) => f.kind === 'cursor-ignored');
+    expect(ignored.map((f: { detail: string }) => f.detail).join('\n')).toContain('is not a symbolic link');
+    // A directory cannot be renamed over: the lease is made, the cursor is not moved.
+    expectOk(await call('ADD', 'third', conf));
+    expect(lstatSync(link).isDirectory()).toBe(true);
+    rmSync(link, { recursive: true });
+    writeFileSync(link, 'a file');
+    expectOk(await call('ADD', 'fourth', conf));
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(link)).toMatch(/^10\.20\.0\.\d$/);
   }, 30_000);
 
   it('every CLI command works; check reports the cursor', () => {

@@ -2,7 +2,7 @@
 // every state a power cut may leave under the persistence model of docs/crash-model.md, and checks each one.
 // Nothing here imports src/: the recording, the states and the checks all come from the real binary's calls.
 import { spawn, spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { BIN, type CniCall, type CniReply, cniEnv, parseReply, type NetState, pool, readNetwork, rng } from '../helpers/leasehold';
@@ -28,6 +28,8 @@ export interface Inode {
   mode: number;
   /** O_TMPFILE: never has a name. */
   anon: boolean;
+  /** A symlink's target: made with the inode by symlink(2), so it is there whenever a name is. */
+  symlink?: string;
   /** The path it was first seen at, relative to the data dir (for reports and to spot the lock file). */
   firstPath: string;
 }
@@ -157,13 +159,20 @@ function scanInitial(root: string, inodes: Map<number, Inode>, dirs: Map<number,
       const p = join(abs, name);
       const st = lstatSync(p);
       const child = inodes.size;
-      inodes.set(child, { dir: st.isDirectory(), mode: st.mode & 0o7777, anon: false, firstPath: relative(root, p) });
+      const symlink = st.isSymbolicLink() ? readlinkSync(p) : undefined;
+      inodes.set(child, {
+        dir: st.isDirectory(),
+        mode: st.mode & 0o7777,
+        anon: false,
+        firstPath: relative(root, p),
+        ...(symlink !== undefined && { symlink }),
+      });
       dirs.get(ino)!.set(name, child);
       paths.set(p, child);
       if (st.isDirectory()) {
         dirs.set(child, new Map());
         walk(p, child);
-      } else data.set(child, readFileSync(p));
+      } else if (symlink === undefined) data.set(child, readFileSync(p));
     }
   };
   walk(root, ROOT_INO);
@@ -353,7 +362,17 @@ export function record(sc: Scenario): Recording {
             break;
           }
           case 'symlink':
-          case 'symlinkat':
+          case 'symlinkat': {
+            const target = strArg(s.args[0]);
+            const p = pathOf(s.name === 'symlinkat' ? s.args[2] : s.args[1]);
+            if (!inRoot(p)) break;
+            if (target === undefined) throw new Error(`symlink without a target in trace: ${s.args[0]}`);
+            const ino = newIno(p, false, 0o777);
+            inodes.get(ino)!.symlink = target;
+            ops.push({ kind: 'entry', dir: parentIno(p), name: p.split('/').pop()!, ino, call: ci, what: `${w} ${relative(root, p)} → ${target}` });
+            live.set(p, ino);
+            break;
+          }
           case 'truncate':
           case 'sync':
           case 'syncfs':
@@ -429,8 +448,8 @@ export function crashPoint(rec: Recording, point: number): CrashPoint {
   return { point, durable, optional, noise };
 }
 
-/** A materialized state: relative path → file content (undefined for a directory). */
-export type Tree = Map<string, Buffer | undefined>;
+/** A materialized state: relative path → file content (undefined for a directory, the target for a symlink). */
+export type Tree = Map<string, Buffer | undefined | { symlink: string }>;
 
 /** Applies the initial tree plus the chosen ops (in program order) and returns what is reachable by name. */
 export function materialize(rec: Recording, chosen: ReadonlySet<number>, upTo: number): Tree {
@@ -480,10 +499,11 @@ export function materialize(rec: Recording, chosen: ReadonlySet<number>, upTo: n
   const walk = (ino: number, rel: string): void => {
     for (const [name, child] of [...(dirs.get(ino) ?? new Map<string, number>())].sort()) {
       const r = rel ? `${rel}/${name}` : name;
-      if (rec.inodes.get(child)!.dir) {
+      const inode = rec.inodes.get(child)!;
+      if (inode.dir) {
         tree.set(r, undefined);
         walk(child, r);
-      } else tree.set(r, dataOf(child));
+      } else tree.set(r, inode.symlink !== undefined ? { symlink: inode.symlink } : dataOf(child));
     }
   };
   walk(ROOT_INO, '');
@@ -493,7 +513,9 @@ export function materialize(rec: Recording, chosen: ReadonlySet<number>, upTo: n
 /** Identity of a state, with the lock file's content (a pid hint, never read as state) left out. */
 export function treeKey(tree: Tree, sc: Scenario): string {
   const lock = `${netRel(sc)}/lock`;
-  return [...tree].map(([p, b]) => `${p}=${b === undefined ? '/' : p === lock ? '(lock)' : b.toString('base64')}`).join('\n');
+  const show = (p: string, b: Buffer | undefined | { symlink: string }): string =>
+    b === undefined ? '/' : !Buffer.isBuffer(b) ? `-> ${b.symlink}` : p === lock ? '(lock)' : b.toString('base64');
+  return [...tree].map(([p, b]) => `${p}=${show(p, b)}`).join('\n');
 }
 
 export function writeTree(tree: Tree, root: string): void {
@@ -501,6 +523,7 @@ export function writeTree(tree: Tree, root: string): void {
   mkdirSync(root, { recursive: true, mode: 0o700 });
   for (const [p, b] of tree) {
     if (b === undefined) mkdirSync(join(root, p), { mode: 0o700 });
+    else if (!Buffer.isBuffer(b)) symlinkSync(b.symlink, join(root, p));
     else writeFileSync(join(root, p), b, { mode: 0o600 });
   }
 }

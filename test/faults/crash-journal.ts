@@ -107,7 +107,7 @@ export const journalRel = (rec: Recording): string => `${netRel(rec.scenario)}/$
 /** The journal entries in a tree: file name → content, temp files left out. */
 export function entriesIn(tree: Tree, dir: string): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
-  for (const [p, b] of tree) if (b !== undefined && p.startsWith(`${dir}/`) && !isTempName(p)) out.set(p.slice(dir.length + 1), b);
+  for (const [p, b] of tree) if (Buffer.isBuffer(b) && p.startsWith(`${dir}/`) && !isTempName(p)) out.set(p.slice(dir.length + 1), b);
   return out;
 }
 

@@ -265,6 +265,17 @@ export function readNetwork(netDir: string): NetState {
       problems.push(`leasehold.json does not parse: ${(e as Error).message}`);
     }
   }
+  // The round-robin cursors link: a symlink whose target lists an address (or nothing) per range set.
+  const cursorsPath = join(netDir, 'cursors');
+  if (existsSync(netDir) && readdirSync(netDir).includes('cursors')) {
+    if (!lstatSync(cursorsPath).isSymbolicLink()) problems.push('cursors is not a symbolic link');
+    else if (
+      !readlinkSync(cursorsPath)
+        .split(',')
+        .every((a) => a === '' || isAddressName(a))
+    )
+      problems.push(`cursors -> ${readlinkSync(cursorsPath)}`);
+  }
   const records = new Map<string, Lease>();
   const leasesDir = join(netDir, 'leases');
   for (const name of existsSync(leasesDir) ? readdirSync(leasesDir) : []) {

@@ -33,11 +33,25 @@ import {
   mkdirsDurable,
   namesIn,
   readIfExists,
+  readlinkIfExists,
   replaceFile,
+  replaceSymlink,
   unlinkIfExists,
   unlinkQuiet,
 } from './fsutil.js';
-import { LEASES_DIR, LEGACY_CURSOR, LOCK_FILE, STATE_FILE, claimAddress, claimContent, leaseFileName, parseClaim } from './layout.js';
+import {
+  CURSORS_LINK,
+  LEASES_DIR,
+  LEGACY_CURSOR,
+  LOCK_FILE,
+  STATE_FILE,
+  claimAddress,
+  claimContent,
+  decodeCursorList,
+  encodeCursorList,
+  leaseFileName,
+  parseClaim,
+} from './layout.js';
 import { type Lock, acquireLock } from './lock.js';
 
 const io = <T>(what: string, path: string, f: () => T): T => {
@@ -85,8 +99,20 @@ class DiskReader implements NetworkReader {
       return { status: 'unreadable', why: ioError('reading', path, e).message, path };
     }
     if (text === undefined) return { status: 'missing' };
-    const st = decodeState(text);
+    const st = decodeState(text, this.linkedCursors());
     return typeof st === 'string' ? { status: 'unreadable', why: st, path } : st;
+  }
+
+  /** The cursors link's entries. One that cannot be read is shown as an ignored cursor: it never fails a call. */
+  private linkedCursors(): Record<string, string> {
+    const path = join(this.location, CURSORS_LINK);
+    try {
+      const target = readlinkIfExists(path);
+      return target === undefined ? {} : decodeCursorList(target);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return { [CURSORS_LINK]: `${path} ${code === 'EINVAL' ? 'is not a symbolic link' : `cannot be read (${code})`}` };
+    }
   }
 
   async getLease(att: Attachment): Promise<Lease | undefined> {
@@ -278,16 +304,16 @@ class DiskSession extends DiskReader implements NetworkSession {
       }
       if (ok) claimed.push(address);
     }
-    const state = { ...this.current, cursors };
-    if (JSON.stringify(state) !== JSON.stringify(this.current)) {
+    const list = encodeCursorList(cursors);
+    if (list !== encodeCursorList(this.current.cursors)) {
       try {
-        replaceFile(this.location, STATE_FILE, encodeState(state));
-        this.saved(state);
+        replaceSymlink(this.location, CURSORS_LINK, list);
+        this.saved({ ...this.current, cursors });
       } catch {
         // The cursor only spreads allocations over the range; the lease must not fail for it (e.g. ENOSPC).
       }
     }
-    // One fsync makes the claims and the cursor durable together.
+    // One fsync makes the claims and the cursors link durable together.
     io('syncing', this.location, () => fsyncDir(this.location));
   }
 

@@ -12,7 +12,9 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
+  symlinkSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -47,6 +49,31 @@ export function replaceFile(dir: string, name: string, data: string): void {
     renameSync(tmp, join(dir, name));
   } catch (e) {
     unlinkQuiet(tmp);
+    throw e;
+  }
+}
+
+/**
+ * Points the symlink dir/name at target: made under a temp name and renamed over the old one. Its target is
+ * part of the inode that symlink(2) creates, so there is nothing to fsync but the directory (the caller's).
+ */
+export function replaceSymlink(dir: string, name: string, target: string): void {
+  const tmp = tmpName(dir, name);
+  symlinkSync(target, tmp);
+  try {
+    renameSync(tmp, join(dir, name));
+  } catch (e) {
+    unlinkQuiet(tmp);
+    throw e;
+  }
+}
+
+/** A symlink's target; undefined if the name does not exist, any other failure (not a symlink) the caller's. */
+export function readlinkIfExists(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
 }

@@ -1,6 +1,7 @@
 // Names and formats of a network directory on disk, <dataDir>/<network>/:
 //   lock            flock target, shared with host-local
-//   leasehold.json  the network state (format, round-robin cursors)
+//   leasehold.json  the network state (format; the round-robin cursors adopted from host-local)
+//   cursors         a symlink whose target lists the round-robin cursors, one per range set: "10.88.0.7,fd00::7"
 //   leases/*.json   one record per attachment (container + ifname)
 //   <address>       a claim per leased address, in host-local's reservation format ("<id>\r\n<ifname>"),
 //                   created with link(2) so a name can only be claimed once: no address is ever held twice.
@@ -11,6 +12,7 @@ import { canonicalIp } from '../../net/ip.js';
 export const LOCK_FILE = 'lock';
 export const STATE_FILE = 'leasehold.json';
 export const LEASES_DIR = 'leases';
+export const CURSORS_LINK = 'cursors';
 export const LEGACY_CURSOR = /^last_reserved_ip\.(\d+)$/;
 
 /** File name of an attachment's record. Long or unusual ids are hashed to stay within NAME_MAX. */
@@ -31,6 +33,25 @@ export function parseClaim(text: string): Attachment | undefined {
   const [line, ifname] = text.trim().split('\n');
   const containerID = line?.endsWith('\r') ? line.slice(0, -1) : line;
   return containerID ? { containerID, ifname: ifname?.trim() ?? '' } : undefined;
+}
+
+/**
+ * The cursors link's target: range set n's cursor in the nth place, empty for a set without one. Every ADD
+ * replaces it, and as a symlink it costs no file to write and fsync: the fsync of the network directory that
+ * makes the claims durable makes it durable too.
+ */
+export function encodeCursorList(cursors: Record<string, string>): string {
+  const sets = Object.keys(cursors).map(Number);
+  return Array.from({ length: Math.max(-1, ...sets) + 1 }, (_, i) => cursors[String(i)] ?? '').join(',');
+}
+
+/** The cursors a link's target lists, by range set index (an entry that is not an address is the decoder's to judge). */
+export function decodeCursorList(target: string): Record<string, string> {
+  const cursors: Record<string, string> = {};
+  target.split(',').forEach((text, i) => {
+    if (text !== '') cursors[String(i)] = text;
+  });
+  return cursors;
 }
 
 /** A claim file is named by an address in canonical form; other names in the directory are not claims. */
