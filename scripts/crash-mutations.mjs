@@ -121,8 +121,8 @@ const MUTANTS = [
     edits: [
       [
         FSUTIL,
-        "  const tmp = writeTemp(dir, name, data);\n  try {\n    linkSync(tmp, join(dir, name));\n    return true;\n  } catch (e) {\n    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;\n    throw e;\n  } finally {\n    unlinkQuiet(tmp);\n  }\n",
-        "  let fd: number;\n  try {\n    fd = openSync(join(dir, name), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600);\n  } catch (e) {\n    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;\n    throw e;\n  }\n  try {\n    const buf = Buffer.from(data);\n    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);\n    fsyncSync(fd);\n  } finally {\n    closeSync(fd);\n  }\n  void linkSync;\n  return true;\n",
+        "      tmp ??= writeTemp(dir, name, data);\n      try {\n        linkSync(tmp, join(dir, name));\n        return true;\n      } catch (e) {\n        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;\n        throw e;\n      }\n",
+        "      let fd: number;\n      try {\n        fd = openSync(join(dir, name), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600);\n      } catch (e) {\n        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;\n        throw e;\n      }\n      try {\n        const buf = Buffer.from(data);\n        for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);\n        fsyncSync(fd);\n      } finally {\n        closeSync(fd);\n      }\n      void linkSync;\n      void writeTemp;\n      return true;\n",
       ],
     ],
   },

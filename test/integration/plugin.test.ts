@@ -1,5 +1,5 @@
 // The built executable, spoken to exactly as a runtime does, for every verb and spec version.
-import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -93,6 +93,18 @@ describe('ADD', () => {
     const b = runCni({ command: 'ADD', containerId: 'c1', ifname: 'net1', stdin: netConf(data.dir) });
     expect(b.json.ips[0].address).toBe('10.88.0.3/24');
     expect(claims()).toEqual(['10.88.0.2', '10.88.0.3']);
+  });
+  it('a dual-stack lease writes its claims once: both names are links to one file, and DEL frees each', () => {
+    const dual = netConf(data.dir, { ranges: [[{ subnet: '10.88.0.0/24' }], [{ subnet: 'fd88::/64' }]] });
+    expect(add('c1', dual).code).toBe(0);
+    expect(add('c2', dual).code).toBe(0);
+    const st = (a: string) => statSync(join(netDir(), a));
+    expect([st('10.88.0.2').ino, st('10.88.0.2').nlink]).toEqual([st('fd88::2').ino, 2]);
+    expect(readFileSync(join(netDir(), 'fd88::3'), 'utf8')).toBe('c2\r\neth0');
+    expect(st('10.88.0.3').ino).not.toBe(st('10.88.0.2').ino);
+    expect(readdirSync(netDir()).filter((n) => n.startsWith('.'))).toEqual([]);
+    expect(del('c1', dual).code).toBe(0);
+    expect(claims()).toEqual(['10.88.0.3', 'fd88::3']);
   });
   it('round-robin: an address freed by DEL is not handed out again at once', () => {
     expect(add('a').json.ips[0].address).toBe('10.88.0.2/24');

@@ -24,8 +24,8 @@ import {
   unreadableError,
 } from '../store.js';
 import {
-  createFileExclusive,
   ensurePrivateDir,
+  exclusiveLinker,
   exists,
   lstatIfExists,
   fsyncDir,
@@ -289,20 +289,25 @@ class DiskSession extends DiskReader implements NetworkSession {
         fsyncDir(this.location);
       });
     };
-    for (const address of fresh) {
-      let ok: boolean;
-      try {
-        ok = io('claiming', join(this.location, address), () => createFileExclusive(this.location, address, claimContent(lease)));
-      } catch (e) {
-        undo();
-        throw e;
+    const claims = exclusiveLinker(this.location, claimContent(lease));
+    try {
+      for (const address of fresh) {
+        let ok: boolean;
+        try {
+          ok = io('claiming', join(this.location, address), () => claims.link(address));
+        } catch (e) {
+          undo();
+          throw e;
+        }
+        if (!ok && !this.claimIsOurs(address, lease)) {
+          undo();
+          const h = this.holderOf(address);
+          throw new ClaimConflict(address, h?.containerID);
+        }
+        if (ok) claimed.push(address);
       }
-      if (!ok && !this.claimIsOurs(address, lease)) {
-        undo();
-        const h = this.holderOf(address);
-        throw new ClaimConflict(address, h?.containerID);
-      }
-      if (ok) claimed.push(address);
+    } finally {
+      claims.close();
     }
     const list = encodeCursorList(cursors);
     if (list !== encodeCursorList(this.current.cursors)) {

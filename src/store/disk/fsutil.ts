@@ -78,18 +78,28 @@ export function readlinkIfExists(path: string): string | undefined {
   }
 }
 
-/** Creates dir/name with data only if the name is free; returns false if it exists. */
-export function createFileExclusive(dir: string, name: string, data: string): boolean {
-  const tmp = writeTemp(dir, name, data);
-  try {
-    linkSync(tmp, join(dir, name));
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw e;
-  } finally {
-    unlinkQuiet(tmp);
-  }
+/**
+ * Creates files holding data under names that must not exist yet: each is a link(2) to one synced temp file,
+ * written on the first link, so the names a call makes (the addresses of a dual-stack lease) share one write
+ * and one fsync. link() is true when the name was free and false when it exists; close() removes the temp.
+ */
+export function exclusiveLinker(dir: string, data: string): { link(name: string): boolean; close(): void } {
+  let tmp: string | undefined;
+  return {
+    link(name) {
+      tmp ??= writeTemp(dir, name, data);
+      try {
+        linkSync(tmp, join(dir, name));
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw e;
+      }
+    },
+    close() {
+      if (tmp !== undefined) unlinkQuiet(tmp);
+    },
+  };
 }
 
 export function fsyncDir(dir: string): void {
