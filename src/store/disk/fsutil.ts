@@ -69,14 +69,7 @@ export function replaceSymlink(dir: string, name: string, target: string): void 
 }
 
 /** A symlink's target; undefined if the name does not exist, any other failure (not a symlink) the caller's. */
-export function readlinkIfExists(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-}
+export const readlinkIfExists = (path: string): string | undefined => ifExists(() => readlinkSync(path));
 
 /**
  * Creates files holding data under names that must not exist yet: each is a link(2) to one synced temp file,
@@ -150,15 +143,18 @@ export function namesIn(dir: string): string[] {
   }
 }
 
-/** lstat, undefined if the path does not exist; any other failure is the caller's. */
-export function lstatIfExists(path: string): Stats | undefined {
+/** What f returns, or undefined when it fails because a path does not exist; any other failure is the caller's. */
+function ifExists<T>(f: () => T): T | undefined {
   try {
-    return lstatSync(path);
+    return f();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
 }
+
+/** lstat, undefined if the path does not exist; any other failure is the caller's. */
+export const lstatIfExists = (path: string): Stats | undefined => ifExists(() => lstatSync(path));
 
 export const exists = (path: string): boolean => lstatIfExists(path) !== undefined;
 
