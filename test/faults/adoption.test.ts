@@ -93,7 +93,7 @@ describe('a round-robin cursor that is not an address', () => {
   const garble = (): void => {
     writeFileSync(join(dataDir, 'cur', 'leasehold.json'), '{"format":1,"network":"cur","cursors":{"0":"10.20.0.5","1":42}}\n');
     rmSync(join(dataDir, 'cur', 'cursors'), { force: true, recursive: true });
-    symlinkSync('not-an-ip', join(dataDir, 'cur', 'cursors'));
+    symlinkSync('0=not-an-ip', join(dataDir, 'cur', 'cursors'));
   };
 
   it('every verb works and round-robin restarts at the range start', async () => {
@@ -130,7 +130,7 @@ describe('a round-robin cursor that is not an address', () => {
     writeFileSync(link, 'a file');
     expectOk(await call('ADD', 'fourth', conf));
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
-    expect(readlinkSync(link)).toMatch(/^10\.20\.0\.\d$/);
+    expect(readlinkSync(link)).toMatch(/^0=10\.20\.0\.\d$/);
   }, 30_000);
 
   it('every CLI command works; check reports the cursor', () => {

@@ -265,14 +265,14 @@ export function readNetwork(netDir: string): NetState {
       problems.push(`leasehold.json does not parse: ${(e as Error).message}`);
     }
   }
-  // The round-robin cursors link: a symlink whose target lists an address (or nothing) per range set.
+  // The round-robin cursors link: a symlink whose target lists "<range set>=<address>" entries.
   const cursorsPath = join(netDir, 'cursors');
   if (existsSync(netDir) && readdirSync(netDir).includes('cursors')) {
     if (!lstatSync(cursorsPath).isSymbolicLink()) problems.push('cursors is not a symbolic link');
     else if (
       !readlinkSync(cursorsPath)
         .split(',')
-        .every((a) => a === '' || isAddressName(a))
+        .every((e) => /^\d+=/.test(e) && isAddressName(e.replace(/^\d+=/, '')))
     )
       problems.push(`cursors -> ${readlinkSync(cursorsPath)}`);
   }

@@ -23,10 +23,10 @@ describe('parseClaim', () => {
 
 describe('the cursors link', () => {
   it.each([
-    ['one range set', { '0': '10.88.0.7' }, '10.88.0.7'],
-    ['dual-stack', { '0': '10.88.0.7', '1': 'fd00::7' }, '10.88.0.7,fd00::7'],
-    ['a set without a cursor keeps its place', { '1': 'fd00::7' }, ',fd00::7'],
-    ['none', {}, ''],
+    ['one range set', { '0': '10.88.0.7' }, '0=10.88.0.7'],
+    ['dual-stack', { '0': '10.88.0.7', '1': 'fd00::7' }, '0=10.88.0.7,1=fd00::7'],
+    ['a set without a cursor is left out', { '1': 'fd00::7' }, '1=fd00::7'],
+    ['a set index far out costs no more than a near one', { '4294967295': '10.0.0.1' }, '4294967295=10.0.0.1'],
   ])('%s', (_, cursors, target) => {
     expect(encodeCursorList(cursors)).toBe(target);
     expect(decodeCursorList(target)).toEqual(cursors);
@@ -34,11 +34,11 @@ describe('the cursors link', () => {
 
   it("wins over leasehold.json's cursors, set by set, and what is not an address is ignored and reported", () => {
     const doc = '{"format":1,"network":"n","cursors":{"0":"10.0.0.9","1":"fd00::9","2":"10.2.0.9"}}';
-    const st = decodeState(doc, decodeCursorList('10.0.0.10,,garbage'));
+    const st = decodeState(doc, decodeCursorList('0=10.0.0.10,2=garbage,no-equals-sign'));
     expect(st).toEqual({
       status: 'ok',
       value: { format: 1, network: 'n', cursors: { '0': '10.0.0.10', '1': 'fd00::9' } },
-      ignoredCursors: { '2': 'garbage' },
+      ignoredCursors: { '2': 'garbage', cursors: 'no-equals-sign' },
     });
   });
 });

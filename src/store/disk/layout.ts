@@ -1,7 +1,7 @@
 // Names and formats of a network directory on disk, <dataDir>/<network>/:
 //   lock            flock target, shared with host-local
 //   leasehold.json  the network state (format; the round-robin cursors adopted from host-local)
-//   cursors         a symlink whose target lists the round-robin cursors, one per range set: "10.88.0.7,fd00::7"
+//   cursors         a symlink whose target lists the round-robin cursors by range set: "0=10.88.0.7,1=fd00::7"
 //   leases/*.json   one record per attachment (container + ifname)
 //   <address>       a claim per leased address, in host-local's reservation format ("<id>\r\n<ifname>"),
 //                   created with link(2) so a name can only be claimed once: no address is ever held twice.
@@ -36,21 +36,27 @@ export function parseClaim(text: string): Attachment | undefined {
 }
 
 /**
- * The cursors link's target: range set n's cursor in the nth place, empty for a set without one. Every ADD
- * replaces it, and as a symlink it costs no file to write and fsync: the fsync of the network directory that
- * makes the claims durable makes it durable too.
+ * The cursors link's target: "<range set>=<address>" for each set, comma-separated. Every ADD replaces it, and
+ * as a symlink it costs no file to write and fsync: the fsync of the network directory that makes the claims
+ * durable makes it durable too.
  */
-export function encodeCursorList(cursors: Record<string, string>): string {
-  const sets = Object.keys(cursors).map(Number);
-  return Array.from({ length: Math.max(-1, ...sets) + 1 }, (_, i) => cursors[String(i)] ?? '').join(',');
-}
+export const encodeCursorList = (cursors: Record<string, string>): string =>
+  Object.entries(cursors)
+    .map(([set, address]) => `${set}=${address}`)
+    .join(',');
 
-/** The cursors a link's target lists, by range set index (an entry that is not an address is the decoder's to judge). */
+/**
+ * The cursors a link's target lists. Judging them is the state decoder's: an entry without "=" is kept under
+ * the link's own name, which is no range set, so that it is reported and ignored like any bad cursor.
+ */
 export function decodeCursorList(target: string): Record<string, string> {
   const cursors: Record<string, string> = {};
-  target.split(',').forEach((text, i) => {
-    if (text !== '') cursors[String(i)] = text;
-  });
+  for (const entry of target.split(',')) {
+    const eq = entry.indexOf('=');
+    if (entry === '') continue;
+    if (eq < 0) cursors[CURSORS_LINK] = entry;
+    else cursors[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
   return cursors;
 }
 
