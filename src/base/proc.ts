@@ -22,9 +22,11 @@ const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 /**
  * `new Date(ms).toISOString()` without a Date: V8 loads the time zone (/etc/localtime and ICU's tables) on the
  * first Date it makes, ~0.3 ms of an ADD, and a lease's time is UTC anyway. Civil date from the day number
- * by Howard Hinnant's algorithm (days_from_civil, inverted), for years 0000-9999.
+ * by Howard Hinnant's algorithm (days_from_civil, inverted), for years 0000-9999. A fraction of a millisecond
+ * (an lstat mtimeMs) is dropped toward zero, as Date does.
  */
-export function isoTime(ms: number = Date.now()): string {
+export function isoTime(at: number = Date.now()): string {
+  const ms = Math.trunc(at);
   const day = Math.floor(ms / 86_400_000);
   const inDay = ms - day * 86_400_000;
   const z = day + 719_468;

@@ -3,6 +3,7 @@
 // containers frees their addresses. A pure plan: the store applies it (first contact on ADD, or
 // `leasehold import-host-local`, which can print it with --dry-run instead).
 import { attachmentKey } from '../base/ids.js';
+import { isoTime } from '../base/proc.js';
 import type { Claim } from '../allocator/leaks.js';
 import { LEASE_FORMAT, type Lease } from './lease.js';
 import type { Adoption } from './store.js';
@@ -29,7 +30,7 @@ export function planAdoption(claims: Claim[], legacyCursors: Record<string, stri
             ifname: c.holder.ifname,
             addresses: [],
             netns: '',
-            createdAt: new Date(c.mtimeMs ?? Date.now()).toISOString(),
+            createdAt: isoTime(c.mtimeMs),
             bootId: null,
             adoptedFromHostLocal: true,
           };

@@ -13,6 +13,15 @@ describe('isoTime', () => {
     );
   });
 
+  it('drops a fraction of a millisecond toward zero, as Date does (file times are fractional)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -62_000_000_000_000, max: 250_000_000_000_000 }), fc.double({ min: 0, max: 0.999, noNaN: true }), (ms, f) => {
+        expect(isoTime(ms + f)).toBe(new Date(ms + f).toISOString());
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
   it('at the edges: the epoch, leap days, year ends, a millisecond before midnight', () => {
     for (const t of [
       '1970-01-01T00:00:00.000Z',
