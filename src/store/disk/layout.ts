@@ -52,8 +52,8 @@ export const encodeCursorList = (cursors: Record<string, string>): string =>
 export function decodeCursorList(target: string): Record<string, string> {
   const cursors: Record<string, string> = {};
   for (const entry of target.split(',')) {
-    const eq = entry.indexOf('=');
     if (entry === '') continue;
+    const eq = entry.indexOf('=');
     if (eq < 0) cursors[CURSORS_LINK] = entry;
     else cursors[entry.slice(0, eq)] = entry.slice(eq + 1);
   }
