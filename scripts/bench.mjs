@@ -4,7 +4,7 @@
 // Method: every timed case is paired with a floor run (the embedded Node starting an empty script) right
 // before it, round by round, and reported as the median of the per-pair ratios. A shared machine's load moves
 // both halves of a pair together, so the ratio survives noise that would swamp absolute times. The load
-// average is printed before and after, with a warning when the run was noisy.
+// average and the CPU time stolen by the hypervisor are printed, with a warning when the run was noisy.
 //
 // Environment: BENCH_QUICK=1 (a smoke run: few rounds, small fills and bursts), BENCH_ROUNDS,
 // BENCH_FILLS (default 0,60000), BENCH_BURSTS (default 100,200), BENCH_BURST_REPEATS, BENCH_CLUSTER=0 (skip
@@ -16,7 +16,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
-import { BARE_ENV, burst, cniEnv, leaseholdConf, median, quantile, timeOnce } from './bench/lib.mjs';
+import { BARE_ENV, burst, cniEnv, cpuTicks, leaseholdConf, median, quantile, stealShare, timeOnce } from './bench/lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LEASEHOLD = join(root, 'dist', 'leasehold');
@@ -64,6 +64,7 @@ const conf = (type, dataDir, subnet) =>
 const floorOnce = () => timeOnce(RUNTIME, [emptyScript], BARE_ENV).ms;
 
 const load0 = loadavg();
+const ticks0 = cpuTicks();
 const results = {
   date: new Date().toISOString(),
   machine: { cpus: CORES, model: cpus()[0]?.model, loadavgBefore: load0 },
@@ -166,6 +167,7 @@ for (const fill of FILLS) {
 //    its own network).
 // The noise check uses the load before the bursts: a burst of 200 processes is itself a load of ~200.
 results.machine.loadavgAfterCases = loadavg();
+const ticksAfterCases = cpuTicks();
 results.bursts = [];
 for (const n of BURSTS) {
   for (let rep = 0; rep < BURST_REPEATS; rep++) {
@@ -213,6 +215,7 @@ for (const n of BURSTS) {
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
+const ticksAfterBursts = cpuTicks();
 
 // 4. Cluster mode on a real 3-member etcd on loopback: ADD and DEL side by side with the same calls on the
 //    node's disk (the ratio the cluster ADD is held to), then many attachments made by 10 simulated nodes at
@@ -372,9 +375,14 @@ const loadMax = Math.max(load0[0], results.machine.loadavgAfterCases[0]);
 console.log(
   `load average before ${load0.map(f2).join(' ')}, after the single cases ${results.machine.loadavgAfterCases.map(f2).join(' ')}, after the bursts ${results.machine.loadavgAfter.map(f2).join(' ')}; floor p50 ${f1(fl.p50)} ms, p99 ${f1(fl.p99)} ms`,
 );
+const steal = { cases: stealShare(ticks0, ticksAfterCases), bursts: stealShare(ticksAfterCases, ticksAfterBursts) };
+results.machine.stealShare = steal;
+const pct = (x) => `${(x * 100).toFixed(1)} %`;
+console.log(`CPU time stolen by the hypervisor: ${pct(steal.cases)} during the single cases, ${pct(steal.bursts)} during the bursts`);
 const noisy = [];
 if (loadMax > CORES) noisy.push(`load average ${f2(loadMax)} > ${CORES} cores`);
 if (fl.p99 / fl.p50 > 1.5) noisy.push(`floor p99/p50 = ${f2(fl.p99 / fl.p50)} > 1.5`);
+for (const [phase, share] of Object.entries(steal)) if (share > 0.02) noisy.push(`${pct(share)} of the CPU stolen during the ${phase} > 2 %`);
 results.noisy = noisy;
 if (noisy.length) console.log(`WARNING: noisy run (${noisy.join('; ')}): ratios are less trustworthy; rerun on a quiet machine`);
 

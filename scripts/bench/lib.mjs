@@ -37,6 +37,19 @@ export const quantile = (xs, p) => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
 };
 export const median = (xs) => quantile(xs, 0.5);
+/**
+ * The machine's CPU time so far, in clock ticks, and the part of it the hypervisor gave to other guests
+ * (steal): a VM's load average does not show the host taking its CPUs away, and every ratio then drifts.
+ */
+export function cpuTicks() {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/);
+  const n = fields.map(Number);
+  return { total: n.reduce((a, b) => a + b, 0), steal: n[7] ?? 0 };
+}
+
+/** The share of the CPU time between two cpuTicks() readings that was stolen. */
+export const stealShare = (a, b) => (b.total > a.total ? (b.steal - a.steal) / (b.total - a.total) : 0);
+
 export const loadText = () =>
   loadavg()
     .map((x) => x.toFixed(2))
