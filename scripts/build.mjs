@@ -17,7 +17,8 @@ const addon = join(work, 'flock.node');
 const cliBundle = join(work, 'leasehold-cli.cjs');
 const seaMain = join(work, 'sea-main.cjs');
 const trainer = join(work, 'train-code-cache.cjs');
-const cache = join(work, 'leasehold.cache');
+const diskCache = join(work, 'leasehold.cache');
+const clusterCache = join(work, 'leasehold-cluster.cache');
 const out = join(root, 'dist', 'leasehold');
 
 execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', root], { stdio: 'inherit' });
@@ -51,11 +52,17 @@ await build({ ...common, entryPoints: [join(root, 'src', 'entry.ts')], outfile: 
 await build({ ...common, entryPoints: [join(root, 'src', 'cli', 'index.ts')], outfile: cliBundle });
 await build({ ...common, entryPoints: [join(root, 'src', 'sea-main.ts')], outfile: seaMain });
 await build({ ...common, entryPoints: [join(root, 'scripts', 'train-code-cache.ts')], outfile: trainer });
-await makeCodeCache({ trainer, bundle, out: cache });
+await makeCodeCache({ trainer, bundle, disk: diskCache, cluster: clusterCache });
 const sha = await buildSea({
   bundle: seaMain,
   out,
   workDir: join(work, 'sea'),
-  assets: { 'flock.node': addon, 'leasehold-cli.cjs': cliBundle, 'leasehold.cjs': bundle, 'leasehold.cache': cache },
+  assets: {
+    'flock.node': addon,
+    'leasehold-cli.cjs': cliBundle,
+    'leasehold.cjs': bundle,
+    'leasehold.cache': diskCache,
+    'leasehold-cluster.cache': clusterCache,
+  },
 });
 console.log(`built ${out} (sha256 ${sha.slice(0, 16)}…)`);

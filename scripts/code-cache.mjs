@@ -1,10 +1,11 @@
-// Makes the plugin bundle's V8 code cache, embedded beside it in the single executable (src/sea-main.ts).
-// V8 writes into a cache only what has been compiled, and it compiles a function on its first call: so the
+// Makes the plugin bundle's V8 code caches, embedded beside it in the single executable (src/sea-main.ts).
+// V8 writes into a cache only what has been compiled, and it compiles a function on its first call: so a
 // cache is made by running the bundle through the calls a node makes (VERSION, ADD new and repeated, CHECK,
 // GC, STATUS, DEL, both address families, an old cniVersion, a config error), one process each, every step
 // starting from the cache of the one before, on the embedded Node with the executable's V8 flags (a cache
-// made under other flags is refused). Cluster mode's ADD and DEL are trained against a one-member etcd on
-// loopback when Debian's etcd-server is installed; without it their code compiles on first use.
+// made under other flags is refused). That makes the disk cache; the cluster cache goes on from it with
+// cluster mode's ADD and DEL against a one-member etcd on loopback, when Debian's etcd-server is installed
+// (without it, the two are the same and cluster code compiles on first use).
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -42,8 +43,11 @@ async function startEtcd(work) {
   throw new Error('code cache: the training etcd did not become healthy within 20 s');
 }
 
-/** trainer: the bundled scripts/train-code-cache.ts; bundle: the plugin bundle, its assets beside it. */
-export async function makeCodeCache({ trainer, bundle, out }) {
+/**
+ * trainer: the bundled scripts/train-code-cache.ts; bundle: the plugin bundle, its assets beside it; disk and
+ * cluster: where the two caches go.
+ */
+export async function makeCodeCache({ trainer, bundle, disk, cluster }) {
   const work = mkdtempSync(join(tmpdir(), 'leasehold-code-cache-'));
   const etcd = await startEtcd(work);
   if (!etcd) console.log('code cache: etcd is not installed, so cluster calls are not trained (they compile on first use)');
@@ -66,20 +70,32 @@ export async function makeCodeCache({ trainer, bundle, out }) {
       { verb: 'DEL', id: 'a', stdin: () => conf('1.1.0') },
       { verb: 'ADD', id: 'c', stdin: () => conf('1.1.0', { ranges: [[{ subnet: '10.99.0.0/33' }]] }), fails: true },
     ];
+    const clusterSteps = [];
     if (etcd) {
-      const cluster = () => conf('1.1.0', { dataDir: join(work, 'node'), cluster: { etcd: { endpoints: [etcd.endpoint] }, pool: 'train', nodeName: 'train' } });
-      steps.push({ verb: 'ADD', id: 'a', stdin: cluster }, { verb: 'DEL', id: 'a', stdin: cluster });
+      const clusterConf = () =>
+        conf('1.1.0', { dataDir: join(work, 'node'), cluster: { etcd: { endpoints: [etcd.endpoint] }, pool: 'train', nodeName: 'train' } });
+      clusterSteps.push({ verb: 'ADD', id: 'a', stdin: clusterConf }, { verb: 'DEL', id: 'a', stdin: clusterConf });
     }
     let cache = '';
-    steps.forEach((s, i) => {
-      const next = join(work, `cache-${i}`);
+    let i = 0;
+    const run = (s) => {
+      const next = join(work, `cache-${i++}`);
       const env = { PATH: process.env.PATH, CNI_COMMAND: s.verb, CNI_CONTAINERID: s.id ?? 'train', CNI_NETNS: '/var/run/netns/train', CNI_IFNAME: 'eth0' };
       const r = spawnSync(baseNode(), [...EXEC_ARGV, trainer, bundle, cache, next], { env, input: JSON.stringify(s.stdin()), encoding: 'utf8' });
       if (r.status !== (s.fails ? 1 : 0)) throw new Error(`code cache: ${s.verb} exited ${r.status ?? r.signal}: ${r.stdout}${r.stderr}${r.error ?? ''}`);
       if (s.verb === 'ADD' && s.id === 'a') added = r.stdout;
       cache = next;
-    });
-    copyFileSync(cache, out);
+    };
+    steps.forEach(run);
+    copyFileSync(cache, disk);
+    clusterSteps.forEach(run);
+    copyFileSync(cache, cluster);
+    // Each cache is checked as a step's input (the trainer exits 3 if V8 refuses it): a refused cache only
+    // slows every call down, which no test would see.
+    for (const c of [disk, cluster]) {
+      cache = c;
+      run(steps[0]);
+    }
   } finally {
     etcd?.stop();
     rmSync(work, { recursive: true, force: true });

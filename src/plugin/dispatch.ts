@@ -1,9 +1,9 @@
 // The CNI protocol: environment and stdin in, exactly one JSON document (result or error) out, through a
 // table of verbs (as libcni's skel does). Each verb's module is loaded only when it runs, and VERSION touches
 // neither the config parser nor an IP library. Nothing but this module writes to stdout on the plugin path.
-import { fstatSync, readSync } from 'node:fs';
 import { CniError, Code } from '../base/errors.js';
 import { nowMs } from '../base/proc.js';
+import { MAX_STDIN, readStdinOnce, stdinIsTerminal } from '../base/stdin.js';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, atLeast, isSupported } from '../base/versions.js';
 import type { NetConf } from '../config/load.js';
 import type { Store } from '../store/store.js';
@@ -11,29 +11,12 @@ import { type CniEnv, type Verb as VerbName, readEnv } from './env.js';
 import type { OpLine } from './oplog.js';
 import type { Outcome, Verb } from './verb.js';
 
-/** Network configs are a few KB; anything past this is a mistake or an attack, refused before parsing. */
-export const MAX_STDIN = 1 << 20;
-
-export function readStdin(fd = 0): string {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const buf = Buffer.allocUnsafe(64 * 1024);
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(fd, buf, 0, buf.length, null);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') continue;
-      if (code === 'EOF' || code === 'EBADF' || code === 'ENXIO') break;
-      throw new CniError(Code.IoFailure, `reading stdin failed (${code})`);
-    }
-    if (n === 0) break;
-    total += n;
-    if (total > MAX_STDIN) throw new CniError(Code.DecodeFailure, `network config on stdin is larger than ${MAX_STDIN} bytes; pass the network config only`);
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/** The network config on stdin, or the CNI error that reading it met. */
+export function readStdin(): string {
+  const read = readStdinOnce();
+  if ('failed' in read) throw new CniError(Code.IoFailure, `reading stdin failed (${read.failed})`);
+  if ('tooLarge' in read) throw new CniError(Code.DecodeFailure, `network config on stdin is larger than ${MAX_STDIN} bytes; pass the network config only`);
+  return read.text;
 }
 
 /** Reads just enough of stdin to answer in the caller's version, even when the rest is invalid. */
@@ -72,13 +55,7 @@ export const defaultDeps: PluginDeps = {
     conf.cluster
       ? new (await import('../store/etcd/etcd-store.js')).EtcdStore({ cluster: conf.cluster, dataDir: conf.dataDir })
       : new (await import('../store/disk/disk-store.js')).DiskStore(conf.dataDir),
-  stdinIsTerminal: () => {
-    try {
-      return fstatSync(0).isCharacterDevice();
-    } catch {
-      return false;
-    }
-  },
+  stdinIsTerminal,
 };
 
 export interface PluginRun {
