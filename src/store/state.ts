@@ -1,6 +1,7 @@
 // The network state document (leasehold.json on disk): its format and the round-robin cursors. One decoder
 // for every reader, so a cursor that is not an address means the same everywhere: it is ignored (round-robin
 // restarts at the range's start) and reported by `leasehold check`, never a crash.
+import { digitsValue } from '../base/digits.js';
 import { type Ip, canonicalIp, parseIp } from '../net/ip.js';
 import { decodeVersioned } from './lease.js';
 
@@ -28,7 +29,7 @@ export function decodeState(text: string, stored: Record<string, string> = {}): 
   const cursors: Record<string, string> = {};
   const ignoredCursors: Record<string, string> = {};
   for (const [k, text] of Object.entries({ ...v.cursors, ...stored })) {
-    const ip = typeof text === 'string' && /^\d+$/.test(k) ? ipOrUndefined(text) : undefined;
+    const ip = typeof text === 'string' && digitsValue(k, 10) !== undefined ? ipOrUndefined(text) : undefined;
     if (ip) cursors[k] = canonicalIp(text as string);
     else ignoredCursors[k] = String(text).slice(0, 80);
   }
