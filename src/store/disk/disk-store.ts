@@ -119,11 +119,40 @@ class DiskReader implements NetworkReader {
     return this.readLease(att);
   }
 
+  protected recordPath(att: Attachment): string {
+    return join(this.leasesDir, leaseFileName(att.containerID, att.ifname));
+  }
+
+  /**
+   * Whether leases/ is there; a symlink or any other file in its place is code 5: reading through it would read
+   * (and a DEL remove) files outside the data directory.
+   */
+  protected hasLeasesDir(): boolean {
+    const why = this.leasesDirProblem();
+    if (why === 'missing') return false;
+    if (why !== undefined) throw unreadableError(this.leasesDir, why);
+    return true;
+  }
+
+  /** What is wrong with leases/ ('missing' when it is not there), or undefined when it is a real directory. */
+  protected leasesDirProblem(): string | undefined {
+    let st: ReturnType<typeof lstatIfExists>;
+    try {
+      st = lstatIfExists(this.leasesDir);
+    } catch (e) {
+      return ioError('checking', this.leasesDir, e).message;
+    }
+    if (st === undefined) return 'missing';
+    if (st.isDirectory()) return undefined;
+    return st.isSymbolicLink() ? 'it is a symbolic link, not a directory' : 'it is not a directory';
+  }
+
   protected readLease(att: Attachment): Lease | undefined {
-    const path = join(this.leasesDir, leaseFileName(att.containerID, att.ifname));
+    if (!this.hasLeasesDir()) return undefined;
+    const path = this.recordPath(att);
     const text = io('reading', path, () => readIfExists(path));
     if (text === undefined) return undefined;
-    const lease = decodeLease(text);
+    const lease = decodeLease(text, att);
     if (typeof lease === 'string') throw unreadableError(path, lease);
     return lease;
   }
@@ -136,7 +165,7 @@ class DiskReader implements NetworkReader {
     const leases: Lease[] = [];
     const unreadable: Unreadable[] = [];
     // A directory only host-local has written to has no records yet.
-    if (!io('checking', this.leasesDir, () => exists(this.leasesDir))) return { leases, unreadable };
+    if (!this.hasLeasesDir()) return { leases, unreadable };
     for (const name of io('listing', this.leasesDir, () => readdirSync(this.leasesDir))) {
       if (!name.endsWith('.json') || name.startsWith('.')) continue;
       const path = join(this.leasesDir, name);
@@ -150,6 +179,8 @@ class DiskReader implements NetworkReader {
       if (text === undefined) continue;
       const lease = decodeLease(text);
       if (typeof lease === 'string') unreadable.push({ path, why: lease });
+      // Freeing a record goes by the name its attachment gives: one stored under another name would stay.
+      else if (leaseFileName(lease.containerID, lease.ifname) !== name) unreadable.push({ path, why: 'it names an attachment whose record has another name' });
       else leases.push(lease);
     }
     return { leases, unreadable };
@@ -181,8 +212,13 @@ class DiskReader implements NetworkReader {
     return text === undefined ? undefined : parseClaim(text);
   }
 
+  /** A claim that cannot be read (not a regular file, a symlink) is no one's that a record can free. */
   protected claimIsOurs(address: string, att: Attachment): boolean {
-    return sameAttachment(this.holderOf(address), att);
+    try {
+      return sameAttachment(this.holderOf(address), att);
+    } catch {
+      return false;
+    }
   }
 
   async view(): Promise<LeaseView> {
@@ -223,8 +259,12 @@ class DiskSession extends DiskReader implements NetworkSession {
     return this.loaded.status === 'ok' ? this.loaded.value : emptyState(this.network);
   }
 
-  /** Loads the state; on first contact (create), adopts host-local's files and writes the state. */
-  load(create: boolean): void {
+  /**
+   * Loads the state; on first contact (create), adopts host-local's files and writes the state. A release (DEL)
+   * reads nothing but the attachment's record and claims, so that nothing else that is broken can block it.
+   */
+  load(create: boolean, release = false): void {
+    if (release) return;
     // Checked on every open: a leases/ replaced by a symlink must not redirect writes outside the data dir.
     if (create) io('preparing', this.leasesDir, () => ensurePrivateDir(this.leasesDir));
     const st = this.readState();
@@ -348,9 +388,41 @@ class DiskSession extends DiskReader implements NetworkSession {
     return freed;
   }
 
+  /**
+   * Frees the attachment's record and the claims that name it, whatever else is broken. Without a usable record
+   * (none, unreadable, a bad address) the claims are found by their content, as host-local's DEL finds them.
+   */
   async release(att: Attachment): Promise<string[]> {
-    const lease = this.readLease(att);
-    return lease ? this.deleteLease(lease) : [];
+    const dirProblem = this.leasesDirProblem();
+    if (dirProblem === undefined) {
+      let lease: Lease | undefined;
+      try {
+        lease = this.readLease(att);
+      } catch (e) {
+        if (!(e instanceof CniError)) throw e;
+        // An unusable record is still this attachment's (its name says so): removed first, as deleteLease does.
+        const path = this.recordPath(att);
+        io('removing', path, () => {
+          unlinkRecord(path);
+          fsyncDir(this.leasesDir);
+        });
+      }
+      if (lease) return this.deleteLease(lease);
+    }
+    // A leases/ that is not a real directory is left alone (ADD refuses it): its records may be outside.
+    return this.freeClaimsOf(att);
+  }
+
+  private freeClaimsOf(att: Attachment): string[] {
+    const freed: string[] = [];
+    for (const name of io('listing', this.location, () => readdirSync(this.location))) {
+      const address = claimAddress(name);
+      if (!address || !this.claimIsOurs(address, att)) continue;
+      io('removing', join(this.location, address), () => unlinkIfExists(join(this.location, address)));
+      freed.push(address);
+    }
+    if (freed.length > 0) io('syncing', this.location, () => fsyncDir(this.location));
+    return freed;
   }
 
   async removeClaim(address: string): Promise<void> {
@@ -358,6 +430,15 @@ class DiskSession extends DiskReader implements NetworkSession {
       unlinkQuiet(join(this.location, address));
       fsyncDir(this.location);
     });
+  }
+}
+
+/** Removes a record; a directory in its place is no record, and is left for ADD to refuse and an operator to look at. */
+function unlinkRecord(path: string): void {
+  try {
+    unlinkIfExists(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EISDIR') throw e;
   }
 }
 
@@ -393,7 +474,7 @@ export class DiskStore implements Store {
     }
     const session = new DiskSession(dir, network, acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs));
     try {
-      session.load(opts.create);
+      session.load(opts.create, opts.release);
       return session;
     } catch (e) {
       session.close();

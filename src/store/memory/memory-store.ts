@@ -107,7 +107,11 @@ class MemorySession extends MemoryReader implements NetworkSession {
 
   async release(att: Attachment): Promise<string[]> {
     const lease = this.net.leases.get(attachmentKey(att));
-    return lease ? this.deleteLease(lease) : [];
+    if (lease) return this.deleteLease(lease);
+    // No record: the claims that name the attachment are still its own, as on disk.
+    const freed = [...this.net.claims].filter(([, c]) => sameAttachment(c.holder, att)).map(([a]) => a);
+    for (const a of freed) this.net.claims.delete(a);
+    return freed;
   }
 
   async removeClaim(address: string): Promise<void> {
@@ -145,10 +149,10 @@ export class MemoryStore implements Store {
     );
     await before;
     const session = new MemorySession(network, net, release, 0);
-    if (opts.create && net.state.status === 'missing') {
+    if (opts.create && !opts.release && net.state.status === 'missing') {
       await session.adopt(planAdoption(await session.listClaims(), net.legacyCursors, [], {}));
     }
-    if (opts.create && net.state.status === 'unreadable') {
+    if (opts.create && !opts.release && net.state.status === 'unreadable') {
       release();
       throw unreadableError(net.state.path, net.state.why);
     }

@@ -1,0 +1,99 @@
+// DEL frees what the attachment holds whatever else in the network directory is broken (issue 20, items 6
+// and 7), and ADD refuses what it cannot read. In-process, through runPlugin and the disk store.
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Code } from '../../src/base/errors';
+import { runPlugin } from '../../src/plugin/dispatch';
+import { DiskStore } from '../../src/store/disk/disk-store';
+
+const root = mkdtempSync(join(tmpdir(), 'lh-disk-release-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let n = 0;
+/** A fresh data directory with containers a (10.9.0.2) and b (10.9.0.3) added. */
+async function network() {
+  const dataDir = join(root, `d${n++}`);
+  const dir = join(dataDir, 'net1');
+  const deps = { storeFor: async () => new DiskStore(dataDir), stdinIsTerminal: () => false };
+  const conf = JSON.stringify({ cniVersion: '1.1.0', name: 'net1', ipam: { type: 'leasehold', ranges: [[{ subnet: '10.9.0.0/29' }]], lockTimeoutMs: 5000 } });
+  const call = async (command: string, id: string) => {
+    const r = await runPlugin({ CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: `/run/netns/${id}`, CNI_IFNAME: 'eth0' }, () => conf, deps);
+    return { ...r, json: r.stdout ? JSON.parse(r.stdout) : undefined };
+  };
+  expect((await call('ADD', 'a')).json.ips[0].address).toBe('10.9.0.2/29');
+  expect((await call('ADD', 'b')).json.ips[0].address).toBe('10.9.0.3/29');
+  const claims = () => readdirSync(dir).filter((f) => /^\d/.test(f));
+  const record = (id: string) => join(dir, 'leases', `${id}@eth0.json`);
+  return { dir, call, claims, record };
+}
+
+describe('DEL frees the attachment whatever else is broken', () => {
+  it('an unreadable leasehold.json (only the cursors) blocks no DEL; ADD refuses it with code 5 and leaves it', async () => {
+    const { dir, call, claims, record } = await network();
+    writeFileSync(join(dir, 'leasehold.json'), '{"format":1,"cursors":');
+    const del = await call('DEL', 'a');
+    expect(del.exitCode, del.stdout).toBe(0);
+    expect(claims()).toEqual(['10.9.0.3']);
+    expect(() => readFileSync(record('a'))).toThrow(/ENOENT/);
+    const add = await call('ADD', 'c');
+    expect(add.json.code).toBe(Code.IoFailure);
+    expect(add.json.msg).toContain(join(dir, 'leasehold.json'));
+    expect(add.json.msg).toMatch(/move the file aside/);
+    expect(readFileSync(join(dir, 'leasehold.json'), 'utf8')).toBe('{"format":1,"cursors":');
+  });
+
+  it('a record naming a non-canonical address is code 5 naming it on ADD and CHECK; DEL frees its claim', async () => {
+    const { call, claims, record } = await network();
+    writeFileSync(record('b'), readFileSync(record('b'), 'utf8').replace('10.9.0.3', '10.9.0.03'));
+    for (const verb of ['ADD', 'CHECK']) {
+      const r = await call(verb, 'b');
+      expect(r.json.code, r.stdout).toBe(Code.IoFailure);
+      expect(r.json.msg).toContain(record('b'));
+    }
+    expect(claims()).toEqual(['10.9.0.2', '10.9.0.3']);
+    const del = await call('DEL', 'b');
+    expect(del.exitCode, del.stdout).toBe(0);
+    expect(claims()).toEqual(['10.9.0.2']);
+    expect(() => readFileSync(record('b'))).toThrow(/ENOENT/);
+  });
+
+  it("a record that names another attachment frees neither that attachment's claims nor its record", async () => {
+    const { call, claims, record } = await network();
+    writeFileSync(record('a'), readFileSync(record('b')));
+    expect((await call('DEL', 'a')).exitCode).toBe(0);
+    expect(claims()).toEqual(['10.9.0.3']);
+    expect((await call('CHECK', 'b')).exitCode).toBe(0);
+  });
+
+  it('a claim left without its record (a DEL killed between the two) is freed by the next DEL', async () => {
+    const { call, claims, record } = await network();
+    rmSync(record('a'));
+    expect((await call('DEL', 'a')).exitCode).toBe(0);
+    expect(claims()).toEqual(['10.9.0.3']);
+  });
+
+  it('a leases/ replaced by a symlink: DEL frees the claims and touches nothing behind the link; ADD refuses', async () => {
+    const { dir, call, claims } = await network();
+    const outside = join(root, `outside${n}`);
+    renameSync(join(dir, 'leases'), outside);
+    symlinkSync(outside, join(dir, 'leases'));
+    const before = readdirSync(outside).sort();
+    expect((await call('DEL', 'a')).exitCode).toBe(0);
+    expect(claims()).toEqual(['10.9.0.3']);
+    expect(readdirSync(outside).sort()).toEqual(before);
+    const add = await call('ADD', 'c');
+    expect(add.json.code).toBe(Code.IoFailure);
+    expect(add.json.msg).toContain(join(dir, 'leases'));
+  });
+
+  it('a directory at a record name is left in place; the claims are freed', async () => {
+    const { call, claims, record } = await network();
+    rmSync(record('a'));
+    mkdirSync(record('a'));
+    expect((await call('DEL', 'a')).exitCode).toBe(0);
+    expect(claims()).toEqual(['10.9.0.3']);
+    expect((await call('ADD', 'a')).json.code).toBe(Code.IoFailure);
+  });
+});
