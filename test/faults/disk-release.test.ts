@@ -1,6 +1,7 @@
 // DEL frees what the attachment holds whatever else in the network directory is broken (issue 20, items 6
 // and 7), and ADD refuses what it cannot read. In-process, through runPlugin and the disk store.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -95,5 +96,29 @@ describe('DEL frees the attachment whatever else is broken', () => {
     expect((await call('DEL', 'a')).exitCode).toBe(0);
     expect(claims()).toEqual(['10.9.0.3']);
     expect((await call('ADD', 'a')).json.code).toBe(Code.IoFailure);
+  });
+});
+
+describe('the lock file is only ever a lock', () => {
+  it('a lock hard-linked to a file outside the data directory: calls work and never write into that file', async () => {
+    const { dir, call } = await network();
+    const outside = join(root, `outside-lock${n}`);
+    writeFileSync(outside, 'sentinel\n');
+    rmSync(join(dir, 'lock'));
+    linkSync(outside, join(dir, 'lock'));
+    expect((await call('ADD', 'c')).exitCode).toBe(0);
+    expect((await call('DEL', 'a')).exitCode).toBe(0);
+    expect(readFileSync(outside, 'utf8')).toBe('sentinel\n');
+  });
+
+  it('a FIFO in place of the lock is code 5 naming it, at once', async () => {
+    const { dir, call } = await network();
+    rmSync(join(dir, 'lock'));
+    expect(spawnSync('mkfifo', [join(dir, 'lock')]).status).toBe(0);
+    for (const verb of ['ADD', 'DEL']) {
+      const r = await call(verb, 'a');
+      expect(r.json.code, r.stdout).toBe(Code.IoFailure);
+      expect(r.json.msg).toContain(join(dir, 'lock'));
+    }
   });
 });
