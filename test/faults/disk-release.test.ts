@@ -122,3 +122,33 @@ describe('the lock file is only ever a lock', () => {
     }
   });
 });
+
+describe("first contact adopts host-local's claims and changes nothing else", () => {
+  it('a claim naming a path is adopted by no one: nothing is written outside the data directory', async () => {
+    const { dir, call } = await network();
+    rmSync(join(dir, 'leasehold.json'));
+    const outside = join(root, `adopt-outside${n}`);
+    mkdirSync(outside);
+    writeFileSync(join(dir, '10.9.0.5'), `/../../../${outside.split('/').pop()}/pwn\r\neth0`);
+    expect((await call('ADD', 'c')).exitCode).toBe(0);
+    expect(readdirSync(outside)).toEqual([]);
+  });
+
+  it("records already there (a state file removed by hand) are kept as they are, not rewritten as host-local's", async () => {
+    const { dir, call, record } = await network();
+    const before = readFileSync(record('b'), 'utf8');
+    rmSync(join(dir, 'leasehold.json'));
+    expect((await call('ADD', 'c')).exitCode).toBe(0);
+    expect(readFileSync(record('b'), 'utf8')).toBe(before);
+  });
+
+  it('an unreadable record stops the adoption: ADD refuses with code 5 rather than write over it', async () => {
+    const { dir, call, record } = await network();
+    writeFileSync(record('b'), '{"format":1');
+    rmSync(join(dir, 'leasehold.json'));
+    const r = await call('ADD', 'c');
+    expect(r.json.code).toBe(Code.IoFailure);
+    expect(r.json.msg).toContain(record('b'));
+    expect(readFileSync(record('b'), 'utf8')).toBe('{"format":1');
+  });
+});

@@ -237,11 +237,16 @@ class DiskReader implements NetworkReader {
     return cursors;
   }
 
-  /** The plan that would adopt what host-local left here (leasehold import-host-local --dry-run prints it). */
+  /**
+   * The plan that would adopt what host-local left here (leasehold import-host-local --dry-run prints it). An
+   * unreadable record stops it (code 5): adopting a claim of its attachment would write over it.
+   */
   planAdoption(): Adoption {
     const st = this.readState();
     const current = st.status === 'ok' ? st.value.cursors : {};
-    return planAdoption(this.readClaims(), this.legacyCursors(), this.readLeases().leases, current);
+    const { leases, unreadable } = this.readLeases();
+    if (unreadable.length > 0) throw unreadableError(unreadable[0]!.path, unreadable[0]!.why);
+    return planAdoption(this.readClaims(), this.legacyCursors(), leases, current);
   }
 }
 
@@ -278,8 +283,9 @@ class DiskSession extends DiskReader implements NetworkSession {
     // and later calls find it and sync only inside it: until the state exists, an open syncs the whole path
     // first (before the state, whose presence ends it).
     io('syncing', this.location, () => fsyncPath(dirname(this.location)));
-    // First contact with this network: take over what host-local left here, so a live node can switch.
-    this.applyAdoption(planAdoption(this.readClaims(), this.legacyCursors(), [], {}), true);
+    // First contact with this network: take over what host-local left here, so a live node can switch. Records
+    // may be here already (a state file removed by hand): they are extended, never replaced.
+    this.applyAdoption(this.planAdoption(), true);
   }
 
   private saveState(state: NetworkState): void {
