@@ -142,6 +142,13 @@ describe("first contact adopts host-local's claims and changes nothing else", ()
     expect(readFileSync(record('b'), 'utf8')).toBe(before);
   });
 
+  it('a host-local cursor that cannot be read (a symlink) is ignored like any bad cursor', async () => {
+    const { dir, call } = await network();
+    rmSync(join(dir, 'leasehold.json'));
+    symlinkSync('/etc/hostname', join(dir, 'last_reserved_ip.0'));
+    expect((await call('ADD', 'c')).exitCode).toBe(0);
+  });
+
   it('an unreadable record stops the adoption: ADD refuses with code 5 rather than write over it', async () => {
     const { dir, call, record } = await network();
     writeFileSync(record('b'), '{"format":1');

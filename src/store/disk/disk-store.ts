@@ -231,7 +231,12 @@ class DiskReader implements NetworkReader {
     for (const name of io('listing', this.location, () => readdirSync(this.location))) {
       const m = LEGACY_CURSOR.exec(name);
       if (!m) continue;
-      const text = io('reading', join(this.location, name), () => readIfExists(join(this.location, name)))?.trim();
+      let text: string | undefined;
+      try {
+        text = readIfExists(join(this.location, name))?.trim();
+      } catch {
+        continue; // a cursor only spreads allocations: one that cannot be read (a link, a FIFO) is ignored
+      }
       if (text && claimAddress(text)) cursors[m[1]!] = text;
     }
     return cursors;
