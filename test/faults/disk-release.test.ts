@@ -19,8 +19,9 @@ async function network() {
   const dir = join(dataDir, 'net1');
   const deps = { storeFor: async () => new DiskStore(dataDir), stdinIsTerminal: () => false };
   const conf = JSON.stringify({ cniVersion: '1.1.0', name: 'net1', ipam: { type: 'leasehold', ranges: [[{ subnet: '10.9.0.0/29' }]], lockTimeoutMs: 5000 } });
-  const call = async (command: string, id: string) => {
-    const r = await runPlugin({ CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: `/run/netns/${id}`, CNI_IFNAME: 'eth0' }, () => conf, deps);
+  const call = async (command: string, id: string, extra: Record<string, unknown> = {}) => {
+    const stdin = JSON.stringify({ ...JSON.parse(conf), ...extra });
+    const r = await runPlugin({ CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: `/run/netns/${id}`, CNI_IFNAME: 'eth0' }, () => stdin, deps);
     return { ...r, json: r.stdout ? JSON.parse(r.stdout) : undefined };
   };
   expect((await call('ADD', 'a')).json.ips[0].address).toBe('10.9.0.2/29');
@@ -68,10 +69,13 @@ describe('DEL frees the attachment whatever else is broken', () => {
     expect((await call('CHECK', 'b')).exitCode).toBe(0);
   });
 
-  it('a claim left without its record (a DEL killed between the two) is freed by the next DEL', async () => {
+  it('a claim left without any record (a DEL killed between the two) is left by a repeated DEL, and GC frees it', async () => {
     const { call, claims, record } = await network();
     rmSync(record('a'));
     expect((await call('DEL', 'a')).exitCode).toBe(0);
+    expect(claims()).toEqual(['10.9.0.2', '10.9.0.3']);
+    const gc = await call('GC', 'a', { 'cni.dev/valid-attachments': [{ containerID: 'b', ifname: 'eth0' }] });
+    expect(gc.exitCode, gc.stdout).toBe(0);
     expect(claims()).toEqual(['10.9.0.3']);
   });
 

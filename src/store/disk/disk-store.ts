@@ -400,28 +400,31 @@ class DiskSession extends DiskReader implements NetworkSession {
   }
 
   /**
-   * Frees the attachment's record and the claims that name it, whatever else is broken. Without a usable record
-   * (none, unreadable, a bad address) the claims are found by their content, as host-local's DEL finds them.
+   * Frees the attachment's record and the claims that name it, whatever else is broken. When its record cannot
+   * be used (unreadable, a bad address, a leases/ that is no directory) the claims are found by their content,
+   * as host-local's DEL finds them. Without any record there is nothing to free: a repeated DEL, which runtimes
+   * send routinely, must not read every claim of a large network under its lock (a claim a killed DEL left is
+   * leaked, and GC frees it).
    */
   async release(att: Attachment): Promise<string[]> {
     const dirProblem = this.leasesDirProblem();
-    if (dirProblem === undefined) {
-      let lease: Lease | undefined;
-      try {
-        lease = this.readLease(att);
-      } catch (e) {
-        if (!(e instanceof CniError)) throw e;
-        // An unusable record is still this attachment's (its name says so): removed first, as deleteLease does.
-        const path = this.recordPath(att);
-        io('removing', path, () => {
-          unlinkRecord(path);
-          fsyncDir(this.leasesDir);
-        });
-      }
-      if (lease) return this.deleteLease(lease);
-    }
+    if (dirProblem === 'missing') return [];
     // A leases/ that is not a real directory is left alone (ADD refuses it): its records may be outside.
-    return this.freeClaimsOf(att);
+    if (dirProblem !== undefined) return this.freeClaimsOf(att);
+    let lease: Lease | undefined;
+    try {
+      lease = this.readLease(att);
+    } catch (e) {
+      if (!(e instanceof CniError)) throw e;
+      // An unusable record is still this attachment's (its name says so): removed first, as deleteLease does.
+      const path = this.recordPath(att);
+      io('removing', path, () => {
+        unlinkRecord(path);
+        fsyncDir(this.leasesDir);
+      });
+      return this.freeClaimsOf(att);
+    }
+    return lease ? this.deleteLease(lease) : [];
   }
 
   private freeClaimsOf(att: Attachment): string[] {

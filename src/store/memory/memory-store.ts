@@ -107,11 +107,7 @@ class MemorySession extends MemoryReader implements NetworkSession {
 
   async release(att: Attachment): Promise<string[]> {
     const lease = this.net.leases.get(attachmentKey(att));
-    if (lease) return this.deleteLease(lease);
-    // No record: the claims that name the attachment are still its own, as on disk.
-    const freed = [...this.net.claims].filter(([, c]) => sameAttachment(c.holder, att)).map(([a]) => a);
-    for (const a of freed) this.net.claims.delete(a);
-    return freed;
+    return lease ? this.deleteLease(lease) : [];
   }
 
   async removeClaim(address: string): Promise<void> {
