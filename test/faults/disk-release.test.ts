@@ -3,9 +3,10 @@
 import { spawnSync } from 'node:child_process';
 import { linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Code } from '../../src/base/errors';
+import { runCli } from '../../src/cli/index';
 import { runPlugin } from '../../src/plugin/dispatch';
 import { DiskStore } from '../../src/store/disk/disk-store';
 
@@ -161,5 +162,29 @@ describe("first contact adopts host-local's claims and changes nothing else", ()
     expect(r.json.code).toBe(Code.IoFailure);
     expect(r.json.msg).toContain(record('b'));
     expect(readFileSync(record('b'), 'utf8')).toBe('{"format":1');
+  });
+});
+
+describe('the CLI lists what it can', () => {
+  it('a claim that is not a regular file (a FIFO) is shown by leasehold check as a claim of no one, not a failure', async () => {
+    const { dir, call } = await network();
+    expect(spawnSync('mkfifo', [join(dir, '10.9.0.5')]).status).toBe(0);
+    const conf = join(root, `conf${n}.json`);
+    writeFileSync(conf, JSON.stringify({ cniVersion: '1.1.0', name: 'net1', ipam: { type: 'leasehold', ranges: [[{ subnet: '10.9.0.0/29' }]] } }));
+    let out = '';
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((t: string) => {
+      out += t;
+      return true;
+    }) as typeof process.stdout.write;
+    let code: number;
+    try {
+      code = await runCli(['check', '--data-dir', dirname(dir), '--config', conf, '--json']);
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(code).toBe(1);
+    expect(out).toContain('10.9.0.5');
+    expect((await call('CHECK', 'a')).exitCode).toBe(0);
   });
 });

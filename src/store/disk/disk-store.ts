@@ -198,7 +198,11 @@ class DiskReader implements NetworkReader {
       const path = join(this.location, name);
       // Read without the lock (a CLI's first look), a claim may be freed after the listing: gone, not an error.
       const st = io('checking', path, () => lstatIfExists(path));
-      return st ? [{ address, holder: this.holderOf(address), mtimeMs: st.mtimeMs }] : [];
+      if (!st) return [];
+      // Neither plugin makes a claim that is not a regular file: a link, FIFO or directory there names no one,
+      // and is shown (and freed) as an unowned claim rather than stop every command that lists the claims.
+      const holder = st.isFile() ? this.holderOf(address) : undefined;
+      return [{ address, holder, mtimeMs: st.mtimeMs }];
     });
   }
 
