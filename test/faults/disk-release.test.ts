@@ -80,6 +80,20 @@ describe('DEL frees the attachment whatever else is broken', () => {
     expect(claims()).toEqual(['10.9.0.3']);
   });
 
+  it("a DEL before leasehold's first ADD in host-local's directory frees host-local's reservation", async () => {
+    const dataDir = join(root, `hl${n++}`);
+    const dir = join(dataDir, 'net1');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, '10.9.0.4'), 'a\r\neth0');
+    writeFileSync(join(dir, '10.9.0.5'), 'b\r\neth0');
+    writeFileSync(join(dir, 'last_reserved_ip.0'), '10.9.0.5');
+    const deps = { storeFor: async () => new DiskStore(dataDir), stdinIsTerminal: () => false };
+    const conf = JSON.stringify({ cniVersion: '1.1.0', name: 'net1', ipam: { type: 'leasehold', ranges: [[{ subnet: '10.9.0.0/29' }]] } });
+    const r = await runPlugin({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'a', CNI_NETNS: '', CNI_IFNAME: 'eth0' }, () => conf, deps);
+    expect(r.exitCode, r.stdout).toBe(0);
+    expect(readdirSync(dir).filter((f) => /^\d/.test(f))).toEqual(['10.9.0.5']);
+  });
+
   it('a leases/ replaced by a symlink: DEL frees the claims and touches nothing behind the link; ADD refuses', async () => {
     const { dir, call, claims } = await network();
     const outside = join(root, `outside${n}`);

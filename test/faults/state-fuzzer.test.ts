@@ -654,9 +654,10 @@ async function runState(index: number, all: string[][]): Promise<StateReport> {
         const left = [...claimsIn(after)].filter(([, h]) => h === holderOf(id, ifname)).map(([a]) => a);
         // With a usable record, the record is what DEL goes by: a claim naming the attachment that its record
         // does not list (only a hand edit makes one) is left for GC. With an unusable one, every claim naming
-        // it goes. With none at all there is nothing to free (a repeated DEL reads no claims; GC frees leaks).
-        const leases = before.get('leases')?.kind;
-        const none = leases === undefined || (leases === 'dir' && !before.has(`leases/${leaseFileName(id, ifname)}`));
+        // it goes, as in a directory not adopted yet (no state file or no leases/). With no record at all in an
+        // adopted one there is nothing to free (a repeated DEL reads no claims; GC frees leaks).
+        const adopted = before.has('leases') && before.has('leasehold.json');
+        const none = adopted && before.get('leases')?.kind === 'dir' && !before.has(`leases/${leaseFileName(id, ifname)}`);
         const usable = usableRecord(before, id, ifname);
         const wrong = none ? [] : left.filter((a) => !usable || usable.includes(a));
         if (wrong.length) problems.push(`${op.name}: claims naming the attachment remain: ${wrong.join(', ')}`);

@@ -406,15 +406,16 @@ class DiskSession extends DiskReader implements NetworkSession {
   /**
    * Frees the attachment's record and the claims that name it, whatever else is broken. When its record cannot
    * be used (unreadable, a bad address, a leases/ that is no directory) the claims are found by their content,
-   * as host-local's DEL finds them. Without any record there is nothing to free: a repeated DEL, which runtimes
-   * send routinely, must not read every claim of a large network under its lock (a claim a killed DEL left is
+   * as host-local's DEL finds them; so are they in a directory not adopted yet (host-local's, before leasehold's
+   * first ADD). Otherwise, without a record there is nothing to free: a repeated DEL, which runtimes send
+   * routinely, must not read every claim of a large network under its lock (a claim a killed DEL left is
    * leaked, and GC frees it).
    */
   async release(att: Attachment): Promise<string[]> {
     const dirProblem = this.leasesDirProblem();
-    if (dirProblem === 'missing') return [];
+    const adopted = dirProblem !== 'missing' && io('checking', this.location, () => exists(join(this.location, STATE_FILE)));
     // A leases/ that is not a real directory is left alone (ADD refuses it): its records may be outside.
-    if (dirProblem !== undefined) return this.freeClaimsOf(att);
+    if (!adopted || dirProblem !== undefined) return this.freeClaimsOf(att);
     let lease: Lease | undefined;
     try {
       lease = this.readLease(att);
