@@ -413,9 +413,8 @@ class DiskSession extends DiskReader implements NetworkSession {
    */
   async release(att: Attachment): Promise<string[]> {
     const dirProblem = this.leasesDirProblem();
-    const adopted = dirProblem !== 'missing' && io('checking', this.location, () => exists(join(this.location, STATE_FILE)));
     // A leases/ that is not a real directory is left alone (ADD refuses it): its records may be outside.
-    if (!adopted || dirProblem !== undefined) return this.freeClaimsOf(att);
+    if (dirProblem !== undefined && dirProblem !== 'missing') return this.freeClaimsOf(att);
     let lease: Lease | undefined;
     try {
       lease = this.readLease(att);
@@ -429,7 +428,9 @@ class DiskSession extends DiskReader implements NetworkSession {
       });
       return this.freeClaimsOf(att);
     }
-    return lease ? this.deleteLease(lease) : [];
+    if (lease) return this.deleteLease(lease);
+    const adopted = dirProblem === undefined && io('checking', this.location, () => exists(join(this.location, STATE_FILE)));
+    return adopted ? [] : this.freeClaimsOf(att);
   }
 
   private freeClaimsOf(att: Attachment): string[] {
