@@ -80,6 +80,14 @@ describe('DEL frees the attachment whatever else is broken', () => {
     expect(claims()).toEqual(['10.9.0.3']);
   });
 
+  it('a leasehold.json removed by hand: DEL removes the record and frees its claims', async () => {
+    const { dir, call, claims, record } = await network();
+    rmSync(join(dir, 'leasehold.json'));
+    expect((await call('DEL', 'a')).exitCode).toBe(0);
+    expect(claims()).toEqual(['10.9.0.3']);
+    expect(() => readFileSync(record('a'))).toThrow(/ENOENT/);
+  });
+
   it("a DEL before leasehold's first ADD in host-local's directory frees host-local's reservation", async () => {
     const dataDir = join(root, `hl${n++}`);
     const dir = join(dataDir, 'net1');
