@@ -6,10 +6,12 @@
 // outside the data directory changed (sentinel files, and the targets of the links the mutations plant), DEL
 // frees what is the attachment's, ADD changes nothing it cannot read and never hands out a claimed address,
 // and the read-only verbs and commands change nothing.
-// LEASEHOLD_FAULT_SEED picks the seed, LEASEHOLD_FUZZ_MS the time spent, LEASEHOLD_FUZZ_STATE one state to replay.
+// LEASEHOLD_FAULT_SEED picks the seed, LEASEHOLD_FUZZ_MS the time spent, LEASEHOLD_FUZZ_STATE one state to replay,
+// LEASEHOLD_FUZZ_TRACE a file that logs each call before it runs.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  appendFileSync,
   chmodSync,
   chownSync,
   cpSync,
@@ -39,6 +41,8 @@ const SEED = Number(process.env.LEASEHOLD_FAULT_SEED ?? Date.now() % 1_000_000);
 const BUDGET_MS = Number(process.env.LEASEHOLD_FUZZ_MS ?? 20_000);
 const ONLY = process.env.LEASEHOLD_FUZZ_STATE === undefined ? undefined : Number(process.env.LEASEHOLD_FUZZ_STATE);
 const HANG_MS = 8_000;
+/** A file to append each call to before it runs: what a run that never ends was doing. */
+const TRACE = process.env.LEASEHOLD_FUZZ_TRACE;
 const isRoot = process.getuid?.() === 0;
 
 const root = mkdtempSync(join(tmpdir(), 'lh-fuzz-state-'));
@@ -631,6 +635,7 @@ async function runState(index: number, all: string[][]): Promise<StateReport> {
   const delMayFail = mutations.some((m) => m.startsWith('lock:') || m.startsWith('(network dir)'));
   for (const op of ops.slice(0, 8 + Math.floor(r() * (ops.length - 8)))) {
     const before = snapshot(netDir);
+    if (TRACE) appendFileSync(TRACE, `state ${index} [${mutations.join('; ')}]: ${op.name}\n`);
     const res = await guarded(() => op.run(state));
     calls++;
     if (res === 'hang') {
