@@ -78,19 +78,19 @@ export function byLeak(a: Leak, b: Leak): number {
 const who = (l: { containerID: string; ifname: string }): string => `${shortId(l.containerID)}/${l.ifname}`;
 
 /**
- * Flags shown next to a lease; a lease with any flag is one gc frees. In cluster mode (`node`) another node's
- * lease gets none: this boot and this node's netns say nothing about it.
+ * Flags shown next to a lease; a lease with any flag is one gc frees. In cluster mode (`me.node`) a lease this
+ * name did not make on this machine gets none: this boot and this node's netns say nothing about it.
  */
-export function leaseFlags(lease: Lease, facts: Facts, node?: string): LeaseFlag[] {
+export function leaseFlags(lease: Lease, facts: Facts, me: { node?: string; machine?: string | null }): LeaseFlag[] {
   const flags: LeaseFlag[] = [];
-  if (node !== undefined && lease.node !== node) return flags;
+  if (me.node !== undefined && ownPart(me, [lease], []).leases.length === 0) return flags;
   if (isStaleBoot(lease, facts.bootId)) flags.push('stale-boot');
   if (isNetnsGone(lease, facts.netnsExists)) flags.push('netns-gone');
   return flags;
 }
 
 /** What this node may judge: everything on its own disk; in cluster mode its own leases only (see ownState). */
-export const judgeable = (snap: NetworkSnapshot): Pick<NetworkSnapshot, 'leases' | 'claims'> => ownPart(snap.node, snap.leases, snap.claims);
+export const judgeable = (snap: NetworkSnapshot): Pick<NetworkSnapshot, 'leases' | 'claims'> => ownPart(snap, snap.leases, snap.claims);
 
 /** The facts the leak rule gets for a snapshot: this boot, live netns, and whether leasehold has written here. */
 export const leakFacts = (snap: NetworkSnapshot, facts: Facts): Facts => ({ ...facts, imported: snap.state.status !== 'missing' });
@@ -302,7 +302,7 @@ export interface Usage {
 export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage {
   const cursors = snap.state.status === 'ok' ? snap.state.value.cursors : {};
   const placed = snap.leases.flatMap((lease) => {
-    const flags = leaseFlags(lease, facts, snap.node);
+    const flags = leaseFlags(lease, facts, snap);
     return lease.addresses.flatMap((a) => {
       const ip = ipOf(a);
       return ip ? [{ ip, lease, flags }] : [];
@@ -364,7 +364,7 @@ export interface NetworkSummary {
 }
 
 export function summarize(snap: NetworkSnapshot, facts: Facts, conf: { file: string; conf: NetConf } | undefined): NetworkSummary {
-  const flags = snap.leases.map((l) => leaseFlags(l, facts, snap.node));
+  const flags = snap.leases.map((l) => leaseFlags(l, facts, snap));
   const claimLeaks = leaks(snap, facts).filter((f) => !f.leak?.lease);
   const use = conf ? usage(snap, conf.conf, facts) : undefined;
   return {

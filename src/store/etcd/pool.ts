@@ -17,6 +17,7 @@ import {
   claimOutcome,
   claimTxn,
   decodeStored,
+  registerMachineTxn,
   releaseOutcome,
   releaseTxn,
 } from './txns.js';
@@ -161,9 +162,15 @@ export class EtcdPool {
     };
   }
 
+  /** A node name's first claim registers its machine first (claimTxn compares it), then claims. */
   async claim(plan: ClaimPlan): Promise<ClaimOutcome> {
-    const r = await etcdCall(`claiming ${plan.lease.addresses.join(', ')} for ${plan.lease.containerID}`, () => this.client.txn(claimTxn(this.layout, plan)));
-    return claimOutcome(this.layout, plan, r);
+    for (let attempt = 1; ; attempt++) {
+      const r = await etcdCall(`claiming ${plan.lease.addresses.join(', ')} for ${plan.lease.containerID}`, () => this.client.txn(claimTxn(this.layout, plan)));
+      const out = claimOutcome(this.layout, plan, r);
+      if (out.status !== 'unregistered' || plan.machine === undefined || attempt === 3) return out;
+      const machine = plan.machine;
+      await etcdCall(`registering ${this.layout.machineKey()}`, () => this.client.txn(registerMachineTxn(this.layout, machine)));
+    }
   }
 
   async release(plan: ReleasePlan): Promise<ReleaseOutcome> {
