@@ -240,12 +240,18 @@ class EtcdSession extends EtcdReader implements NetworkSession {
   }
 
   async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>): Promise<void> {
-    // Whatever happens, what was read before no longer describes the pool.
-    this.prefetched = undefined;
     const before = previous && this.stored.get(this.pool.layout.leaseKey(previous));
     const { machine } = this.me;
     const mine = { ...lease, node: this.node, ...(machine !== null && { machine }) };
-    const out = await this.pool.claim({ lease: mine, ...(before && { previous: before }), cursors, ...(machine !== null && { machine }) });
+    const registered = this.prefetched?.snapshot.machineRegistered ?? true;
+    const out = await this.pool.claim({
+      lease: mine,
+      ...(before && { previous: before }),
+      cursors,
+      ...(machine !== null && { machine: { id: machine, registered } }),
+    });
+    // Whatever happened, what was read before no longer describes the pool.
+    this.prefetched = undefined;
     if (out.status === 'claimed' || out.status === 'already-ours') {
       this.remember(out.stored);
       return;
@@ -260,9 +266,9 @@ class EtcdSession extends EtcdReader implements NetworkSession {
         key,
       );
     }
-    if (out.status === 'unregistered') {
+    if (out.status === 'registration') {
       const key = this.pool.layout.machineKey();
-      throw new CniError(Code.TryAgainLater, `${key} vanished each time this ADD registered it; retry the ADD`, key);
+      throw new CniError(Code.TryAgainLater, `${key} kept changing while this ADD claimed; retry the ADD`, key);
     }
     throw new CniError(
       Code.TryAgainLater,

@@ -43,8 +43,11 @@ export interface ClaimPlan {
   previous?: StoredLease;
   /** Round-robin positions to store with the claim. */
   cursors?: Record<string, string>;
-  /** The claiming node's machine (NodeIdentity): the claim holds only while the node's name is this machine's. */
-  machine?: string;
+  /**
+   * The claiming node's machine (NodeIdentity): the claim holds only while the node's name is this machine's.
+   * `registered`: the name's machine key was there when last read; if not, this claim writes it.
+   */
+  machine?: { id: string; registered: boolean };
 }
 
 /** The addresses of a claim in key form, split into those to create and those the previous record holds. */
@@ -60,9 +63,9 @@ function claimKeys(layout: ClusterLayout, plan: ClaimPlan): { fresh: string[]; h
  * One txn that records the lease and claims its addresses:
  *   compare  record CREATE == 0 (new attachment) or MOD == previous.modRevision (repeated ADD);
  *            every new address key CREATE == 0; every address kept from `previous` still holds this attachment;
- *            the node's machine key names this machine (when it has one)
+ *            the node's machine key names this machine (or, not registered yet, does not exist)
  *   success  put record, put each new address key (value: its holder), put the node's index entry and its
- *            seen time, put cursors
+ *            seen time, put cursors, and the machine key when not registered yet
  *   failure  read the record, every address key and the machine key, to say what went wrong (claimOutcome)
  */
 export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = isoTime()): TxnRequest {
@@ -76,18 +79,20 @@ export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = isoTime())
     { put: { key: layout.nodeIndexKey(lease), value: '' } },
     { put: { key: layout.seenKey(), value: encodeSeen(at) } },
   ];
+  const { machine } = plan;
+  if (machine && !machine.registered) success.push({ put: { key: layout.machineKey(), value: machine.id } });
   if (plan.cursors)
     success.push({ put: { key: layout.stateKey(), value: encodeState({ format: STATE_FORMAT, network: layout.names.network, cursors: plan.cursors }) } });
-  const machine = plan.machine === undefined ? [] : [layout.machineKey()];
+  const machineKey = machine ? [layout.machineKey()] : [];
   return checkSize(`claiming ${lease.addresses.length} addresses`, {
     compare: [
       previous ? modified(record, previous.modRevision) : created(record, 0),
       ...fresh.map((k) => created(k, 0)),
       ...held.map((k) => valueIs(k, holder)),
-      ...machine.map((k) => valueIs(k, plan.machine!)),
+      ...machineKey.map((k) => (machine!.registered ? valueIs(k, machine!.id) : created(k, 0))),
     ],
     success,
-    failure: [record, ...fresh, ...held, ...machine].map((key) => ({ range: { key } })),
+    failure: [record, ...fresh, ...held, ...machineKey].map((key) => ({ range: { key } })),
   });
 }
 
@@ -99,8 +104,8 @@ export type ClaimOutcome =
   | { status: 'record-changed'; current: KeyValue | undefined }
   /** Another attachment holds this address (or the key holds something unreadable: holder undefined). */
   | { status: 'taken'; address: string; holder: Holder | undefined }
-  /** No machine has used the node's name yet: register it (registerMachineTxn), then claim again. */
-  | { status: 'unregistered' }
+  /** The node name's machine key is not as the plan expected, but may be this machine's: claim again with `registered`. */
+  | { status: 'registration'; registered: boolean }
   /** Another machine uses the node's name: nothing of this name is this machine's to claim. */
   | { status: 'name-in-use'; machine: string };
 
@@ -112,10 +117,10 @@ export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnRespo
   const record = rangeOf(r.responses[0]);
   const { fresh, held } = claimKeys(layout, plan);
   const keys = [...fresh, ...held];
-  if (plan.machine !== undefined) {
+  if (plan.machine) {
     const kv = rangeOf(r.responses[keys.length + 1]);
-    if (kv === undefined) return { status: 'unregistered' };
-    if (kv.value !== plan.machine) return { status: 'name-in-use', machine: kv.value };
+    if (kv !== undefined && kv.value !== plan.machine.id) return { status: 'name-in-use', machine: kv.value };
+    if ((kv !== undefined) !== plan.machine.registered) return { status: 'registration', registered: kv !== undefined };
   }
   // Same bytes, createdAt included: only this claim can have written them.
   if (record && record.value === encodeLease(lease))
@@ -187,12 +192,6 @@ export function releaseOutcome(plan: ReleasePlan, r: TxnResponse): ReleaseOutcom
     return op !== undefined && 'txn' in op && op.txn.succeeded;
   });
   return { status: 'released', freed };
-}
-
-/** Registers this machine as the one that uses the node's name, unless some machine already does. */
-export function registerMachineTxn(layout: ClusterLayout, machine: string): TxnRequest {
-  const key = layout.machineKey();
-  return { compare: [created(key, 0)], success: [{ put: { key, value: machine } }], failure: [] };
 }
 
 /**
