@@ -116,15 +116,16 @@ export interface NodeIdentity {
 }
 
 /**
- * Whose a cluster lease record is, seen from `me`: "mine" (this name and this machine); "legacy" (this name,
- * written by a leasehold that recorded no machine, while this machine has one: a DEL or a journaled release of
- * that very attachment frees it, the bulk rules of GC and reclaim do not, since another machine of the same name
- * may have made it); "other" (another name, no name, or this name on another machine: never this node's to free).
+ * Whose a cluster lease record is, seen from `me`: "mine" (this name and this machine); "legacy" (written by a
+ * leasehold that recorded no machine, under this name or under its short form, which older versions took by
+ * default: a DEL or a journaled release of that very attachment frees it, the bulk rules of GC and reclaim do
+ * not, since another machine of the same name may have made it); "other" (another name, or this name on another
+ * machine: never this node's to free).
  */
 export function ownership(lease: Lease, me: NodeIdentity): 'mine' | 'legacy' | 'other' {
-  if (lease.node !== me.node) return 'other';
-  if (lease.machine === undefined) return me.machine === null ? 'mine' : 'legacy';
-  return lease.machine === me.machine ? 'mine' : 'other';
+  if (lease.machine !== undefined) return lease.node === me.node && lease.machine === me.machine ? 'mine' : 'other';
+  if (lease.node === me.node && me.machine === null) return 'mine';
+  return lease.node === me.node || lease.node === me.node.split('.')[0] ? 'legacy' : 'other';
 }
 
 /**

@@ -531,17 +531,20 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
 
   it("a record an older leasehold wrote (no machine): GC and the full range's reclaim leave it, a DEL of that attachment frees it", async () => {
     const net = newNet({ subnet: '10.65.0.0/29', rangeStart: '10.65.0.2', rangeEnd: '10.65.0.2' });
-    expect((await call('ADD', net, 'old1', 'legacy')).code).toBe(0);
+    expect((await call('ADD', net, 'old1.dc-a', 'legacy')).code).toBe(0);
     const key = `${net.prefix}/networks/${net.name}/leases/legacy/eth0`;
     const { machine, ...older } = recordOf(net, 'legacy')!;
     expect(machine).toMatch(/^[0-9a-f]{32}$/);
-    cluster.etcdctl(['put', key, `${JSON.stringify({ ...older, bootId: '00000000-0000-4000-8000-000000000000' })}\n`]);
+    // As an older leasehold wrote it: no machine, and the node by its short host name.
+    cluster.etcdctl(['put', key, `${JSON.stringify({ ...older, node: 'old1', bootId: '00000000-0000-4000-8000-000000000000' })}\n`]);
     // Another machine of the same name may have made it: no rule frees it in bulk.
-    expect((await call('GC', net, 'old1', '', { 'cni.dev/valid-attachments': [] })).code).toBe(0);
-    expect((await call('ADD', net, 'old1', 'next')).json?.code).toBe(100);
+    expect((await call('GC', net, 'old1.dc-a', '', { 'cni.dev/valid-attachments': [] })).code).toBe(0);
+    expect((await call('ADD', net, 'old1.dc-a', 'next')).json?.code).toBe(100);
     expect(recordOf(net, 'legacy')).toBeDefined();
-    // The runtime naming the attachment is enough.
-    expect((await call('DEL', net, 'old1', 'legacy')).code).toBe(0);
+    // Another node's DEL leaves it; this node's DEL of that attachment frees it.
+    expect((await call('DEL', net, 'old2', 'legacy')).code).toBe(0);
+    expect(recordOf(net, 'legacy')).toBeDefined();
+    expect((await call('DEL', net, 'old1.dc-a', 'legacy')).code).toBe(0);
     expect(recordOf(net, 'legacy')).toBeUndefined();
     expect(held(net)).toEqual([]);
   }, 60_000);
