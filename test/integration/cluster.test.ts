@@ -112,6 +112,19 @@ function onMachine(m: Machine, command: string, net: Net, id: string, extra: Rec
   });
 }
 
+/** Two simulated machines with these host names (their labels name their data dirs). */
+const machines = (labels: [string, string], hosts: [string, string]): [Machine, Machine] => [
+  { label: labels[0], host: hosts[0], id: '1'.repeat(32) },
+  { label: labels[1], host: hosts[1], id: '2'.repeat(32) },
+];
+
+/** An ADD on a simulated machine that must succeed. */
+async function addOn(m: Machine, net: Net, id: string): Promise<CniReply> {
+  const r = await onMachine(m, 'ADD', net, id);
+  expect(r.code, `${m.host} ${id}: ${r.stdout}${r.stderr}`).toBe(0);
+  return r;
+}
+
 const recordOf = (net: Net, id: string): Record<string, unknown> | undefined => {
   const text = cluster.etcdctl(['get', `${net.prefix}/networks/${net.name}/leases/${id}/eth0`, '--print-value-only']).trim();
   return text ? JSON.parse(text) : undefined;
@@ -624,10 +637,8 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
 
     it("worker1.dc-a and worker1.dc-b are two nodes: GC and the full range's reclaim on one never free the other's lease", async () => {
       const net = newNet({ subnet: '10.62.0.0/29', rangeStart: '10.62.0.2', rangeEnd: '10.62.0.3' });
-      const a: Machine = { label: 'dc-a', host: 'worker1.dc-a', id: 'a'.repeat(32) };
-      const b: Machine = { label: 'dc-b', host: 'worker1.dc-b', id: 'b'.repeat(32) };
-      const a1 = await onMachine(a, 'ADD', net, 'a1');
-      expect(a1.code, a1.stdout + a1.stderr).toBe(0);
+      const [a, b] = machines(['dc-a', 'dc-b'], ['worker1.dc-a', 'worker1.dc-b']);
+      const a1 = await addOn(a, net, 'a1');
       const record = recordOf(net, 'a1')!;
       // Another machine has another boot: write a1's record as machine a's boot would have.
       const key = `${net.prefix}/networks/${net.name}/leases/a1/eth0`;
@@ -635,8 +646,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       const gc = await onMachine(b, 'GC', net, '', { 'cni.dev/valid-attachments': [] });
       expect(gc.code, gc.stdout + gc.stderr).toBe(0);
       expect(recordOf(net, 'a1'), 'GC on worker1.dc-b freed worker1.dc-a lease').toBeDefined();
-      const b1 = await onMachine(b, 'ADD', net, 'b1');
-      expect(b1.code, b1.stdout + b1.stderr).toBe(0);
+      await addOn(b, net, 'b1');
       // The range is full: b's reclaim of stale-boot leases must not take a's.
       const b2 = await onMachine(b, 'ADD', net, 'b2');
       expect(b2.json?.code, `b2 got ${addressOf(b2)}, a1's address was ${addressOf(a1)}`).toBe(100);
@@ -650,10 +660,8 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
 
     it('two machines left as localhost: GC, DEL and journal replay on the second free nothing of the first, and its ADD is refused (code 7)', async () => {
       const net = newNet({ subnet: '10.63.0.0/29', rangeStart: '10.63.0.2', rangeEnd: '10.63.0.5' });
-      const c: Machine = { label: 'lh-c', host: 'localhost', id: 'c'.repeat(32) };
-      const d: Machine = { label: 'lh-d', host: 'localhost', id: 'd'.repeat(32) };
-      const c1 = await onMachine(c, 'ADD', net, 'c1');
-      expect(c1.code, c1.stdout + c1.stderr).toBe(0);
+      const [c, d] = machines(['lh-c', 'lh-d'], ['localhost', 'localhost']);
+      const c1 = await addOn(c, net, 'c1');
       expect((await onMachine(d, 'GC', net, '', { 'cni.dev/valid-attachments': [] })).code).toBe(0);
       expect(recordOf(net, 'c1'), "GC on the second localhost freed the first one's lease").toBeDefined();
       expect((await onMachine(d, 'DEL', net, 'c1')).code).toBe(0);
@@ -677,17 +685,14 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
 
     it('the same containerID on two nodes: the second ADD is refused (code 4), its DEL frees nothing, each node frees only its own', async () => {
       const net = newNet({ subnet: '10.64.0.0/29', rangeStart: '10.64.0.2', rangeEnd: '10.64.0.5' });
-      const e: Machine = { label: 'node-e', host: 'node-e', id: 'e'.repeat(32) };
-      const f: Machine = { label: 'node-f', host: 'node-f', id: 'f'.repeat(32) };
-      const onE = await onMachine(e, 'ADD', net, 'cnitool-ns1');
-      expect(onE.code, onE.stdout + onE.stderr).toBe(0);
+      const [e, f] = machines(['node-e', 'node-f'], ['node-e', 'node-f']);
+      const onE = await addOn(e, net, 'cnitool-ns1');
       const onF = await onMachine(f, 'ADD', net, 'cnitool-ns1');
       expect(onF.json?.code, `node-f got ${addressOf(onF)}, node-e's address is ${addressOf(onE)}`).toBe(4);
       expect(onF.json?.msg).toMatch(/node node-e/);
       expect((await onMachine(f, 'DEL', net, 'cnitool-ns1')).code).toBe(0);
       expect(recordOf(net, 'cnitool-ns1'), "node-f's DEL freed node-e's lease").toBeDefined();
-      const other = await onMachine(f, 'ADD', net, 'cnitool-ns2');
-      expect(other.code, other.stdout + other.stderr).toBe(0);
+      const other = await addOn(f, net, 'cnitool-ns2');
       expect(addressOf(other)).not.toBe(addressOf(onE));
       expect((await onMachine(e, 'CHECK', net, 'cnitool-ns1', { prevResult: onE.json })).code).toBe(0);
       expect((await onMachine(e, 'DEL', net, 'cnitool-ns1')).code).toBe(0);
