@@ -6,7 +6,7 @@ import type { NetConf } from '../config/load.js';
 import { type Ip, formatCidr, formatIp, parseIp } from '../net/ip.js';
 import { type Range, type Span, inRange, rangeSize } from '../net/range.js';
 import type { Lease } from '../store/lease.js';
-import { ownPart } from '../store/store.js';
+import { ownPart, ownership } from '../store/store.js';
 import type { Facts } from './context.js';
 import { duration, percent, shortId } from './format.js';
 import type { NetworkSnapshot } from './snapshot.js';
@@ -26,7 +26,8 @@ export type FindingKind =
   | 'orphan-claim'
   | 'index-missing'
   | 'index-orphan'
-  | 'node-silent';
+  | 'node-silent'
+  | 'node-name-clash';
 
 export interface Finding {
   network: string;
@@ -200,8 +201,9 @@ export function findings(snap: NetworkSnapshot, facts: Facts, conf: NetConf | un
 }
 
 /**
- * Cluster mode: records and the nodes' indexes must agree (one transaction writes both), and a node that
- * holds leases but has not claimed or released for longer than --silent-after may be gone for good.
+ * Cluster mode: records and the nodes' indexes must agree (one transaction writes both), no other machine
+ * uses this node's name, and a node that holds leases but has not claimed or released for longer than
+ * --silent-after may be gone for good.
  */
 export function nodeFindings(snap: NetworkSnapshot, facts: Facts): Finding[] {
   const n = snap.nodes;
@@ -234,6 +236,16 @@ export function nodeFindings(snap: NetworkSnapshot, facts: Facts): Finding[] {
       const detail = `address key of ${c.address}${holder}; leasehold release ${c.address} --force frees it once that holder is gone`;
       out.push(finding({ network: net, kind: 'orphan-claim', detail, addresses: [c.address], ...c.holder }));
     }
+  }
+  // Leases made under this node's name on another machine: two machines share the name (ADD refuses the second).
+  const me = snap.node;
+  const clash = me === undefined ? [] : snap.leases.filter((l) => l.node === me && ownership(l, { node: me, machine: snap.machine ?? null }) === 'other');
+  if (clash.length > 0) {
+    const addresses = clash.flatMap((l) => l.addresses);
+    const detail =
+      `${clash.length} lease(s) (${addresses.join(', ')}) were made under this node's name ${me} by another machine; ` +
+      'give every machine its own ipam.cluster.nodeName (this node frees none of them)';
+    out.push(finding({ network: net, kind: 'node-name-clash', detail, addresses }));
   }
   const held = new Map<string, Lease[]>();
   for (const l of snap.leases) if (l.node !== undefined) held.set(l.node, [...(held.get(l.node) ?? []), l]);
