@@ -305,8 +305,8 @@ class EtcdSession extends EtcdReader implements NetworkSession {
       return await this.deleteLease(s.lease);
     } catch (e) {
       if (!(e instanceof CniError) || e.code !== Code.TryAgainLater) throw e;
-      const at = isoTime();
-      this.journal.add({ network: this.network, containerID: att.containerID, ifname: att.ifname, at, ...(read && { modRevision: String(read.modRevision) }) });
+      const entry = { network: this.network, containerID: att.containerID, ifname: att.ifname, at: isoTime() };
+      this.journal.add({ ...entry, ...(read && { modRevision: String(read.modRevision) }) });
       process.stderr.write(
         `leasehold: ${e.message}; the release of ${att.containerID}/${att.ifname} is journaled and will reach etcd with a later call on this node\n`,
       );
