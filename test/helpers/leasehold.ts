@@ -118,7 +118,7 @@ export function rng(seed: number): () => number {
   };
 }
 
-export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+export { isRoot } from './host';
 export const NOT_ROOT = 'needs root: mounts tmpfs / uses chattr, and root ignores mode bits anyway (process.getuid() !== 0)';
 
 export interface Running {
