@@ -456,6 +456,19 @@ const env = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin
 
 const parse = (code: number | null, stdout: string, stderr: string): CliRun => parseReply(code, null, stdout, stderr);
 
+/**
+ * The CLI in this process, as an operator's shell runs it: its own streams, `input` as standard input. Calls
+ * that race plugin processes for the lock use cliAsync (a lock is taken once per process).
+ */
+export async function cliIn(args: string[], input = ''): Promise<CliRun> {
+  const { runCli } = await import('../../src/cli/index');
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), stdin: () => input });
+  return parse(code, stdout, stderr);
+}
+
+/** The CLI as the executable: for what only the executable shows (its start-up, the code cache). */
 export function cli(args: string[], input?: string): CliRun {
   const r = spawnSync(BIN, args, { env: env(), input, encoding: 'utf8', timeout: 60_000 });
   return parse(r.status, r.stdout, r.stderr);
