@@ -65,6 +65,20 @@ export function runCni(c: CniCall): CniReply {
   return parseReply(r.status, r.signal, r.stdout, r.stderr);
 }
 
+/** The plugin in this process, through runPlugin with the real stores, as the executable runs it. */
+export async function cniIn(c: CniCall): Promise<CniReply> {
+  const { runPlugin } = await import('../../src/plugin/dispatch');
+  const stdin = stdinOf(c);
+  const r = await runPlugin(cniEnv(c), () => stdin.toString());
+  return parseReply(r.exitCode, null, r.stdout, '');
+}
+
+/**
+ * The plugin for suites that test what it answers, not the process: in-process by default; the executable
+ * when LEASEHOLD_BIN names one (another build, or another architecture's under qemu).
+ */
+export const cni = (c: CniCall): Promise<CniReply> => (process.env.LEASEHOLD_BIN ? runCniAsync(c) : cniIn(c));
+
 export function runCniAsync(c: CniCall): Promise<CniReply> {
   return new Promise((res, rej) => {
     const p = spawn(BIN, [], { env: cniEnv(c), stdio: ['pipe', 'pipe', 'pipe'] });
