@@ -84,6 +84,8 @@ interface Machine {
   /** Its data dir's name under the test's root. */
   label: string;
   host: string;
+  /** ipam.cluster.nodeName, when configured (else the default: the host name). */
+  nodeName?: string;
   /** Its /etc/machine-id: 32 hex digits. */
   id: string;
 }
@@ -96,7 +98,7 @@ const noMachines = !isRoot
       ? 'unshare -mu does not work here'
       : undefined;
 
-/** A CNI call on a simulated machine, with the default nodeName (its host name): what only the executable shows. */
+/** A CNI call on a simulated machine, with its nodeName or the default (its host name): what only the executable shows. */
 function onMachine(m: Machine, command: string, net: Net, id: string, extra: Record<string, unknown> = {}, timeoutMs?: number): Promise<CniReply> {
   const idFile = join(root.dir, `machine-id-${m.label}`);
   writeFileSync(idFile, `${m.id}\n`);
@@ -107,7 +109,7 @@ function onMachine(m: Machine, command: string, net: Net, id: string, extra: Rec
     containerId: id,
     netns: id ? `/var/run/netns/${id}` : '',
     ifname: id ? 'eth0' : '',
-    stdin: { ...c, ipam: { ...c.ipam, cluster: clusterConf } },
+    stdin: { ...c, ipam: { ...c.ipam, cluster: { ...clusterConf, ...(m.nodeName && { nodeName: m.nodeName }) } } },
     via: ['unshare', '-mu', 'sh', '-c', 'hostname "$1" && mount --bind "$2" /etc/machine-id && exec "$3"', 'sh', m.host, idFile],
   });
 }
@@ -681,6 +683,19 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       expect(d1.json?.msg).toMatch(/node name localhost is used in etcd by another machine/);
       expect((await onMachine(c, 'CHECK', net, 'c1', { prevResult: c1.json })).code).toBe(0);
       expect(held(net)).toHaveLength(1);
+    }, 60_000);
+
+    it('one nodeName configured on two machines: the second one is refused (code 7) and changes nothing', async () => {
+      const net = newNet({ subnet: '10.66.0.0/29', rangeStart: '10.66.0.2', rangeEnd: '10.66.0.5' });
+      const [g, h] = machines(['cfg-g', 'cfg-h'], ['host-g', 'host-h']).map((m) => ({ ...m, nodeName: 'worker-7' }));
+      await addOn(g!, net, 'g1');
+      const h1 = await onMachine(h!, 'ADD', net, 'h1');
+      expect(h1.json?.code, h1.stdout).toBe(7);
+      expect(h1.json?.msg).toMatch(/node name worker-7 is used in etcd by another machine/);
+      expect(recordOf(net, 'h1')).toBeUndefined();
+      expect(held(net)).toHaveLength(1);
+      // The first machine goes on as before.
+      await addOn(g!, net, 'g2');
     }, 60_000);
 
     it('the same containerID on two nodes: the second ADD is refused (code 4), its DEL frees nothing, each node frees only its own', async () => {
