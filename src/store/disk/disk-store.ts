@@ -2,7 +2,7 @@
 // Write order makes every crash leave either the old state or a leaked-but-unique claim, never a lost lease:
 // ADD writes the record before its claims; DEL removes the record before its claims. Every I/O failure
 // becomes a CNI error with code 5 naming the path.
-import { lstatSync, readdirSync } from 'node:fs';
+import { type Stats, lstatSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { LeaseView } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
@@ -198,16 +198,20 @@ class DiskReader implements NetworkReader {
       const path = join(this.location, name);
       // Read without the lock (a CLI's first look), a claim may be freed after the listing: gone, not an error.
       const st = io('checking', path, () => lstatIfExists(path));
-      if (!st) return [];
-      // Neither plugin makes a claim that is not a regular file: a link, FIFO or directory there names no one,
-      // and is shown (and freed) as an unowned claim rather than stop every command that lists the claims.
-      const holder = st.isFile() ? this.holderOf(address) : undefined;
-      return [{ address, holder, mtimeMs: st.mtimeMs }];
+      return st ? [{ address, holder: this.holderIn(address, st), mtimeMs: st.mtimeMs }] : [];
     });
   }
 
   async claimHolder(address: string): Promise<Attachment | undefined> {
     return this.holderOf(address);
+  }
+
+  /**
+   * Neither plugin makes a claim that is not a regular file: a link, FIFO or directory there names no one, and
+   * is shown (and freed) as an unowned claim rather than stop every command that lists the claims.
+   */
+  protected holderIn(address: string, st: Stats): Attachment | undefined {
+    return st.isFile() ? this.holderOf(address) : undefined;
   }
 
   protected holderOf(address: string): Attachment | undefined {
@@ -446,6 +450,10 @@ class DiskSession extends DiskReader implements NetworkSession {
   }
 
   async removeClaim(address: string): Promise<void> {
+    // Only a claim no record owns: a holder whose record is there (or unreadable) keeps it.
+    const st = io('checking', join(this.location, address), () => lstatIfExists(join(this.location, address)));
+    const holder = st && this.holderIn(address, st);
+    if (holder && this.readLease(holder)) return;
     io('removing', join(this.location, address), () => {
       unlinkQuiet(join(this.location, address));
       fsyncDir(this.location);
