@@ -209,4 +209,17 @@ describe('the CLI lists what it can', () => {
     expect(out).toContain('10.9.0.5');
     expect((await call('CHECK', 'a')).exitCode).toBe(0);
   });
+
+  it('GC frees a claim that is not a regular file (it names no one) instead of failing with code 5', async () => {
+    const { dir, call, claims } = await network();
+    expect(spawnSync('mkfifo', [join(dir, '10.9.0.5')]).status).toBe(0);
+    const gc = await call('GC', '', {
+      'cni.dev/valid-attachments': [
+        { containerID: 'a', ifname: 'eth0' },
+        { containerID: 'b', ifname: 'eth0' },
+      ],
+    });
+    expect(gc.exitCode, gc.stdout).toBe(0);
+    expect(claims()).toEqual(['10.9.0.2', '10.9.0.3']);
+  });
 });
