@@ -40,7 +40,9 @@ describe('deploy/daemonset.yaml', () => {
   test("the installer image is the package's version and holds the plugin where the init container reads it", () => {
     expect(init.image).toBe(`leasehold-installer:${version}`);
     const containerfile = readFileSync(join(REPO, 'deploy', 'Containerfile'), 'utf8');
-    expect(containerfile).toMatch(/^COPY dist\/leasehold \/leasehold$/m);
+    // The image's architecture picks the executable: dist/leasehold-amd64 or dist/leasehold-arm64.
+    expect(containerfile).toMatch(/^ARG TARGETARCH$/m);
+    expect(containerfile).toMatch(/^COPY dist\/leasehold-\$\{TARGETARCH\} \/leasehold$/m);
   });
 });
 
