@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ARCHES } from '../../scripts/arch.mjs';
 import { parseYamlSubset } from '../helpers/yaml-subset.js';
 import { assertIpamPluginPresent, cleanupAll, describeRun, DIST_DIR, isRoot, makeTempDir, NOT_ROOT_REASON, removeDir, REPO } from './helpers.js';
 import { BB_IMAGE, ctr, importBusyboxImage, startContainerd, stopContainerd, type PrivateContainerd } from './containerd.js';
@@ -23,6 +24,13 @@ describe('deploy/daemonset.yaml', () => {
     expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);
     expect(pod.initContainers).toHaveLength(1);
     expect(pod.containers).toHaveLength(1);
+  });
+
+  test('runs on the Linux nodes of every architecture leasehold is built for, and no other', () => {
+    expect(pod.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+    expect(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
+      { matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: Object.keys(ARCHES) }] },
+    ]);
   });
 
   test("mounts the node's /opt/cni/bin, and the init container copies the plugin there under its type name", () => {
