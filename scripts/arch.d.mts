@@ -3,7 +3,6 @@ export interface Arch {
   node: string;
   nodePackage: string;
   cc: string;
-  elf: string;
   emulator?: string[];
 }
 export type ArchName = 'amd64' | 'arm64';

