@@ -1,7 +1,7 @@
 // The arm64 executable's tests (npm test runs them after the rest): these of the plugin's own tests, the same
 // test code with LEASEHOLD_BIN pointed at dist/leasehold-arm64 under qemu (every verb on disk, dual stack, a
 // concurrent burst on the lock, a SIGKILL inside the lock, cluster mode's ADD and DEL on the tests' etcd), and
-// test/arm64/ (state across architectures, the package). Under qemu a call costs about 20 times a native one
+// test/arm64/ (state across architectures, the package). Under qemu a call costs many times a native one
 // (docs/performance.md), so the rest of the suite runs on amd64 only. Without qemu or the build, only
 // test/arm64/ runs: it skips with the reason, and fails on CI.
 import { defineConfig } from 'vitest/config';
