@@ -11,6 +11,7 @@ export const HOST: ArchName;
 export function archName(name: string): ArchName;
 export function archesFromArgv(argv: string[], fallback?: ArchName[]): ArchName[];
 export function executable(arch: ArchName): string;
+export function workDir(arch: ArchName): string;
 export function command(arch: ArchName, file: string, args?: string[]): [string, string[]];
 export function cannotRun(arch: ArchName): string | undefined;
 export function nodePackageDir(arch: ArchName): string;

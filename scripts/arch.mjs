@@ -44,6 +44,13 @@ export function archesFromArgv(argv, fallback = [HOST]) {
 /** dist/leasehold-<arch>; dist/leasehold is a link to the host's. */
 export const executable = (arch) => join(root, 'dist', `leasehold-${arch}`);
 
+/**
+ * Where the build keeps an architecture's addon, code caches and bundles: build/ itself for this machine's (the
+ * tests and benchmarks load build/flock.node and the bundles), build/<arch>/ for another, with copies of the
+ * bundles it was made from.
+ */
+export const workDir = (arch) => (arch === HOST ? join(root, 'build') : join(root, 'build', arch));
+
 /** The command line that runs a program built for `arch` on this machine. */
 export const command = (arch, file, args = []) =>
   arch === HOST ? [file, args] : [ARCHES[arch].emulator[0], [...ARCHES[arch].emulator.slice(1), file, ...args]];
@@ -101,9 +108,19 @@ export function nodePackageDir(arch) {
 
 export const nodeBinary = (arch) => join(nodePackageDir(arch), 'bin', 'node');
 
-/** Why dist/leasehold-<arch> cannot be tested here, or undefined when it can. */
-export const cannotTest = (arch) =>
-  cannotRun(arch) ?? (existsSync(executable(arch)) ? undefined : `dist/leasehold-${arch} is not built (npm run build:all; scripts/setup.sh does it)`);
+/**
+ * Why dist/leasehold-<arch> cannot be tested here, or undefined when it can: also when it was made from another
+ * plugin bundle than the last build's (`npm run build` alone rebuilds only this machine's executable).
+ */
+export function cannotTest(arch) {
+  const why = cannotRun(arch);
+  if (why) return why;
+  if (!existsSync(executable(arch))) return `dist/leasehold-${arch} is not built (npm run build:all; scripts/setup.sh does it)`;
+  const bundle = (a) => join(workDir(a), 'leasehold.cjs');
+  if (arch !== HOST && (!existsSync(bundle(arch)) || !readFileSync(bundle(arch)).equals(readFileSync(bundle(HOST)))))
+    return `dist/leasehold-${arch} was built from an older plugin bundle than the last build's (npm run build:all)`;
+  return undefined;
+}
 
 /**
  * A two-line script that execs dist/leasehold-<arch> here (through the emulator, whose process is then the

@@ -7,7 +7,7 @@ import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync 
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { ARCHES, HOST, archesFromArgv, cannotRun, executable, nodePackageDir } from './arch.mjs';
+import { ARCHES, HOST, archesFromArgv, cannotRun, executable, nodePackageDir, workDir } from './arch.mjs';
 import { bundleOptions } from './bundle-options.mjs';
 import { makeCodeCache } from './code-cache.mjs';
 import { buildSea } from './sea.mjs';
@@ -15,7 +15,7 @@ import { buildSea } from './sea.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const arches = archesFromArgv(process.argv.slice(2));
-const work = join(root, 'build');
+const work = workDir(HOST);
 const bundles = { plugin: 'leasehold.cjs', cli: 'leasehold-cli.cjs', seaMain: 'sea-main.cjs', trainer: 'train-code-cache.cjs' };
 
 execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', root], { stdio: 'inherit' });
@@ -36,9 +36,7 @@ async function buildFor(arch) {
   // Its code caches are made by running its Node, so another architecture's build needs the emulator.
   const why = cannotRun(arch) ?? (spawnSync(ARCHES[arch].cc, ['--version']).status === 0 ? undefined : `${ARCHES[arch].cc} is not installed`);
   if (why) throw new Error(`cannot build for ${arch}: ${why} (scripts/setup.sh installs what it needs)`);
-  // This machine's build stays in build/ itself (the tests and benchmarks load build/flock.node and the
-  // bundles); another architecture's has its own directory, with copies of the bundles beside its addon.
-  const dir = arch === HOST ? work : join(work, arch);
+  const dir = workDir(arch);
   mkdirSync(dir, { recursive: true });
   if (dir !== work) for (const b of Object.values(bundles)) copyFileSync(join(work, b), join(dir, b));
   const addon = join(dir, 'flock.node');
