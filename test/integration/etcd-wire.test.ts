@@ -15,7 +15,7 @@ import { MAX_BODY } from '../../src/etcd/http1';
 import { AttemptError, type Endpoint, Transport } from '../../src/etcd/transport';
 import { runPlugin } from '../../src/plugin/dispatch';
 import { HostilePeer, type Script } from '../helpers/hostile-peer';
-import { ROOT } from '../helpers/leasehold';
+import { ROOT, netConf, runCniAsync, tempDataDir } from '../helpers/leasehold';
 
 const ADDON = join(ROOT, 'build', 'flock.node');
 if (!existsSync(ADDON)) throw new Error(`${ADDON} is missing: run npm run build first`);
@@ -320,5 +320,61 @@ describe('every CNI verb against a peer answering 200 with the wrong types', () 
     expect(malformed.codes.DEL).toBe(0);
     expect(malformed.journaled).toBe(1);
     expect(malformed).toEqual(unreachable);
+  });
+});
+
+describe('the executable, whose plugin path uses the addon, against a hostile peer', () => {
+  const TIMEOUT_MS = 1500;
+  /** Process start-up and the config's parsing, on a loaded machine. */
+  const STARTUP_MS = 1500;
+
+  async function cni(command: string, endpoint: string, dataDir: string, unix = false) {
+    return runCniAsync({
+      command,
+      containerId: 'c1',
+      stdin: netConf(dataDir, { cluster: { etcd: { endpoints: [endpoint] }, nodeName: 'n1', timeoutMs: TIMEOUT_MS } }, { name: unix ? 'wireunix' : 'wirenet' }),
+    });
+  }
+
+  it.each([
+    [
+      'Content-Length: 99999999999999 then an endless body',
+      "s.write('HTTP/1.1 200 OK\\r\\nContent-Length: 99999999999999\\r\\n\\r\\n'); await s.stream(Buffer.alloc(65536, 97), 0, 2 ** 31, 8000);",
+    ],
+    [
+      'an endless chunked body',
+      "s.write('HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n'); await s.stream('10000\\r\\n' + 'a'.repeat(65536) + '\\r\\n', 0, 2 ** 31, 8000);",
+    ],
+    [
+      'a body that keeps arriving',
+      "s.write('HTTP/1.1 200 OK\\r\\nContent-Length: 62914560\\r\\n\\r\\n'); await s.stream(Buffer.alloc(1 << 20, 97), 0, 56 << 20, 8000); await s.stream(Buffer.alloc(1024, 97), 0.1, 3 << 20, 8000);",
+    ],
+  ])('%s: ADD ends within timeoutMs with code 11, over tcp and a unix socket', async (_, body) => {
+    const data = tempDataDir('lh-wire-exe-');
+    try {
+      for (const on of ['tcp', 'unix'] as const) {
+        const p = await peer(`async (_req, s) => { ${body} }`, on);
+        const r = await timed(() => cni('ADD', p.url, data.dir, on === 'unix'));
+        expect(r.value?.json?.code, `${on}: ${r.value?.stdout}`).toBe(11);
+        expect(r.ms).toBeLessThan(TIMEOUT_MS + STARTUP_MS);
+      }
+    } finally {
+      data.remove();
+    }
+  });
+
+  it('wrong JSON types: ADD is code 11, DEL succeeds and journals the release', async () => {
+    const p = await peer((_req, s, answer) => s.write(answer({ header: { revision: 'x' }, kvs: 5, responses: {}, succeeded: 'yes' })));
+    const data = tempDataDir('lh-wire-exe-');
+    try {
+      const add = await cni('ADD', p.url, data.dir);
+      expect(add.json?.code, add.stdout).toBe(11);
+      const del = await cni('DEL', p.url, data.dir);
+      expect(del.code, del.stdout).toBe(0);
+      expect(del.stderr).toMatch(/journaled/);
+      expect(readdirSync(join(data.dir, 'wirenet', 'released'))).toHaveLength(1);
+    } finally {
+      data.remove();
+    }
   });
 });
