@@ -16,6 +16,7 @@ import { AttemptError, type Endpoint, Transport } from '../../src/etcd/transport
 import { runPlugin } from '../../src/plugin/dispatch';
 import { HostilePeer, type Script } from '../helpers/hostile-peer';
 import { ROOT, netConf, runCniAsync, tempDataDir } from '../helpers/leasehold';
+import { timed } from '../helpers/timed';
 
 const ADDON = join(ROOT, 'build', 'flock.node');
 if (!existsSync(ADDON)) throw new Error(`${ADDON} is missing: run npm run build first`);
@@ -42,16 +43,6 @@ async function peer(script: Script | string, on: 'tcp' | 'unix' = 'tcp'): Promis
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value?: T; error?: any }> {
-  const t = performance.now();
-  try {
-    const value = await f();
-    return { ms: performance.now() - t, value };
-  } catch (error) {
-    return { ms: performance.now() - t, error };
-  }
-}
 
 const PATHS: Array<[string, NativeAddon | null]> = [
   ['node:net', null],
