@@ -305,6 +305,8 @@ const saidIn = (w: unknown, body: string): string =>
   isObject(w) && typeof (w.message ?? w.error) === 'string' ? String(w.message ?? w.error) : body.slice(0, 200);
 const grpcCodeIn = (w: unknown): number | undefined => (isObject(w) && Number.isInteger(w.code) ? w.code : undefined);
 const reasonOf = (status: number, w: unknown, body: string): string => `HTTP ${status}: ${saidIn(w, body)}`;
+/** etcd's gateway answers 200, or an error status: a 1xx-3xx other than 200 comes from something else. */
+const notEtcds = (status: number): string => `HTTP ${status} is not an answer etcd gives`;
 
 /** The body as JSON; undefined when it is not JSON. */
 function parseJson(body: string): unknown {
@@ -453,6 +455,10 @@ export class EtcdClient {
             this.preferred = idx;
             return { answer: decoded, retriedAfterUnknownOutcome: failures.some((f) => f.maybeApplied) };
           }
+          if (answer.status < 400) {
+            failures.push({ endpoint: ep.url, reason: `unreadable answer: ${notEtcds(answer.status)}`, maybeApplied: mutating });
+            continue;
+          }
           const reason = reasonOf(answer.status, w, answer.body);
           if (answer.status === 401 && this.credentials && !reauthenticated) {
             // Tokens expire (simple tokens after 5 idle minutes) and are unknown to a member that has not
@@ -512,6 +518,7 @@ export class EtcdClient {
       if (typeof token === 'string' && token !== '' && isHeaderValue(token)) return token;
       throw new AttemptError(ep.url, 'unreadable answer: authenticate gave no usable token', false);
     }
+    if (answer.status < 400) throw new AttemptError(ep.url, `unreadable answer: authenticate: ${notEtcds(answer.status)}`, false);
     if (answer.status >= 500 || answer.status === 429) throw new AttemptError(ep.url, `authenticate: ${reasonOf(answer.status, w, answer.body)}`, false);
     throw new EtcdRequestError(ep.url, answer.status, grpcCodeIn(w), `authenticate as ${this.credentials!.name}: ${saidIn(w, answer.body)}`);
   }

@@ -240,6 +240,16 @@ describe('the client against a hostile peer (node:net)', () => {
     expect(wrong).toEqual([]);
   });
 
+  it.each(['204 No Content', '302 Found', '206 Partial Content'])("a %s is not an answer of etcd's: a failed attempt, never a refusal", async (status) => {
+    const p = await peer(`(_req, s, answer) => s.write(answer('{}', ${JSON.stringify(status)}))`);
+    const c = client(p);
+    for (const [verb, [writes, call]] of Object.entries(VERBS)) {
+      const r = await timed(() => call(c));
+      expect(r.error, verb).toBeInstanceOf(EtcdUnavailableError);
+      expect(r.error.outcome, verb).toBe(writes ? 'unknown' : 'not-applied');
+    }
+  });
+
   it('an auth token holding CR LF is never written as a header: no header or request is injected', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lh-auth-'));
     try {
