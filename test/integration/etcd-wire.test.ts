@@ -138,6 +138,21 @@ describe.each(PATHS)('transport over %s against a hostile peer', (_, native) => 
     expect((await post(t, p.endpoint, 3000)).body).toBe('{"n":1}');
     expect((await p.stats()).connections).toBe(2);
   });
+  it('a peer that closes each connection right after its answer: a call on a kept one either goes out on a new one, or fails as a stale connection, worth a retry', async () => {
+    const p = await peer((req, s, answer) => s.close(answer({ n: req.n })));
+    const t = transport();
+    const kinds = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = await timed(() => post(t, p.endpoint, 3000));
+      if (r.value) kinds.add('answered');
+      else {
+        expect(r.error).toBeInstanceOf(AttemptError);
+        expect({ stale: r.error.staleConnection, timedOut: r.error.timedOut }).toEqual({ stale: true, timedOut: false });
+        kinds.add('stale');
+      }
+    }
+    expect(kinds).toContain('answered');
+  });
 });
 
 describe.each(PATHS)('a unix socket whose backlog is full, over %s', (_, native) => {
