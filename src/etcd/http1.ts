@@ -16,9 +16,9 @@ export interface Answer {
 
 /**
  * The largest body read. The largest answers leasehold asks for are the whole-prefix reads of GC and the CLI
- * (every lease record of a network, every address key of a pool), at about 0.8 KiB per lease record and
- * 0.3 KiB per address key in the gateway's JSON (base64 key and value, four revisions as strings): 64 MiB
- * holds ~80,000 records, more than a fully used /16. Anything larger is a peer streaming, not etcd.
+ * (every lease record of a network, every address key of a pool): in the gateway's JSON (base64 key and value,
+ * revisions as strings) a lease record with a Kubernetes pod's names takes ~0.7 KiB and an address key ~0.3 KiB
+ * (docs/cluster.md), so 64 MiB holds ~90,000 records, more than a fully used /16. Larger is a peer streaming.
  */
 export const MAX_BODY = 64 * 1024 * 1024;
 
