@@ -115,11 +115,23 @@ describe.each(PATHS)('transport over %s against a hostile peer', (_, native) => 
     expect((await p.stats()).connections).toBe(2);
   });
 
-  it('bytes that arrive on an idle connection: it is dropped, and the next call gets its own answer', async () => {
-    const p = await peer(async (req, s, answer) => {
-      s.write(answer({ n: req.n }));
-      if (req.n === 0) setTimeout(() => s.write(answer({ stale: true })), 30);
-    });
+  it.each<[string, Script]>([
+    [
+      'bytes that arrive on an idle connection: it is dropped',
+      (req, s, answer) => {
+        s.write(answer({ n: req.n }));
+        if (req.n === 0) setTimeout(() => s.write(answer({ stale: true })), 30);
+      },
+    ],
+    [
+      'an idle connection the peer closed is not reused',
+      (req, s, answer) => {
+        s.write(answer({ n: req.n }));
+        setTimeout(() => s.close(), 20);
+      },
+    ],
+  ])('%s: the next call goes out on a new one and gets its own answer', async (_, script) => {
+    const p = await peer(script);
     const t = transport();
     expect((await post(t, p.endpoint, 3000)).body).toBe('{"n":0}');
     await sleep(200);
@@ -127,17 +139,6 @@ describe.each(PATHS)('transport over %s against a hostile peer', (_, native) => 
     expect((await p.stats()).connections).toBe(2);
   });
 
-  it('an idle connection the peer closed is not reused: the next call goes out on a new one', async () => {
-    const p = await peer((req, s, answer) => {
-      s.write(answer({ n: req.n }));
-      setTimeout(() => s.close(), 20);
-    });
-    const t = transport();
-    expect((await post(t, p.endpoint, 3000)).body).toBe('{"n":0}');
-    await sleep(200);
-    expect((await post(t, p.endpoint, 3000)).body).toBe('{"n":1}');
-    expect((await p.stats()).connections).toBe(2);
-  });
   it('a peer that closes each connection right after its answer: a call on a kept one either goes out on a new one, or fails as a stale connection, worth a retry', async () => {
     const p = await peer((req, s, answer) => s.close(answer({ n: req.n })));
     const t = transport();
