@@ -292,6 +292,19 @@ function opAnswer(v: unknown, what: string): ResponseOp {
   return { txn: txnAnswer(w.response_txn, `${what}.response_txn`) };
 }
 
+/** A txn's answer holds one response per operation of the branch that ran, each of its kind (nested txns alike). */
+function matchTxn(t: TxnRequest, r: NestedTxnResponse, what: string): NestedTxnResponse {
+  const ops = r.succeeded ? t.success : (t.failure ?? []);
+  if (r.responses.length !== ops.length) throw new MalformedAnswer(`${what} holds ${r.responses.length} responses for ${ops.length} operations`);
+  ops.forEach((op, i) => {
+    const res = r.responses[i]!;
+    const kind = Object.keys(op)[0] as keyof typeof op;
+    if (!(kind in res)) throw new MalformedAnswer(`${what}.responses[${i}] answers no ${kind}`);
+    if ('txn' in op && 'txn' in res) matchTxn(op.txn, res.txn, `${what}.responses[${i}].response_txn`);
+  });
+  return r;
+}
+
 // ---- failure classification ----
 
 /**
@@ -395,7 +408,7 @@ export class EtcdClient {
   }
 
   async txn(t: TxnRequest): Promise<TxnResponse> {
-    const { answer, retriedAfterUnknownOutcome } = await this.call('/v3/kv/txn', txnWire(t), writes(t), txnAnswer);
+    const { answer, retriedAfterUnknownOutcome } = await this.call('/v3/kv/txn', txnWire(t), writes(t), (w) => matchTxn(t, txnAnswer(w), 'the answer'));
     return { ...answer, retriedAfterUnknownOutcome };
   }
 

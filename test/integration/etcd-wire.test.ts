@@ -213,7 +213,8 @@ describe('the client against a hostile peer (node:net)', () => {
     range: [false, (c) => c.range({ key: 'k' })],
     put: [true, (c) => c.put({ key: 'k', value: 'v', prevKv: true })],
     deleteRange: [true, (c) => c.deleteRange({ key: 'k', prevKv: true })],
-    txn: [true, (c) => c.txn({ compare: [], success: [{ range: { key: 'k' } }, { put: { key: 'k', value: 'v' } }] })],
+    // An answer without "succeeded" ran the failure branch: none here, so no responses are due.
+    txn: [true, (c) => c.txn({ compare: [{ key: 'k', target: 'VERSION', result: 'EQUAL', value: 0 }], success: [{ put: { key: 'k', value: 'v' } }] })],
     status: [false, (c) => c.status()],
   };
   const ALL = Object.keys(VERBS);
@@ -254,6 +255,20 @@ describe('the client against a hostile peer (node:net)', () => {
       }
     }
     expect(wrong).toEqual([]);
+  });
+
+  it.each([
+    ['no responses', { succeeded: true }],
+    ['a range for a put', { succeeded: true, responses: [{ response_range: {} }, { response_range: {} }] }],
+    ['one response too many', { succeeded: true, responses: [{ response_put: {} }, { response_txn: {} }, { response_put: {} }] }],
+    ['a nested txn answering its other branch', { succeeded: true, responses: [{ response_put: {} }, { response_txn: { succeeded: true } }] }],
+  ])("a txn answered with %s is not etcd's answer to it", async (_, body) => {
+    const c = client(await answering(body));
+    const nested = { compare: [], success: [{ deleteRange: { key: 'k' } }] };
+    const r = await timed(() => c.txn({ compare: [], success: [{ put: { key: 'k', value: 'v' } }, { txn: nested }] }));
+    expect(r.error).toBeInstanceOf(EtcdUnavailableError);
+    expect(r.error.message).toMatch(/unreadable answer/);
+    expect(r.error.outcome).toBe('unknown');
   });
 
   it.each(['204 No Content', '302 Found', '206 Partial Content'])("a %s is not an answer of etcd's: a failed attempt, never a refusal", async (status) => {
