@@ -24,6 +24,8 @@ export interface CniCall {
   env?: Record<string, string | undefined>;
   /** Another executable than BIN (the arm64 tests run both). */
   bin?: string;
+  /** A command that runs the executable (given as its last argument), e.g. unshare for a simulated machine. */
+  via?: string[];
 }
 
 export interface CniReply {
@@ -83,7 +85,8 @@ export const cni = (c: CniCall): Promise<CniReply> => (process.env.LEASEHOLD_BIN
 
 export function runCniAsync(c: CniCall): Promise<CniReply> {
   return new Promise((res, rej) => {
-    const p = spawn(BIN, [], { env: cniEnv(c), stdio: ['pipe', 'pipe', 'pipe'] });
+    const [bin, ...args] = c.via ? [...c.via, BIN] : [BIN];
+    const p = spawn(bin!, args, { env: cniEnv(c), stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
