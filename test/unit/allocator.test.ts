@@ -3,6 +3,7 @@ import { type LeaseView, allocate, hasFreeAddress, shiftCursor, spreadOf, spread
 import { CniError } from '../../src/base/errors';
 import { buildExcludes, buildRangeSets } from '../../src/config/ranges';
 import { type Ip, formatIp, parseIp } from '../../src/net/ip';
+import { SpanSet } from '../../src/net/spans';
 
 const sets = (...raw: Array<Array<Record<string, string>>>) => buildRangeSets(raw as never, (i) => `ranges[${i}]`);
 const view = (...taken: string[]): LeaseView => {
@@ -58,7 +59,7 @@ describe('allocate: round-robin and reserved addresses', () => {
 
 describe('allocate: requests, repeats and several range sets', () => {
   const two = sets([{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/64' }]);
-  const base = { rangeSets: two, exclude: [], cursors: [undefined, undefined], requested: [] as Ip[], held: [] as Ip[] };
+  const base = { rangeSets: two, exclude: SpanSet.EMPTY, cursors: [undefined, undefined], requested: [] as Ip[], held: [] as Ip[] };
 
   it('gives one address per range set', () => {
     const got = allocate(base, view());
@@ -99,8 +100,8 @@ describe('allocate: requests, repeats and several range sets', () => {
   });
   it('hasFreeAddress is false only when every candidate is taken or reserved', () => {
     const s = sets([{ subnet: '10.0.0.0/29' }])[0]!;
-    expect(hasFreeAddress(s, [], undefined, view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'))).toBe(true);
-    expect(hasFreeAddress(s, [], undefined, view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'))).toBe(false);
+    expect(hasFreeAddress(s, SpanSet.EMPTY, undefined, view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'))).toBe(true);
+    expect(hasFreeAddress(s, SpanSet.EMPTY, undefined, view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'))).toBe(false);
   });
 });
 
