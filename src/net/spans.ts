@@ -23,7 +23,10 @@ export class SpanSet {
 
   /** The union of the given spans (in any order, overlapping or not). */
   static of(spans: Iterable<Span>): SpanSet {
-    const sorted = [...spans].sort((a, b) => order(a.family, a.first, b.family, b.first));
+    const sorted = [...spans];
+    const before = (a: Span, b: Span): number => order(a.family, a.first, b.family, b.first);
+    // Operators list excludes in order: a check is one pass, where a sort of 10,000 costs milliseconds.
+    if (sorted.some((s, i) => i > 0 && before(sorted[i - 1]!, s) > 0)) sorted.sort(before);
     const merged: Span[] = [];
     for (const s of sorted) {
       const prev = merged[merged.length - 1];

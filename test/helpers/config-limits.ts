@@ -125,3 +125,29 @@ export function limitsConfig(r: Rand, dataDir: string): LimitsConfig {
     shape,
   };
 }
+
+/**
+ * The largest config the validator accepts, fixed (the benchmark's limits row): LIMITS.rangeSets range sets
+ * holding LIMITS.ranges ranges, IPv4 /8s and IPv6 /64s in turn; LIMITS.exclude excludes, each /64's first
+ * /96 and runs of /24s from the start of each /8 (the two shapes that once made a search step through every
+ * excluded address); a network name of LIMITS.networkName characters.
+ */
+export function worstConfig(dataDir: string): LimitsConfig['conf'] {
+  const perSet = LIMITS.ranges / LIMITS.rangeSets;
+  const sets: RawRange[][] = [];
+  const exclude: string[] = [];
+  for (let i = 0; i < LIMITS.rangeSets; i++) {
+    const k = (j: number) => i * perSet + j;
+    sets.push(Array.from({ length: perSet }, (_, j) => ({ subnet: i % 2 === 0 ? `${k(j) + 1}.0.0.0/8` : `fd00:${k(j).toString(16)}::/64` })));
+  }
+  const v6 = sets.flat().filter((x) => x.subnet.includes(':'));
+  const v4 = sets.flat().filter((x) => !x.subnet.includes(':'));
+  for (const x of v6) exclude.push(x.subnet.replace('/64', '/96'));
+  const runs = Math.floor((LIMITS.exclude - exclude.length) / v4.length);
+  for (const x of v4) {
+    const octet = x.subnet.split('.')[0];
+    for (let k = 0; k < runs; k++) exclude.push(`${octet}.${k >> 8}.${k & 255}.0/24`);
+  }
+  for (let k = 0; exclude.length < LIMITS.exclude; k++) exclude.push(`192.0.2.${k}`);
+  return { cniVersion: '1.1.0', name: 'w'.repeat(LIMITS.networkName), ipam: { type: 'leasehold', dataDir, ranges: sets, exclude, lockTimeoutMs: 120_000 } };
+}
