@@ -1,8 +1,8 @@
 // Meaning of the range keys, with host-local's defaults: rangeStart = network+1, rangeEnd = broadcast-1
 // (IPv4) or the last address (IPv6), gateway = network+1. Every rejection names the key and the value.
 import { CniError, Code } from '../base/errors.js';
-import { type Cidr, type Ip, formatCidr, formatIp, lastOf, networkOf, parseCidr, parseCidrLoose, parseIp } from '../net/ip.js';
-import { type Range, type RangeSet, overlaps, rangeSpan } from '../net/range.js';
+import { type Cidr, IPV4_MAPPED, type Ip, formatCidr, formatIp, lastOf, networkOf, parseCidr, parseCidrLoose, parseIp } from '../net/ip.js';
+import { type Range, type RangeSet, type Span, overlaps, rangeSpan } from '../net/range.js';
 import { SpanSet } from '../net/spans.js';
 import type { RawRange } from './schema.js';
 
@@ -92,15 +92,18 @@ export function buildRangeSets(raw: RawRange[][], where: (i: number) => string):
   return sets;
 }
 
-/** ipam.exclude as one set of addresses, merged once here so that no later search steps through it. */
+/**
+ * ipam.exclude as one set of addresses, merged once here so that no later search steps through it. It also
+ * holds the IPv4-mapped block, which an IPv6 range such as ::/80 contains: an address there is an IPv4
+ * address spelled again, and nothing in leasehold reads it back.
+ */
 export function buildExcludes(raw: string[]): SpanSet {
   if (raw.length > LIMITS.exclude) {
     throw bad(`ipam.exclude has ${raw.length} entries; at most ${LIMITS.exclude} are allowed: merge neighbouring entries into wider CIDRs`);
   }
-  return SpanSet.of(
-    raw.map((text, i) => {
-      const c = parseAt(`ipam.exclude[${i}]`, text, parseCidrLoose);
-      return { family: c.ip.family, first: networkOf(c), last: lastOf(c) };
-    }),
-  );
+  const spans: Span[] = raw.map((text, i) => {
+    const c = parseAt(`ipam.exclude[${i}]`, text, parseCidrLoose);
+    return { family: c.ip.family, first: networkOf(c), last: lastOf(c) };
+  });
+  return SpanSet.of([...spans, IPV4_MAPPED]);
 }

@@ -91,7 +91,14 @@ function excludesIn(r: Rand, range: RawRange, room: number): string[] {
     case 'scatter':
       for (let i = 0; i < room; i++) out.push(ip(family, start + BigInt(int(r, 0, 4 * room))));
   }
-  return out;
+  // Past ::fffe:ffff:ffff an entry would name an IPv4-mapped address, which no config may.
+  return out.filter((text) => {
+    try {
+      return parseCidrLoose(text) !== undefined;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /**
@@ -110,6 +117,9 @@ export function limitsConfig(r: Rand, dataDir: string): LimitsConfig {
     const tight = n === 1 && r() < 0.25;
     return Array.from({ length: n }, () => rangeAt(r, family, k++, tight));
   });
+  // Now and then an IPv6 range that runs into the IPv4-mapped block (::ffff:0:0/96), which is never handed out.
+  const v6 = sets.find((set) => set[0]!.subnet.includes(':'));
+  if (v6 && r() < 0.25) v6[0] = { subnet: '::/80', rangeStart: '::fffe:ffff:fff8' };
   const budget = r() < 0.1 ? 0 : upTo(r, LIMITS.exclude);
   const exclude: string[] = [];
   const all = sets.flat();

@@ -87,6 +87,12 @@ describe('allocate: round-robin and reserved addresses', () => {
     },
     { name: 'a run that ends at the gateway', set: [{ subnet: '10.0.0.0/24', gateway: '10.0.0.9' }], exclude: ['10.0.0.0/29', '10.0.0.8'], want: '10.0.0.10' },
     {
+      name: 'never an IPv4-mapped address: ::/80 wraps before ::ffff:0:0',
+      set: [{ subnet: '::/80', rangeStart: '::fffe:ffff:fffe' }],
+      cursor: '::fffe:ffff:ffff',
+      want: '::fffe:ffff:fffe',
+    },
+    {
       name: 'excludes and leases together fill the set',
       set: [{ subnet: '10.0.0.0/29' }],
       exclude: ['10.0.0.2/31', '10.0.0.5'],
