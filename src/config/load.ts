@@ -116,6 +116,14 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
     if (!seen.has(key)) requested.push(ip);
     seen.add(key);
   }
+  // One address per range set is given, so more than the most range sets can never be served; each one is
+  // looked up in the store under the lock when a request fails.
+  if (requested.length > LIMITS.rangeSets) {
+    throw new CniError(
+      Code.InvalidConfig,
+      `${requested.length} addresses are requested (runtimeConfig.ips, args.cni.ips or CNI_ARGS IP); at most ${LIMITS.rangeSets} may be, one per range set`,
+    );
+  }
 
   const valid = raw['cni.dev/valid-attachments'] ?? raw['cni.dev/attachments'];
   return {

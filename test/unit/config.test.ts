@@ -76,6 +76,9 @@ describe('config validation: rejected with code 7 and a precise message', () => 
   it('a requested address given many times is one request (no quadratic pass over them)', () => {
     const c = load({ ranges: [[{ subnet: '10.0.0.0/24' }]] }, { runtimeConfig: { ips: Array(50_000).fill('10.0.0.9/24') } });
     expect(c.requested.map(formatIp)).toEqual(['10.0.0.9']);
+    const many = Array.from({ length: 17 }, (_, i) => `10.0.0.${i + 2}`);
+    expect(() => load({ ranges: [[{ subnet: '10.0.0.0/24' }]] }, { runtimeConfig: { ips: many } })).toThrow(/17 addresses are requested .*; at most 16 may be/);
+    expect(codeOf(() => load({ ranges: [[{ subnet: '10.0.0.0/24' }]] }, { runtimeConfig: { ips: many.slice(1) } }))).toBe('no error');
   });
 
   it('network name must match the CNI pattern', () => {
