@@ -47,12 +47,21 @@ afterAll(async () => {
 /** One CNI call in the worker; a call that does not answer within HANG_MS fails the test as a hang. */
 function call(what: string, env: Record<string, string>, stdin: string): Promise<PluginRun & { json: any }> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const done = () => {
+      clearTimeout(timer);
       worker.removeAllListeners('message');
+      worker.removeAllListeners('error');
+    };
+    const timer = setTimeout(() => {
+      done();
       reject(new Error(`${what} did not answer within ${HANG_MS} ms (a hang)`));
     }, HANG_MS);
+    worker.once('error', (e) => {
+      done();
+      reject(new Error(`${what} crashed the plugin's thread: ${e.stack ?? e}`));
+    });
     worker.once('message', (r: PluginRun) => {
-      clearTimeout(timer);
+      done();
       resolve({ ...r, json: r.stdout ? JSON.parse(r.stdout) : undefined });
     });
     worker.postMessage({ env, stdin });
