@@ -41,6 +41,8 @@ const SEED = Number(process.env.LEASEHOLD_FAULT_SEED ?? Date.now() % 1_000_000);
 const BUDGET_MS = Number(process.env.LEASEHOLD_FUZZ_MS ?? 20_000);
 const ONLY = process.env.LEASEHOLD_FUZZ_STATE === undefined ? undefined : Number(process.env.LEASEHOLD_FUZZ_STATE);
 const HANG_MS = 8_000;
+/** No call started for this long (a spin no timer can end): the watchdog names the call and stops the process. */
+const SPIN_MS = 90_000;
 /** A file to append each call to before it runs: what a run that never ends was doing. */
 const TRACE = process.env.LEASEHOLD_FUZZ_TRACE;
 const isRoot = process.getuid?.() === 0;
@@ -474,11 +476,14 @@ function targets(): string[][] {
 
 // ---- the watchdog: a thread of its own, so that a call blocked in a synchronous read of a FIFO is seen
 
+// flags: [0] the call's number, [1] 1 while a call runs, [2] the number of a call found hung, [3] 1 while the
+// test runs, [4] the length of what[]: the running call, for the message when the process is stopped.
 const WATCHDOG = `
 const { workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const path = require('node:path');
 const flags = new Int32Array(workerData.shared);
+const what = new Uint8Array(workerData.what);
 let seen = -1, since = Date.now();
 function unblock(dir) {
   let names; try { names = fs.readdirSync(dir); } catch { return; }
@@ -493,8 +498,18 @@ function unblock(dir) {
 }
 setInterval(() => {
   const seq = Atomics.load(flags, 0);
-  if (Atomics.load(flags, 1) === 0 || seq !== seen) { seen = seq; since = Date.now(); return; }
-  if (Date.now() - since > workerData.hangMs) { Atomics.store(flags, 2, seq); unblock(workerData.root); since = Date.now(); }
+  if (seq !== seen || Atomics.load(flags, 3) === 0) { seen = seq; since = Date.now(); return; }
+  const stuck = Date.now() - since;
+  if (Atomics.load(flags, 1) === 1 && stuck > workerData.hangMs && Atomics.load(flags, 2) !== seq) {
+    Atomics.store(flags, 2, seq);
+    unblock(workerData.root);
+  }
+  // Still no progress: a spin (or a wait no FIFO explains) that no timer in the main thread can end.
+  if (stuck > workerData.spinMs) {
+    const doing = Buffer.from(what.slice(0, Atomics.load(flags, 4))).toString();
+    fs.writeSync(2, 'state fuzzer: no progress for ' + stuck + ' ms in ' + doing + '; stopping the test process\\n');
+    process.kill(process.pid, 'SIGKILL');
+  }
 }, 200);
 `;
 
@@ -581,11 +596,20 @@ interface StateReport {
 }
 
 let shared: Int32Array;
+let whatBuf: Uint8Array;
 let worker: Worker | undefined;
 let opSeq = 0;
 
-async function guarded<T>(f: () => Promise<T>): Promise<T | 'hang'> {
+/** Tells the watchdog what runs now: each step is progress. */
+function progress(doing: string): void {
+  const bytes = Buffer.from(doing).subarray(0, whatBuf.length);
+  whatBuf.set(bytes);
+  Atomics.store(shared, 4, bytes.length);
   Atomics.store(shared, 0, ++opSeq);
+}
+
+async function guarded<T>(doing: string, f: () => Promise<T>): Promise<T | 'hang'> {
+  progress(doing);
   Atomics.store(shared, 1, 1);
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -600,6 +624,7 @@ async function guarded<T>(f: () => Promise<T>): Promise<T | 'hang'> {
 const holderOf = (id: string, ifname: string): string => `${id}/${ifname}`;
 
 async function runState(index: number, all: string[][]): Promise<StateReport> {
+  progress(`seed ${SEED} state ${index}: making it`);
   const r = rng(SEED * 1_000_003 + index);
   const state = join(root, `s${index}`);
   cpSync(TEMPLATE, state, { recursive: true, verbatimSymlinks: true });
@@ -637,7 +662,7 @@ async function runState(index: number, all: string[][]): Promise<StateReport> {
   for (const op of ops.slice(0, 8 + Math.floor(r() * (ops.length - 8)))) {
     const before = snapshot(netDir);
     if (TRACE) appendFileSync(TRACE, `state ${index} [${mutations.join('; ')}]: ${op.name}\n`);
-    const res = await guarded(() => op.run(state));
+    const res = await guarded(`seed ${SEED} state ${index} [${mutations.join('; ')}]: ${op.name}`, () => op.run(state));
     calls++;
     if (res === 'hang') {
       problems.push(`${op.name}: hung past ${HANG_MS} ms`);
@@ -717,8 +742,9 @@ describe('state fuzzer: mutated network directories, every verb and command', ()
         migrate += `etcd did not start (${(e as Error).message.slice(0, 200)})`;
       }
     }
-    shared = new Int32Array(new SharedArrayBuffer(12));
-    worker = new Worker(WATCHDOG, { eval: true, workerData: { shared: shared.buffer, root, hangMs: HANG_MS } });
+    shared = new Int32Array(new SharedArrayBuffer(20));
+    whatBuf = new Uint8Array(new SharedArrayBuffer(4096));
+    worker = new Worker(WATCHDOG, { eval: true, workerData: { shared: shared.buffer, what: whatBuf.buffer, root, hangMs: HANG_MS, spinMs: SPIN_MS } });
     worker.unref();
   });
   afterAll(async () => {
@@ -732,6 +758,7 @@ describe('state fuzzer: mutated network directories, every verb and command', ()
     async () => {
       const all = targets();
       const started = Date.now();
+      Atomics.store(shared, 3, 1);
       const failed: StateReport[] = [];
       let states = 0;
       let calls = 0;
@@ -743,6 +770,7 @@ describe('state fuzzer: mutated network directories, every verb and command', ()
         rmSync(join(root, `s${i}`), { recursive: true, force: true });
         if (failed.length >= 5) break;
       }
+      Atomics.store(shared, 3, 0);
       process.stdout.write(
         `state fuzzer: seed ${SEED}, ${states} states, ${calls} calls in ${Date.now() - started} ms (migrate ${migrate}); ${failed.length} failed (replay one: LEASEHOLD_FAULT_SEED=${SEED} LEASEHOLD_FUZZ_STATE=<n>)\n`,
       );
