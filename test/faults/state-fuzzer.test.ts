@@ -508,6 +508,9 @@ setInterval(() => {
   if (stuck > workerData.spinMs) {
     const doing = Buffer.from(what.slice(0, Atomics.load(flags, 4))).toString();
     fs.writeSync(2, 'state fuzzer: no progress for ' + stuck + ' ms in ' + doing + '; stopping the test process\\n');
+    // The etcd this test started would outlive a killed process: stopped, and its and the states' dirs removed.
+    for (const pid of workerData.etcdPids) { try { process.kill(pid, 'SIGKILL'); } catch {} }
+    for (const dir of [workerData.etcdDir, workerData.root]) if (dir) fs.rmSync(dir, { recursive: true, force: true });
     process.kill(process.pid, 'SIGKILL');
   }
 }, 200);
@@ -744,7 +747,18 @@ describe('state fuzzer: mutated network directories, every verb and command', ()
     }
     shared = new Int32Array(new SharedArrayBuffer(20));
     whatBuf = new Uint8Array(new SharedArrayBuffer(4096));
-    worker = new Worker(WATCHDOG, { eval: true, workerData: { shared: shared.buffer, what: whatBuf.buffer, root, hangMs: HANG_MS, spinMs: SPIN_MS } });
+    worker = new Worker(WATCHDOG, {
+      eval: true,
+      workerData: {
+        shared: shared.buffer,
+        what: whatBuf.buffer,
+        root,
+        hangMs: HANG_MS,
+        spinMs: SPIN_MS,
+        etcdPids: etcd?.members.map((m) => m.proc?.pid).filter((p) => p !== undefined) ?? [],
+        etcdDir: etcd?.dir,
+      },
+    });
     worker.unref();
   });
   afterAll(async () => {
