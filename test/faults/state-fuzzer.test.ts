@@ -40,7 +40,8 @@ import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
 const SEED = Number(process.env.LEASEHOLD_FAULT_SEED ?? Date.now() % 1_000_000);
 const BUDGET_MS = Number(process.env.LEASEHOLD_FUZZ_MS ?? 20_000);
 const ONLY = process.env.LEASEHOLD_FUZZ_STATE === undefined ? undefined : Number(process.env.LEASEHOLD_FUZZ_STATE);
-const HANG_MS = 8_000;
+// Far past any call's own bound (the lock waits 1 s, an etcd call 2 s): a loaded CI machine is no hang.
+const HANG_MS = 15_000;
 /** No call started for this long (a spin no timer can end): the watchdog names the call and stops the process. */
 const SPIN_MS = 90_000;
 /** A file to append each call to before it runs: what a run that never ends was doing. */
@@ -635,7 +636,7 @@ async function runState(index: number, all: string[][]): Promise<StateReport> {
   if (etcd)
     writeFileSync(
       join(state, 'cluster.json'),
-      confOf(state, {}, { cluster: { etcd: { endpoints: etcd.endpoints }, prefix: `/fuzz${index}`, nodeName: 'node1' } }),
+      confOf(state, {}, { cluster: { etcd: { endpoints: etcd.endpoints }, prefix: `/fuzz${index}`, nodeName: 'node1', timeoutMs: 2000 } }),
     );
   const netDir = join(state, 'data', NET);
   const mutations: string[] = [];
