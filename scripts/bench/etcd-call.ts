@@ -4,16 +4,18 @@
 // same txn over raw node:https with the TLS session ticket kept in a file between processes, to measure what
 // resumption would save. Exit code 0 only when the claim succeeded.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { EtcdClient, type EtcdClientConfig } from '../../src/etcd/client';
+import { EtcdClient } from '../../src/etcd/client';
 import { prefixEnd } from '../../src/etcd/keys';
+import { clientConfig } from '../../test/helpers/etcd-cluster';
 
 const [mode, configJson] = process.argv.slice(2) as [string, string];
-const config = JSON.parse(configJson) as EtcdClientConfig & { prefix: string; sessionFile?: string };
+const config = JSON.parse(configJson) as Parameters<typeof clientConfig>[0] & { prefix: string; sessionFile?: string };
+const { prefix: _prefix, sessionFile: _sessionFile, ...settings } = config;
 const key = `${config.prefix}${process.pid}-${process.hrtime.bigint()}`;
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 async function viaClient(window: boolean): Promise<boolean> {
-  const client = new EtcdClient(config);
+  const client = new EtcdClient(clientConfig(settings));
   if (window) await client.range({ key: config.prefix, rangeEnd: prefixEnd(config.prefix), limit: 64, keysOnly: true });
   const r = await client.txn({
     compare: [{ key, target: 'CREATE', result: 'EQUAL', value: 0 }],
@@ -30,7 +32,7 @@ async function viaPool(): Promise<boolean> {
   const { ClusterLayout } = require('../../src/store/etcd/layout') as typeof import('../../src/store/etcd/layout');
   const { EtcdPool } = require('../../src/store/etcd/pool') as typeof import('../../src/store/etcd/pool');
   const pool = new EtcdPool(
-    new EtcdClient(config),
+    new EtcdClient(clientConfig(settings)),
     new ClusterLayout({ prefix: config.prefix.replace(/\/$/, ''), pool: 'bench', network: 'bench', node: 'bench-node' }),
   );
   const att = { containerID: `c${process.pid}-${process.hrtime.bigint()}`, ifname: 'eth0' };

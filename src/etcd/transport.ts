@@ -7,17 +7,11 @@
 import type { Socket } from 'node:net';
 import { type NativeAddon, loadedNative } from '../base/native.js';
 import { nowMs } from '../base/proc.js';
+import type { Endpoint } from '../config/cluster.js';
 import type { AttemptFailure } from './errors.js';
 import { type Answer, MalformedResponse, ResponseReader, postBytes } from './http1.js';
 
 export type { Answer } from './http1.js';
-
-/** Where requests go: a host and port, or a unix socket (plain http only). */
-export type Endpoint = {
-  /** As configured, for messages. */
-  url: string;
-  https: boolean;
-} & ({ hostname: string; port: number } | { socketPath: string });
 
 export interface TlsMaterial {
   ca?: Buffer;
