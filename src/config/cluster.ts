@@ -40,8 +40,8 @@ export interface ClusterConf {
 
 const bad = (key: string, msg: string): CniError => new CniError(Code.InvalidConfig, `ipam.cluster.${key} ${msg}`);
 
-/** An endpoint as it may be shown: whatever sits between "//" and "@" could be a password. */
-const shown = (e: string): string => JSON.stringify(e.slice(0, 200).replace(/\/\/[^/?#]*@/, '//…@'));
+/** An endpoint as it may be shown: whatever sits between "//" and the last "@" could be a password. */
+const shown = (e: string): string => JSON.stringify(e.replace(/\/\/.*@/s, '//…@').slice(0, 200));
 
 /** A plain-http endpoint that stays on this node: a password may go there in the clear. */
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/i;

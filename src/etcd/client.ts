@@ -8,12 +8,6 @@ import { EtcdRequestError, EtcdUnavailableError, type AttemptFailure } from './e
 import { fromBase64, toBase64, type Bytes } from './keys.js';
 import { AttemptError, Transport } from './transport.js';
 
-/**
- * ipam.cluster.etcd as the config parsed it (config/cluster.ts: endpoints tried in this order) with its files
- * read and checked (config/secrets.ts), and the budget of every call as a whole. Taken as it is.
- */
-export type EtcdClientConfig = EtcdAccess;
-
 /** 64-bit integers (revisions, versions, counts, ids) are bigint throughout. */
 export interface ResponseHeader {
   clusterId: bigint;
@@ -229,7 +223,11 @@ export class EtcdClient {
   /** Index of the endpoint that last answered: later calls start there. */
   private preferred = 0;
 
-  constructor(config: EtcdClientConfig) {
+  /**
+   * ipam.cluster.etcd as the config parsed it (config/cluster.ts: endpoints tried in this order) with its files
+   * read and checked (config/secrets.ts), taken as it is.
+   */
+  constructor(config: EtcdAccess) {
     this.endpoints = config.endpoints;
     this.timeoutMs = config.timeoutMs;
     this.transport = new Transport(config.tls);
