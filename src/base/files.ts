@@ -1,7 +1,7 @@
 // Files a config names and root opens: what each may be is decided by its key (docs/security.md), checked
 // here on the open descriptor (fstat), so nothing can be swapped between the check and the use. Opened
 // non-blocking, so a FIFO or a device named by a config never hangs a call.
-import { type Stats, closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { type Stats, closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = constants;
 
@@ -29,10 +29,22 @@ export class FileRefused extends Error {
 const euid = (): number => process.geteuid?.() ?? 0;
 const mode = (st: Stats): string => `mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}`;
 
+/** Whether st lives on /proc or /sys, also when reached through a linked directory: root's "files" there are not files. */
+function onKernelFs(st: Stats): boolean {
+  return ['/proc', '/sys'].some((m) => {
+    try {
+      return statSync(m).dev === st.dev;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Why an open file breaks a rule's owner, or undefined. Root stands for this process's user. */
 export function untrusted(st: Stats, owner: FileRule['owner']): string | undefined {
   if (!st.isFile()) return 'is not a regular file';
   if (owner === 'any') return undefined;
+  if (onKernelFs(st)) return 'is a kernel interface, not a file';
   if (st.uid !== euid()) return `is owned by uid ${st.uid}, not by ${euid() === 0 ? 'root' : `uid ${euid()}`}`;
   if (owner === 'secret' && st.mode & 0o077) return `can be read or written by group or others (${mode(st)})`;
   if (st.mode & 0o022) return `can be written by group or others (${mode(st)})`;

@@ -168,7 +168,6 @@ describe('secrets: root-owned regular files no one else may read, never sent in 
       },
       /is not a regular file/,
     ],
-    ['/dev/zero', () => '/dev/zero', /is not a regular file/],
     [
       'a directory',
       () => {
@@ -184,6 +183,27 @@ describe('secrets: root-owned regular files no one else may read, never sent in 
     refused(r, new RegExp(`^ipam\\.cluster\\.etcd\\.passwordFile .*${why.source}.*owned by root with mode 0600`), log);
     // The refusal is logged (the config itself was read), and the line holds no secret either.
     expect(JSON.parse(readFileSync(log, 'utf8')).code).toBe(Code.InvalidConfig);
+    expect(seen).toEqual([]);
+  });
+
+  it('a password file in the kernel trees (/dev/zero, the environment of init) is refused before anything is read', async () => {
+    for (const pw of ['/dev/zero', '/proc/1/environ', '/sys/kernel/notes']) {
+      refused(await call(withPassword(pw)), /^ipam\.cluster\.etcd\.passwordFile "\/(dev|proc|sys)\/.*" is in \/(dev|proc|sys), the kernel's/);
+    }
+    expect(seen).toEqual([]);
+  });
+
+  it('a password file reached through a link to /proc/self is a kernel interface, not a file', async () => {
+    const dir = join(tmp.dir, 'init');
+    symlinkSync('/proc/self', dir);
+    refused(await call(withPassword(join(dir, 'environ'))), /^ipam\.cluster\.etcd\.passwordFile .*init\/environ is a kernel interface, not a file/);
+    expect(seen).toEqual([]);
+  });
+
+  it.skipIf(!isRoot)(`a device outside /dev is not a regular file${isRoot ? '' : ` (${NOT_ROOT})`}`, async () => {
+    const zero = join(tmp.dir, 'zero');
+    expect(spawnSync('mknod', ['-m', '600', zero, 'c', '1', '5']).status).toBe(0);
+    refused(await call(withPassword(zero)), /^ipam\.cluster\.etcd\.passwordFile .*zero is not a regular file/);
     expect(seen).toEqual([]);
   });
 
