@@ -77,7 +77,7 @@ export interface NetworkSession extends LockedReader {
    * etcd is journaled on the node and succeeds: a pod's deletion never waits on the cluster.
    */
   release(att: Attachment): Promise<string[]>;
-  /** Removes a claim that no record owns. */
+  /** Removes a claim that no record owns; a claim whose holder has a record stays. */
   removeClaim(address: string): Promise<void>;
   /** Applies an adoption plan: records written, cursors kept where the state has none. */
   adopt(plan: Adoption): Promise<void>;
