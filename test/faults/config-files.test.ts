@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Code } from '../../src/base/errors';
 import { runPlugin } from '../../src/plugin/dispatch';
-import { NOT_ROOT, isRoot, tempDataDir } from '../helpers/leasehold';
+import { NOT_ROOT, cliIn, isRoot, tempDataDir } from '../helpers/leasehold';
 
 const SECRET = 'hunter2-s3cret';
 
@@ -290,7 +290,6 @@ describe('the operation log: no links, root-owned, only a log of its own (issue 
 
 describe('the CLI says the same, without a credential (issue 20, item 9)', () => {
   it('leasehold status on a config with user:password in an endpoint, or a readable password file: exit 2, no secret', async () => {
-    const { runCli } = await import('../../src/cli/index');
     for (const etcd of [
       { endpoints: [`http://alice:${SECRET}@127.0.0.1:2379`] },
       { endpoints: [endpoint], username: 'alice', passwordFile: file('pw', SECRET, 0o644) },
@@ -303,14 +302,10 @@ describe('the CLI says the same, without a credential (issue 20, item 9)', () =>
           plugins: [{ type: 'bridge', ipam: { type: 'leasehold', dataDir: join(tmp.dir, 'state'), ranges: [[{ subnet: '10.9.0.0/29' }]], cluster: { etcd } } }],
         }),
       );
-      stderr = '';
-      const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-      const code = await runCli(['status', '--config', cfg, '--network', 'net1']);
-      const printed = stdout.mock.calls.map((c) => String(c[0])).join('');
-      stdout.mockRestore();
-      expect(code, stderr).toBe(2);
-      expect(stderr).toMatch(/ipam\.cluster\.etcd\.(endpoints\[0\]|passwordFile)/);
-      for (const text of [stderr, printed]) {
+      const r = await cliIn(['status', '--config', cfg, '--network', 'net1']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/ipam\.cluster\.etcd\.(endpoints\[0\]|passwordFile)/);
+      for (const text of [r.stderr, r.stdout, stderr]) {
         expect(text).not.toContain(SECRET);
         expect(text).not.toContain('alice');
       }
