@@ -40,6 +40,12 @@ export interface ClusterConf {
 
 const bad = (key: string, msg: string): CniError => new CniError(Code.InvalidConfig, `ipam.cluster.${key} ${msg}`);
 
+function hostName(): string {
+  // node:os only in cluster mode: the disk path never pays for it.
+  const { hostname } = require('node:os') as typeof import('node:os');
+  return hostname().split('.')[0]!;
+}
+
 /** An endpoint as it may be shown: whatever sits between "//" and the last "@" could be a password. */
 const shown = (e: string): string => JSON.stringify(e.replace(/\/\/.*@/s, '//…@').slice(0, 200));
 
@@ -74,7 +80,7 @@ export function parseEndpoint(e: string, i: number): Endpoint {
 }
 
 /** Whether a request to ep crosses a network in the clear: a password and its token must not. */
-export const isPlainRemote = (ep: Endpoint): boolean => !ep.https && 'hostname' in ep && !LOOPBACK.test(ep.hostname);
+const isPlainRemote = (ep: Endpoint): boolean => !ep.https && 'hostname' in ep && !LOOPBACK.test(ep.hostname);
 
 function buildEtcd(etcd: RawCluster['etcd'] & Record<string, unknown>): EtcdConf {
   if ('password' in etcd)
@@ -104,12 +110,6 @@ function buildEtcd(etcd: RawCluster['etcd'] & Record<string, unknown>): EtcdConf
     ...(certFile !== undefined && keyFile !== undefined && { tls: { certFile, keyFile } }),
     ...(username !== undefined && passwordFile !== undefined && { auth: { username, passwordFile } }),
   };
-}
-
-function hostName(): string {
-  // node:os only in cluster mode: the disk path never pays for it.
-  const { hostname } = require('node:os') as typeof import('node:os');
-  return hostname().split('.')[0]!;
 }
 
 export function buildCluster(raw: RawCluster & Record<string, unknown>, network: string): ClusterConf {
