@@ -81,9 +81,9 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
 
   const dataDir = writablePath('ipam.dataDir', ipam.dataDir ?? DEFAULT_DATA_DIR, DEFAULT_DATA_DIR);
   const logFile = ipam.logFile === undefined ? undefined : writablePath('ipam.logFile', ipam.logFile, '/var/log/leasehold.log');
-  // Only a name ending in .log: the .d directories of cron, sudo, systemd and their like skip such names.
-  if (logFile !== undefined && !/[^/]\.log$/.test(logFile)) {
-    throw new CniError(Code.InvalidConfig, `ipam.logFile ${JSON.stringify(logFile.slice(0, 200))} must end in .log, such as /var/log/leasehold.log`);
+  // Only a log's name: the .d directories of cron, sudo, systemd and their like skip names with a dot.
+  if (logFile !== undefined && !/[^/]\.(log|jsonl)$/.test(logFile)) {
+    throw new CniError(Code.InvalidConfig, `ipam.logFile ${JSON.stringify(logFile.slice(0, 200))} must end in .log or .jsonl, such as /var/log/leasehold.log`);
   }
 
   (ipam.routes ?? []).forEach((r, i) => {
