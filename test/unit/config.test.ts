@@ -51,7 +51,11 @@ describe('config validation: rejected with code 7 and a precise message', () => 
     ['logFile in /proc', { ranges: [[{ subnet: '10.0.0.0/24' }]], logFile: '/proc/sysrq-trigger.log' }, /ipam\.logFile .* is in \/proc, the kernel's/],
     ['resolvConf in /proc', { ranges: [[{ subnet: '10.0.0.0/24' }]], resolvConf: '/proc/kmsg' }, /ipam\.resolvConf "\/proc\/kmsg" is in \/proc, the kernel's/],
     ['resolvConf in /dev', { ranges: [[{ subnet: '10.0.0.0/24' }]], resolvConf: '/dev/../dev/tty' }, /ipam\.resolvConf .* is in \/dev, the kernel's/],
-    ['logFile not a .log', { ranges: [[{ subnet: '10.0.0.0/24' }]], logFile: '/var/spool/cron/crontabs/root' }, /ipam\.logFile .* must end in \.log or \.jsonl/],
+    [
+      'logFile not a .log',
+      { ranges: [[{ subnet: '10.0.0.0/24' }]], logFile: '/var/spool/cron/crontabs/root' },
+      /ipam\.logFile .* must end in \.log or \.jsonl/,
+    ],
     ['logFile named only .log', { ranges: [[{ subnet: '10.0.0.0/24' }]], logFile: '/var/log/.log' }, /must end in \.log/],
     ['relative resolvConf', { ranges: [[{ subnet: '10.0.0.0/24' }]], resolvConf: 'resolv.conf' }, /ipam\.resolvConf "resolv\.conf" must be an absolute path/],
     ['bad exclude', { ranges: [[{ subnet: '10.0.0.0/24' }]], exclude: ['10.0.0.300'] }, /ipam\.exclude\[0\]/],
