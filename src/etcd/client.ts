@@ -350,15 +350,18 @@ export class EtcdClient {
   }
 
   private async authenticate(ep: Endpoint, timeoutMs: number): Promise<string> {
+    const { name, password } = this.credentials!;
     const answer = await this.transport.post(ep, '/v3/auth/authenticate', JSON.stringify(this.credentials), {}, timeoutMs);
     const w = parseJson(answer.body);
     if (answer.status === 200 && typeof w?.token === 'string') return w.token;
-    if (answer.status >= 500 || answer.status === 429) throw new AttemptError(ep.url, `authenticate: ${reasonOf(answer.status, w, answer.body)}`, false);
+    // A peer may echo the request back: the password never reaches a message.
+    const scrub = (text: string): string => text.split(password).join('(password)');
+    if (answer.status >= 500 || answer.status === 429) throw new AttemptError(ep.url, scrub(`authenticate: ${reasonOf(answer.status, w, answer.body)}`), false);
     throw new EtcdRequestError(
       ep.url,
       answer.status,
       typeof w?.code === 'number' ? w.code : undefined,
-      `authenticate as ${this.credentials!.name}: ${w?.message ?? w?.error ?? answer.body.slice(0, 200)}`,
+      scrub(`authenticate as ${name}: ${w?.message ?? w?.error ?? answer.body.slice(0, 200)}`),
     );
   }
 }

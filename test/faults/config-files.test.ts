@@ -31,6 +31,7 @@ afterEach(() => {
 /** A loopback "etcd" that records every request: what a hostile endpoint would receive. */
 let server: Server;
 let seen: string[] = [];
+let echo: number | undefined;
 let endpoint: string;
 beforeAll(async () => {
   server = createServer((req: IncomingMessage, res) => {
@@ -38,6 +39,11 @@ beforeAll(async () => {
     req.on('data', (d) => (body += d));
     req.on('end', () => {
       seen.push(`${req.url} ${body}`);
+      // With echo, a hostile peer: it answers authentication by repeating the request (and so the password).
+      if (echo !== undefined && req.url === '/v3/auth/authenticate') {
+        res.writeHead(echo, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no such user: ${body}`, code: 3 }));
+        return;
+      }
       res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"etcdserver: no leader","code":14}');
     });
   });
@@ -62,6 +68,7 @@ beforeAll(() => {
 });
 beforeEach(() => {
   seen = [];
+  echo = undefined;
 });
 
 const file = (name: string, text: string, mode = 0o600): string => {
@@ -145,6 +152,18 @@ describe('secrets: root-owned regular files no one else may read, never sent in 
     const r = await call(withPassword(file('pw', `${SECRET}\n`)));
     expect(r.json.code).toBe(Code.TryAgainLater);
     expect(seen.some((s) => s.startsWith('/v3/auth/authenticate') && s.includes(SECRET))).toBe(true);
+  });
+
+  it('a peer that echoes the password back at authentication: it reaches neither the error, the log nor stderr', async () => {
+    const log = join(tmp.dir, 'ops.log');
+    for (const status of [400, 503]) {
+      echo = status;
+      const r = await call({ ...withPassword(file('pw', `${SECRET}\n`)), logFile: log }, 'ADD');
+      expect(seen.at(-1)).toContain(SECRET);
+      expect(r.json.code, r.stdout).toBe(status === 400 ? Code.InvalidConfig : Code.TryAgainLater);
+      expect(r.json.msg).toContain('(password)');
+      for (const text of [r.stdout, stderr, readFileSync(log, 'utf8')]) expect(text).not.toContain(SECRET);
+    }
   });
 
   it.each<[string, () => string, RegExp]>([
