@@ -16,12 +16,9 @@ export interface FileRule {
   maxBytes: number;
 }
 
-/** A key's file that fails its rule: `why` is a phrase ("is a symbolic link"), never the contents. */
+/** A key's file that fails its rule: the path and why, as a phrase ("is a symbolic link"), never the contents. */
 export class FileRefused extends Error {
-  constructor(
-    readonly path: string,
-    readonly why: string,
-  ) {
+  constructor(path: string, why: string) {
     super(`${path} ${why}`);
   }
 }
