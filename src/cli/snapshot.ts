@@ -8,6 +8,8 @@ export interface NetworkSnapshot {
   network: string;
   /** Cluster mode: the node this CLI runs on; only its own leases can be judged here. */
   node?: string;
+  /** Cluster mode: the machine this CLI runs on (see NodeIdentity). */
+  machine?: string | null;
   location: string;
   state: StateView;
   leases: Lease[];
@@ -20,7 +22,15 @@ export interface NetworkSnapshot {
 export async function snapshotOf(r: NetworkReader): Promise<NetworkSnapshot> {
   const [state, records, claims] = [await r.state(), await r.listLeases(), await r.listClaims()];
   const nodes = r.nodes && (await r.nodes());
-  return { network: r.network, ...(r.node !== undefined && { node: r.node }), location: r.location, state, ...records, claims, ...(nodes && { nodes }) };
+  return {
+    network: r.network,
+    ...(r.node !== undefined && { node: r.node, machine: r.machine ?? null }),
+    location: r.location,
+    state,
+    ...records,
+    claims,
+    ...(nodes && { nodes }),
+  };
 }
 
 /** A network that is configured but has no state yet: nothing leased. */
