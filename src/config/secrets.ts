@@ -1,6 +1,7 @@
 // The files ipam.cluster.etcd names, read when the etcd client is built: the CA and the client certificate
 // (root's, writable by root only), the client key and the password file (secrets: root's alone, as OpenSSH
 // demands of keys). A file that breaks its rule is code 7 naming the key and the path, never the contents.
+import type { SecureContext } from 'node:tls';
 import { CniError, Code } from '../base/errors.js';
 import { FileRefused, type FileRule, readByRule } from '../base/files.js';
 import type { ClusterConf, Endpoint } from './cluster.js';
@@ -8,7 +9,7 @@ import type { ClusterConf, Endpoint } from './cluster.js';
 /** Everything the etcd client needs, read and checked. */
 export interface EtcdAccess {
   endpoints: Endpoint[];
-  tls: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  tls: { secureContext?: SecureContext };
   credentials?: { name: string; password: string };
   /** Bounds every call as a whole, failover and authentication included. */
   timeoutMs: number;
@@ -30,34 +31,35 @@ function read(key: string, path: string, rule: FileRule): Buffer {
   }
 }
 
-/**
- * TLS material that cannot work is refused here, naming the key, rather than failing every connection: a CA
- * that holds no certificate, a certificate and key that do not parse or do not match. Loaded only when TLS
- * files are named (https endpoints load node:tls anyway).
- */
-function check(key: string, path: string, f: () => unknown): void {
-  try {
-    f();
-  } catch (e) {
-    // OpenSSL's reason ("PEM routines::no start line"), never the material.
-    const why = String((e as Error).message).replace(/^error:[0-9A-F]+:/, '');
-    throw new CniError(Code.InvalidConfig, `ipam.cluster.etcd.${key} ${path} cannot be used (${why}): name a PEM file`, `ipam.cluster.etcd.${key}`);
-  }
-}
-
 export function etcdAccess(cluster: ClusterConf): EtcdAccess {
   const { endpoints, caFile, tls, auth } = cluster.etcd;
   const access: EtcdAccess = { endpoints, tls: {}, timeoutMs: cluster.timeoutMs };
-  if (caFile) {
-    access.tls.ca = read('caFile', caFile, PUBLIC);
-    const ca = access.tls.ca;
-    check('caFile', caFile, () => new (require('node:crypto') as typeof import('node:crypto')).X509Certificate(ca));
-  }
-  if (tls) {
-    access.tls.cert = read('certFile', tls.certFile, PUBLIC);
-    access.tls.key = read('keyFile', tls.keyFile, SECRET);
-    const pair = { cert: access.tls.cert, key: access.tls.key };
-    check('certFile', `${tls.certFile} (with keyFile ${tls.keyFile})`, () => (require('node:tls') as typeof import('node:tls')).createSecureContext(pair));
+  if (caFile !== undefined || tls) {
+    const ca = caFile === undefined ? undefined : read('caFile', caFile, PUBLIC);
+    // node:tls would take a CA without a certificate in it and fail every handshake later.
+    if (caFile !== undefined && !ca!.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new CniError(
+        Code.InvalidConfig,
+        `ipam.cluster.etcd.caFile ${caFile} holds no PEM certificate: name the CA of etcd's certificates`,
+        'ipam.cluster.etcd.caFile',
+      );
+    }
+    const pair = tls && { cert: read('certFile', tls.certFile, PUBLIC), key: read('keyFile', tls.keyFile, SECRET) };
+    // One context for every connection: parsed here once (node:tls would parse the files again for each), and a
+    // certificate and key that do not parse or do not match are refused naming the key, not at each connection.
+    const { createSecureContext } = require('node:tls') as typeof import('node:tls');
+    try {
+      access.tls.secureContext = createSecureContext({ ...(ca && { ca }), ...pair });
+    } catch (e) {
+      // OpenSSL's reason ("PEM routines::no start line"), never the material.
+      const why = String((e as Error).message).replace(/^error:[0-9A-F]+:/, '');
+      const [key, path] = tls ? ['certFile', `${tls.certFile} (with keyFile ${tls.keyFile})`] : ['caFile', caFile];
+      throw new CniError(
+        Code.InvalidConfig,
+        `ipam.cluster.etcd.${key} ${path} cannot be used (${why}): name PEM files that belong together`,
+        `ipam.cluster.etcd.${key}`,
+      );
+    }
   }
   if (auth) {
     // One trailing newline is the file's, not the password's (echo > file).

@@ -5,6 +5,7 @@
 // plain-script build) node:net or node:tls, loaded on first use. Connections are kept for the client's life,
 // so later calls of one process reuse them and their TLS session.
 import type { Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import { type NativeAddon, loadedNative } from '../base/native.js';
 import { nowMs } from '../base/proc.js';
 import type { Endpoint } from '../config/cluster.js';
@@ -13,10 +14,9 @@ import { type Answer, MalformedResponse, ResponseReader, postBytes } from './htt
 
 export type { Answer } from './http1.js';
 
+/** The CA and client certificate the config named, made into one context (config/secrets.ts) for every connection. */
 export interface TlsMaterial {
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
+  secureContext?: SecureContext;
 }
 
 /** An attempt that produced no HTTP answer. */

@@ -53,7 +53,7 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 /** A real self-signed certificate and its key, so only the rule under test can refuse them. */
-const pem = { cert: '', key: '' };
+const pem = { cert: '', key: '', otherKey: '' };
 beforeAll(() => {
   const d = tempDataDir('lh-pem-');
   try {
@@ -62,6 +62,9 @@ beforeAll(() => {
     expect(r.status, String(r.stderr)).toBe(0);
     pem.cert = readFileSync(join(d.dir, 'c'), 'utf8');
     pem.key = readFileSync(join(d.dir, 'k'), 'utf8');
+    const other = spawnSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1'], { encoding: 'utf8' });
+    expect(other.status, other.stderr).toBe(0);
+    pem.otherKey = other.stdout;
   } finally {
     d.remove();
   }
@@ -131,10 +134,15 @@ describe('etcd files and endpoints: code 7 naming the key, never a credential (i
   it('a CA or client certificate that is not PEM is code 7 naming the key, not a failure of every connection', async () => {
     refused(
       await call(cluster({ endpoints: ['https://127.0.0.1:1'], caFile: file('ca.pem', 'not a certificate', 0o644) })),
-      /^ipam\.cluster\.etcd\.caFile .*cannot be used.*PEM/,
+      /^ipam\.cluster\.etcd\.caFile .* holds no PEM certificate/,
     );
     const pair = { certFile: file('c.pem', 'not a certificate', 0o644), keyFile: file('k.pem', pem.key) };
     refused(await call(cluster({ endpoints: ['https://127.0.0.1:1'], ...pair })), /^ipam\.cluster\.etcd\.certFile .*cannot be used/);
+    const mismatch = { certFile: file('c2.pem', pem.cert, 0o644), keyFile: file('k2.pem', pem.otherKey) };
+    refused(
+      await call(cluster({ endpoints: ['https://127.0.0.1:1'], ...mismatch })),
+      /^ipam\.cluster\.etcd\.certFile .*with keyFile .*cannot be used \(.*mismatch/,
+    );
   });
 
   it('a real CA, certificate and key pass every rule: the call gets as far as connecting', async () => {
