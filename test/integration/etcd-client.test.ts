@@ -9,6 +9,7 @@ import { EtcdClient, type ResponseOp, type TxnRequest } from '../../src/etcd/cli
 import { EtcdRequestError, EtcdUnavailableError } from '../../src/etcd/errors';
 import { prefixEnd } from '../../src/etcd/keys';
 import { EtcdCluster, clientConfig, etcdMissing, LEASEHOLD_PREFIX, LEASEHOLD_USER } from '../helpers/etcd-cluster';
+import { timed } from '../helpers/timed';
 
 /** ipam.cluster.etcd's keys, as a test writes them. */
 type Settings = Parameters<typeof clientConfig>[0];
@@ -36,16 +37,6 @@ async function deadEndpoint(): Promise<string> {
   const { port } = s.address() as { port: number };
   await new Promise((r) => s.close(r));
   return `http://127.0.0.1:${port}`;
-}
-
-async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value?: T; error?: unknown }> {
-  const t = performance.now();
-  try {
-    const value = await f();
-    return { ms: performance.now() - t, value };
-  } catch (error) {
-    return { ms: performance.now() - t, error };
-  }
 }
 
 describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, () => {
