@@ -1,7 +1,7 @@
 // One contract for every Store: the in-memory fake the unit tests use, the node's disk, and etcd (a real
 // one-member cluster). Each promise of src/store/store.ts is checked the same way on all three, so the fake
 // cannot drift from what the plugin really runs on. Stores are built from a network config, as the plugin does.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CniError, Code } from '../../src/base/errors';
@@ -10,6 +10,7 @@ import { parseCniArgs } from '../../src/config/cni-args';
 import { loadNetConf } from '../../src/config/load';
 import { parseIp } from '../../src/net/ip';
 import { defaultDeps } from '../../src/plugin/dispatch';
+import { ReleaseJournal } from '../../src/store/disk/journal';
 import { ClusterLayout, encodeHolder } from '../../src/store/etcd/layout';
 import type { Lease } from '../../src/store/lease';
 import { MemoryStore } from '../../src/store/memory/memory-store';
@@ -23,7 +24,28 @@ const NET = 'contract';
 interface Backend {
   name: string;
   skip?: string;
-  fresh(): Promise<{ store: Store; plantOrphan(address: string, holder: Attachment): Promise<void> }>;
+  fresh(): Promise<{
+    store: Store;
+    plantOrphan(address: string, holder: Attachment): Promise<void>;
+    /** Everything the store keeps, as a string that changes with any write (etcd: its revision too). */
+    fingerprint(): string;
+  }>;
+}
+
+/** Every file and directory under dir with its mode, size, mtime and contents: any write changes it. */
+function treeOf(dir: string): string {
+  if (!existsSync(dir)) return '(none)';
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      out.push(`${p} ${st.mode} ${st.size} ${st.mtimeMs} ${st.isFile() ? readFileSync(p, 'latin1') : ''}`);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.join('\n');
 }
 
 const data = tempDataDir('lh-contract-');
@@ -46,6 +68,8 @@ const backends: Backend[] = [
         async plantOrphan(address, holder) {
           store.network(NET).claims.set(address, { holder, mtimeMs: Date.now() });
         },
+        fingerprint: () =>
+          JSON.stringify([...store.nets].map(([n, net]) => [n, net.state, [...net.leases], [...net.claims], net.unreadable, net.legacyCursors])),
       };
     },
   },
@@ -60,6 +84,7 @@ const backends: Backend[] = [
           mkdirSync(join(dataDir, NET), { recursive: true });
           writeFileSync(join(dataDir, NET, address), `${holder.containerID}\r\n${holder.ifname}`);
         },
+        fingerprint: () => treeOf(dataDir),
       };
     },
   },
@@ -68,7 +93,8 @@ const backends: Backend[] = [
     skip: etcdMissing(),
     async fresh() {
       const prefix = `/contract-${process.pid}-${++seq}`;
-      const c = conf({ dataDir: join(data.dir, `etcd-${seq}`), cluster: { etcd: { endpoints: etcd!.endpoints }, prefix, nodeName: 'node-a' } });
+      const dataDir = join(data.dir, `etcd-${seq}`);
+      const c = conf({ dataDir, cluster: { etcd: { endpoints: etcd!.endpoints }, prefix, nodeName: 'node-a' } });
       const store = await defaultDeps.storeFor(c);
       return {
         store,
@@ -76,6 +102,7 @@ const backends: Backend[] = [
           const layout = new ClusterLayout({ prefix, pool: NET, network: NET, node: 'node-a' });
           etcd!.etcdctl(['put', layout.addressKey(parseIp(address)), encodeHolder(layout.holder(holder))]);
         },
+        fingerprint: () => `${JSON.parse(etcd!.etcdctl(['get', '/', '-w', 'json'])).header.revision}\n${treeOf(dataDir)}`,
       };
     },
   },
@@ -215,6 +242,36 @@ describe.each(backends)('Store contract: $name', (backend) => {
     );
     // etcd has no place to be missing from: a network there exists once a key names it.
     if (backend.name !== 'etcd') expect(err).toBeInstanceOf(CniError);
+    expect(await store.has('never-made')).toBe(false);
+  });
+
+  test('inspect and peek are read-only at run time: no write method on what they return, and reading through them changes nothing', async () => {
+    const { store, plantOrphan, fingerprint } = await backend.fresh();
+    await withOpen(store, (s) => s.putLease(lease('a', ['10.70.0.2']), undefined, { '0': '10.70.0.2' }));
+    await plantOrphan('10.70.0.9', { containerID: 'gone', ifname: 'eth0' });
+    if (backend.name === 'etcd') {
+      // A release DEL journaled while etcd was away: only a writer replays it.
+      await withOpen(store, async () => {});
+      const dataDir = (store as unknown as { opts: { dataDir: string } }).opts.dataDir;
+      ReleaseJournal.of(join(dataDir, NET)).add({ network: NET, containerID: 'a', ifname: 'eth0', at: '2026-12-02T00:00:00.000Z' });
+    }
+    const before = fingerprint();
+    const writes = ['putLease', 'deleteLease', 'release', 'removeClaim', 'adopt'];
+    const locked = await store.inspect(NET, 5000);
+    try {
+      for (const w of writes) expect(w in store.peek('never-made'), `${w} on a reader`).toBe(false);
+      for (const reader of [locked, store.peek(NET)]) {
+        for (const w of writes) expect(w in reader, `${w} on a reader`).toBe(false);
+        await reader.state();
+        await reader.getLease({ containerID: 'a', ifname: 'eth0' });
+        await reader.listLeases();
+        await reader.listClaims();
+        await reader.claimHolder('10.70.0.2');
+      }
+    } finally {
+      locked.close();
+    }
+    expect(fingerprint()).toBe(before);
     expect(await store.has('never-made')).toBe(false);
   });
 });

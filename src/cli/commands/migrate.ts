@@ -9,7 +9,7 @@ import { CniError } from '../../base/errors.js';
 import type { NetConf } from '../../config/load.js';
 import { parseIp } from '../../net/ip.js';
 import type { Lease } from '../../store/lease.js';
-import { type NetworkSession, withSession } from '../../store/store.js';
+import { type LockedReader, type NetworkReader, type NetworkSession, type Store, ownership, withSession } from '../../store/store.js';
 import { compareAddresses } from '../analysis.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, out } from '../context.js';
@@ -42,7 +42,7 @@ interface Moved {
 const sameAddresses = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
 
 /** What to do with each disk lease, and every reason it cannot be done (then nothing is done). */
-async function plan(disk: Lease[], pool: NetworkSession, conf: NetConf): Promise<{ steps: Step[]; problems: string[] }> {
+async function plan(disk: Lease[], pool: NetworkReader, conf: NetConf): Promise<{ steps: Step[]; problems: string[] }> {
   const steps: Step[] = [];
   const problems: string[] = [];
   for (const lease of disk) {
@@ -53,6 +53,10 @@ async function plan(disk: Lease[], pool: NetworkSession, conf: NetConf): Promise
       continue;
     }
     const there = await pool.getLease(lease);
+    if (there && pool.node !== undefined && ownership(there, { node: pool.node, machine: pool.machine ?? null }) === 'other') {
+      problems.push(`${who}: the pool's record of it was made by node ${there.node ?? '(none recorded)'} on another machine or name`);
+      continue;
+    }
     if (there) {
       if (sameAddresses(there.addresses, lease.addresses)) steps.push({ lease, action: 'in-pool' });
       else problems.push(`${who}: the pool has a record of it with other addresses (${there.addresses.join(', ')})`);
@@ -67,6 +71,25 @@ async function plan(disk: Lease[], pool: NetworkSession, conf: NetConf): Promise
   return { steps, problems };
 }
 
+/**
+ * Runs f on the network opened for change or, for a dry run, on a read-only view under the same lock (which
+ * replays no journal and writes nothing); `write` is the session when there is one.
+ */
+async function withAccess<T>(
+  store: Store,
+  network: string,
+  opts: MigrateOpts,
+  f: (view: LockedReader, write: NetworkSession | undefined) => Promise<T>,
+): Promise<T> {
+  if (!opts.dryRun) return withSession(store, network, { lockTimeoutMs: opts.lockTimeout, create: false }, (s) => f(s, s));
+  const reader = await store.inspect(network, opts.lockTimeout);
+  try {
+    return await f(reader, undefined);
+  } finally {
+    reader.close();
+  }
+}
+
 export async function migrate(opts: MigrateOpts, cmd: Command): Promise<number> {
   const stores = storesFor(cmd, opts);
   const networks = (await stores.select(opts, true)).filter((n) => stores.clusterNetworks.includes(n));
@@ -75,11 +98,10 @@ export async function migrate(opts: MigrateOpts, cmd: Command): Promise<number> 
   for (const network of networks) {
     if (!(await stores.disk.has(network))) continue;
     const conf = stores.configs.byNetwork.get(network)!.conf;
-    const open = { lockTimeoutMs: opts.lockTimeout, create: false };
     try {
       // Both stores take the same lock file in the data directory: the second open shares the first's lock.
-      await withSession(stores.disk, network, open, (disk) =>
-        withSession(stores.of(network), network, open, async (pool) => {
+      await withAccess(stores.disk, network, opts, (disk, diskWrite) =>
+        withAccess(stores.of(network), network, opts, async (pool, poolWrite) => {
           const st = await disk.state();
           if (st.status === 'unreadable') throw new CliError(`${network}: ${st.path} is unreadable (${st.why}); run leasehold check`);
           if (stores.disk.peek(network).planAdoption().adopted.length) {
@@ -95,15 +117,15 @@ export async function migrate(opts: MigrateOpts, cmd: Command): Promise<number> 
           if (problems.length) throw new CliError(`${network}: nothing moved: ${problems.join('; ')}`, EXIT.findings);
           for (const { lease, action } of steps) {
             const row = { network, containerID: lease.containerID, ifname: lease.ifname, addresses: lease.addresses };
-            if (opts.dryRun) {
+            if (!diskWrite || !poolWrite) {
               done.push({ ...row, action: action === 'move' ? 'would-move' : 'would-remove' });
               continue;
             }
             if (action === 'move') {
               const cursors = await pool.state();
-              await pool.putLease(lease, undefined, cursors.status === 'ok' ? cursors.value.cursors : {});
+              await poolWrite.putLease(lease, undefined, cursors.status === 'ok' ? cursors.value.cursors : {});
             }
-            await disk.deleteLease(lease);
+            await diskWrite.deleteLease(lease);
             done.push({ ...row, action: action === 'move' ? 'moved' : 'in-pool' });
           }
         }),

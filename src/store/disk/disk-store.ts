@@ -510,8 +510,11 @@ export class DiskStore implements Store {
     }
   }
 
+  /** A reader under the network's lock, taken read-only: it has no method that writes, and opens nothing to write. */
   async inspect(network: string, lockTimeoutMs: number): Promise<LockedReader & DiskReader> {
-    return this.open(network, { lockTimeoutMs, create: false });
+    const dir = this.dir(network);
+    if (!looksLikeNetwork(dir)) throw new CniError(Code.InvalidConfig, `no network ${network} in ${this.location}`);
+    return new DiskReader(dir, network, acquireLock(join(dir, LOCK_FILE), lockTimeoutMs, 'read'));
   }
 
   peek(network: string): DiskReader {

@@ -9,7 +9,7 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CniError, Code, ioError } from '../../base/errors.js';
-import { type NativeAddon, loadNative } from '../../base/native.js';
+import { type NativeAddon, loadNative, loadedNative } from '../../base/native.js';
 import { nowMs } from '../../base/proc.js';
 
 export interface Lock {
@@ -66,12 +66,15 @@ const heldHere = new Map<string, { count: number; lock: Lock }>();
 /**
  * Takes the lock at `path`. A process that holds it already gets it again at once (flock would make it wait
  * for itself): migrate opens one network's lock through both the disk store and the cluster store.
+ * A reader's lock ('read') writes nothing at all: it opens the file read-only, creates no file (a network
+ * whose lock file is missing has never had a leasehold or host-local writer, and is read unlocked), writes no
+ * pid and loads no addon (which takes an unnamed file in the directory), so it works on a read-only mount.
  */
-export function acquireLock(path: string, timeoutMs: number): Lock {
+export function acquireLock(path: string, timeoutMs: number, mode: 'write' | 'read' = 'write'): Lock {
   let entry = heldHere.get(path);
   if (entry) entry.count++;
   else {
-    entry = { count: 1, lock: flockAt(path, timeoutMs) };
+    entry = { count: 1, lock: mode === 'write' ? flockAt(path, timeoutMs) : readLockAt(path, timeoutMs) };
     heldHere.set(path, entry);
   }
   const shared = entry;
@@ -89,35 +92,54 @@ export function acquireLock(path: string, timeoutMs: number): Lock {
   };
 }
 
-function flockAt(path: string, timeoutMs: number): Lock {
+const NO_LOCK = (path: string): Lock => ({ path, waitedMs: 0, release: () => {} });
+
+function readLockAt(path: string, timeoutMs: number): Lock {
   let fd: number;
-  let shared: boolean;
   try {
-    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return NO_LOCK(path);
     throw ioError('opening lock file', path, e);
   }
+  checkLockFile(fd, path);
+  const started = nowMs();
+  lockOrFail(fd, timeoutMs, path, loadedNative());
+  const waitedMs = nowMs() - started;
+  let held = true;
+  return {
+    path,
+    waitedMs,
+    release() {
+      if (held) closeSync(fd);
+      held = false;
+    },
+  };
+}
+
+/** Whether the lock file is one of its own (closing the descriptor and throwing when it is not a regular file). */
+function checkLockFile(fd: number, path: string): boolean {
   try {
     const st = fstatSync(fd);
     // A FIFO or a device in its place would take the pid we write (or block on it).
     if (!st.isFile()) throw Object.assign(new Error('not a regular file; remove it'), { code: 'EINVAL' });
     // A lock hard-linked to a file elsewhere is that file: the pid must not be written into it.
-    shared = st.nlink !== 1;
+    return st.nlink !== 1;
   } catch (e) {
     closeSync(fd);
     throw ioError('opening lock file', path, e);
   }
-  const started = nowMs();
+}
+
+/** Waits for the kernel lock on fd (closing it and throwing on failure or timeout). */
+function lockOrFail(fd: number, timeoutMs: number, path: string, addon: NativeAddon | null): void {
   let locked: boolean;
-  let addon: NativeAddon | null;
   try {
-    addon = loadNative(dirname(path), (why) => process.stderr.write(`leasehold: flock addon unavailable (${why}); using ${FLOCK_BIN}\n`));
     locked = addon ? addon.lock(fd, timeoutMs) : lockWithUtilLinux(fd, timeoutMs, path);
   } catch (e) {
     closeSync(fd);
     throw e instanceof CniError ? e : ioError('locking', path, e);
   }
-  const waitedMs = nowMs() - started;
   if (!locked) {
     const holder = describeHolder(fd);
     closeSync(fd);
@@ -127,6 +149,26 @@ function flockAt(path: string, timeoutMs: number): Lock {
       path,
     );
   }
+}
+
+function flockAt(path: string, timeoutMs: number): Lock {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+  } catch (e) {
+    throw ioError('opening lock file', path, e);
+  }
+  const shared = checkLockFile(fd, path);
+  const started = nowMs();
+  let addon: NativeAddon | null;
+  try {
+    addon = loadNative(dirname(path), (why) => process.stderr.write(`leasehold: flock addon unavailable (${why}); using ${FLOCK_BIN}\n`));
+  } catch (e) {
+    closeSync(fd);
+    throw ioError('locking', path, e);
+  }
+  lockOrFail(fd, timeoutMs, path, addon);
+  const waitedMs = nowMs() - started;
   try {
     // Overwritten in place at a fixed width (pids have at most 7 digits): truncating first cost ~0.9 ms of
     // every lock hold, a block freed and allocated again through the journal.

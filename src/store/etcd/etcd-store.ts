@@ -215,22 +215,15 @@ function foreignAttachment(lease: Lease, me: NodeIdentity, key: string): CniErro
   );
 }
 
-class EtcdSession extends EtcdReader implements NetworkSession {
+/** A reader under this node's lock on the network: no method of it writes, to etcd or to the node's disk. */
+class EtcdLockedReader extends EtcdReader implements LockedReader {
   constructor(
     network: string,
     pool: EtcdPool,
     me: NodeIdentity,
     private readonly lock: Lock,
-    private readonly journal: ReleaseJournal,
   ) {
     super(network, pool, me);
-  }
-
-  /** An attachment another node (or another machine of this name) made is never this node's to add again. */
-  override async getLease(att: Attachment): Promise<Lease | undefined> {
-    const lease = await super.getLease(att);
-    if (lease && ownership(lease, this.me) === 'other') throw foreignAttachment(lease, this.me, this.pool.layout.leaseKey(att));
-    return lease;
   }
 
   get lockWaitMs(): number {
@@ -239,6 +232,25 @@ class EtcdSession extends EtcdReader implements NetworkSession {
 
   close(): void {
     this.lock.release();
+  }
+}
+
+class EtcdSession extends EtcdLockedReader implements NetworkSession {
+  constructor(
+    network: string,
+    pool: EtcdPool,
+    me: NodeIdentity,
+    lock: Lock,
+    private readonly journal: ReleaseJournal,
+  ) {
+    super(network, pool, me, lock);
+  }
+
+  /** An attachment another node (or another machine of this name) made is never this node's to add again. */
+  override async getLease(att: Attachment): Promise<Lease | undefined> {
+    const lease = await super.getLease(att);
+    if (lease && ownership(lease, this.me) === 'other') throw foreignAttachment(lease, this.me, this.pool.layout.leaseKey(att));
+    return lease;
   }
 
   async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>): Promise<void> {
@@ -425,8 +437,13 @@ export class EtcdStore implements Store {
     }
   }
 
+  /**
+   * A reader under this node's lock, taken read-only: it creates no directory, replays no journal (a pending
+   * release stays for the next plugin call) and writes nothing to etcd.
+   */
   async inspect(network: string, lockTimeoutMs: number): Promise<LockedReader> {
-    return this.open(network, { lockTimeoutMs, create: false });
+    const lock = acquireLock(join(this.opts.dataDir, network, LOCK_FILE), lockTimeoutMs, 'read');
+    return new EtcdLockedReader(network, this.pool(network), this.me, lock);
   }
 
   peek(network: string): NetworkReader {

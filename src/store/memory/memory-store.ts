@@ -66,6 +66,21 @@ class MemoryReader implements NetworkReader {
   }
 }
 
+class MemoryLockedReader extends MemoryReader implements LockedReader {
+  readonly lockWaitMs = 0;
+  constructor(
+    network: string,
+    net: MemoryNetwork,
+    private readonly unlock: () => void,
+  ) {
+    super(network, net);
+  }
+
+  close(): void {
+    this.unlock();
+  }
+}
+
 class MemorySession extends MemoryReader implements NetworkSession {
   constructor(
     network: string,
@@ -134,10 +149,8 @@ export class MemoryStore implements Store {
     return net;
   }
 
-  async open(network: string, opts: OpenOptions): Promise<MemorySession> {
-    if (!opts.create && !this.nets.has(network)) throw new CniError(Code.InvalidConfig, `no network ${network} in memory`);
-    const net = this.network(network);
-    // One session per network at a time, like the disk store's flock.
+  /** One holder per network at a time, like the disk store's flock; resolves with the release. */
+  private async lock(network: string): Promise<() => void> {
     const before = this.queue.get(network) ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((r) => (release = r));
@@ -146,6 +159,13 @@ export class MemoryStore implements Store {
       before.then(() => mine),
     );
     await before;
+    return release;
+  }
+
+  async open(network: string, opts: OpenOptions): Promise<MemorySession> {
+    if (!opts.create && !this.nets.has(network)) throw new CniError(Code.InvalidConfig, `no network ${network} in memory`);
+    const net = this.network(network);
+    const release = await this.lock(network);
     const session = new MemorySession(network, net, release, 0);
     if (opts.create && !opts.release && net.state.status === 'missing') {
       await session.adopt(planAdoption(await session.listClaims(), net.legacyCursors, [], {}));
@@ -157,12 +177,16 @@ export class MemoryStore implements Store {
     return session;
   }
 
-  async inspect(network: string, lockTimeoutMs: number): Promise<LockedReader> {
-    return this.open(network, { lockTimeoutMs, create: false });
+  /** A reader under the network's lock: it has no method that changes the network. */
+  async inspect(network: string, _lockTimeoutMs: number): Promise<LockedReader> {
+    const net = this.nets.get(network);
+    if (!net) throw new CniError(Code.InvalidConfig, `no network ${network} in memory`);
+    return new MemoryLockedReader(network, net, await this.lock(network));
   }
 
+  /** A lock-free reader; a network not held is read as empty, and is not created. */
   peek(network: string): NetworkReader {
-    return new MemoryReader(network, this.network(network));
+    return new MemoryReader(network, this.nets.get(network) ?? emptyNetwork());
   }
 
   async networks(): Promise<string[]> {
