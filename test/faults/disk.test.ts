@@ -18,8 +18,11 @@ import {
   tree,
   FaultSandbox,
   callCni,
+  cliIn,
   fillFs,
+  writeConflist,
 } from '../helpers/leasehold';
+import { DiskStore } from '../../src/store/disk/disk-store';
 
 const box = new FaultSandbox('lh-fault-disk-');
 const root = box.root;
@@ -69,6 +72,35 @@ describe.skipIf(!isRoot)(`disk: read-only data directory (tmpfs remounted ro)${i
     run('mount', ['-o', 'remount,rw', mnt]);
     expect(tree(mnt)).toEqual(before);
     expect(tempFiles(mnt)).toEqual([]);
+  }, 60_000);
+
+  it("the readers (check, status, list, metrics, and the store's inspect and peek) succeed and write nothing", async () => {
+    box.tmpfs(mnt, 'size=4m,mode=0700');
+    const dataDir = join(mnt, 'data');
+    const { conf } = await established(dataDir, 'ronet');
+    const { ipam } = conf as { ipam: Record<string, unknown> };
+    const confDir = join(root.dir, 'ro-conf');
+    writeConflist(confDir, '10-ronet.conflist', 'ronet', ipam);
+    const before = tree(mnt);
+    run('mount', ['-o', 'remount,ro', mnt]);
+
+    for (const cmd of ['check', 'status', 'list', 'metrics']) {
+      const r = await cliIn([cmd, '--data-dir', dataDir, '--cni-conf-dir', confDir]);
+      // check's exit code 1 is its findings (the test's netns path does not exist), read all the same.
+      expect(r.code, `${cmd}: ${r.stdout}${r.stderr}`).toBe(cmd === 'check' ? 1 : 0);
+      if (cmd === 'check') expect(r.stdout).toContain('1 lease(s), 1 claim(s)');
+    }
+    const store = new DiskStore(dataDir);
+    const reader = await store.inspect('ronet', 1000);
+    try {
+      expect((await reader.listLeases()).leases.map((l) => l.containerID)).toEqual(['existing']);
+    } finally {
+      reader.close();
+    }
+    expect((await store.peek('ronet').listClaims()).length).toBe(1);
+
+    run('mount', ['-o', 'remount,rw', mnt]);
+    expect(tree(mnt)).toEqual(before);
   }, 60_000);
 });
 
