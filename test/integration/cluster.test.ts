@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addressOf, type CniReply, cli, isRoot, runCniAsync, tempDataDir } from '../helpers/leasehold';
+import { ReleaseJournal } from '../../src/store/disk/journal';
+import { addressOf, type CniReply, cli, isRoot, runCniAsync, tempDataDir, tree } from '../helpers/leasehold';
 import { checkJson } from '../cli/schemas';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
 import { EtcdFaultProxy, keyOf } from '../helpers/etcd-fault-proxy';
@@ -469,6 +470,30 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const outside = cli(['migrate', ...cliArgs(narrow, 'n5')]);
     expect(outside.code).toBe(1);
     expect(outside.stderr).toContain(`s1/eth0: ${stray} outside the configured ranges`);
+  }, 60_000);
+
+  it("the CLI's readers write nothing: check and migrate --dry-run leave etcd's revision and the node's data dir as they were, a journaled release pending", async () => {
+    const net = newNet({ name: 'readnet', subnet: '10.63.0.0/24' });
+    const { cluster: _, ...diskIpam } = conf(net, 'r1').ipam;
+    expect((await call('ADD', net, 'r1', 'p1')).code).toBe(0);
+    expect((await call('ADD', net, 'r1', 'p2')).code).toBe(0);
+    // A disk lease still to migrate, and a DEL of p1 journaled while etcd was away (only a writer replays it).
+    const onDisk = await runCniAsync({ command: 'ADD', containerId: 'd1', netns: '/var/run/netns/d1', ifname: 'eth0', stdin: { ...conf(net, 'r1'), ipam: diskIpam } });
+    expect(onDisk.code, onDisk.stdout).toBe(0);
+    const nodeDir = join(root.dir, 'r1');
+    ReleaseJournal.of(join(nodeDir, net.name)).add({ network: net.name, containerID: 'p1', ifname: 'eth0', at: new Date(Date.now() + 60_000).toISOString() });
+    const revision = (): string => JSON.parse(cluster.etcdctl(['get', '/', '-w', 'json'])).header.revision;
+    const before = { revision: revision(), tree: tree(nodeDir) };
+    const args = cliArgs(net, 'r1');
+    const check = cli(['check', ...args, '--json']);
+    expect(check.stderr).toBe('');
+    const dry = cli(['migrate', ...args, '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.json.leases.map((l: { containerID: string; action: string }) => `${l.containerID}:${l.action}`)).toEqual(['d1:would-move']);
+    for (const cmd of ['status', 'list']) expect(cli([cmd, ...args]).code).toBe(0);
+    expect(revision()).toBe(before.revision);
+    expect(tree(nodeDir)).toEqual(before.tree);
+    expect(recordOf(net, 'p1')).toBeDefined();
   }, 60_000);
 
   it('the leader killed mid-burst, then a member SIGSTOPped: no address twice, every acknowledged lease present', async () => {
