@@ -496,6 +496,33 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect(recordOf(net, 'p1')).toBeDefined();
   }, 60_000);
 
+  it('DEL of an attachment whose record the lease decoder refuses frees the address keys that name it (this node only), and the record', async () => {
+    const net = newNet({ name: 'badrec', subnet: '10.64.0.0/24' });
+    const mine = addressOf(await call('ADD', net, 'b1', 'u1'));
+    const theirs = addressOf(await call('ADD', net, 'b2', 'u2'));
+    const key = (id: string) => `${net.prefix}/networks/${net.name}/leases/${id}/eth0`;
+    // Each record now names a non-canonical address, as a hand edit or an older writer could leave it.
+    for (const [id, a] of [
+      ['u1', mine],
+      ['u2', theirs],
+    ] as const) {
+      const bad = { ...recordOf(net, id), addresses: [a.replace(/\.(\d+)$/, '.0$1')] };
+      cluster.etcdctl(['put', key(id), JSON.stringify(bad)]);
+    }
+    expect(held(net)).toHaveLength(2);
+    const del = await call('DEL', net, 'b1', 'u1');
+    expect(del.code, del.stdout + del.stderr).toBe(0);
+    expect(held(net)).toHaveLength(1);
+    expect(recordOf(net, 'u1')).toBeUndefined();
+    // Another node's attachment of the same container id is never this node's to free, broken or not.
+    const foreign = await call('DEL', net, 'b1', 'u2');
+    expect(foreign.code, foreign.stdout + foreign.stderr).toBe(0);
+    expect(held(net)).toHaveLength(1);
+    expect(recordOf(net, 'u2')).toBeDefined();
+    // The address is free again for any node.
+    expect(addressOf(await call('ADD', net, 'b2', 'u3', {}, undefined, `IP=${mine}`))).toBe(mine);
+  }, 60_000);
+
   it('the leader killed mid-burst, then a member SIGSTOPped: no address twice, every acknowledged lease present', async () => {
     const net = newNet({ subnet: '10.57.0.0/24' });
     const nodes = ['n1', 'n2', 'n3'];

@@ -309,7 +309,7 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
     try {
       const s = await this.pool.readLease(att);
       if (s === undefined) return [];
-      if (typeof s === 'string') throw unreadableError(`etcd:${this.pool.layout.leaseKey(att)}`, s);
+      if (typeof s === 'string') return await this.releaseUndecoded(att, s);
       if (ownership(s.lease, this.me) === 'other') {
         process.stderr.write(`leasehold: ${foreignAttachment(s.lease, this.me, this.pool.layout.leaseKey(att)).message}; this DEL frees nothing\n`);
         return [];
@@ -326,6 +326,27 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
       );
       return [];
     }
+  }
+
+  /**
+   * DEL of an attachment whose record cannot be decoded: it is this node's when this node's index lists it and
+   * the node's name is not another machine's (the record cannot say so itself). Then the record, the index entry and
+   * the address keys that name the attachment are freed in one guarded txn: only while the record is the one
+   * read, and each key only while it still names the attachment. Otherwise nothing is freed.
+   */
+  private async releaseUndecoded(att: Attachment, why: string): Promise<string[]> {
+    const key = this.pool.layout.leaseKey(att);
+    const { record, indexed, machine } = await this.pool.undecodedRecord(att);
+    if (record === undefined) return [];
+    // No machine registered for the name is a leasehold that recorded none: its DEL frees it (see ownership).
+    if (!indexed || (machine !== undefined && machine !== this.me.machine)) {
+      process.stderr.write(`leasehold: ${unreadableError(`etcd:${key}`, why).message}; this node's index does not list it, so this DEL frees nothing\n`);
+      return [];
+    }
+    const addresses = (await this.listClaims()).filter((c) => sameAttachment(c.holder, att)).map((c) => c.address);
+    process.stderr.write(`leasehold: etcd:${key} cannot be decoded (${why}); freeing the address keys that name ${att.containerID}/${att.ifname}\n`);
+    const out = await this.pool.release({ attachment: att, createRevision: record.createRevision, modRevision: record.modRevision, addresses, node: this.node });
+    return out.status === 'released' ? out.freed : [];
   }
 
   /** An ADD's record, cursors and (for ranges small enough) held addresses, in one round trip. */

@@ -2,7 +2,7 @@
 // turned into CNI errors. The cluster store builds the Store interface on these.
 import { CniError, Code } from '../../base/errors.js';
 import type { Attachment } from '../../base/ids.js';
-import type { EtcdClient } from '../../etcd/client.js';
+import type { EtcdClient, KeyValue } from '../../etcd/client.js';
 import { EtcdRequestError, EtcdUnavailableError } from '../../etcd/errors.js';
 import { prefixEnd } from '../../etcd/keys.js';
 import type { Family, Ip } from '../../net/ip.js';
@@ -80,6 +80,22 @@ export class EtcdPool {
     const r = await etcdCall(`reading ${key}`, () => this.client.range({ key }));
     const kv = r.kvs[0];
     return kv && decodeStored(kv);
+  }
+
+  /**
+   * What says whose an attachment is when its record cannot be decoded, read at one revision: the record as
+   * stored, whether this node's index lists the attachment, and the machine the node's name is registered to.
+   */
+  async undecodedRecord(att: Attachment): Promise<{ record: KeyValue | undefined; indexed: boolean; machine: string | undefined }> {
+    const l = this.layout;
+    const r = await etcdCall(`reading ${l.leaseKey(att)}`, () =>
+      this.client.txn({
+        compare: [],
+        success: [{ range: { key: l.leaseKey(att) } }, { range: { key: l.nodeIndexKey(att), keysOnly: true } }, { range: { key: l.machineKey() } }],
+      }),
+    );
+    const [record, index, machine] = r.responses.map((op) => ('range' in op ? op.range.kvs[0] : undefined));
+    return { record, indexed: index !== undefined, machine: machine?.value };
   }
 
   /** Every record of the network, and the keys whose value cannot be decoded (never to be freed blindly). */
