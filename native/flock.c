@@ -1,5 +1,5 @@
 // Minimal Node-API addon: flock(2) on an already-open descriptor, waiting in the kernel up to a timeout.
-// Embedded in the single executable as a SEA asset, loaded by src/base/native.ts; src/store/disk/lock.ts takes
+// Embedded in the single executable as a SEA asset, loaded by src/base/native.ts; src/store/node/lock.ts takes
 // the network lock with it.
 //
 //   lock(fd, timeoutMs) -> true once LOCK_EX is held; false if it was not free within timeoutMs

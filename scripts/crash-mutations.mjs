@@ -16,9 +16,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const seed = process.env.LEASEHOLD_CRASH_SEED ?? '1';
 const binaryStates = process.env.LEASEHOLD_CRASH_BINARY ?? '4';
 
-const FSUTIL = 'src/store/disk/fsutil.ts';
+const FSUTIL = 'src/store/node/fsutil.ts';
 const STORE = 'src/store/disk/disk-store.ts';
-const JOURNAL = 'src/store/disk/journal.ts';
+const JOURNAL = 'src/store/node/journal.ts';
 const ETCD_STORE = 'src/store/etcd/etcd-store.ts';
 const DISK_SUITE = 'test/faults/crash-states.test.ts';
 const JOURNAL_SUITE = 'test/faults/crash-journal.test.ts';

@@ -4,7 +4,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatIp } from '../../src/net/ip';
 import { readBootId } from '../../src/base/host';
-import { LEASES_DIR, STATE_FILE, claimContent, leaseFileName } from '../../src/store/disk/layout';
+import { LEASES_DIR, STATE_FILE, claimContent } from '../../src/store/disk/layout';
+import { leaseFileName } from '../../src/store/node/names';
 import { LEASE_FORMAT, type Lease } from '../../src/store/lease';
 import { STATE_FORMAT } from '../../src/store/state';
 

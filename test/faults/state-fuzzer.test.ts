@@ -33,7 +33,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/index';
 import { runPlugin } from '../../src/plugin/dispatch';
 import { DiskStore } from '../../src/store/disk/disk-store';
-import { claimAddress, leaseFileName, parseClaim } from '../../src/store/disk/layout';
+import { claimAddress, parseClaim } from '../../src/store/disk/layout';
+import { leaseFileName } from '../../src/store/node/names';
 import { decodeLease } from '../../src/store/lease';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
 

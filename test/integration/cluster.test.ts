@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReleaseJournal } from '../../src/store/disk/journal';
+import { ReleaseJournal } from '../../src/store/node/journal';
 import { addressOf, type CniReply, cli, isRoot, runCniAsync, tempDataDir, tree } from '../helpers/leasehold';
 import { checkJson } from '../cli/schemas';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
@@ -478,7 +478,13 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect((await call('ADD', net, 'r1', 'p1')).code).toBe(0);
     expect((await call('ADD', net, 'r1', 'p2')).code).toBe(0);
     // A disk lease still to migrate, and a DEL of p1 journaled while etcd was away (only a writer replays it).
-    const onDisk = await runCniAsync({ command: 'ADD', containerId: 'd1', netns: '/var/run/netns/d1', ifname: 'eth0', stdin: { ...conf(net, 'r1'), ipam: diskIpam } });
+    const onDisk = await runCniAsync({
+      command: 'ADD',
+      containerId: 'd1',
+      netns: '/var/run/netns/d1',
+      ifname: 'eth0',
+      stdin: { ...conf(net, 'r1'), ipam: diskIpam },
+    });
     expect(onDisk.code, onDisk.stdout).toBe(0);
     const nodeDir = join(root.dir, 'r1');
     ReleaseJournal.of(join(nodeDir, net.name)).add({ network: net.name, containerID: 'p1', ifname: 'eth0', at: new Date(Date.now() + 60_000).toISOString() });

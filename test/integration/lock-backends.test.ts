@@ -83,7 +83,7 @@ describe('the single executable', () => {
 
 describe('one process opening a network twice', () => {
   it('shares the lock it holds (migrate opens a network through two stores); the lock goes with the last release', async () => {
-    const { acquireLock } = await import('../../src/store/disk/lock');
+    const { acquireLock } = await import('../../src/store/node/lock');
     const d = tempDataDir();
     try {
       const path = join(d.dir, 'lock');

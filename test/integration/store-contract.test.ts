@@ -10,7 +10,7 @@ import { parseCniArgs } from '../../src/config/cni-args';
 import { loadNetConf } from '../../src/config/load';
 import { parseIp } from '../../src/net/ip';
 import { defaultDeps } from '../../src/plugin/dispatch';
-import { ReleaseJournal } from '../../src/store/disk/journal';
+import { ReleaseJournal } from '../../src/store/node/journal';
 import { ClusterLayout, encodeHolder } from '../../src/store/etcd/layout';
 import type { Lease } from '../../src/store/lease';
 import { MemoryStore } from '../../src/store/memory/memory-store';

@@ -38,21 +38,10 @@ import {
   replaceSymlink,
   unlinkIfExists,
   unlinkQuiet,
-} from './fsutil.js';
-import {
-  CURSORS_LINK,
-  LEASES_DIR,
-  LEGACY_CURSOR,
-  LOCK_FILE,
-  STATE_FILE,
-  claimAddress,
-  claimContent,
-  decodeCursorList,
-  encodeCursorList,
-  leaseFileName,
-  parseClaim,
-} from './layout.js';
-import { type Lock, acquireLock } from './lock.js';
+} from '../node/fsutil.js';
+import { CURSORS_LINK, LEASES_DIR, LEGACY_CURSOR, STATE_FILE, claimAddress, claimContent, decodeCursorList, encodeCursorList, parseClaim } from './layout.js';
+import { type Lock, acquireLock } from '../node/lock.js';
+import { LOCK_FILE, leaseFileName } from '../node/names.js';
 
 const io = <T>(what: string, path: string, f: () => T): T => {
   try {

@@ -1,28 +1,18 @@
 // Names and formats of a network directory on disk, <dataDir>/<network>/:
-//   lock            flock target, shared with host-local
+//   lock            flock target, shared with host-local (node/names.ts)
 //   leasehold.json  the network state (format; the round-robin cursors adopted from host-local)
 //   cursors         a symlink whose target lists the round-robin cursors by range set: "0=10.88.0.7,1=fd00::7"
-//   leases/*.json   one record per attachment (container + ifname)
+//   leases/*.json   one record per attachment (container + ifname), named by leaseFileName (node/names.ts)
 //   <address>       a claim per leased address, in host-local's reservation format ("<id>\r\n<ifname>"),
 //                   created with link(2) so a name can only be claimed once: no address is ever held twice.
 //   last_reserved_ip.<n>  host-local's round-robin position, read when adopting its reservations.
 import { type Attachment, isValidId, validateIfname } from '../../base/ids.js';
 import { canonicalIp } from '../../net/ip.js';
 
-export const LOCK_FILE = 'lock';
 export const STATE_FILE = 'leasehold.json';
 export const LEASES_DIR = 'leases';
 export const CURSORS_LINK = 'cursors';
 export const LEGACY_CURSOR = /^last_reserved_ip\.(\d+)$/;
-
-/** File name of an attachment's record. Long or unusual ids are hashed to stay within NAME_MAX. */
-export function leaseFileName(containerID: string, ifname: string): string {
-  const plain = `${containerID}@${encodeURIComponent(ifname)}.json`;
-  if (plain.length <= 200) return plain;
-  // node:crypto costs ~10 ms to load, so only ids too long for a file name pay for it.
-  const { createHash } = require('node:crypto') as typeof import('node:crypto');
-  return `h-${createHash('sha256').update(`${containerID}\0${ifname}`).digest('hex')}.json`;
-}
 
 /** host-local's reservation content, kept for claim files so either plugin reads the other's. */
 export const claimContent = (a: Attachment): string => `${a.containerID}\r\n${a.ifname}`;

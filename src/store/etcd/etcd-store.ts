@@ -15,10 +15,10 @@ import { EtcdClient } from '../../etcd/client.js';
 import { prefixEnd } from '../../etcd/keys.js';
 import { type Family, type Ip, formatIp, parseIp } from '../../net/ip.js';
 import { type RangeSet, nextAssignable } from '../../net/range.js';
-import { ensurePrivateDir, mkdirsDurable } from '../disk/fsutil.js';
-import { type PendingRelease, ReleaseJournal } from '../disk/journal.js';
-import { LOCK_FILE } from '../disk/layout.js';
-import { type Lock, acquireLock } from '../disk/lock.js';
+import { ensurePrivateDir, mkdirsDurable } from '../node/fsutil.js';
+import { type PendingRelease, ReleaseJournal } from '../node/journal.js';
+import { type Lock, acquireLock } from '../node/lock.js';
+import { LOCK_FILE } from '../node/names.js';
 import type { Lease } from '../lease.js';
 import { type StateView, decodeState } from '../state.js';
 import {
@@ -345,7 +345,13 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
     }
     const addresses = (await this.listClaims()).filter((c) => sameAttachment(c.holder, att)).map((c) => c.address);
     process.stderr.write(`leasehold: etcd:${key} cannot be decoded (${why}); freeing the address keys that name ${att.containerID}/${att.ifname}\n`);
-    const out = await this.pool.release({ attachment: att, createRevision: record.createRevision, modRevision: record.modRevision, addresses, node: this.node });
+    const out = await this.pool.release({
+      attachment: att,
+      createRevision: record.createRevision,
+      modRevision: record.modRevision,
+      addresses,
+      node: this.node,
+    });
     return out.status === 'released' ? out.freed : [];
   }
 

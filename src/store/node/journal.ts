@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ioError } from '../../base/errors.js';
 import type { Attachment } from '../../base/ids.js';
 import { ensurePrivateDir, fsyncDir, fsyncPath, namesIn, readIfExists, replaceFile, unlinkIfExists } from './fsutil.js';
-import { leaseFileName } from './layout.js';
+import { leaseFileName } from './names.js';
 
 export const JOURNAL_DIR = 'released';
 
