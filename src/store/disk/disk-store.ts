@@ -30,7 +30,6 @@ import {
   lstatIfExists,
   fsyncDir,
   fsyncPath,
-  mkdirsDurable,
   namesIn,
   readIfExists,
   readlinkIfExists,
@@ -40,7 +39,7 @@ import {
   unlinkQuiet,
 } from '../node/fsutil.js';
 import { CURSORS_LINK, LEASES_DIR, LEGACY_CURSOR, STATE_FILE, claimAddress, claimContent, decodeCursorList, encodeCursorList, parseClaim } from './layout.js';
-import { type Lock, acquireLock } from '../node/lock.js';
+import { type Lock, acquireLock, lockNetworkDir } from '../node/lock.js';
 import { LOCK_FILE, leaseFileName } from '../node/names.js';
 
 const io = <T>(what: string, path: string, f: () => T): T => {
@@ -480,16 +479,9 @@ export class DiskStore implements Store {
 
   async open(network: string, opts: OpenOptions): Promise<DiskSession> {
     const dir = this.dir(network);
-    if (opts.create) {
-      io('preparing data directory', dir, () => {
-        mkdirsDurable(this.location);
-        ensurePrivateDir(this.location);
-        ensurePrivateDir(dir);
-      });
-    } else if (!looksLikeNetwork(dir)) {
-      throw new CniError(Code.InvalidConfig, `no network ${network} in ${this.location}`);
-    }
-    const session = new DiskSession(dir, network, acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs));
+    if (!opts.create && !looksLikeNetwork(dir)) throw new CniError(Code.InvalidConfig, `no network ${network} in ${this.location}`);
+    const lock = opts.create ? lockNetworkDir(this.location, network, opts.lockTimeoutMs).lock : acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs);
+    const session = new DiskSession(dir, network, lock);
     try {
       session.load(opts.create, opts.release);
       return session;

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { type AllocationRequest, type LeaseView, type SearchSpan, firstFreeIn, searchSpans, setContains } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
-import { CniError, Code, ioError } from '../../base/errors.js';
+import { CniError, Code } from '../../base/errors.js';
 import { readMachineId } from '../../base/host.js';
 import { type Attachment, sameAttachment } from '../../base/ids.js';
 import { isoTime } from '../../base/proc.js';
@@ -15,12 +15,11 @@ import { EtcdClient } from '../../etcd/client.js';
 import { prefixEnd } from '../../etcd/keys.js';
 import { type Family, type Ip, formatIp, parseIp } from '../../net/ip.js';
 import { type RangeSet, nextAssignable } from '../../net/range.js';
-import { ensurePrivateDir, mkdirsDurable } from '../node/fsutil.js';
 import { type PendingRelease, ReleaseJournal } from '../node/journal.js';
-import { type Lock, acquireLock } from '../node/lock.js';
+import { type Lock, acquireLock, lockNetworkDir } from '../node/lock.js';
 import { LOCK_FILE } from '../node/names.js';
 import type { Lease } from '../lease.js';
-import { type StateView, decodeState } from '../state.js';
+import { type StateView, decodeState, emptyState } from '../state.js';
 import {
   type Adoption,
   ClaimConflict,
@@ -105,7 +104,7 @@ class EtcdReader implements NetworkReader {
     const text = p?.state ? p.snapshot.state : (await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }))).kvs[0]?.value;
     if (p) p.state = false;
     // No state yet is a network with no cursor: there is nothing on a node to adopt in cluster mode.
-    if (text === undefined) return { status: 'ok', value: { format: 1, network: this.network, cursors: {} }, ignoredCursors: {} };
+    if (text === undefined) return { status: 'ok', value: emptyState(this.network), ignoredCursors: {} };
     const st = decodeState(text);
     return typeof st === 'string' ? { status: 'unreadable', why: st, path: `etcd:${key}` } : st;
   }
@@ -442,15 +441,8 @@ export class EtcdStore implements Store {
   }
 
   async open(network: string, opts: OpenOptions): Promise<EtcdSession> {
-    const dir = join(this.opts.dataDir, network);
-    try {
-      mkdirsDurable(this.opts.dataDir);
-      ensurePrivateDir(this.opts.dataDir);
-      ensurePrivateDir(dir);
-    } catch (e) {
-      throw ioError('preparing data directory', dir, e);
-    }
-    const session = new EtcdSession(network, this.pool(network), this.me, acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs), ReleaseJournal.of(dir));
+    const { dir, lock } = lockNetworkDir(this.opts.dataDir, network, opts.lockTimeoutMs);
+    const session = new EtcdSession(network, this.pool(network), this.me, lock, ReleaseJournal.of(dir));
     try {
       await session.replayJournal();
       if (opts.intent) {

@@ -7,10 +7,12 @@
 // ours, locked, after the helper exits. Both give the same kernel lock, and both wait for it in the kernel
 // (a blocking flock bounded by a timer), so it passes to the next waiter the moment it is released.
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CniError, Code, ioError } from '../../base/errors.js';
 import { type NativeAddon, loadNative, loadedNative } from '../../base/native.js';
 import { nowMs } from '../../base/proc.js';
+import { ensurePrivateDir, mkdirsDurable } from './fsutil.js';
+import { LOCK_FILE } from './names.js';
 
 export interface Lock {
   readonly path: string;
@@ -20,6 +22,22 @@ export interface Lock {
 }
 
 const FLOCK_BIN = '/usr/bin/flock';
+
+/**
+ * A writer's first step on the node, in either backend: makes <dataDir>/<network>/ (private, its creation
+ * durable) if missing, and takes the network's lock in it.
+ */
+export function lockNetworkDir(dataDir: string, network: string, timeoutMs: number): { dir: string; lock: Lock } {
+  const dir = join(dataDir, network);
+  try {
+    mkdirsDurable(dataDir);
+    ensurePrivateDir(dataDir);
+    ensurePrivateDir(dir);
+  } catch (e) {
+    throw ioError('preparing data directory', dir, e);
+  }
+  return { dir, lock: acquireLock(join(dir, LOCK_FILE), timeoutMs) };
+}
 
 function lockWithUtilLinux(fd: number, timeoutMs: number, path: string): boolean {
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
