@@ -80,8 +80,11 @@ class EtcdReader implements NetworkReader {
   readonly machine: string | null;
   /** Records as read, with the revisions a later release is guarded by. */
   protected readonly stored = new Map<string, StoredLease>();
-  /** An ADD's first reads, made in one round trip when the network was opened; each part is used once. */
-  protected prefetched?: { att: Attachment; snapshot: Snapshot; rangeSets: RangeSet[]; record: boolean; state: boolean; held: boolean };
+  /**
+   * An ADD's first reads, made in one round trip when the network was opened (see EtcdSession.prefetch). They
+   * answer state(), getLease() and view() in any order and as often as asked, until this session writes.
+   */
+  protected prefetched?: { att: Attachment; snapshot: Snapshot; rangeSets: RangeSet[] };
 
   constructor(
     readonly network: string,
@@ -101,8 +104,7 @@ class EtcdReader implements NetworkReader {
   async state(): Promise<StateView> {
     const key = this.pool.layout.stateKey();
     const p = this.prefetched;
-    const text = p?.state ? p.snapshot.state : (await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }))).kvs[0]?.value;
-    if (p) p.state = false;
+    const text = p ? p.snapshot.state : (await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }))).kvs[0]?.value;
     // No state yet is a network with no cursor: there is nothing on a node to adopt in cluster mode.
     if (text === undefined) return { status: 'ok', value: emptyState(this.network), ignoredCursors: {} };
     const st = decodeState(text);
@@ -111,8 +113,7 @@ class EtcdReader implements NetworkReader {
 
   async getLease(att: Attachment): Promise<Lease | undefined> {
     const p = this.prefetched;
-    const got = p?.record && sameAttachment(p.att, att) ? p.snapshot.record : await this.pool.readLease(att);
-    if (p) p.record = false;
+    const got = p && sameAttachment(p.att, att) ? p.snapshot.record : await this.pool.readLease(att);
     if (typeof got === 'string') throw unreadableError(`etcd:${this.pool.layout.leaseKey(att)}`, got);
     return got && this.remember(got);
   }
@@ -159,8 +160,7 @@ class EtcdReader implements NetworkReader {
   async view(req: AllocationRequest): Promise<LeaseView> {
     const k = new Knowledge();
     const p = this.prefetched;
-    if (p?.held) {
-      p.held = false;
+    if (p) {
       p.rangeSets.flat().forEach((r, i) => {
         const got = p.snapshot.held[i];
         if (got && !got.more) k.learn(r.family, r.start, r.end, got.addresses);
@@ -291,6 +291,7 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
   }
 
   async deleteLease(lease: Lease): Promise<string[]> {
+    this.prefetched = undefined;
     const s = this.stored.get(this.pool.layout.leaseKey(lease)) ?? (await this.pool.readLease(lease));
     if (s === undefined) return [];
     if (typeof s === 'string') throw unreadableError(`etcd:${this.pool.layout.leaseKey(lease)}`, s);
@@ -342,6 +343,7 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
       process.stderr.write(`leasehold: ${unreadableError(`etcd:${key}`, why).message}; this node's index does not list it, so this DEL frees nothing\n`);
       return [];
     }
+    this.prefetched = undefined;
     const addresses = (await this.listClaims()).filter((c) => sameAttachment(c.holder, att)).map((c) => c.address);
     process.stderr.write(`leasehold: etcd:${key} cannot be decoded (${why}); freeing the address keys that name ${att.containerID}/${att.ifname}\n`);
     const out = await this.pool.release({
@@ -358,7 +360,7 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
   async prefetch(att: Attachment, rangeSets: RangeSet[]): Promise<void> {
     const spans = rangeSets.flat().map((r) => ({ family: r.family, first: r.start, last: r.end }));
     const snapshot = await this.pool.snapshot(att, spans, PREFETCH);
-    this.prefetched = { att, snapshot, rangeSets, record: true, state: true, held: true };
+    this.prefetched = { att, snapshot, rangeSets };
   }
 
   /**
@@ -400,6 +402,7 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
   }
 
   async removeClaim(address: string): Promise<void> {
+    this.prefetched = undefined;
     const key = this.pool.layout.addressKey(parseIp(address));
     const r = await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }));
     const h = r.kvs[0] && decodeHolder(r.kvs[0].value);
