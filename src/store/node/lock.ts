@@ -124,13 +124,20 @@ function readLockAt(path: string, timeoutMs: number): Lock {
   const started = nowMs();
   lockOrFail(fd, timeoutMs, path, loadedNative());
   const waitedMs = nowMs() - started;
+  return heldLock(path, fd, waitedMs, () => {});
+}
+
+/** A lock held on fd: released (closed, then `after`) once, however often release is called. */
+function heldLock(path: string, fd: number, waitedMs: number, after: () => void): Lock {
   let held = true;
   return {
     path,
     waitedMs,
     release() {
-      if (held) closeSync(fd);
+      if (!held) return;
       held = false;
+      closeSync(fd);
+      after();
     },
   };
 }
@@ -198,14 +205,7 @@ function flockAt(path: string, timeoutMs: number): Lock {
   // do not take the CPU from the one all the others wait for (native/flock.c says more; measured in
   // docs/performance.md). Without CAP_SYS_NICE it runs as it was.
   const nice = addon?.raisePriority() ?? null;
-  let held = true;
-  return {
-    path,
-    waitedMs,
-    release() {
-      if (held) closeSync(fd);
-      held = false;
-      if (nice !== null) addon?.setNice(nice);
-    },
-  };
+  return heldLock(path, fd, waitedMs, () => {
+    if (nice !== null) addon?.setNice(nice);
+  });
 }
