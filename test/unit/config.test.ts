@@ -167,9 +167,9 @@ describe('CNI_ARGS and environment', () => {
     expect(codeOf(() => readEnv(env(over)))).toBe(4);
   });
   it('DEL needs no netns; GC and STATUS need no id, netns or ifname', () => {
-    expect(readEnv(env({ CNI_COMMAND: 'DEL', CNI_NETNS: '' }))).toMatchObject({ command: 'DEL', containerId: 'c1', netns: '', ifname: 'eth0' });
-    expect(readEnv({ CNI_COMMAND: 'GC' })).toMatchObject({ command: 'GC', containerId: '', netns: '', ifname: '' });
-    expect(readEnv({ CNI_COMMAND: 'STATUS', CNI_CONTAINERID: '', CNI_IFNAME: '' })).toMatchObject({ command: 'STATUS', containerId: '', ifname: '' });
+    expect(readEnv(env({ CNI_COMMAND: 'DEL', CNI_NETNS: '' }))).toMatchObject({ command: 'DEL', containerID: 'c1', netns: '', ifname: 'eth0' });
+    expect(readEnv({ CNI_COMMAND: 'GC' })).toMatchObject({ command: 'GC', containerID: '', netns: '', ifname: '' });
+    expect(readEnv({ CNI_COMMAND: 'STATUS', CNI_CONTAINERID: '', CNI_IFNAME: '' })).toMatchObject({ command: 'STATUS', containerID: '', ifname: '' });
   });
 });
 
