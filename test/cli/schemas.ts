@@ -57,6 +57,7 @@ export const listJson = z.strictObject({
       ifname: str,
       podNamespace: nstr,
       podName: nstr,
+      podUid: nstr,
       netns: str,
       createdAt: str,
       ageSeconds: count.nullable(),
