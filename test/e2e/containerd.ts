@@ -187,9 +187,10 @@ function sha256(data: Buffer | string): string {
 
 /**
  * Builds an OCI image archive from /bin/busybox (busybox-static) with no registry: a one-layer rootfs (busybox,
- * one symlink per applet, /etc/passwd), its config, manifest, oci-layout and an index.json naming it BB_IMAGE.
+ * one symlink per applet, /etc/passwd), its config (with `image.cmd`), manifest, oci-layout and an index.json
+ * naming it `image.name` (BB_IMAGE unless told).
  */
-export async function buildBusyboxImage(dir: string): Promise<string> {
+export async function buildBusyboxImage(dir: string, image: { name: string; cmd: string[] } = { name: BB_IMAGE, cmd: ['sh'] }): Promise<string> {
   const rootfs = join(dir, 'rootfs');
   const layout = join(dir, 'oci');
   const blobs = join(layout, 'blobs', 'sha256');
@@ -214,7 +215,7 @@ export async function buildBusyboxImage(dir: string): Promise<string> {
   const config = JSON.stringify({
     architecture: 'amd64',
     os: 'linux',
-    config: { Env: ['PATH=/bin'], Cmd: ['sh'], WorkingDir: '/' },
+    config: { Env: ['PATH=/bin'], Cmd: image.cmd, WorkingDir: '/' },
     rootfs: { type: 'layers', diff_ids: [layerDesc.digest] }, // uncompressed layer: diff id = digest
   });
   const configDesc = blob(config);
@@ -234,7 +235,7 @@ export async function buildBusyboxImage(dir: string): Promise<string> {
         {
           mediaType: 'application/vnd.oci.image.manifest.v1+json',
           ...manifestDesc,
-          annotations: { 'io.containerd.image.name': BB_IMAGE, 'org.opencontainers.image.ref.name': 'latest' },
+          annotations: { 'io.containerd.image.name': image.name, 'org.opencontainers.image.ref.name': 'latest' },
         },
       ],
     }),
@@ -266,9 +267,12 @@ export function makeCniSandbox(base: string, netns: string): CniSandbox {
   return sb;
 }
 
-// Bind-mounts $1 over $2; when $2 does not exist, its nearest existing parent is overlaid (upper in scratch) so
-// the mount point can be made without writing to the host's folder.
-const SANDBOX_SCRIPT = `set -e
+/**
+ * `sh -c` script for a private mount namespace: `sh SCRATCH SRC DST [SRC DST]... -- COMMAND...` bind-mounts each
+ * SRC over DST, then execs COMMAND. When DST does not exist, its nearest existing parent is overlaid (upper in
+ * SCRATCH) so the mount point can be made without writing to the host's folder.
+ */
+export const BIND_OVER_SCRIPT = `set -e
 scratch=$1; shift
 bindover() {
   src=$1 dst=$2
@@ -301,7 +305,7 @@ export function ctrInSandbox(cd: PrivateContainerd, sb: CniSandbox, args: string
       '--',
       'sh',
       '-c',
-      SANDBOX_SCRIPT,
+      BIND_OVER_SCRIPT,
       'sh',
       sb.scratch,
       sb.confDir,
