@@ -17,7 +17,20 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { BIND_OVER_SCRIPT, buildBusyboxImage, CONTAINERD, CTR, RUNC, BUSYBOX, unmountUnder } from './containerd.js';
-import { cleanupAll, createNetns, deleteNetns, describeRun, makeTempDir, netnsPath, pollUntil, randSuffix, removeDir, run, type RunOptions, type RunResult } from './helpers.js';
+import {
+  cleanupAll,
+  createNetns,
+  deleteNetns,
+  describeRun,
+  makeTempDir,
+  netnsPath,
+  pollUntil,
+  randSuffix,
+  removeDir,
+  run,
+  type RunOptions,
+  type RunResult,
+} from './helpers.js';
 
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** The sandbox ("pause") image: busybox sleeping, imported into containerd's k8s.io namespace. */
@@ -246,7 +259,8 @@ export async function startNodeContainerd(node: CriNode): Promise<void> {
     100,
   );
   cri.close();
-  if (!up) throw new Error(`containerd's CRI did not answer on ${node.socket} (${String(last)})\ncontainerd log:\n${readFileSync(node.log, 'utf8').slice(-3000)}`);
+  if (!up)
+    throw new Error(`containerd's CRI did not answer on ${node.socket} (${String(last)})\ncontainerd log:\n${readFileSync(node.log, 'utf8').slice(-3000)}`);
 }
 
 /** Stops containerd by its PID (SIGTERM, then SIGKILL); its shims and pods keep running, as on a node. */
@@ -299,7 +313,24 @@ export async function startCriNode(prefix: string, opts: CriNodeOptions): Promis
     const binds = [node.runDir, NODE_PATHS.run, node.cniDir, NODE_PATHS.cni, node.binDir, NODE_PATHS.bin, node.confDir, NODE_PATHS.conf];
     node.holderPid = spawnDetached(
       'nsenter',
-      [`--net=${netnsPath(netns)}`, '--', 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', BIND_OVER_SCRIPT, 'sh', d('scratch'), ...binds, '--', 'sleep', '1000000'],
+      [
+        `--net=${netnsPath(netns)}`,
+        '--',
+        'unshare',
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        BIND_OVER_SCRIPT,
+        'sh',
+        d('scratch'),
+        ...binds,
+        '--',
+        'sleep',
+        '1000000',
+      ],
       join(base, 'holder.log'),
     );
     partial.holderPid = node.holderPid;
@@ -355,12 +386,13 @@ export async function stopCriNode(node: CriNode): Promise<void> {
       }
       process.kill(node.holderPid, 'SIGKILL');
     },
-    () => pollUntil(
-      () => node.holderPid !== 0 && alive(node.holderPid),
-      (a) => !a,
-      5_000,
-      20,
-    ),
+    () =>
+      pollUntil(
+        () => node.holderPid !== 0 && alive(node.holderPid),
+        (a) => !a,
+        5_000,
+        20,
+      ),
     () => unmountUnder(node.base),
     () => deleteNetns(node.netns),
     () => removeDir(node.base),
