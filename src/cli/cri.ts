@@ -143,7 +143,12 @@ export async function listPodSandboxes(endpoint: string, timeoutMs = CRI_TIMEOUT
       return decodeSandboxList(await unary(socket, `/${api}.RuntimeService/ListPodSandbox`, new Uint8Array(0), timeoutMs));
     } catch (e) {
       if (e instanceof GrpcError && e.code === GRPC_UNIMPLEMENTED && api === 'runtime.v1') continue;
-      const why = e instanceof ProtoError ? `its answer is not a sandbox list (${e.message})` : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+      const why =
+        e instanceof ProtoError
+          ? `its answer is not a sandbox list (${e.message})`
+          : e instanceof GrpcError
+            ? e.message
+            : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
       throw new CliError(`cannot list the runtime's pod sandboxes at ${endpoint} (${why}); nothing freed`);
     }
   }

@@ -106,6 +106,7 @@ export const checkJson = z.strictObject({
 export const freedJson = z.strictObject({
   dryRun: z.boolean(),
   refused: z.optional(z.array(str)),
+  runtime: z.optional(z.strictObject({ endpoint: str, sandboxes: z.number().int().nonnegative() })),
   freed: z.array(
     z.strictObject({
       network: str,
