@@ -16,7 +16,15 @@ export interface ClusterConf {
   nodeName: string;
   /** Bounds every call to etcd as a whole, failover included. */
   timeoutMs: number;
+  /**
+   * What fails STATUS (docs/cluster.md, "STATUS and node readiness"): "node", conditions of this node alone;
+   * "cluster", also etcd unreachable or the shared pool full, which then mark every node NotReady at once.
+   * Absent means "node".
+   */
+  statusScope?: StatusScope;
 }
+
+export type StatusScope = 'node' | 'cluster';
 
 const bad = (key: string, msg: string): CniError => new CniError(Code.InvalidConfig, `ipam.cluster.${key} ${msg}`);
 
@@ -67,6 +75,9 @@ export function buildCluster(raw: RawCluster & Record<string, unknown>, network:
   const nodeName = raw.nodeName ?? hostName();
   if (!isValidId(nodeName))
     throw bad('nodeName', `${JSON.stringify(nodeName.slice(0, 80))} is invalid: use letters, digits, "_", "." and "-"; set it when the host name does not fit`);
+  const statusScope = raw.statusScope ?? 'node';
+  if (statusScope !== 'node' && statusScope !== 'cluster')
+    throw bad('statusScope', `${JSON.stringify(String(statusScope).slice(0, 80))} must be "node" (the default) or "cluster"`);
   const { endpoints, caFile, certFile, keyFile, username, passwordFile } = etcd;
   return {
     etcd: { endpoints, caFile, certFile, keyFile, username, passwordFile },
@@ -74,5 +85,6 @@ export function buildCluster(raw: RawCluster & Record<string, unknown>, network:
     pool,
     nodeName,
     timeoutMs: raw.timeoutMs ?? DEFAULT_ETCD_TIMEOUT_MS,
+    statusScope,
   };
 }

@@ -32,7 +32,7 @@ import {
   unreadableError,
 } from '../store.js';
 import { ClusterLayout, decodeHolder } from './layout.js';
-import { EtcdPool, type Snapshot, etcdCall } from './pool.js';
+import { EtcdPool, type Snapshot, cniErrorOf, etcdCall } from './pool.js';
 import { type StoredLease, orphanRemovalTxn } from './txns.js';
 
 /** How this store finds its pool and this node. */
@@ -309,12 +309,26 @@ class EtcdSession extends EtcdReader implements NetworkSession {
 
 export class EtcdStore implements Store {
   readonly location: string;
-  private readonly client: EtcdClient;
+  private made?: EtcdClient;
 
   constructor(private readonly opts: EtcdStoreOptions) {
     const { cluster } = opts;
-    this.client = new EtcdClient({ ...cluster.etcd, timeoutMs: cluster.timeoutMs });
     this.location = `etcd ${cluster.etcd.endpoints.join(',')} ${cluster.prefix}/pools/${cluster.pool}`;
+  }
+
+  /**
+   * Made on first use, inside the verb: a certificate or password file this node cannot read is then the
+   * verb's error (code 7 naming the key; STATUS reports it as this node's condition), not a crash before it.
+   */
+  private get client(): EtcdClient {
+    if (!this.made) {
+      try {
+        this.made = new EtcdClient({ ...this.opts.cluster.etcd, timeoutMs: this.opts.cluster.timeoutMs });
+      } catch (e) {
+        throw cniErrorOf(e, 'setting up the etcd client');
+      }
+    }
+    return this.made;
   }
 
   private pool(network: string): EtcdPool {
