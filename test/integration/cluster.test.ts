@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addressOf, type CniReply, cli, runCniAsync, tempDataDir } from '../helpers/leasehold';
+import { startFakeCri } from '../helpers/fake-cri';
+import { addressOf, type CniReply, cli, cliAsync, runCniAsync, tempDataDir } from '../helpers/leasehold';
 import { checkJson } from '../cli/schemas';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
 
@@ -281,6 +282,27 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect(gc.code, gc.stderr).toBe(0);
     expect(gc.json.freed.map((f: { containerID: string }) => f.containerID).sort()).toEqual(['k1', 'k2']);
     expect(cli(['list', ...args]).json.leases.map((l: { containerID: string }) => l.containerID)).toEqual(['k3']);
+  }, 60_000);
+
+  it("gc --cri on a cluster network: this node's leases of sandboxes its runtime does not list are freed, other nodes' are not", async () => {
+    const net = newNet({ name: 'crinet', subnet: '10.57.0.0/24' });
+    await addAll(net, [
+      ['n1', 'live'],
+      ['n1', 'gone'],
+      ['n2', 'elsewhere'],
+    ]);
+    const cri = await startFakeCri(root.dir);
+    try {
+      cri.sandboxes = [{ id: 'live' }];
+      // --grace 0s: these leases are seconds old, and the runtime's list is all there is to go by.
+      const gc = await cliAsync(['gc', '--cri', cri.endpoint, '--grace', '0s', ...cliArgs(net, 'n1'), '--json']);
+      expect(gc.code, gc.stderr).toBe(0);
+      expect(gc.json.freed.map((f: { containerID: string; reason: string }) => `${f.reason}:${f.containerID}`)).toEqual(['not-valid:gone']);
+      const left = cli(['list', ...cliArgs(net, 'n1'), '--json']).json.leases.map((l: { node: string; containerID: string }) => `${l.node}:${l.containerID}`);
+      expect(left.sort()).toEqual(['n1:live', 'n2:elsewhere']);
+    } finally {
+      await cri.stop();
+    }
   }, 60_000);
 
   it("a dead node's leases: check reports its silence and any index drift; release --node frees them once it is silent, or with --force", async () => {
