@@ -105,13 +105,26 @@ export async function ctrOk(cd: PrivateContainerd, args: string[], opts: RunOpti
   return r;
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch {
     return false;
   }
+}
+
+/** Stops a daemon by its PID: SIGTERM, and SIGKILL if it is still there after 10 s. */
+export async function terminate(pid: number): Promise<void> {
+  process.kill(pid, 'SIGTERM');
+  if (
+    await pollUntil(
+      () => alive(pid),
+      (a) => !a,
+      10_000,
+    )
+  )
+    process.kill(pid, 'SIGKILL');
 }
 
 /** PIDs of the shims serving this containerd (their command line names its socket). */
@@ -142,15 +155,7 @@ export async function stopContainerd(cd: PrivateContainerd): Promise<void> {
     }
     const containers = await ctr(cd, ['containers', 'ls', '-q']);
     for (const id of containers.stdout.split('\n').filter(Boolean)) await ctr(cd, ['containers', 'rm', id]);
-    process.kill(cd.pid, 'SIGTERM');
-    if (
-      await pollUntil(
-        () => alive(cd.pid),
-        (a) => !a,
-        10_000,
-      )
-    )
-      process.kill(cd.pid, 'SIGKILL');
+    await terminate(cd.pid);
   }
   for (const pid of shimPids(cd)) {
     try {
@@ -291,39 +296,42 @@ while [ "$1" != -- ]; do bindover "$1" "$2"; shift 2; done
 shift
 exec "$@"`;
 
+/**
+ * nsenter's arguments to run `command` in network namespace `netns` and a new private mount namespace where each
+ * [src, dst] of `binds` is bound over dst (BIND_OVER_SCRIPT).
+ */
+export function bindOverArgs(netns: string, scratch: string, binds: Array<[string, string]>, command: string[]): string[] {
+  return [
+    `--net=${netnsPath(netns)}`,
+    '--',
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    'sh',
+    '-c',
+    BIND_OVER_SCRIPT,
+    'sh',
+    scratch,
+    ...binds.flat(),
+    '--',
+    ...command,
+  ];
+}
+
 /** Runs ctr in the sandbox: the sandbox's network namespace, and its folders at go-cni's fixed paths. */
 export function ctrInSandbox(cd: PrivateContainerd, sb: CniSandbox, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return run(
-    'nsenter',
-    [
-      `--net=${netnsPath(sb.netns)}`,
-      '--',
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      '--',
-      'sh',
-      '-c',
-      BIND_OVER_SCRIPT,
-      'sh',
-      sb.scratch,
-      sb.confDir,
-      '/etc/cni/net.d',
-      sb.binDir,
-      '/opt/cni/bin',
-      sb.cacheDir,
-      '/var/lib/cni',
-      '--',
-      CTR,
-      '-a',
-      cd.socket,
-      '-n',
-      CTR_NAMESPACE,
-      ...args,
-    ],
-    { env: { PATH: SYSTEM_PATH }, timeoutMs: 60_000, ...opts },
-  );
+  const binds: Array<[string, string]> = [
+    [sb.confDir, '/etc/cni/net.d'],
+    [sb.binDir, '/opt/cni/bin'],
+    [sb.cacheDir, '/var/lib/cni'],
+  ];
+  return run('nsenter', bindOverArgs(sb.netns, sb.scratch, binds, [CTR, '-a', cd.socket, '-n', CTR_NAMESPACE, ...args]), {
+    env: { PATH: SYSTEM_PATH },
+    timeoutMs: 60_000,
+    ...opts,
+  });
 }
 
 /** PID of a running task, from `ctr tasks ls`. */

@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Lease } from '../../src/store/lease.js';
 import {
   assertIpamPluginPresent,
   canonicalIp,
@@ -35,16 +36,7 @@ const STEP_TIMEOUT = 60_000;
 const conflist = loadConfList('20-dualstack-bridge.conflist'); // bridge -> leasehold, one IPv4 and one IPv6 range set
 const NETWORK = conflist.name;
 
-interface LeaseFile {
-  containerID: string;
-  ifname: string;
-  addresses: string[];
-  podNamespace?: string;
-  podName?: string;
-  podUid?: string;
-  netns: string;
-  createdAt: string;
-}
+type LeaseFile = Lease;
 
 /** The timer's command line, from the unit the Debian package installs. */
 const TIMER_COMMAND = /^ExecStart=(.+)$/m.exec(readFileSync(join(REPO, 'deploy', 'systemd', 'leasehold-gc.service'), 'utf8'))![1]!.split(/\s+/);

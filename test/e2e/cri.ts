@@ -16,14 +16,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { BIND_OVER_SCRIPT, buildBusyboxImage, CONTAINERD, CTR, RUNC, BUSYBOX, unmountUnder } from './containerd.js';
+import { alive, bindOverArgs, terminate, buildBusyboxImage, CONTAINERD, CTR, RUNC, BUSYBOX, unmountUnder } from './containerd.js';
 import {
   cleanupAll,
   createNetns,
   deleteNetns,
   describeRun,
   makeTempDir,
-  netnsPath,
   pollUntil,
   randSuffix,
   removeDir,
@@ -219,15 +218,6 @@ const mntNs = (pid: number): string | undefined => {
   }
 };
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** Spawns a detached process whose exec chain (nsenter/unshare/sh exec) keeps its PID. */
 function spawnDetached(cmd: string, args: string[], log: string): number {
   const fd = openSync(log, 'a');
@@ -265,16 +255,7 @@ export async function startNodeContainerd(node: CriNode): Promise<void> {
 
 /** Stops containerd by its PID (SIGTERM, then SIGKILL); its shims and pods keep running, as on a node. */
 export async function stopNodeContainerd(node: CriNode): Promise<void> {
-  if (!alive(node.containerdPid)) return;
-  process.kill(node.containerdPid, 'SIGTERM');
-  if (
-    await pollUntil(
-      () => alive(node.containerdPid),
-      (a) => !a,
-      10_000,
-    )
-  )
-    process.kill(node.containerdPid, 'SIGKILL');
+  if (alive(node.containerdPid)) await terminate(node.containerdPid);
 }
 
 /** A node with containerd's CRI on, the pause image imported, leasehold and the conflists installed. */
@@ -310,29 +291,13 @@ export async function startCriNode(prefix: string, opts: CriNodeOptions): Promis
     for (const [file, list] of Object.entries(opts.conflists)) writeFileSync(join(node.confDir, file), JSON.stringify(list, null, 2));
     writeFileSync(node.config, criConfig(node));
     await run('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up']);
-    const binds = [node.runDir, NODE_PATHS.run, node.cniDir, NODE_PATHS.cni, node.binDir, NODE_PATHS.bin, node.confDir, NODE_PATHS.conf];
-    node.holderPid = spawnDetached(
-      'nsenter',
-      [
-        `--net=${netnsPath(netns)}`,
-        '--',
-        'unshare',
-        '--mount',
-        '--propagation',
-        'private',
-        '--',
-        'sh',
-        '-c',
-        BIND_OVER_SCRIPT,
-        'sh',
-        d('scratch'),
-        ...binds,
-        '--',
-        'sleep',
-        '1000000',
-      ],
-      join(base, 'holder.log'),
-    );
+    const binds: Array<[string, string]> = [
+      [node.runDir, NODE_PATHS.run],
+      [node.cniDir, NODE_PATHS.cni],
+      [node.binDir, NODE_PATHS.bin],
+      [node.confDir, NODE_PATHS.conf],
+    ];
+    node.holderPid = spawnDetached('nsenter', bindOverArgs(netns, d('scratch'), binds, ['sleep', '1000000']), join(base, 'holder.log'));
     partial.holderPid = node.holderPid;
     const ready = await pollUntil(
       () => {
