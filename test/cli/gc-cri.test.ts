@@ -2,10 +2,11 @@
 // sockets that are no CRI runtime at all. The e2e test (test/e2e/cri.test.ts) runs it against containerd.
 import { createServer as createH2Server } from 'node:http2';
 import { createServer as createNetServer, type Server } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type FakeCri, startFakeCri } from '../helpers/fake-cri';
-import { add, cliAsync, editLease, expectConsistent, expectOneLine, readNetwork, tempDataDir } from '../helpers/leasehold';
+import { add, cliAsync, editLease, expectConsistent, expectOneLine, ROOT, readNetwork, tempDataDir } from '../helpers/leasehold';
 import { freedJson } from './schemas';
 
 const cleanups: Array<() => unknown> = [];
@@ -169,6 +170,17 @@ describe('gc --cri', () => {
       await serve(server, join(dir, 'bad.sock'));
       await expectRefused(dir, `unix://${join(dir, 'bad.sock')}`, why);
     });
+  });
+
+  test('the CRI client is off the plugin path: only the CLI bundle has it, and loads node:http2 only for gc --cri', () => {
+    const plugin = readFileSync(join(ROOT, 'build', 'leasehold.cjs'), 'utf8');
+    const cliBundle = readFileSync(join(ROOT, 'build', 'leasehold-cli.cjs'), 'utf8');
+    for (const s of ['node:http2', 'ListPodSandbox']) {
+      expect(plugin).not.toContain(s);
+      expect(cliBundle).toContain(s);
+    }
+    // esbuild wraps a dynamically imported module in an initialiser that runs on first import.
+    expect(cliBundle).toMatch(/init_cri=__esm\(\{"src\/cli\/cri\.ts"\(\)\{"use strict";import_node_http2=require\("node:http2"\)/);
   });
 
   test('refuses --cri with --keep-from, and an endpoint that is no unix socket', async () => {
