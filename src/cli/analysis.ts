@@ -3,10 +3,10 @@
 import { setContains } from '../allocator/allocate.js';
 import { type Leak, findLeaks, isNetnsGone, isStaleBoot } from '../allocator/leaks.js';
 import type { NetConf } from '../config/load.js';
-import { type Ip, formatCidr, formatIp, parseIp } from '../net/ip.js';
+import { type Ip, formatCidr, formatIp, tryParseIp } from '../net/ip.js';
 import { type Range, type Span, inRange, rangeSize } from '../net/range.js';
 import type { Lease } from '../store/lease.js';
-import { ownPart } from '../store/store.js';
+import { ownPart, ownership } from '../store/store.js';
 import type { Facts } from './context.js';
 import { duration, percent, shortId } from './format.js';
 import type { NetworkSnapshot } from './snapshot.js';
@@ -26,7 +26,8 @@ export type FindingKind =
   | 'orphan-claim'
   | 'index-missing'
   | 'index-orphan'
-  | 'node-silent';
+  | 'node-silent'
+  | 'node-name-clash';
 
 export interface Finding {
   network: string;
@@ -53,18 +54,9 @@ const finding = (f: Pick<Finding, 'network' | 'kind' | 'detail'> & Partial<Findi
   ...(f.leak ? { leak: f.leak } : {}),
 });
 
-/** An address from a record or state file, or undefined if it is not one. */
-export function ipOf(text: string): Ip | undefined {
-  try {
-    return parseIp(text);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Orders addresses numerically within a family, IPv4 first. */
 export function compareAddresses(a: string | undefined, b: string | undefined): number {
-  const [x, y] = [a ? ipOf(a) : undefined, b ? ipOf(b) : undefined];
+  const [x, y] = [a ? tryParseIp(a) : undefined, b ? tryParseIp(b) : undefined];
   if (!x || !y) return String(a).localeCompare(String(b));
   return x.family - y.family || (x.value < y.value ? -1 : x.value > y.value ? 1 : 0);
 }
@@ -78,19 +70,19 @@ export function byLeak(a: Leak, b: Leak): number {
 const who = (l: { containerID: string; ifname: string }): string => `${shortId(l.containerID)}/${l.ifname}`;
 
 /**
- * Flags shown next to a lease; a lease with any flag is one gc frees. In cluster mode (`node`) another node's
- * lease gets none: this boot and this node's netns say nothing about it.
+ * Flags shown next to a lease; a lease with any flag is one gc frees. In cluster mode (`me.node`) a lease this
+ * name did not make on this machine gets none: this boot and this node's netns say nothing about it.
  */
-export function leaseFlags(lease: Lease, facts: Facts, node?: string): LeaseFlag[] {
+export function leaseFlags(lease: Lease, facts: Facts, me: { node?: string; machine?: string | null }): LeaseFlag[] {
   const flags: LeaseFlag[] = [];
-  if (node !== undefined && lease.node !== node) return flags;
+  if (me.node !== undefined && ownPart(me, [lease], []).leases.length === 0) return flags;
   if (isStaleBoot(lease, facts.bootId)) flags.push('stale-boot');
   if (isNetnsGone(lease, facts.netnsExists)) flags.push('netns-gone');
   return flags;
 }
 
 /** What this node may judge: everything on its own disk; in cluster mode its own leases only (see ownState). */
-export const judgeable = (snap: NetworkSnapshot): Pick<NetworkSnapshot, 'leases' | 'claims'> => ownPart(snap.node, snap.leases, snap.claims);
+export const judgeable = (snap: NetworkSnapshot): Pick<NetworkSnapshot, 'leases' | 'claims'> => ownPart(snap, snap.leases, snap.claims);
 
 /** The facts the leak rule gets for a snapshot: this boot, live netns, and whether leasehold has written here. */
 export const leakFacts = (snap: NetworkSnapshot, facts: Facts): Facts => ({ ...facts, imported: snap.state.status !== 'missing' });
@@ -180,7 +172,7 @@ export function findings(snap: NetworkSnapshot, facts: Facts, conf: NetConf | un
   if (conf) {
     for (const l of snap.leases) {
       for (const a of l.addresses) {
-        const ip = ipOf(a);
+        const ip = tryParseIp(a);
         if (!ip || !conf.rangeSets.some((s) => setContains(s, ip))) {
           out.push(
             finding({
@@ -200,8 +192,9 @@ export function findings(snap: NetworkSnapshot, facts: Facts, conf: NetConf | un
 }
 
 /**
- * Cluster mode: records and the nodes' indexes must agree (one transaction writes both), and a node that
- * holds leases but has not claimed or released for longer than --silent-after may be gone for good.
+ * Cluster mode: records and the nodes' indexes must agree (one transaction writes both), no other machine
+ * uses this node's name, and a node that holds leases but has not claimed or released for longer than
+ * --silent-after may be gone for good.
  */
 export function nodeFindings(snap: NetworkSnapshot, facts: Facts): Finding[] {
   const n = snap.nodes;
@@ -234,6 +227,16 @@ export function nodeFindings(snap: NetworkSnapshot, facts: Facts): Finding[] {
       const detail = `address key of ${c.address}${holder}; leasehold release ${c.address} --force frees it once that holder is gone`;
       out.push(finding({ network: net, kind: 'orphan-claim', detail, addresses: [c.address], ...c.holder }));
     }
+  }
+  // Leases made under this node's name on another machine: two machines share the name (ADD refuses the second).
+  const me = snap.node;
+  const clash = me === undefined ? [] : snap.leases.filter((l) => l.node === me && ownership(l, { node: me, machine: snap.machine ?? null }) === 'other');
+  if (clash.length > 0) {
+    const addresses = clash.flatMap((l) => l.addresses);
+    const detail =
+      `${clash.length} lease(s) (${addresses.join(', ')}) were made under this node's name ${me} by another machine; ` +
+      'give every machine its own ipam.cluster.nodeName (this node frees none of them)';
+    out.push(finding({ network: net, kind: 'node-name-clash', detail, addresses }));
   }
   const held = new Map<string, Lease[]>();
   for (const l of snap.leases) if (l.node !== undefined) held.set(l.node, [...(held.get(l.node) ?? []), l]);
@@ -293,6 +296,13 @@ export function assignable(range: Range, exclude: Span[]): bigint {
   return rangeSize(range) - excluded - (gwCounts ? 1n : 0n);
 }
 
+/** When the oldest of these leases was made (a record's own time; unreadable times are passed over), or null. */
+const oldestCreatedAt = (leases: Lease[]): string | null =>
+  leases
+    .map((l) => l.createdAt)
+    .filter((t) => !Number.isNaN(Date.parse(t)))
+    .sort()[0] ?? null;
+
 export interface Usage {
   ranges: RangeUsage[];
   /** Leased addresses outside every configured range. */
@@ -302,9 +312,9 @@ export interface Usage {
 export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage {
   const cursors = snap.state.status === 'ok' ? snap.state.value.cursors : {};
   const placed = snap.leases.flatMap((lease) => {
-    const flags = leaseFlags(lease, facts, snap.node);
+    const flags = leaseFlags(lease, facts, snap);
     return lease.addresses.flatMap((a) => {
-      const ip = ipOf(a);
+      const ip = tryParseIp(a);
       return ip ? [{ ip, lease, flags }] : [];
     });
   });
@@ -314,11 +324,8 @@ export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage
       const size = assignable(r, conf.exclude);
       const free = size - BigInt(here.length);
       const cursor = cursors[String(i)];
-      const cursorIp = cursor ? ipOf(cursor) : undefined;
-      const oldest = here
-        .map((p) => p.lease.createdAt)
-        .filter((t) => !Number.isNaN(Date.parse(t)))
-        .sort()[0];
+      const cursorIp = cursor ? tryParseIp(cursor) : undefined;
+      const oldest = oldestCreatedAt(here.map((p) => p.lease));
       return {
         rangeSet: i,
         subnet: formatCidr(r.subnet),
@@ -329,7 +336,7 @@ export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage
         free: free < 0n ? 0n : free,
         usedPercent: percent(BigInt(here.length), size),
         lastHandedOut: cursorIp && inRange(r, cursorIp) ? cursor! : null,
-        oldestLease: oldest ?? null,
+        oldestLease: oldest,
         staleBoot: here.filter((p) => p.flags.includes('stale-boot')).length,
         stale: here.filter((p) => p.flags.length > 0).length,
       };
@@ -364,7 +371,7 @@ export interface NetworkSummary {
 }
 
 export function summarize(snap: NetworkSnapshot, facts: Facts, conf: { file: string; conf: NetConf } | undefined): NetworkSummary {
-  const flags = snap.leases.map((l) => leaseFlags(l, facts, snap.node));
+  const flags = snap.leases.map((l) => leaseFlags(l, facts, snap));
   const claimLeaks = leaks(snap, facts).filter((f) => !f.leak?.lease);
   const use = conf ? usage(snap, conf.conf, facts) : undefined;
   return {
@@ -381,11 +388,7 @@ export function summarize(snap: NetworkSnapshot, facts: Facts, conf: { file: str
     notImported: claimLeaks.filter((f) => f.kind === 'not-imported').length,
     unreadableRecords: snap.unreadable.length,
     outsideRanges: use ? use.outside : null,
-    oldestLease:
-      snap.leases
-        .map((l) => l.createdAt)
-        .filter((t) => !Number.isNaN(Date.parse(t)))
-        .sort()[0] ?? null,
+    oldestLease: oldestCreatedAt(snap.leases),
     cursors: snap.state.status === 'ok' ? snap.state.value.cursors : {},
     ranges: use?.ranges ?? [],
   };

@@ -8,6 +8,8 @@ export interface NetworkSnapshot {
   network: string;
   /** Cluster mode: the node this CLI runs on; only its own leases can be judged here. */
   node?: string;
+  /** Cluster mode: the machine this CLI runs on (see NodeIdentity). */
+  machine?: string | null;
   location: string;
   state: StateView;
   leases: Lease[];
@@ -20,7 +22,15 @@ export interface NetworkSnapshot {
 export async function snapshotOf(r: NetworkReader): Promise<NetworkSnapshot> {
   const [state, records, claims] = [await r.state(), await r.listLeases(), await r.listClaims()];
   const nodes = r.nodes && (await r.nodes());
-  return { network: r.network, ...(r.node !== undefined && { node: r.node }), location: r.location, state, ...records, claims, ...(nodes && { nodes }) };
+  return {
+    network: r.network,
+    ...(r.node !== undefined && { node: r.node, machine: r.machine ?? null }),
+    location: r.location,
+    state,
+    ...records,
+    claims,
+    ...(nodes && { nodes }),
+  };
 }
 
 /** A network that is configured but has no state yet: nothing leased. */
@@ -39,7 +49,7 @@ export async function peekSnapshot(store: Store, network: string): Promise<Netwo
 }
 
 /** The CLI's open: the network must exist; nothing is created or adopted (the CLI only looks and frees). */
-export const withNetwork = <T>(store: Store, network: string, lockTimeoutMs: number, f: (s: NetworkSession) => Promise<T>): Promise<T> =>
+export const withExistingNetwork = <T>(store: Store, network: string, lockTimeoutMs: number, f: (s: NetworkSession) => Promise<T>): Promise<T> =>
   withSession(store, network, { lockTimeoutMs, create: false }, f);
 
 /** withSession over several networks at once, locked in name order so two callers never deadlock. */
@@ -54,7 +64,7 @@ export async function withSessions<T>(
   const step = (i: number): Promise<T> =>
     i === sorted.length
       ? f(held)
-      : withNetwork(stores.of(sorted[i]!), sorted[i]!, lockTimeoutMs, (s) => {
+      : withExistingNetwork(stores.of(sorted[i]!), sorted[i]!, lockTimeoutMs, (s) => {
           held.set(sorted[i]!, s);
           return step(i + 1);
         });

@@ -83,6 +83,7 @@ export const findingKind = z.enum([
   'index-missing',
   'index-orphan',
   'node-silent',
+  'node-name-clash',
 ]);
 
 export const checkJson = z.strictObject({

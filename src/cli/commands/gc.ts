@@ -8,9 +8,9 @@ import type { Attachment } from '../../base/ids.js';
 import { isAttachmentList } from '../../config/schema.js';
 import { byLeak, judgeable, leakFacts } from '../analysis.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
-import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, durationArg, readFacts, warn } from '../context.js';
+import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, durationArg, readFacts, readInput, warn } from '../context.js';
 import { type Freed, describeLeak, freeLeak, printFreed } from '../freeing.js';
-import { peekSnapshot, snapshotOf, withNetwork } from '../snapshot.js';
+import { peekSnapshot, snapshotOf, withExistingNetwork } from '../snapshot.js';
 import { type Stores, storesFor } from '../stores.js';
 
 /** containerd's socket; CRI-O's is unix:///var/run/crio/crio.sock. */
@@ -58,7 +58,7 @@ function readKeepList(file: string, force: boolean): KeepList {
   let text: string;
   let listedAt: number;
   try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+    text = file === '-' ? readInput() : readFileSync(file, 'utf8');
     // Whole milliseconds, as lease createdAt has: a lease from the same millisecond is kept.
     listedAt = Math.floor(file === '-' ? Date.now() : statSync(file).mtimeMs);
   } catch (e) {
@@ -123,7 +123,7 @@ export async function gc(opts: GcOpts, cmd: Command): Promise<number> {
   const freed: Freed[] = [];
   const refused: string[] = [];
   for (const network of await stores.existing(opts)) {
-    await withNetwork(stores.of(network), network, opts.lockTimeout, async (session) => {
+    await withExistingNetwork(stores.of(network), network, opts.lockTimeout, async (session) => {
       const snap = await snapshotOf(session);
       if (snap.unreadable.length > 0) {
         // A record we cannot read may be a live container's: freeing "its" claims could hand them out twice.

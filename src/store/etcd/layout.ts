@@ -6,6 +6,7 @@
 //   <prefix>/networks/<network>/state                           round-robin cursors (the NetworkState JSON)
 //   <prefix>/nodes/<node>/<network>/<containerID>/<ifname>      per-node index of attachments; value empty
 //   <prefix>/seen/<node>                                        when the node last changed the pool: {"at": ISO}
+//   <prefix>/machines/<node>                                    the machine that uses the name (NodeIdentity)
 //
 // Addresses are fixed-width hex of the address's integer, so key order is address order and a keys-only read
 // of [addressKey(a), addressKey(b + 1)) is exactly the held addresses of a range. Address keys belong to the
@@ -132,6 +133,14 @@ export class ClusterLayout {
   /** Written by every claim and release a node makes: an operator can tell a node gone from one at work. */
   seenKey(node = this.names.node): string {
     return `${this.seenPrefix()}${node}`;
+  }
+
+  /**
+   * The machine that uses this node name: written once, by the name's first claim; every later claim compares
+   * it, so a second machine under the same name is refused instead of acting on the first one's leases.
+   */
+  machineKey(node = this.names.node): string {
+    return `${this.prefix}/machines/${node}`;
   }
 
   seenPrefix(): string {

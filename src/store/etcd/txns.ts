@@ -43,6 +43,11 @@ export interface ClaimPlan {
   previous?: StoredLease;
   /** Round-robin positions to store with the claim. */
   cursors?: Record<string, string>;
+  /**
+   * The claiming node's machine (NodeIdentity): the claim holds only while the node's name is this machine's.
+   * `registered`: the name's machine key was there when last read; if not, this claim writes it.
+   */
+  machine?: { id: string; registered: boolean };
 }
 
 /** The addresses of a claim in key form, split into those to create and those the previous record holds. */
@@ -57,10 +62,11 @@ function claimKeys(layout: ClusterLayout, plan: ClaimPlan): { fresh: string[]; h
 /**
  * One txn that records the lease and claims its addresses:
  *   compare  record CREATE == 0 (new attachment) or MOD == previous.modRevision (repeated ADD);
- *            every new address key CREATE == 0; every address kept from `previous` still holds this attachment
+ *            every new address key CREATE == 0; every address kept from `previous` still holds this attachment;
+ *            the node's machine key names this machine (or, not registered yet, does not exist)
  *   success  put record, put each new address key (value: its holder), put the node's index entry and its
- *            seen time, put cursors
- *   failure  read the record and every address key, to say what went wrong (claimOutcome)
+ *            seen time, put cursors, and the machine key when not registered yet
+ *   failure  read the record, every address key and the machine key, to say what went wrong (claimOutcome)
  */
 export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = isoTime()): TxnRequest {
   const { lease, previous } = plan;
@@ -73,16 +79,20 @@ export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = isoTime())
     { put: { key: layout.nodeIndexKey(lease), value: '' } },
     { put: { key: layout.seenKey(), value: encodeSeen(at) } },
   ];
+  const { machine } = plan;
+  if (machine && !machine.registered) success.push({ put: { key: layout.machineKey(), value: machine.id } });
   if (plan.cursors)
     success.push({ put: { key: layout.stateKey(), value: encodeState({ format: STATE_FORMAT, network: layout.names.network, cursors: plan.cursors }) } });
+  const machineKey = machine ? [layout.machineKey()] : [];
   return checkSize(`claiming ${lease.addresses.length} addresses`, {
     compare: [
       previous ? modified(record, previous.modRevision) : created(record, 0),
       ...fresh.map((k) => created(k, 0)),
       ...held.map((k) => valueIs(k, holder)),
+      ...machineKey.map((k) => (machine!.registered ? valueIs(k, machine!.id) : created(k, 0))),
     ],
     success,
-    failure: [record, ...fresh, ...held].map((key) => ({ range: { key } })),
+    failure: [record, ...fresh, ...held, ...machineKey].map((key) => ({ range: { key } })),
   });
 }
 
@@ -93,7 +103,11 @@ export type ClaimOutcome =
   /** The attachment's record is not as expected: it exists (a repeated ADD), or changed since it was read. */
   | { status: 'record-changed'; current: KeyValue | undefined }
   /** Another attachment holds this address (or the key holds something unreadable: holder undefined). */
-  | { status: 'taken'; address: string; holder: Holder | undefined };
+  | { status: 'taken'; address: string; holder: Holder | undefined }
+  /** The node name's machine key is not as the plan expected, but may be this machine's: claim again with `registered`. */
+  | { status: 'registration'; registered: boolean }
+  /** Another machine uses the node's name: nothing of this name is this machine's to claim. */
+  | { status: 'name-in-use'; machine: string };
 
 export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnResponse): ClaimOutcome {
   const { lease, previous } = plan;
@@ -101,11 +115,16 @@ export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnRespo
     return { status: 'claimed', stored: { lease, createRevision: previous?.createRevision ?? r.header.revision, modRevision: r.header.revision } };
   }
   const record = rangeOf(r.responses[0]);
+  const { fresh, held } = claimKeys(layout, plan);
+  const keys = [...fresh, ...held];
+  if (plan.machine) {
+    const kv = rangeOf(r.responses[keys.length + 1]);
+    if (kv !== undefined && kv.value !== plan.machine.id) return { status: 'name-in-use', machine: kv.value };
+    if ((kv !== undefined) !== plan.machine.registered) return { status: 'registration', registered: kv !== undefined };
+  }
   // Same bytes, createdAt included: only this claim can have written them.
   if (record && record.value === encodeLease(lease))
     return { status: 'already-ours', stored: { lease, createRevision: record.createRevision, modRevision: record.modRevision } };
-  const { fresh, held } = claimKeys(layout, plan);
-  const keys = [...fresh, ...held];
   if (previous ? record?.modRevision !== previous.modRevision : record !== undefined) return { status: 'record-changed', current: record };
   const mine = encodeHolder(layout.holder(lease));
   for (const [i, key] of keys.entries()) {
@@ -124,12 +143,14 @@ export interface ReleasePlan {
   addresses: string[];
   /** The node whose index holds the attachment (default: the layout's). */
   node?: string;
+  /** A journaled release: the record's modRevision when DEL read it. A record changed since is not freed. */
+  modRevision?: bigint;
 }
 
 /**
  * One txn that frees an attachment, only if its record is still the incarnation `createRevision` names (a late
  * DEL never frees a newer ADD of the same container and interface):
- *   compare  record CREATE == createRevision
+ *   compare  record CREATE == createRevision (and MOD == modRevision, when the plan names one)
  *   success  delete record, delete the node's index entry, put the acting node's seen time, and per address
  *            a nested txn that deletes the
  *            address key only while it still names this attachment (an address reused meanwhile stays)
@@ -139,7 +160,7 @@ export function releaseTxn(layout: ClusterLayout, plan: ReleasePlan, at = isoTim
   const record = layout.leaseKey(plan.attachment);
   const holder = encodeHolder(layout.holder(plan.attachment));
   return checkSize(`releasing ${plan.addresses.length} addresses`, {
-    compare: [created(record, plan.createRevision)],
+    compare: [created(record, plan.createRevision), ...(plan.modRevision === undefined ? [] : [modified(record, plan.modRevision)])],
     success: [
       { deleteRange: { key: record } },
       { deleteRange: { key: layout.nodeIndexKey(plan.attachment, plan.node) } },
