@@ -109,7 +109,8 @@ export interface Store {
   /**
    * STATUS: throws (code 5) when ADD could not write to the node's disk, checked without writing: the
    * network's folder, or the nearest existing one above it, is not a writable folder here (a read-only file
-   * system, permissions). A store whose state is not on this node's disk has nothing to check.
+   * system, permissions) or its file system has no free block or inode. A store whose state is not on this
+   * node's disk has nothing to check.
    */
   checkWritable?(network: string): Promise<void>;
   has(network: string): Promise<boolean>;

@@ -2,14 +2,14 @@
 // NotReady), in-process through runPlugin: on a node's disk every failure is this node's (code 50); in cluster
 // mode only this node's own are by default, and ipam.cluster.statusScope "cluster" adds the cluster's.
 // The real-etcd outage is in cluster.test.ts.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Code } from '../../src/base/errors';
 import { defaultDeps, type PluginDeps, runPlugin } from '../../src/plugin/dispatch';
 import { MemoryStore } from '../../src/store/memory/memory-store';
-import { isRoot, mountTmpfs, tempDataDir, umountQuiet } from '../helpers/leasehold';
+import { fillFs, isRoot, mountTmpfs, tempDataDir, umountQuiet } from '../helpers/leasehold';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -68,6 +68,22 @@ describe("STATUS on a node's disk: every failure is this node's, code 50", () =>
     writeFileSync(join(dir, 'net1', 'leasehold.json'), '{ torn');
     const r = await call('STATUS', conf({ dataDir: dir }));
     expect(r.json).toMatchObject({ code: Code.PluginNotAvailable, msg: expect.stringContaining('leasehold.json') });
+  });
+
+  it.skipIf(!isRoot)('the data dir is on a full file system (root: a filled tmpfs); ready again once a page is free', async () => {
+    const dir = fresh();
+    const full = join(dir, 'full');
+    mountTmpfs(full, 'size=256k');
+    cleanups.push(() => umountQuiet(full));
+    mkdirSync(join(full, 'networks'));
+    const filler = fillFs(full);
+    const r = await call('STATUS', conf({ dataDir: join(full, 'networks') }));
+    expect(r.json).toMatchObject({
+      code: Code.PluginNotAvailable,
+      msg: expect.stringMatching(/checking that ADD can write to .*full\/networks\/net1 failed \(ENOSPC/),
+    });
+    rmSync(join(filler, readdirSync(filler)[0]!));
+    expect((await call('STATUS', conf({ dataDir: join(full, 'networks') }))).exitCode).toBe(0);
   });
 
   it.skipIf(!isRoot)('the data dir is on a read-only file system (root: a read-only tmpfs)', async () => {
