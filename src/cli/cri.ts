@@ -1,13 +1,14 @@
 // The container runtime's list of pod sandboxes, asked over CRI (the API kubelet uses): one gRPC unary call,
-// ListPodSandbox, made by hand over node:http2 on the runtime's unix socket. @grpc/grpc-js would add ~590 KB
-// to the CLI bundle and ~0.3 s to load for one call whose answer needs three fields (README, "Choices").
-// Loaded only by `gc --cri`. Asks runtime.v1 first, then runtime.v1alpha2 (same messages) for runtimes older than Kubernetes 1.23's.
+// ListPodSandbox, made by hand over node:http2 on the runtime's unix socket, rather than with @grpc/grpc-js,
+// which would be several times the whole CLI bundle and slow to load for one call (README, "Choices changed
+// on measurements"). Loaded only by `gc --cri`. Asks runtime.v1 first, then runtime.v1alpha2 (the same
+// messages), which older runtimes speak.
 import { type ClientHttp2Session, connect as h2connect } from 'node:http2';
 import { type Socket, connect as netConnect } from 'node:net';
 import { CliError } from './context.js';
 import { type Field, ProtoError, messageFields, readFields, stringField, varintField } from './protobuf.js';
 
-/** How long one call may take: a runtime that answers nothing in this time is not asked again. */
+/** How long the call may take before gc gives up, freeing nothing. */
 export const CRI_TIMEOUT_MS = 10_000;
 /** The largest answer read: ~64 MiB is far more than a node's sandboxes with their labels and annotations. */
 const MAX_ANSWER = 64 << 20;
