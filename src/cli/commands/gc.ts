@@ -35,7 +35,10 @@ interface KeepList {
 export function register(program: Command, act: Act): void {
   const cmd = program
     .command('gc')
-    .description('free leaked leases: from an earlier boot or with their netns gone, and unowned claims from an earlier boot')
+    .description(
+      'free leaked leases: from an earlier boot or with their netns gone, and unowned claims from an earlier boot; ' +
+        'or (--keep-from, --cri) every lease of an attachment the runtime does not list',
+    )
     .option('--dry-run', 'print what would be freed; change nothing')
     .option('--keep-from <file>', 'JSON list of live attachments [{"containerID":..,"ifname":..}] ("-" for stdin): free every other lease')
     .option('--force', 'with --keep-from, accept an empty list (frees every lease)')
