@@ -2,7 +2,8 @@
 // and the answer is either the addresses to record (one per range set) or the reason none can be given.
 import { CniError, Code } from '../base/errors.js';
 import { type Ip, formatIp } from '../net/ip.js';
-import { type Range, type RangeSet, type Span, describeRange, inRange, inSpan, rangeSize } from '../net/range.js';
+import { type Range, type RangeSet, assignableCount, describeRange, inRange, nextAssignable, rangeSize } from '../net/range.js';
+import type { SpanSet } from '../net/spans.js';
 
 /** What the allocator may know about the network: whether an address is already held by anyone. */
 export interface LeaseView {
@@ -11,7 +12,7 @@ export interface LeaseView {
 
 export interface AllocationRequest {
   rangeSets: RangeSet[];
-  exclude: Span[];
+  exclude: SpanSet;
   /** The last address handed out in each range set, for round-robin. */
   cursors: ReadonlyArray<Ip | undefined>;
   /** Addresses the runtime asked for. */
@@ -38,9 +39,9 @@ export const setContains = (set: RangeSet, ip: Ip): Range | undefined => set.fin
 const same = (a: Ip, b: Ip): boolean => a.family === b.family && a.value === b.value;
 
 /** Why an address in a range can never be handed out, or null if it can. */
-export function reservedReason(range: Range, exclude: Span[], ip: Ip): string | null {
+export function reservedReason(range: Range, exclude: SpanSet, ip: Ip): string | null {
   if (ip.value === range.gateway) return 'is the gateway';
-  if (exclude.some((s) => inSpan(s, ip))) return 'is excluded by ipam.exclude';
+  if (exclude.has(ip.family, ip.value)) return 'is excluded by ipam.exclude';
   return null;
 }
 
@@ -71,16 +72,19 @@ export function searchSpans(set: RangeSet, cursor: Ip | undefined): SearchSpan[]
   return spans;
 }
 
-/** The first address of the span the allocator may hand out, by the view; undefined if none. */
-export function firstFreeIn(s: SearchSpan, exclude: Span[], view: LeaseView): Ip | undefined {
-  for (let v = s.first; v <= s.last; v++) {
+/**
+ * The first address of the span the allocator may hand out, by the view; undefined if none. Excluded spans are
+ * jumped over, so the steps are the assignable addresses the view says are taken, plus one.
+ */
+export function firstFreeIn(s: SearchSpan, exclude: SpanSet, view: LeaseView): Ip | undefined {
+  for (let v = nextAssignable(s.range, exclude, s.first); v !== undefined && v <= s.last; v = nextAssignable(s.range, exclude, v + 1n)) {
     const ip = { family: s.range.family, value: v };
-    if (reservedReason(s.range, exclude, ip) === null && !view.isTaken(ip)) return ip;
+    if (!view.isTaken(ip)) return ip;
   }
   return undefined;
 }
 
-function firstFree(set: RangeSet, exclude: Span[], cursor: Ip | undefined, view: LeaseView): { range: Range; ip: Ip } | undefined {
+function firstFree(set: RangeSet, exclude: SpanSet, cursor: Ip | undefined, view: LeaseView): { range: Range; ip: Ip } | undefined {
   for (const span of searchSpans(set, cursor)) {
     const ip = firstFreeIn(span, exclude, view);
     if (ip) return { range: span.range, ip };
@@ -128,10 +132,10 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
     }
     const got = firstFree(set, exclude, cursors[i], view);
     if (!got) {
-      const size = set.reduce((n, r) => n + rangeSize(r), 0n);
+      const size = set.reduce((n, r) => n + assignableCount(r, exclude), 0n);
       throw new CniError(
         Code.RangeExhausted,
-        `no IP addresses available in range set ${set.map(describeRange).join(', ')}: all ${size} usable addresses are leased or reserved; ` +
+        `no IP addresses available in range set ${set.map(describeRange).join(', ')}: all ${size} usable addresses (without the gateway and ipam.exclude) are leased; ` +
           'run `leasehold list --stale` to find leaked leases and `leasehold gc` to free them, or widen the range',
       );
     }
@@ -142,7 +146,7 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
 }
 
 /** True when every range set still has an address to give (STATUS). */
-export function hasFreeAddress(set: RangeSet, exclude: Span[], cursor: Ip | undefined, view: LeaseView): boolean {
+export function hasFreeAddress(set: RangeSet, exclude: SpanSet, cursor: Ip | undefined, view: LeaseView): boolean {
   return firstFree(set, exclude, cursor, view) !== undefined;
 }
 

@@ -1,13 +1,14 @@
 // The one place that turns stdin + CNI_ARGS into a validated, normalized network config.
-import { isAbsolute, normalize } from 'node:path';
 import type { CniArgs } from './cni-args.js';
 import { CniError, Code } from '../base/errors.js';
 import { type Attachment, isValidId } from '../base/ids.js';
 import { atLeast, isSupported } from '../base/versions.js';
 import { type Ip, parseCidr, parseIp } from '../net/ip.js';
-import type { RangeSet, Span } from '../net/range.js';
+import type { RangeSet } from '../net/range.js';
+import type { SpanSet } from '../net/spans.js';
 import { type ClusterConf, buildCluster } from './cluster.js';
-import { buildExcludes, buildRangeSets } from './ranges.js';
+import { absolutePath, writablePath } from './paths.js';
+import { LIMITS, buildExcludes, buildRangeSets } from './ranges.js';
 import { type RawRoute, validateNetConf } from './schema.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
@@ -18,7 +19,7 @@ export interface NetConf {
   cniVersion: string;
   dataDir: string;
   rangeSets: RangeSet[];
-  exclude: Span[];
+  exclude: SpanSet;
   routes: RawRoute[];
   /** Read on ADD only, so a missing file never blocks DEL. */
   resolvConf: string | undefined;
@@ -55,6 +56,12 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
       `network name ${JSON.stringify(raw.name.slice(0, 80))} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`,
     );
   }
+  if (raw.name.length > LIMITS.networkName) {
+    throw new CniError(
+      Code.InvalidConfig,
+      `network name ${JSON.stringify(`${raw.name.slice(0, 40)}...`)} is ${raw.name.length} characters long; at most ${LIMITS.networkName} are allowed (it names a directory)`,
+    );
+  }
   const ipam = raw.ipam;
 
   // host-local's order: runtime ipRanges first, then the legacy single range, then ipam.ranges.
@@ -79,9 +86,11 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
     }
   }
 
-  const dataDir = ipam.dataDir ?? DEFAULT_DATA_DIR;
-  if (!isAbsolute(dataDir) || dataDir.includes('\0')) {
-    throw new CniError(Code.InvalidConfig, `ipam.dataDir ${JSON.stringify(dataDir.slice(0, 200))} must be an absolute path`);
+  const dataDir = writablePath('ipam.dataDir', ipam.dataDir ?? DEFAULT_DATA_DIR, DEFAULT_DATA_DIR);
+  const logFile = ipam.logFile === undefined ? undefined : writablePath('ipam.logFile', ipam.logFile, '/var/log/leasehold.log');
+  // Only a log's name: the .d directories of cron, sudo, systemd and their like skip names with a dot.
+  if (logFile !== undefined && !/[^/]\.(log|jsonl)$/.test(logFile)) {
+    throw new CniError(Code.InvalidConfig, `ipam.logFile ${JSON.stringify(logFile.slice(0, 200))} must end in .log or .jsonl, such as /var/log/leasehold.log`);
   }
 
   (ipam.routes ?? []).forEach((r, i) => {
@@ -97,6 +106,7 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
   const argIps = raw.args?.cni?.ips;
   const requestedText = [...(raw.runtimeConfig?.ips ?? []), ...(argIps ?? cniArgs.ips)];
   const requested: Ip[] = [];
+  const seen = new Set<string>();
   for (const text of requestedText) {
     let ip: Ip;
     try {
@@ -104,22 +114,32 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
     } catch (e) {
       throw new CniError(Code.InvalidConfig, `requested address: ${(e as Error).message}`);
     }
-    if (!requested.some((r) => r.family === ip.family && r.value === ip.value)) requested.push(ip);
+    const key = `${ip.family}/${ip.value}`;
+    if (!seen.has(key)) requested.push(ip);
+    seen.add(key);
+  }
+  // One address per range set is given, so more than the most range sets can never be served; each one is
+  // looked up in the store under the lock when a request fails.
+  if (requested.length > LIMITS.rangeSets) {
+    throw new CniError(
+      Code.InvalidConfig,
+      `${requested.length} addresses are requested (runtimeConfig.ips, args.cni.ips or CNI_ARGS IP); at most ${LIMITS.rangeSets} may be, one per range set`,
+    );
   }
 
   const valid = raw['cni.dev/valid-attachments'] ?? raw['cni.dev/attachments'];
   return {
     name: raw.name,
     cniVersion,
-    dataDir: normalize(dataDir),
+    dataDir,
     rangeSets,
     exclude: buildExcludes(ipam.exclude ?? []),
     routes: ipam.routes ?? [],
-    resolvConf: ipam.resolvConf,
+    resolvConf: ipam.resolvConf === undefined ? undefined : absolutePath('ipam.resolvConf', ipam.resolvConf),
     requested,
     lockTimeoutMs: ipam.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
     reclaimStaleBoot: ipam.reclaimStaleBoot ?? true,
-    logFile: ipam.logFile,
+    logFile,
     logMaxBytes: ipam.logMaxBytes ?? 10 * 1024 * 1024,
     prevResultAddresses: raw.prevResult?.ips?.map((i) => i.address),
     validAttachments: valid?.map(({ containerID, ifname }) => ({ containerID, ifname })),

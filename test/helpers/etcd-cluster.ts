@@ -9,6 +9,15 @@ import { request as httpsRequest } from 'node:https';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildCluster } from '../../src/config/cluster';
+import type { RawCluster } from '../../src/config/schema';
+import { type EtcdAccess, etcdAccess } from '../../src/config/secrets';
+
+/** A client's settings from ipam.cluster.etcd's keys, parsed and read as the plugin does. */
+export function clientConfig(etcd: RawCluster['etcd'] & { timeoutMs?: number }): EtcdAccess {
+  const { timeoutMs, ...keys } = etcd;
+  return etcdAccess(buildCluster({ etcd: keys, nodeName: 'test', ...(timeoutMs !== undefined && { timeoutMs }) }, 'test'));
+}
 
 /** Why a cluster cannot be started here, or undefined when it can. */
 export function etcdMissing(): string | undefined {

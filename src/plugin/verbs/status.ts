@@ -1,5 +1,6 @@
 import { hasFreeAddress } from '../../allocator/allocate.js';
 import { CniError, Code } from '../../base/errors.js';
+import { etcdAccess } from '../../config/secrets.js';
 import { describeRange } from '../../net/range.js';
 import { cursorIps } from '../../store/state.js';
 import { unreadableError } from '../../store/store.js';
@@ -22,24 +23,29 @@ export const CLUSTER_STATUS_TIMEOUT_MS = 2000;
 export async function status(req: VerbRequest): Promise<Outcome> {
   const cluster = req.conf.cluster;
   try {
+    // This node's own part of cluster mode: the TLS and password files it reads, before anything is asked of etcd.
+    if (cluster) etcdAccess(cluster);
+  } catch (e) {
+    throw notAvailable(e);
+  }
+  try {
     await (cluster ? within(readiness(req), Math.min(CLUSTER_STATUS_TIMEOUT_MS, cluster.timeoutMs)) : readiness(req));
     return {};
   } catch (e) {
     if (!(e instanceof CniError)) throw e;
-    if (cluster && isClusterWide(e) && (cluster.statusScope ?? 'node') === 'node') {
+    // Whatever etcd answers or fails to answer is the cluster's: a node cannot tell whether the others see the same.
+    if (cluster && (cluster.statusScope ?? 'node') === 'node') {
       process.stderr.write(`leasehold: STATUS is ready although ${e.message} (a condition of the whole cluster; ipam.cluster.statusScope is "node")\n`);
       return {};
     }
-    throw e.code === Code.PluginNotAvailable ? e : new CniError(Code.PluginNotAvailable, `cannot serve ADD: ${e.message}`, e.details);
+    throw notAvailable(e);
   }
 }
 
-/**
- * In cluster mode, whatever etcd answers or fails to answer is the cluster's: a node cannot tell whether the
- * others see the same. What is this node's alone is a client setting it cannot use, found before asking etcd
- * (its errors name the key under cluster.etcd).
- */
-const isClusterWide = (e: CniError): boolean => !(e.code === Code.InvalidConfig && e.details.startsWith('cluster.etcd.'));
+function notAvailable(e: unknown): unknown {
+  if (!(e instanceof CniError)) return e;
+  return e.code === Code.PluginNotAvailable ? e : new CniError(Code.PluginNotAvailable, `cannot serve ADD: ${e.message}`, e.details);
+}
 
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

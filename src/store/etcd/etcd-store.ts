@@ -10,10 +10,11 @@ import { readMachineId } from '../../base/host.js';
 import { type Attachment, sameAttachment } from '../../base/ids.js';
 import { isoTime } from '../../base/proc.js';
 import type { ClusterConf } from '../../config/cluster.js';
+import { etcdAccess } from '../../config/secrets.js';
 import { EtcdClient } from '../../etcd/client.js';
 import { prefixEnd } from '../../etcd/keys.js';
 import { type Family, type Ip, formatIp, parseIp } from '../../net/ip.js';
-import type { RangeSet } from '../../net/range.js';
+import { type RangeSet, nextAssignable } from '../../net/range.js';
 import { ensurePrivateDir, mkdirsDurable } from '../disk/fsutil.js';
 import { type PendingRelease, ReleaseJournal } from '../disk/journal.js';
 import { LOCK_FILE } from '../disk/layout.js';
@@ -186,17 +187,18 @@ class EtcdReader implements NetworkReader {
   private async readUntilFree(k: Knowledge, spans: SearchSpan[], req: AllocationRequest): Promise<void> {
     let limit = WINDOW;
     for (const span of spans) {
-      const { family } = span.range;
-      for (let first = span.first; first <= span.last; ) {
+      const { range } = span;
+      // Each window starts at an address that may be handed out: excluded spans are never read through.
+      for (let first = nextAssignable(range, req.exclude, span.first); first !== undefined && first <= span.last; ) {
         let last = span.last;
-        if (!k.covers(family, first, last)) {
-          const got = await this.pool.held(family, first, last, limit);
+        if (!k.covers(range.family, first, last)) {
+          const got = await this.pool.held(range.family, first, last, limit);
           if (got.more) last = got.addresses[got.addresses.length - 1]!.value;
-          k.learn(family, first, last, got.addresses);
+          k.learn(range.family, first, last, got.addresses);
           limit *= 4;
         }
         if (firstFreeIn({ ...span, first, last }, req.exclude, k.view)) return;
-        first = last + 1n;
+        first = nextAssignable(range, req.exclude, last + 1n);
       }
     }
   }
@@ -390,17 +392,17 @@ export class EtcdStore implements Store {
   constructor(private readonly opts: EtcdStoreOptions) {
     const { cluster } = opts;
     this.me = { node: cluster.nodeName, machine: readMachineId() };
-    this.location = `etcd ${cluster.etcd.endpoints.join(',')} ${cluster.prefix}/pools/${cluster.pool}`;
+    this.location = `etcd ${cluster.etcd.endpoints.map((e) => e.url).join(',')} ${cluster.prefix}/pools/${cluster.pool}`;
   }
 
   /**
-   * Made on first use, inside the verb: a certificate or password file this node cannot read is then the
-   * verb's error (code 7 naming the key; STATUS reports it as this node's condition), not a crash before it.
+   * Made on first use, inside the verb: reading the TLS and password files (a file that breaks its rule is
+   * code 7 naming the key) is then the verb's to report, STATUS's included, not the dispatcher's before it.
    */
   private get client(): EtcdClient {
     if (!this.made) {
       try {
-        this.made = new EtcdClient({ ...this.opts.cluster.etcd, timeoutMs: this.opts.cluster.timeoutMs });
+        this.made = new EtcdClient(etcdAccess(this.opts.cluster));
       } catch (e) {
         throw cniErrorOf(e, 'setting up the etcd client');
       }
