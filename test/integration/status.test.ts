@@ -147,17 +147,25 @@ describe('STATUS in cluster mode: this node fails it; by default the cluster doe
     expect(strict.ms).toBeLessThan(4000);
   });
 
-  it("this node's credentials unreadable: code 50 in either scope, naming the file", async () => {
+  it("this node's credentials missing or breaking their file rule: code 50 in either scope, naming the file", async () => {
     const dir = fresh();
     const endpoint = await refused();
-    for (const statusScope of ['node', 'cluster']) {
-      const c = cluster([endpoint], { statusScope, etcd: { endpoints: [endpoint], username: 'leasehold', passwordFile: join(dir, 'missing') } });
-      const r = await call('STATUS', conf({ dataDir: dir, cluster: c }));
-      expect(r.json, statusScope).toMatchObject({
-        code: Code.PluginNotAvailable,
-        msg: expect.stringMatching(/cannot serve ADD: .*passwordFile.*missing \(ENOENT\)/),
-        details: 'cluster.etcd.passwordFile',
-      });
+    const open = join(dir, 'readable-by-all');
+    writeFileSync(open, 'secret\n', { mode: 0o644 });
+    for (const [file, why] of [
+      [join(dir, 'missing'), /missing does not exist/],
+      [open, /readable-by-all .*mode 0600 or 0400/],
+    ] as const) {
+      for (const statusScope of ['node', 'cluster']) {
+        const c = cluster([endpoint], { statusScope, etcd: { endpoints: [endpoint], username: 'leasehold', passwordFile: file } });
+        const r = await call('STATUS', conf({ dataDir: dir, cluster: c }));
+        expect(r.json, `${file} ${statusScope}`).toMatchObject({
+          code: Code.PluginNotAvailable,
+          msg: expect.stringMatching(/^cannot serve ADD: ipam\.cluster\.etcd\.passwordFile /),
+          details: 'ipam.cluster.etcd.passwordFile',
+        });
+        expect(r.json.msg).toMatch(why);
+      }
     }
   });
 
@@ -183,5 +191,5 @@ it('an unreadable etcd credential is code 7 naming the key for ADD too, not an i
   mkdirSync(join(dir, 'd'));
   const c = { etcd: { endpoints: ['http://127.0.0.1:2379'], caFile: undefined, username: 'u', passwordFile: join(dir, 'missing') }, nodeName: 'n1' };
   const r = await call('ADD', conf({ dataDir: join(dir, 'd'), cluster: c }), defaultDeps, 'a');
-  expect(r.json).toMatchObject({ code: Code.InvalidConfig, details: 'cluster.etcd.passwordFile' });
+  expect(r.json).toMatchObject({ code: Code.InvalidConfig, details: 'ipam.cluster.etcd.passwordFile' });
 });
