@@ -1,5 +1,5 @@
 // The single executable's Node-API addon (native/flock.c and native/socket.c), embedded as a SEA asset and
-// loaded from an unnamed O_TMPFILE in a directory of the caller's (nothing is left on disk; ~1 ms). A plain
+// loaded from an unnamed O_TMPFILE in a directory of the caller's (nothing is left on disk). A plain
 // script build has no addon, and a noexec mount cannot map one: callers then use their fallbacks.
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
 

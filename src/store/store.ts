@@ -92,6 +92,11 @@ export interface OpenOptions {
    * left there. Without it (the CLI), the network must exist and nothing is created or adopted.
    */
   create: boolean;
+  /**
+   * DEL: the call frees one attachment's record and claims, and needs nothing else. A store opens for it
+   * whatever else in the network cannot be read (its state document), and adopts nothing.
+   */
+  release?: boolean;
   /** What the call is about to read (ADD): a store may read it all at once, with the network's state. */
   intent?: { att: Attachment; rangeSets: RangeSet[] };
 }

@@ -101,6 +101,6 @@ export function add(req: VerbRequest): Promise<Outcome> {
         return { output: formatResult(conf.cniVersion, { ips, routes: conf.routes, dns }), addresses: picked, lockWaitMs: s.lockWaitMs };
       }
     },
-    { att, rangeSets: conf.rangeSets },
+    { intent: { att, rangeSets: conf.rangeSets } },
   );
 }
