@@ -38,6 +38,7 @@ export type RawCluster = {
   pool?: string;
   nodeName?: string;
   timeoutMs?: number;
+  statusScope?: string;
 };
 
 export type RawAttachment = {
@@ -156,6 +157,7 @@ const netConf = obj({
         pool: optStr,
         nodeName: optStr,
         timeoutMs: opt(int(100, 600_000)),
+        statusScope: optStr,
       }),
     ),
   }),

@@ -107,6 +107,7 @@ export async function runPlugin(env: NodeJS.ProcessEnv, stdin: () => string, dep
       netns: cni.netns,
       podNamespace: args.podNamespace,
       podName: args.podName,
+      podUid: args.podUid,
     });
     await log({ ok: true, addresses: out.addresses, lockWaitMs: out.lockWaitMs });
     return { stdout: out.output ? `${JSON.stringify(out.output)}\n` : '', exitCode: 0 };
