@@ -11,6 +11,7 @@ export interface VerbRequest {
   netns: string;
   podNamespace?: string;
   podName?: string;
+  podUid?: string;
 }
 
 /** The JSON to print (if any) and facts for the operation log. */

@@ -111,6 +111,13 @@ export interface Store {
   peek(network: string): NetworkReader;
   /** Networks this store holds state for, sorted. */
   networks(): Promise<string[]>;
+  /**
+   * STATUS: throws (code 5) when ADD could not write to the node's disk, checked without writing: the
+   * network's folder, or the nearest existing one above it, is not a writable folder here (a read-only file
+   * system, permissions) or its file system has no free block or inode. A store whose state is not on this
+   * node's disk has nothing to check.
+   */
+  checkWritable?(network: string): Promise<void>;
   has(network: string): Promise<boolean>;
 }
 

@@ -2,7 +2,7 @@
 // Write order makes every crash leave either the old state or a leaked-but-unique claim, never a lost lease:
 // ADD writes the record before its claims; DEL removes the record before its claims. Every I/O failure
 // becomes a CNI error with code 5 naming the path.
-import { type Stats, lstatSync, readdirSync } from 'node:fs';
+import { type Stats, accessSync, constants, lstatSync, readdirSync, statSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { LeaseView } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
@@ -510,6 +510,19 @@ export class DiskStore implements Store {
 
   async has(network: string): Promise<boolean> {
     return isValidId(network) && looksLikeNetwork(this.dir(network));
+  }
+
+  async checkWritable(network: string): Promise<void> {
+    io('checking that ADD can write to', this.dir(network), () => {
+      let dir = this.dir(network);
+      while (!exists(dir) && dirname(dir) !== dir) dir = dirname(dir);
+      if (!statSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
+      accessSync(dir, constants.W_OK);
+      // Root writes into the blocks kept for it: only then does the count of free blocks it can use matter.
+      const fs = statfsSync(dir);
+      const blocks = process.getuid?.() === 0 ? fs.bfree : fs.bavail;
+      if (blocks === 0 || (fs.files > 0 && fs.ffree === 0)) throw Object.assign(new Error('no space left on the file system'), { code: 'ENOSPC' });
+    });
   }
 }
 
