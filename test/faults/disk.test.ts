@@ -74,7 +74,7 @@ describe.skipIf(!isRoot)(`disk: read-only data directory (tmpfs remounted ro)${i
     expect(tempFiles(mnt)).toEqual([]);
   }, 60_000);
 
-  it("the readers (check, status, list, metrics, and the store's inspect and peek) succeed and write nothing", async () => {
+  it("the readers (check, status, list, metrics, import-host-local --dry-run, and the store's inspect and peek) succeed and write nothing", async () => {
     box.tmpfs(mnt, 'size=4m,mode=0700');
     const dataDir = join(mnt, 'data');
     const { conf } = await established(dataDir, 'ronet');
@@ -90,6 +90,9 @@ describe.skipIf(!isRoot)(`disk: read-only data directory (tmpfs remounted ro)${i
       expect(r.code, `${cmd}: ${r.stdout}${r.stderr}`).toBe(cmd === 'check' ? 1 : 0);
       if (cmd === 'check') expect(r.stdout).toContain('1 lease(s), 1 claim(s)');
     }
+    const dry = await cliIn(['import-host-local', '--data-dir', dataDir, '--dry-run']);
+    expect(dry.code, dry.stdout + dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('nothing to import');
     const store = new DiskStore(dataDir);
     const reader = await store.inspect('ronet', 1000);
     try {

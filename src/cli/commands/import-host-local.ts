@@ -39,19 +39,21 @@ export async function importHostLocal(opts: ImportOpts): Promise<number> {
   const store = stores.disk;
   const results: Imported[] = [];
   for (const network of await stores.existing(opts)) {
-    // The same plan the plugin applies on its first contact with a network, under the network's lock.
-    const session = await store.open(network, { lockTimeoutMs: opts.lockTimeout, create: false });
+    // The same plan the plugin applies on its first contact with a network, under the network's lock; a dry
+    // run reads it through a read-only view, which writes nothing (not even the lock file).
+    const session = opts.dryRun ? undefined : await store.open(network, { lockTimeoutMs: opts.lockTimeout, create: false });
+    const view = session ?? (await store.inspect(network, opts.lockTimeout));
     try {
-      const st = await session.state();
+      const st = await view.state();
       if (st.status === 'unreadable') throw new CliError(`${network}: leasehold.json is unreadable (${st.why}); run leasehold check`);
-      const plan = session.planAdoption();
-      if (!opts.dryRun) await session.adopt(plan);
+      const plan = view.planAdoption();
+      if (session) await session.adopt(plan);
       results.push(shown(network, plan));
     } catch (e) {
       if (e instanceof CniError) throw new CliError(`${network}: ${e.message}`);
       throw e;
     } finally {
-      session.close();
+      view.close();
     }
   }
   if (opts.json) {
