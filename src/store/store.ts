@@ -158,6 +158,13 @@ export const ownPart = (me: { node?: string; machine?: string | null }, leases: 
   return node === undefined ? { leases, claims } : { leases: leases.filter((l) => ownership(l, { node, machine }) === 'mine'), claims: [] };
 };
 
+/**
+ * Whether an open is the network's first contact, when what host-local left is adopted: the plugin's open
+ * (create), not a DEL's, of a network with no state yet. Every backend asks this one rule.
+ */
+export const adoptsOnOpen = (opts: Pick<OpenOptions, 'create' | 'release'>, state: StateView): boolean =>
+  opts.create && opts.release !== true && state.status === 'missing';
+
 /** Runs f on the network opened for change, closing it (releasing the lock) whatever happens. */
 export async function withSession<T>(store: Store, network: string, opts: OpenOptions, f: (s: NetworkSession) => Promise<T>): Promise<T> {
   const session = await store.open(network, opts);

@@ -21,6 +21,7 @@ import {
   type Store,
   type Unreadable,
   ClaimConflict,
+  adoptsOnOpen,
   unreadableError,
 } from '../store.js';
 import {
@@ -269,8 +270,9 @@ class DiskSession extends DiskReader implements NetworkSession {
    * Loads the state; on first contact (create), adopts host-local's files and writes the state. A release (DEL)
    * reads nothing but the attachment's record and claims, so that nothing else that is broken can block it.
    */
-  load(create: boolean, release = false): void {
-    if (release) return;
+  load(opts: Pick<OpenOptions, 'create' | 'release'>): void {
+    if (opts.release) return;
+    const { create } = opts;
     // Checked on every open: a leases/ replaced by a symlink must not redirect writes outside the data dir.
     if (create) io('preparing', this.leasesDir, () => ensurePrivateDir(this.leasesDir));
     const st = this.readState();
@@ -279,7 +281,7 @@ class DiskSession extends DiskReader implements NetworkSession {
       if (create) throw unreadableError(st.path, st.why);
       return;
     }
-    if (st.status === 'ok' || !create) return;
+    if (!adoptsOnOpen(opts, st)) return;
     // A first call killed after making this directory, before syncing its parent, leaves it there undurable,
     // and later calls find it and sync only inside it: until the state exists, an open syncs the whole path
     // first (before the state, whose presence ends it).
@@ -483,7 +485,7 @@ export class DiskStore implements Store {
     const lock = opts.create ? lockNetworkDir(this.location, network, opts.lockTimeoutMs).lock : acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs);
     const session = new DiskSession(dir, network, lock);
     try {
-      session.load(opts.create, opts.release);
+      session.load(opts);
       return session;
     } catch (e) {
       session.close();

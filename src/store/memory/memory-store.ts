@@ -17,6 +17,7 @@ import {
   type Store,
   type Unreadable,
   ClaimConflict,
+  adoptsOnOpen,
   unreadableError,
 } from '../store.js';
 
@@ -167,7 +168,7 @@ export class MemoryStore implements Store {
     const net = this.network(network);
     const release = await this.lock(network);
     const session = new MemorySession(network, net, release, 0);
-    if (opts.create && !opts.release && net.state.status === 'missing') {
+    if (adoptsOnOpen(opts, net.state)) {
       await session.adopt(planAdoption(await session.listClaims(), net.legacyCursors, [], {}));
     }
     if (opts.create && !opts.release && net.state.status === 'unreadable') {
