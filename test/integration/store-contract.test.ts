@@ -10,13 +10,14 @@ import { parseCniArgs } from '../../src/config/cni-args';
 import { loadNetConf } from '../../src/config/load';
 import { parseIp } from '../../src/net/ip';
 import { defaultDeps } from '../../src/plugin/dispatch';
+import { DiskStore } from '../../src/store/disk/disk-store';
 import { ReleaseJournal } from '../../src/store/node/journal';
 import { ClusterLayout, encodeHolder } from '../../src/store/etcd/layout';
 import type { Lease } from '../../src/store/lease';
 import { MemoryStore } from '../../src/store/memory/memory-store';
 import { ClaimConflict, type NetworkSession, type Store } from '../../src/store/store';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
-import { tempDataDir } from '../helpers/leasehold';
+import { lockIsHeld, tempDataDir } from '../helpers/leasehold';
 
 const NET = 'contract';
 
@@ -125,6 +126,9 @@ const lease = (containerID: string, addresses: string[], ifname = 'eth0'): Lease
   createdAt: '2026-12-01T00:00:00.000Z',
   bootId: 'boot-1',
 });
+
+/** The node's data directory of a disk or cluster store (the cluster store keeps its lock and journal there). */
+const nodeDir = (store: Store): string => (store instanceof DiskStore ? store.location : (store as unknown as { opts: { dataDir: string } }).opts.dataDir);
 
 const holders = async (s: NetworkSession) =>
   Object.fromEntries((await s.listClaims()).map((c) => [c.address, c.holder ? `${c.holder.containerID}/${c.holder.ifname}` : '?']));
@@ -252,13 +256,16 @@ describe.each(backends)('Store contract: $name', (backend) => {
     if (backend.name === 'etcd') {
       // A release DEL journaled while etcd was away: only a writer replays it.
       await withOpen(store, async () => {});
-      const dataDir = (store as unknown as { opts: { dataDir: string } }).opts.dataDir;
-      ReleaseJournal.of(join(dataDir, NET)).add({ network: NET, containerID: 'a', ifname: 'eth0', at: '2026-12-02T00:00:00.000Z' });
+      ReleaseJournal.of(join(nodeDir(store), NET)).add({ network: NET, containerID: 'a', ifname: 'eth0', at: '2026-12-02T00:00:00.000Z' });
     }
     const before = fingerprint();
     const writes = ['putLease', 'deleteLease', 'release', 'removeClaim', 'adopt'];
     const locked = await store.inspect(NET, 5000);
     try {
+      // Read-only, the lock still keeps every other process's writer out while the reader looks.
+      if (backend.name !== 'memory') {
+        expect(lockIsHeld(join(nodeDir(store), NET, 'lock'))).toBe(true);
+      }
       for (const w of writes) expect(w in store.peek('never-made'), `${w} on a reader`).toBe(false);
       for (const reader of [locked, store.peek(NET)]) {
         for (const w of writes) expect(w in reader, `${w} on a reader`).toBe(false);
