@@ -13,6 +13,7 @@ import type { ClusterConf } from '../../config/cluster.js';
 import { etcdAccess } from '../../config/secrets.js';
 import { EtcdClient } from '../../etcd/client.js';
 import { prefixEnd } from '../../etcd/keys.js';
+import type { Sockets } from '../../etcd/transport.js';
 import { type Family, type Ip, formatIp, parseIp } from '../../net/ip.js';
 import { type RangeSet, nextAssignable } from '../../net/range.js';
 import { ensurePrivateDir, mkdirsDurable } from '../disk/fsutil.js';
@@ -44,6 +45,8 @@ export interface EtcdStoreOptions {
   cluster: ClusterConf;
   /** This node's data directory: its lock and its journal of releases that did not reach etcd. */
   dataDir: string;
+  /** Which sockets carry the calls to etcd: the plugin's choice or the CLI's (etcd/transport.ts). */
+  sockets: Sockets;
 }
 
 /** Held keys read per window; the first window of a search, then four times more each time. */
@@ -393,7 +396,7 @@ export class EtcdStore implements Store {
     const { cluster } = opts;
     this.me = { node: cluster.nodeName, machine: readMachineId() };
     // Reads the TLS and password files: a file that breaks its rule is code 7 from here.
-    this.client = new EtcdClient(etcdAccess(cluster));
+    this.client = new EtcdClient(etcdAccess(cluster), opts.sockets);
     this.location = `etcd ${cluster.etcd.endpoints.map((e) => e.url).join(',')} ${cluster.prefix}/pools/${cluster.pool}`;
   }
 
