@@ -145,7 +145,7 @@ export class Transport {
         done = true;
         clearTimeout(timer);
         socket.off('data', onData).off('end', onEnd).off('close', onEnd).off('error', onError);
-        if (err || !reader.keepAlive) this.discard(socket);
+        if (err || !reader.keepAlive) socket.destroy();
         else this.park(ep, conn);
         if (err?.staleConnection) this.dropIdle(ep);
         if (err) reject(err);
@@ -236,7 +236,7 @@ export class Transport {
     const list = this.idle.get(ep.url);
     for (let c = list?.pop(); c; c = list?.pop()) {
       if (c.take()) return c;
-      this.discard(c.socket);
+      c.socket.destroy();
     }
     return undefined;
   }
@@ -255,7 +255,7 @@ export class Transport {
   private dropIdle(ep: Endpoint): void {
     for (const c of this.idle.get(ep.url)?.splice(0) ?? []) {
       c.take();
-      this.discard(c.socket);
+      c.socket.destroy();
     }
     const n = this.native();
     for (const fd of this.idleFds.get(ep.url)?.splice(0) ?? []) n?.close(fd);
@@ -268,12 +268,8 @@ export class Transport {
     conn.park(() => {
       const i = list.indexOf(conn);
       if (i >= 0) list.splice(i, 1);
-      this.discard(conn.socket);
+      conn.socket.destroy();
     });
-  }
-
-  private discard(socket: Socket): void {
-    socket.destroy();
   }
 }
 
