@@ -3,7 +3,7 @@
 // when a request is refused as unauthenticated.
 import type { Endpoint } from '../config/cluster.js';
 import { EtcdRequestError } from './errors.js';
-import { isObject, notEtcds, parseJson, reasonOf, saidIn, grpcCodeIn } from './gateway-json.js';
+import { grpcCodeIn, isObject, notEtcds, parseJson, reasonOf, saidIn } from './gateway-json.js';
 import { isHeaderValue } from './http1.js';
 import { AttemptError, type Transport } from './transport.js';
 

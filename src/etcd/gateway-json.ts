@@ -4,6 +4,7 @@ import { fromBase64, toBase64 } from './keys.js';
 import type {
   Compare,
   DeleteRangeRequest,
+  DeleteRangeResponse,
   KeyValue,
   PutRequest,
   PutResponse,
@@ -12,7 +13,6 @@ import type {
   RequestOp,
   ResponseHeader,
   ResponseOp,
-  DeleteRangeResponse,
   TxnRequest,
   TxnResponse,
 } from './kv-types.js';
