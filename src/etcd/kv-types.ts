@@ -1,5 +1,5 @@
-// etcd's KV requests and answers as leasehold uses them: the range and txn calls of etcdserverpb, with the
-// fields cluster mode asks for. 64-bit integers (revisions, versions, counts, ids) are bigint throughout.
+// etcd's KV requests and answers as leasehold uses them: etcdserverpb's range and txn (with the put, delete and
+// nested txn operations a txn holds). 64-bit integers (revisions, versions, counts, ids) are bigint throughout.
 import type { Bytes } from './keys.js';
 
 export interface ResponseHeader {
