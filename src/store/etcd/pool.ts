@@ -57,8 +57,6 @@ export async function etcdCall<T>(what: string, f: () => Promise<T>): Promise<T>
 }
 
 export interface Snapshot {
-  /** The etcd revision every part was read at. */
-  revision: bigint;
   /** The attachment's record; a string says why it cannot be decoded. */
   record: StoredLease | string | undefined;
   /** The network state document as stored (decodeState reads it), if any. */
@@ -156,7 +154,6 @@ export class EtcdPool {
     const answers = r.responses.map((op) => ('range' in op ? op.range : undefined));
     const recordKv = answers[0]?.kvs[0];
     return {
-      revision: r.header.revision,
       record: recordKv && decodeStored(recordKv),
       state: answers[1]?.kvs[0]?.value,
       machineRegistered: (answers[2]?.kvs.length ?? 0) > 0,
