@@ -20,7 +20,7 @@ vi.mock('../../src/base/native', async (original) => ({
   loadedNative: () => loaded.addon,
 }));
 
-const ADDON = join(ROOT, 'build', 'flock.node');
+const ADDON = join(ROOT, 'build', 'native.node');
 if (!existsSync(ADDON)) throw new Error(`${ADDON} is missing: run npm run build first`);
 const mod = { exports: {} as NativeAddon };
 process.dlopen(mod, ADDON);
