@@ -193,9 +193,9 @@ describe('the CLI lists what it can', () => {
     expect(spawnSync('mkfifo', [join(dir, '10.9.0.5')]).status).toBe(0);
     const conf = join(root, `conf${n}.json`);
     writeFileSync(conf, JSON.stringify({ cniVersion: '1.1.0', name: 'net1', ipam: { type: 'leasehold', ranges: [[{ subnet: '10.9.0.0/29' }]] } }));
-    const { code, stdout } = await cliIn(['check', '--data-dir', dirname(dir), '--config', conf, '--json']);
-    expect(code).toBe(1);
-    expect(stdout).toContain('10.9.0.5');
+    const r = await cliIn(['check', '--data-dir', dirname(dir), '--config', conf, '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('10.9.0.5');
     expect((await call('CHECK', 'a')).exitCode).toBe(0);
   });
 
