@@ -8,7 +8,8 @@ import { type Ip, parseCidr, parseIp } from '../net/ip.js';
 import type { RangeSet, Span } from '../net/range.js';
 import { type ClusterConf, buildCluster } from './cluster.js';
 import { buildExcludes, buildRangeSets } from './ranges.js';
-import { type RawRoute, validateNetConf } from './schema.js';
+import { annotatedIps } from './annotations.js';
+import { IPS_ANNOTATION, POD_ANNOTATIONS, type RawRoute, validateNetConf } from './schema.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
@@ -22,8 +23,17 @@ export interface NetConf {
   routes: RawRoute[];
   /** Read on ADD only, so a missing file never blocks DEL. */
   resolvConf: string | undefined;
-  /** Addresses the runtime asked for (runtimeConfig.ips, args.cni.ips or CNI_ARGS IP), prefix dropped. */
+  /**
+   * Addresses the runtime asked for (runtimeConfig.ips, then args.cni.ips or else CNI_ARGS IP, then the pod
+   * annotation leasehold.io/ips), prefix dropped.
+   */
   requested: Ip[];
+  /** A request that cannot be read from the pod's annotation: ADD fails with it; DEL, CHECK and GC do not read it. */
+  requestProblem: CniError | undefined;
+  /** ipam.sticky: a deleted pod's addresses are held for its next attachment this long. */
+  holdSeconds: number | undefined;
+  /** ipam.reuseCooldownSeconds: a freed address waits this long while others are free (0: off). */
+  cooldownSeconds: number;
   lockTimeoutMs: number;
   reclaimStaleBoot: boolean;
   logFile: string | undefined;
@@ -97,14 +107,21 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
   const argIps = raw.args?.cni?.ips;
   const requestedText = [...(raw.runtimeConfig?.ips ?? []), ...(argIps ?? cniArgs.ips)];
   const requested: Ip[] = [];
+  const request = (ip: Ip): void => {
+    if (!requested.some((r) => r.family === ip.family && r.value === ip.value)) requested.push(ip);
+  };
   for (const text of requestedText) {
-    let ip: Ip;
     try {
-      ip = parseIp(text);
+      request(parseIp(text));
     } catch (e) {
       throw new CniError(Code.InvalidConfig, `requested address: ${(e as Error).message}`);
     }
-    if (!requested.some((r) => r.family === ip.family && r.value === ip.value)) requested.push(ip);
+  }
+  let requestProblem: CniError | undefined;
+  try {
+    annotatedIps(raw.runtimeConfig?.[POD_ANNOTATIONS]?.[IPS_ANNOTATION]).forEach(request);
+  } catch (e) {
+    requestProblem = e as CniError;
   }
 
   const valid = raw['cni.dev/valid-attachments'] ?? raw['cni.dev/attachments'];
@@ -117,6 +134,9 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
     routes: ipam.routes ?? [],
     resolvConf: ipam.resolvConf,
     requested,
+    requestProblem,
+    holdSeconds: ipam.sticky?.holdSeconds,
+    cooldownSeconds: ipam.reuseCooldownSeconds ?? 0,
     lockTimeoutMs: ipam.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
     reclaimStaleBoot: ipam.reclaimStaleBoot ?? true,
     logFile: ipam.logFile,

@@ -1,4 +1,6 @@
 import { hasFreeAddress } from '../../allocator/allocate.js';
+import { ReuseRules, describeHeld } from '../../allocator/reuse.js';
+import { isoTime } from '../../base/proc.js';
 import { CniError, Code } from '../../base/errors.js';
 import { describeRange } from '../../net/range.js';
 import { cursorIps } from '../../store/state.js';
@@ -26,12 +28,15 @@ async function readiness({ conf, store }: VerbRequest): Promise<Outcome> {
   }
   const cursors = st.status === 'ok' ? st.value.cursors : {};
   const at = cursorIps(cursors, conf.rangeSets.length);
-  const view = await reader.view({ rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: at, requested: [], held: [] });
+  const { holds, cooling } = await reader.reuse();
+  const reuse = { now: isoTime(), holds, cooling };
+  const view = await reader.view({ rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: at, requested: [], held: [], reuse });
   conf.rangeSets.forEach((set, i) => {
-    if (!hasFreeAddress(set, conf.exclude, at[i], view)) {
+    if (!hasFreeAddress(set, conf.exclude, at[i], view, reuse)) {
       throw new CniError(
         Code.PluginNotAvailable,
-        `no free address in range set ${set.map(describeRange).join(', ')}; new containers cannot start until leases are freed (leasehold gc)`,
+        `no free address in range set ${set.map(describeRange).join(', ')}${describeHeld(new ReuseRules(reuse).heldIn(set))}; ` +
+          'new containers cannot start until leases are freed (leasehold gc)',
       );
     }
   });

@@ -6,10 +6,12 @@ import { lstatSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { LeaseView } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
+import type { Cooling } from '../../allocator/reuse.js';
 import { CniError, Code, ioError } from '../../base/errors.js';
 import { type Attachment, isValidId, sameAttachment } from '../../base/ids.js';
 import { formatIp } from '../../net/ip.js';
 import { planAdoption } from '../adoption.js';
+import { type Hold, type ReleasePolicy, decodeCoolingEnd, decodeHold, encodeHold, holdFor, keepsHold } from '../hold.js';
 import { type Lease, decodeLease, encodeLease } from '../lease.js';
 import { type NetworkState, type StateView, decodeState, emptyState, encodeState } from '../state.js';
 import {
@@ -40,7 +42,9 @@ import {
   unlinkQuiet,
 } from './fsutil.js';
 import {
+  COOLING_DIR,
   CURSORS_LINK,
+  HOLDS_DIR,
   LEASES_DIR,
   LEGACY_CURSOR,
   LOCK_FILE,
@@ -49,6 +53,7 @@ import {
   claimContent,
   decodeCursorList,
   encodeCursorList,
+  holdFileName,
   leaseFileName,
   parseClaim,
 } from './layout.js';
@@ -189,6 +194,55 @@ class DiskReader implements NetworkReader {
     return { isTaken: (ip) => io('checking', this.location, () => exists(join(this.location, formatIp(ip)))) };
   }
 
+  protected get holdsDir(): string {
+    return join(this.location, HOLDS_DIR);
+  }
+
+  protected get coolingDir(): string {
+    return join(this.location, COOLING_DIR);
+  }
+
+  async reuse(): Promise<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }> {
+    const holds: Hold[] = [];
+    const unreadable: Unreadable[] = [];
+    for (const name of namesIn(this.holdsDir)) {
+      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      const path = join(this.holdsDir, name);
+      let text: string | undefined;
+      try {
+        text = readIfExists(path);
+      } catch (e) {
+        unreadable.push({ path, why: ioError('reading', path, e).message });
+        continue;
+      }
+      if (text === undefined) continue;
+      const hold = decodeHold(text);
+      if (typeof hold === 'string') unreadable.push({ path, why: hold });
+      else holds.push(hold);
+    }
+    const cooling: Cooling[] = [];
+    for (const address of namesIn(this.coolingDir)) {
+      if (!claimAddress(address)) continue;
+      // A cooldown is a hint: one that cannot be read is no cooldown.
+      let target: string | undefined;
+      try {
+        target = readlinkIfExists(join(this.coolingDir, address));
+      } catch {
+        continue;
+      }
+      const until = target === undefined ? undefined : decodeCoolingEnd(target);
+      if (until) cooling.push({ address, until });
+    }
+    return { holds, cooling, unreadable };
+  }
+
+  protected readHold(hold: Hold): Hold | undefined {
+    const path = join(this.holdsDir, holdFileName(hold));
+    const text = io('reading', path, () => readIfExists(path));
+    const got = text === undefined ? undefined : decodeHold(text);
+    return typeof got === 'string' ? undefined : got;
+  }
+
   /** host-local's round-robin positions (last_reserved_ip.<n>), for adoption. */
   protected legacyCursors(): Record<string, string> {
     const cursors: Record<string, string> = {};
@@ -271,7 +325,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     }
   }
 
-  async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>): Promise<void> {
+  async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>, ending?: Hold): Promise<void> {
     const name = leaseFileName(lease.containerID, lease.ifname);
     const path = join(this.leasesDir, name);
     const fresh = lease.addresses.filter((a) => !previous?.addresses.includes(a) || !this.claimIsOurs(a, lease));
@@ -320,6 +374,56 @@ class DiskSession extends DiskReader implements NetworkSession {
     }
     // One fsync makes the claims and the cursors link durable together.
     io('syncing', this.location, () => fsyncDir(this.location));
+    // A cooldown left on an address claimed now is over; one that comes back after a crash delays nothing held.
+    for (const a of fresh) unlinkQuiet(join(this.coolingDir, a));
+    if (ending) await this.endHold(ending);
+  }
+
+  async endHold(hold: Hold): Promise<string[]> {
+    const current = this.readHold(hold);
+    if (!current || current.releasedAt !== hold.releasedAt || current.containerID !== hold.containerID) return [];
+    const path = join(this.holdsDir, holdFileName(hold));
+    io('removing', path, () => {
+      unlinkIfExists(path);
+      fsyncDir(this.holdsDir);
+    });
+    return current.addresses;
+  }
+
+  async endCooling(addresses: string[]): Promise<void> {
+    if (addresses.length === 0) return;
+    io('removing cooldowns in', this.coolingDir, () => {
+      for (const a of addresses) unlinkIfExists(join(this.coolingDir, a));
+      fsyncDir(this.coolingDir);
+    });
+  }
+
+  /**
+   * What a DEL leaves for the next pod, made durable before the lease's record and claims go (the network
+   * directory's fsync that ends the release makes holds/ and cooling/ durable in it). A failure here costs
+   * the hold or the cooldown, never the release: DEL frees what is the attachment's.
+   */
+  private leaveBehind(lease: Lease, policy: ReleasePolicy | undefined): void {
+    const hold = holdFor(lease, policy);
+    try {
+      if (hold) {
+        const existing = this.readHold(hold);
+        if (existing && keepsHold(existing, lease)) return;
+        ensurePrivateDir(this.holdsDir);
+        replaceFile(this.holdsDir, holdFileName(hold), encodeHold(hold));
+        fsyncDir(this.holdsDir);
+      } else if (policy?.coolUntil) {
+        const mine = lease.addresses.filter((a) => this.claimIsOurs(a, lease));
+        if (mine.length === 0) return;
+        ensurePrivateDir(this.coolingDir);
+        for (const a of mine) replaceSymlink(this.coolingDir, a, policy.coolUntil);
+        fsyncDir(this.coolingDir);
+      }
+    } catch (e) {
+      process.stderr.write(
+        `leasehold: ${hold ? 'holding' : 'cooling'} the addresses of ${lease.containerID}/${lease.ifname} failed, releasing them anyway: ${(e as Error).message}\n`,
+      );
+    }
   }
 
   async deleteLease(lease: Lease): Promise<string[]> {
@@ -348,9 +452,11 @@ class DiskSession extends DiskReader implements NetworkSession {
     return freed;
   }
 
-  async release(att: Attachment): Promise<string[]> {
+  async release(att: Attachment, policy?: ReleasePolicy): Promise<string[]> {
     const lease = this.readLease(att);
-    return lease ? this.deleteLease(lease) : [];
+    if (!lease) return [];
+    this.leaveBehind(lease, policy);
+    return this.deleteLease(lease);
   }
 
   async removeClaim(address: string): Promise<void> {
