@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { ioError } from '../../base/errors.js';
 import type { Attachment } from '../../base/ids.js';
+import type { ReleasePolicy } from '../hold.js';
 import { ensurePrivateDir, fsyncDir, fsyncPath, namesIn, readIfExists, replaceFile, unlinkIfExists } from './fsutil.js';
 import { leaseFileName } from './layout.js';
 
@@ -14,6 +15,8 @@ export interface PendingRelease extends Attachment {
   network: string;
   /** When DEL asked (ISO time, this node's clock): a lease of the same attachment created later is not freed. */
   at: string;
+  /** What the DEL leaves behind (a hold, cooldowns), with the times it computed when it ran. */
+  policy?: ReleasePolicy;
 }
 
 export class ReleaseJournal {

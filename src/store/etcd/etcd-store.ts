@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { type AllocationRequest, type LeaseView, type SearchSpan, firstFreeIn, searchSpans, setContains } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
+import { type Cooling, type Hold, ownHold } from '../../allocator/reuse.js';
 import { CniError, Code, ioError } from '../../base/errors.js';
 import { type Attachment, sameAttachment } from '../../base/ids.js';
 import { isoTime } from '../../base/proc.js';
@@ -17,6 +18,7 @@ import { ensurePrivateDir, mkdirsDurable } from '../disk/fsutil.js';
 import { type PendingRelease, ReleaseJournal } from '../disk/journal.js';
 import { LOCK_FILE } from '../disk/layout.js';
 import { type Lock, acquireLock } from '../disk/lock.js';
+import { type ReleasePolicy, holdFor } from '../hold.js';
 import type { Lease } from '../lease.js';
 import { type StateView, decodeState } from '../state.js';
 import {
@@ -33,7 +35,7 @@ import {
 } from '../store.js';
 import { ClusterLayout, decodeHolder } from './layout.js';
 import { EtcdPool, type Snapshot, etcdCall } from './pool.js';
-import { type StoredLease, orphanRemovalTxn } from './txns.js';
+import { type StoredHold, type StoredLease, orphanRemovalTxn } from './txns.js';
 
 /** How this store finds its pool and this node. */
 export interface EtcdStoreOptions {
@@ -67,6 +69,12 @@ class Knowledge {
     return this.covers(ip.family, ip.value, ip.value);
   }
 
+  /** An address read as free to this ADD (its key names the pod's own hold). */
+  free(ip: Ip): void {
+    this.held.delete(ipKey(ip));
+    this.known.push({ family: ip.family, first: ip.value, last: ip.value });
+  }
+
   /** Unknown addresses answer taken: the allocator never hands out one it has not seen free. */
   readonly view: LeaseView = { isTaken: (ip) => this.held.has(ipKey(ip)) || !this.knows(ip) };
 }
@@ -76,7 +84,9 @@ class EtcdReader implements NetworkReader {
   /** Records as read, with the revisions a later release is guarded by. */
   protected readonly stored = new Map<string, StoredLease>();
   /** An ADD's first reads, made in one round trip when the network was opened; each part is used once. */
-  protected prefetched?: { att: Attachment; snapshot: Snapshot; rangeSets: RangeSet[]; record: boolean; state: boolean; held: boolean };
+  protected prefetched?: { att: Attachment; snapshot: Snapshot; rangeSets: RangeSet[]; record: boolean; state: boolean; held: boolean; reuse: boolean };
+  /** Holds as read, with the revisions that guard taking them over. */
+  protected readonly storedHolds = new Map<string, StoredHold>();
 
   constructor(
     readonly network: string,
@@ -134,6 +144,14 @@ class EtcdReader implements NetworkReader {
     return this.pool.nodeFacts();
   }
 
+  async reuse(): Promise<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }> {
+    const p = this.prefetched;
+    const r = p?.reuse ? p.snapshot.reuse : await this.pool.reuse();
+    if (p) p.reuse = false;
+    for (const h of r.holds) this.storedHolds.set(this.pool.layout.holdKey(h.hold), h);
+    return { holds: r.holds.map((h) => h.hold), cooling: r.cooling, unreadable: r.unreadable.map((u) => ({ path: `etcd:${u.key}`, why: u.why })) };
+  }
+
   async claimHolder(address: string): Promise<Attachment | undefined> {
     const key = this.pool.layout.addressKey(parseIp(address));
     const r = await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }));
@@ -157,6 +175,21 @@ class EtcdReader implements NetworkReader {
       p.rangeSets.flat().forEach((r, i) => {
         const got = p.snapshot.held[i];
         if (got && !got.more) k.learn(r.family, r.start, r.end, got.addresses);
+      });
+    }
+    // The pod's own hold: its addresses' keys name the hold, and are free to this ADD while they do.
+    const own = ownHold(req.reuse);
+    const ownIps = (own?.addresses ?? []).map(parseIp).filter((ip) => req.rangeSets.some((set) => setContains(set, ip)));
+    if (own && ownIps.length) {
+      const marker = this.pool.layout.holdMarker(own);
+      const r = await etcdCall('reading the addresses of the pod’s hold', () =>
+        this.pool.client.txn({ compare: [], success: ownIps.map((ip) => ({ range: { key: this.pool.layout.addressKey(ip) } })) }),
+      );
+      ownIps.forEach((ip, i) => {
+        const op = r.responses[i];
+        const kv = op && 'range' in op ? op.range.kvs[0] : undefined;
+        if (kv === undefined || kv.value === marker) k.free(ip);
+        else k.learn(ip.family, ip.value, ip.value, [ip]);
       });
     }
     const points = req.requested.filter((ip) => !k.knows(ip));
@@ -214,11 +247,14 @@ class EtcdSession extends EtcdReader implements NetworkSession {
     this.lock.release();
   }
 
-  async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>): Promise<void> {
+  async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>, ending?: Hold): Promise<void> {
     // Whatever happens, what was read before no longer describes the pool.
     this.prefetched = undefined;
     const before = previous && this.stored.get(this.pool.layout.leaseKey(previous));
-    const out = await this.pool.claim({ lease: { ...lease, node: this.node }, ...(before && { previous: before }), cursors });
+    const held = ending && this.storedHolds.get(this.pool.layout.holdKey(ending));
+    const hold = held?.hold.releasedAt === ending?.releasedAt ? held : undefined;
+    const out = await this.pool.claim({ lease: { ...lease, node: this.node }, ...(before && { previous: before }), cursors, ...(hold && { hold }) });
+    if (hold) this.storedHolds.delete(this.pool.layout.holdKey(hold.hold));
     if (out.status === 'claimed' || out.status === 'already-ours') {
       this.remember(out.stored);
       return;
@@ -231,23 +267,49 @@ class EtcdSession extends EtcdReader implements NetworkSession {
     );
   }
 
-  async deleteLease(lease: Lease): Promise<string[]> {
+  deleteLease(lease: Lease): Promise<string[]> {
+    return this.releaseLease(lease, undefined);
+  }
+
+  /** One guarded release; with a hold for the pod, the pod's hold it replaces is read first (and guarded). */
+  private async releaseLease(lease: Lease, policy: ReleasePolicy | undefined): Promise<string[]> {
     const s = this.stored.get(this.pool.layout.leaseKey(lease)) ?? (await this.pool.readLease(lease));
     if (s === undefined) return [];
     if (typeof s === 'string') throw unreadableError(`etcd:${this.pool.layout.leaseKey(lease)}`, s);
-    const out = await this.pool.release({ attachment: lease, createRevision: s.createRevision, addresses: s.lease.addresses, node: s.lease.node ?? this.node });
-    this.stored.delete(this.pool.layout.leaseKey(lease));
-    return out.status === 'released' ? out.freed : [];
+    const hold = holdFor({ ...s.lease, node: s.lease.node ?? this.node }, policy);
+    for (let attempt = 1; ; attempt++) {
+      const previous = hold && (await this.pool.readHold(hold));
+      const out = await this.pool.release({
+        attachment: lease,
+        createRevision: s.createRevision,
+        addresses: s.lease.addresses,
+        node: s.lease.node ?? this.node,
+        ...(hold && { hold: { hold, ...(previous && { previous }) } }),
+        ...(!hold && policy?.coolUntil && { coolUntil: policy.coolUntil }),
+      });
+      if (out.status === 'hold-changed' && attempt < 3) continue;
+      this.stored.delete(this.pool.layout.leaseKey(lease));
+      return out.status === 'released' ? out.freed : [];
+    }
+  }
+
+  async endHold(hold: Hold): Promise<string[]> {
+    this.storedHolds.delete(this.pool.layout.holdKey(hold));
+    return this.pool.endHold(hold);
+  }
+
+  async endCooling(addresses: string[]): Promise<void> {
+    await this.pool.endCooling(addresses.map(parseIp));
   }
 
   /** DEL never waits on etcd: a release that cannot reach it is journaled here and replayed later. */
-  async release(att: Attachment): Promise<string[]> {
+  async release(att: Attachment, policy?: ReleasePolicy): Promise<string[]> {
     try {
       const lease = await this.getLease(att);
-      return lease ? await this.deleteLease(lease) : [];
+      return lease ? await this.releaseLease(lease, policy) : [];
     } catch (e) {
       if (!(e instanceof CniError) || e.code !== Code.TryAgainLater) throw e;
-      this.journal.add({ network: this.network, containerID: att.containerID, ifname: att.ifname, at: isoTime() });
+      this.journal.add({ network: this.network, containerID: att.containerID, ifname: att.ifname, at: isoTime(), ...(policy && { policy }) });
       process.stderr.write(
         `leasehold: ${e.message}; the release of ${att.containerID}/${att.ifname} is journaled and will reach etcd with a later call on this node\n`,
       );
@@ -259,7 +321,7 @@ class EtcdSession extends EtcdReader implements NetworkSession {
   async prefetch(att: Attachment, rangeSets: RangeSet[]): Promise<void> {
     const spans = rangeSets.flat().map((r) => ({ family: r.family, first: r.start, last: r.end }));
     const snapshot = await this.pool.snapshot(att, spans, PREFETCH);
-    this.prefetched = { att, snapshot, rangeSets, record: true, state: true, held: true };
+    this.prefetched = { att, snapshot, rangeSets, record: true, state: true, held: true, reuse: true };
   }
 
   /**
@@ -282,7 +344,8 @@ class EtcdSession extends EtcdReader implements NetworkSession {
     const s = await this.pool.readLease(entry);
     if (s === undefined || typeof s === 'string') return;
     if ((s.lease.node ?? this.node) !== this.node || s.lease.createdAt > entry.at) return;
-    await this.pool.release({ attachment: entry, createRevision: s.createRevision, addresses: s.lease.addresses, node: this.node });
+    this.stored.set(this.pool.layout.leaseKey(entry), s);
+    await this.releaseLease(s.lease, entry.policy);
   }
 
   async removeClaim(address: string): Promise<void> {

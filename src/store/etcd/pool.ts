@@ -2,10 +2,12 @@
 // turned into CNI errors. The cluster store builds the Store interface on these.
 import { CniError, Code } from '../../base/errors.js';
 import type { Attachment } from '../../base/ids.js';
-import type { EtcdClient } from '../../etcd/client.js';
+import type { EtcdClient, KeyValue } from '../../etcd/client.js';
 import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError } from '../../etcd/errors.js';
 import { prefixEnd } from '../../etcd/keys.js';
-import type { Family, Ip } from '../../net/ip.js';
+import type { Cooling, Hold, HoldKey } from '../../allocator/reuse.js';
+import { type Family, type Ip, formatIp } from '../../net/ip.js';
+import { decodeCoolingEnd } from '../hold.js';
 import type { NodeFacts } from '../store.js';
 import { type ClusterLayout, decodeSeen } from './layout.js';
 import {
@@ -13,10 +15,13 @@ import {
   type ClaimPlan,
   type ReleaseOutcome,
   type ReleasePlan,
+  type StoredHold,
   type StoredLease,
   claimOutcome,
   claimTxn,
   decodeStored,
+  decodeStoredHold,
+  endHoldTxn,
   releaseOutcome,
   releaseTxn,
 } from './txns.js';
@@ -65,6 +70,15 @@ export interface Snapshot {
   /** The network state document as stored (decodeState reads it), if any. */
   state: string | undefined;
   held: Array<{ addresses: Ip[]; more: boolean }>;
+  /** The network's holds and the pool's cooling addresses. */
+  reuse: ReuseRead;
+}
+
+/** Holds (with the revisions that guard them) and cooling addresses as read; holds that cannot be decoded apart. */
+export interface ReuseRead {
+  holds: StoredHold[];
+  cooling: Cooling[];
+  unreadable: Array<{ key: string; why: string }>;
 }
 
 export class EtcdPool {
@@ -79,6 +93,59 @@ export class EtcdPool {
     const r = await etcdCall(`reading ${key}`, () => this.client.range({ key }));
     const kv = r.kvs[0];
     return kv && decodeStored(kv);
+  }
+
+  /** The two range reads of reuseOf, for a txn. */
+  private reuseReads(): Array<{ key: string; rangeEnd: Buffer }> {
+    const l = this.layout;
+    return [l.holdsPrefix(), l.coolingPrefix()].map((key) => ({ key, rangeEnd: prefixEnd(key) }));
+  }
+
+  private reuseOf(holds: KeyValue[], cooling: KeyValue[]): ReuseRead {
+    const out: ReuseRead = { holds: [], cooling: [], unreadable: [] };
+    for (const kv of holds) {
+      const d = decodeStoredHold(kv);
+      if (typeof d === 'string') out.unreadable.push({ key: kv.key, why: d });
+      else out.holds.push(d);
+    }
+    for (const kv of cooling) {
+      const ip = this.layout.coolingAddressOf(kv.key);
+      const until = decodeCoolingEnd(kv.value);
+      if (ip && until) out.cooling.push({ address: formatIp(ip), until });
+    }
+    return out;
+  }
+
+  /** The network's holds and the pool's cooling addresses, in one round trip. */
+  async reuse(): Promise<ReuseRead> {
+    const r = await etcdCall(`reading ${this.layout.holdsPrefix()} and ${this.layout.coolingPrefix()}`, () =>
+      this.client.txn({ compare: [], success: this.reuseReads().map((range) => ({ range })) }),
+    );
+    const [holds, cooling] = r.responses.map((op) => ('range' in op ? op.range.kvs : []));
+    return this.reuseOf(holds ?? [], cooling ?? []);
+  }
+
+  /** One hold as stored, or undefined (a hold that cannot be decoded is none: a new one replaces it). */
+  async readHold(k: HoldKey): Promise<StoredHold | undefined> {
+    const key = this.layout.holdKey(k);
+    const kv = (await etcdCall(`reading ${key}`, () => this.client.range({ key }))).kvs[0];
+    const d = kv && decodeStoredHold(kv);
+    return typeof d === 'string' ? undefined : d;
+  }
+
+  /** Ends a hold if it is still as given; returns the addresses it kept, none if it had changed or gone. */
+  async endHold(hold: Hold): Promise<string[]> {
+    const stored = await this.readHold(hold);
+    if (!stored || stored.hold.releasedAt !== hold.releasedAt) return [];
+    const r = await etcdCall(`ending the hold ${this.layout.holdKey(hold)}`, () => this.client.txn(endHoldTxn(this.layout, stored)));
+    return r.succeeded ? stored.hold.addresses : [];
+  }
+
+  async endCooling(ips: Ip[]): Promise<void> {
+    if (ips.length === 0) return;
+    await etcdCall(`removing cooling keys under ${this.layout.coolingPrefix()}`, () =>
+      this.client.txn({ compare: [], success: ips.map((ip) => ({ deleteRange: { key: this.layout.coolingKey(ip) } })) }),
+    );
   }
 
   /** Every record of the network, and the keys whose value cannot be decoded (never to be freed blindly). */
@@ -147,6 +214,7 @@ export class EtcdPool {
       { key: l.leaseKey(att) },
       { key: l.stateKey() },
       ...spans.map((s) => ({ ...l.addressSpan(s.family, s.first, s.last), keysOnly: true, ...(limit !== undefined && { limit }) })),
+      ...this.reuseReads(),
     ];
     const r = await etcdCall(`reading ${l.leaseKey(att)} and the pool's held addresses`, () =>
       this.client.txn({ compare: [], success: reads.map((range) => ({ range })) }),
@@ -158,6 +226,7 @@ export class EtcdPool {
       record: recordKv && decodeStored(recordKv),
       state: answers[1]?.kvs[0]?.value,
       held: spans.map((_, i) => ({ addresses: answers[i + 2]?.kvs.flatMap((kv) => l.addressOf(kv.key) ?? []) ?? [], more: answers[i + 2]?.more ?? false })),
+      reuse: this.reuseOf(answers[spans.length + 2]?.kvs ?? [], answers[spans.length + 3]?.kvs ?? []),
     };
   }
 
