@@ -75,6 +75,8 @@ describe('CLI analysis', () => {
       leases,
       unreadable: [],
       claims: [],
+      holds: [],
+      cooling: [],
       nodes: {
         index: [
           { node: 'n1', containerID: 'a1', ifname: 'eth0' },

@@ -46,21 +46,23 @@ export async function status(opts: CommonOpts & ConfigOpts, cmd: Command): Promi
     out('');
     out(
       table(
-        ['NETWORK', 'RANGE', 'SIZE', 'LEASED', 'FREE', 'USED', 'LAST HANDED OUT', 'OLDEST LEASE', 'EARLIER BOOT'],
+        ['NETWORK', 'RANGE', 'SIZE', 'LEASED', 'HELD', 'FREE', 'COOLING', 'USED', 'LAST HANDED OUT', 'OLDEST LEASE', 'EARLIER BOOT'],
         ranged.flatMap((n) =>
           n.ranges.map((r) => [
             n.network,
             `${r.subnet} ${r.start}-${r.end}`,
             count(r.size),
             String(r.leased),
+            String(r.held),
             count(r.free),
+            String(r.cooling),
             `${bar(r.usedPercent)} ${`${r.usedPercent.toFixed(1)}%`.padStart(6)}`,
             r.lastHandedOut ?? '-',
             ageOf(r.oldestLease, facts.now),
             String(r.staleBoot),
           ]),
         ),
-        [2, 3, 4, 8],
+        [2, 3, 4, 5, 6, 10],
       ),
     );
   }
@@ -80,6 +82,7 @@ function warningsOf(n: NetworkSummary): string[] {
   if (n.state === 'unreadable') w.push(`${n.network}: leasehold.json is unreadable (${n.stateError}); run leasehold check`);
   if (n.unreadableRecords > 0) w.push(`${n.network}: ${n.unreadableRecords} lease record(s) are unreadable; run leasehold check`);
   if (n.outsideRanges) w.push(`${n.network}: ${n.outsideRanges} leased address(es) lie outside the configured ranges`);
+  if (n.expiredHolds > 0) w.push(`${n.network}: ${n.expiredHolds} hold(s) of deleted pods ended and are not cleaned up yet; run leasehold gc`);
   if (n.notImported > 0) w.push(`${n.network}: ${n.notImported} host-local reservation(s) not imported yet; run leasehold import-host-local`);
   return w;
 }
