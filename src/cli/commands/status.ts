@@ -43,26 +43,40 @@ export async function status(opts: CommonOpts & ConfigOpts, cmd: Command): Promi
   );
   const ranged = networks.filter((n) => n.ranges.length > 0);
   if (ranged.length > 0) {
+    // HELD and COOLING appear once a network has held or cooling addresses (ipam.sticky, reuseCooldownSeconds).
+    const reuse = ranged.some((n) => n.ranges.some((r) => r.held > 0 || r.cooling > 0));
     out('');
     out(
       table(
-        ['NETWORK', 'RANGE', 'SIZE', 'LEASED', 'HELD', 'FREE', 'COOLING', 'USED', 'LAST HANDED OUT', 'OLDEST LEASE', 'EARLIER BOOT'],
+        [
+          'NETWORK',
+          'RANGE',
+          'SIZE',
+          'LEASED',
+          ...(reuse ? ['HELD'] : []),
+          'FREE',
+          ...(reuse ? ['COOLING'] : []),
+          'USED',
+          'LAST HANDED OUT',
+          'OLDEST LEASE',
+          'EARLIER BOOT',
+        ],
         ranged.flatMap((n) =>
           n.ranges.map((r) => [
             n.network,
             `${r.subnet} ${r.start}-${r.end}`,
             count(r.size),
             String(r.leased),
-            String(r.held),
+            ...(reuse ? [String(r.held)] : []),
             count(r.free),
-            String(r.cooling),
+            ...(reuse ? [String(r.cooling)] : []),
             `${bar(r.usedPercent)} ${`${r.usedPercent.toFixed(1)}%`.padStart(6)}`,
             r.lastHandedOut ?? '-',
             ageOf(r.oldestLease, facts.now),
             String(r.staleBoot),
           ]),
         ),
-        [2, 3, 4, 5, 6, 10],
+        reuse ? [2, 3, 4, 5, 6, 10] : [2, 3, 4, 8],
       ),
     );
   }
