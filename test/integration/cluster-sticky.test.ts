@@ -152,6 +152,22 @@ describe.skipIf(!!missing)(`ipam.sticky and the cooldown in cluster mode, on a r
     client.close?.();
   });
 
+  it('a DEL that cannot reach etcd is journaled with its hold, and the replay leaves the hold the DEL computed', async () => {
+    const p = newPrefix();
+    const good = conf(p, 'node-j', '10.75.0.0/24');
+    const down = JSON.parse(good);
+    down.ipam.cluster.etcd.endpoints = ['http://127.0.0.1:1'];
+    const held = (await call('ADD', good, 'j1', 'web-3')).address;
+    expect((await call('DEL', JSON.stringify(down), 'j1', 'web-3')).exitCode).toBe(0);
+    expect(keys(holdKey(p, 'web-3'))).toEqual([]);
+    // The node's next call that reaches etcd replays the release: the hold is there, until its DEL's end.
+    expect((await call('ADD', good, 'j2', 'db-0')).address).not.toBe(held);
+    const hold = JSON.parse(get(holdKey(p, 'web-3')));
+    expect(hold).toMatchObject({ addresses: [held], containerID: 'j1' });
+    expect(Date.parse(hold.until) - Date.parse(hold.releasedAt)).toBe(300_000);
+    expect((await call('ADD', good, 'j3', 'web-3')).address).toBe(held);
+  });
+
   it('cooldown: a freed address is skipped while another is free, in every node', async () => {
     const p = newPrefix();
     const c = (node: string) => conf(p, node, '10.74.0.0/29', { sticky: undefined, reuseCooldownSeconds: 600 });
