@@ -1,5 +1,6 @@
 // Minimal Node-API addon: flock(2) on an already-open descriptor, waiting in the kernel up to a timeout.
-// Embedded in the single executable as a SEA asset and loaded by src/store/lock.ts.
+// Embedded in the single executable as a SEA asset, loaded by src/base/native.ts; src/store/disk/lock.ts takes
+// the network lock with it.
 //
 //   lock(fd, timeoutMs) -> true once LOCK_EX is held; false if it was not free within timeoutMs
 //                          (timeoutMs 0: one LOCK_NB attempt); throws Error (code = errno name) otherwise

@@ -2,7 +2,7 @@
 // attachment of the same pod identity (ipam.sticky), and a cooldown keeps a freed address from the next pod
 // while other addresses are free (ipam.reuseCooldownSeconds). Times are ISO strings from isoTime, which sort
 // as they compare, so no Date is made on the plugin path.
-import { type Ip, parseIp } from '../net/ip.js';
+import { type Ip, tryParseIp } from '../net/ip.js';
 import { type RangeSet, inRange } from '../net/range.js';
 
 export const HOLD_FORMAT = 1;
@@ -51,14 +51,7 @@ export const isLive = (e: { until: string }, now: string): boolean => e.until > 
 /** The pod's own hold, live or not: its addresses come back if nobody took them meanwhile. */
 export const ownHold = (f: ReuseFacts | undefined): Hold | undefined => (f?.pod ? f.holds.find((h) => sameHoldKey(h, f.pod!)) : undefined);
 
-const parsed = (addresses: string[]): Ip[] =>
-  addresses.flatMap((a) => {
-    try {
-      return [parseIp(a)];
-    } catch {
-      return [];
-    }
-  });
+const parsed = (addresses: string[]): Ip[] => addresses.flatMap((a) => tryParseIp(a) ?? []);
 
 const ipText = (ip: Ip): string => `${ip.family}/${ip.value}`;
 

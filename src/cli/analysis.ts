@@ -3,7 +3,7 @@
 import { setContains } from '../allocator/allocate.js';
 import { type Leak, findLeaks, isNetnsGone, isStaleBoot } from '../allocator/leaks.js';
 import type { NetConf } from '../config/load.js';
-import { type Ip, formatCidr, formatIp, parseIp } from '../net/ip.js';
+import { type Ip, formatCidr, formatIp, tryParseIp } from '../net/ip.js';
 import { type Range, type Span, inRange, rangeSize } from '../net/range.js';
 import type { Lease } from '../store/lease.js';
 import { ownPart } from '../store/store.js';
@@ -55,18 +55,9 @@ const finding = (f: Pick<Finding, 'network' | 'kind' | 'detail'> & Partial<Findi
   ...(f.leak ? { leak: f.leak } : {}),
 });
 
-/** An address from a record or state file, or undefined if it is not one. */
-export function ipOf(text: string): Ip | undefined {
-  try {
-    return parseIp(text);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Orders addresses numerically within a family, IPv4 first. */
 export function compareAddresses(a: string | undefined, b: string | undefined): number {
-  const [x, y] = [a ? ipOf(a) : undefined, b ? ipOf(b) : undefined];
+  const [x, y] = [a ? tryParseIp(a) : undefined, b ? tryParseIp(b) : undefined];
   if (!x || !y) return String(a).localeCompare(String(b));
   return x.family - y.family || (x.value < y.value ? -1 : x.value > y.value ? 1 : 0);
 }
@@ -182,7 +173,7 @@ export function findings(snap: NetworkSnapshot, facts: Facts, conf: NetConf | un
   if (conf) {
     for (const l of snap.leases) {
       for (const a of l.addresses) {
-        const ip = ipOf(a);
+        const ip = tryParseIp(a);
         if (!ip || !conf.rangeSets.some((s) => setContains(s, ip))) {
           out.push(
             finding({
@@ -219,7 +210,7 @@ export function holdFindings(snap: NetworkSnapshot, facts: Facts): Finding[] {
 function reuseIn(snap: NetworkSnapshot, range: Range, now: number): { held: number; cooling: number } {
   const leased = new Set(snap.leases.flatMap((l) => l.addresses));
   const rows = reuseRows(snap, now).filter((r) => {
-    const ip = ipOf(r.address);
+    const ip = tryParseIp(r.address);
     return r.live && ip !== undefined && inRange(range, ip) && !leased.has(r.address);
   });
   return { held: rows.filter((r) => r.kind === 'held').length, cooling: rows.filter((r) => r.kind === 'cooling').length };
@@ -322,6 +313,13 @@ export function assignable(range: Range, exclude: Span[]): bigint {
   return rangeSize(range) - excluded - (gwCounts ? 1n : 0n);
 }
 
+/** When the oldest of these leases was made (a record's own time; unreadable times are passed over), or null. */
+const oldestCreatedAt = (leases: Lease[]): string | null =>
+  leases
+    .map((l) => l.createdAt)
+    .filter((t) => !Number.isNaN(Date.parse(t)))
+    .sort()[0] ?? null;
+
 export interface Usage {
   ranges: RangeUsage[];
   /** Leased addresses outside every configured range. */
@@ -333,7 +331,7 @@ export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage
   const placed = snap.leases.flatMap((lease) => {
     const flags = leaseFlags(lease, facts, snap.node);
     return lease.addresses.flatMap((a) => {
-      const ip = ipOf(a);
+      const ip = tryParseIp(a);
       return ip ? [{ ip, lease, flags }] : [];
     });
   });
@@ -344,11 +342,8 @@ export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage
       const reuse = reuseIn(snap, r, facts.now);
       const free = size - BigInt(here.length) - BigInt(reuse.held);
       const cursor = cursors[String(i)];
-      const cursorIp = cursor ? ipOf(cursor) : undefined;
-      const oldest = here
-        .map((p) => p.lease.createdAt)
-        .filter((t) => !Number.isNaN(Date.parse(t)))
-        .sort()[0];
+      const cursorIp = cursor ? tryParseIp(cursor) : undefined;
+      const oldest = oldestCreatedAt(here.map((p) => p.lease));
       return {
         rangeSet: i,
         subnet: formatCidr(r.subnet),
@@ -359,7 +354,7 @@ export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage
         free: free < 0n ? 0n : free,
         usedPercent: percent(BigInt(here.length), size),
         lastHandedOut: cursorIp && inRange(r, cursorIp) ? cursor! : null,
-        oldestLease: oldest ?? null,
+        oldestLease: oldest,
         staleBoot: here.filter((p) => p.flags.includes('stale-boot')).length,
         stale: here.filter((p) => p.flags.length > 0).length,
         held: reuse.held,
@@ -418,11 +413,7 @@ export function summarize(snap: NetworkSnapshot, facts: Facts, conf: { file: str
     notImported: claimLeaks.filter((f) => f.kind === 'not-imported').length,
     unreadableRecords: snap.unreadable.length,
     outsideRanges: use ? use.outside : null,
-    oldestLease:
-      snap.leases
-        .map((l) => l.createdAt)
-        .filter((t) => !Number.isNaN(Date.parse(t)))
-        .sort()[0] ?? null,
+    oldestLease: oldestCreatedAt(snap.leases),
     cursors: snap.state.status === 'ok' ? snap.state.value.cursors : {},
     ranges: use?.ranges ?? [],
     held: rows.filter((r) => r.live && r.kind === 'held').length,

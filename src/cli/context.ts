@@ -1,6 +1,6 @@
 // What every command shares: exit codes, the one error type that becomes a one-line reason, the common
 // options (--data-dir, --network, --json, --lock-timeout) and the facts leak decisions rest on.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_DATA_DIR, DEFAULT_LOCK_TIMEOUT_MS } from '../config/load.js';
 import { readBootId, readBootTimeMs } from '../base/host.js';
@@ -80,13 +80,43 @@ export const readFacts = (silentAfterMs = durationArg('24h')): Facts => ({
   silentAfterMs,
 });
 
+/** Where a command reads and writes: the process's streams, or a test's buffers when runCli runs in-process. */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** All of standard input (for a "-" file argument). */
+  stdin(): string;
+}
+
+export const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  stdin: () => readFileSync(0, 'utf8'),
+};
+
+let io: CliIo = processIo;
+
+/** Runs one CLI invocation with its streams; runCli is the only caller. */
+export async function withIo<T>(streams: CliIo, body: () => Promise<T>): Promise<T> {
+  const before = io;
+  io = streams;
+  try {
+    return await body();
+  } finally {
+    io = before;
+  }
+}
+
 export const out = (text: string): void => {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  io.stdout(text.endsWith('\n') ? text : `${text}\n`);
 };
 
 export const warn = (text: string): void => {
-  process.stderr.write(`leasehold: ${text}\n`);
+  io.stderr(`leasehold: ${text}\n`);
 };
+
+/** Standard input, whole: the file argument "-". */
+export const readInput = (): string => io.stdin();
 
 /** Wraps a command body so its exit code reaches runCli. */
 export type Act = <A extends unknown[]>(body: (...args: A) => number | Promise<number>) => (...args: A) => Promise<void>;

@@ -57,7 +57,7 @@ export async function peekSnapshot(store: Store, network: string): Promise<Netwo
 }
 
 /** The CLI's open: the network must exist; nothing is created or adopted (the CLI only looks and frees). */
-export const withNetwork = <T>(store: Store, network: string, lockTimeoutMs: number, f: (s: NetworkSession) => Promise<T>): Promise<T> =>
+export const withExistingNetwork = <T>(store: Store, network: string, lockTimeoutMs: number, f: (s: NetworkSession) => Promise<T>): Promise<T> =>
   withSession(store, network, { lockTimeoutMs, create: false }, f);
 
 /** withSession over several networks at once, locked in name order so two callers never deadlock. */
@@ -72,7 +72,7 @@ export async function withSessions<T>(
   const step = (i: number): Promise<T> =>
     i === sorted.length
       ? f(held)
-      : withNetwork(stores.of(sorted[i]!), sorted[i]!, lockTimeoutMs, (s) => {
+      : withExistingNetwork(stores.of(sorted[i]!), sorted[i]!, lockTimeoutMs, (s) => {
           held.set(sorted[i]!, s);
           return step(i + 1);
         });

@@ -89,6 +89,15 @@ export function parseIp(text: string): Ip {
 }
 
 /** Parses `addr/prefix`, also accepting a bare address (as a full-length prefix). */
+/** An address, or undefined when the text is not one (state and record files, hand-edited or old). */
+export function tryParseIp(text: string): Ip | undefined {
+  try {
+    return parseIp(text);
+  } catch {
+    return undefined;
+  }
+}
+
 export function parseCidrLoose(text: string): Cidr {
   if (typeof text !== 'string' || text.length === 0 || text.length > 64) {
     throw new Error(`"${String(text).slice(0, 64)}" is not an IP address`);

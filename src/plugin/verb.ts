@@ -23,5 +23,5 @@ export interface Outcome {
 export type Verb = (req: VerbRequest) => Promise<Outcome>;
 
 /** The plugin's open: the network is created (and host-local's files adopted) on first contact. */
-export const withNetwork = <T>(req: VerbRequest, f: (s: NetworkSession) => Promise<T>, intent?: OpenOptions['intent']): Promise<T> =>
+export const withPluginSession = <T>(req: VerbRequest, f: (s: NetworkSession) => Promise<T>, intent?: OpenOptions['intent']): Promise<T> =>
   withSession(req.store, req.conf.name, { lockTimeoutMs: req.conf.lockTimeoutMs, create: true, ...(intent && { intent }) }, f);

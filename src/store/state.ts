@@ -2,7 +2,7 @@
 // for every reader, so a cursor that is not an address means the same everywhere: it is ignored (round-robin
 // restarts at the range's start) and reported by `leasehold check`, never a crash.
 import { digitsValue } from '../base/digits.js';
-import { type Ip, canonicalIp, parseIp } from '../net/ip.js';
+import { type Ip, canonicalIp, tryParseIp } from '../net/ip.js';
 import { decodeVersioned } from './lease.js';
 
 export const STATE_FORMAT = 1;
@@ -29,7 +29,7 @@ export function decodeState(text: string, stored: Record<string, string> = {}): 
   const cursors: Record<string, string> = {};
   const ignoredCursors: Record<string, string> = {};
   for (const [k, text] of Object.entries({ ...v.cursors, ...stored })) {
-    const ip = typeof text === 'string' && digitsValue(k, 10) !== undefined ? ipOrUndefined(text) : undefined;
+    const ip = typeof text === 'string' && digitsValue(k, 10) !== undefined ? tryParseIp(text) : undefined;
     if (ip) cursors[k] = canonicalIp(text as string);
     else ignoredCursors[k] = String(text).slice(0, 80);
   }
@@ -38,17 +38,9 @@ export function decodeState(text: string, stored: Record<string, string> = {}): 
 
 export const encodeState = (state: NetworkState): string => `${JSON.stringify(state)}\n`;
 
-function ipOrUndefined(text: string): Ip | undefined {
-  try {
-    return parseIp(text);
-  } catch {
-    return undefined;
-  }
-}
-
 /** The cursor of each of `count` range sets, as the allocator takes them. */
 export const cursorIps = (cursors: Record<string, string>, count: number): Array<Ip | undefined> =>
   Array.from({ length: count }, (_, i) => {
     const text = cursors[String(i)];
-    return text === undefined ? undefined : ipOrUndefined(text);
+    return text === undefined ? undefined : tryParseIp(text);
   });

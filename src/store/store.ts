@@ -87,7 +87,7 @@ export interface NetworkSession extends LockedReader {
   endHold(hold: Hold): Promise<string[]>;
   /** Ends the cooldowns of these addresses. */
   endCooling(addresses: string[]): Promise<void>;
-  /** Removes a claim that no record owns. */
+  /** Removes a claim that no record owns; a claim whose holder has a record stays. */
   removeClaim(address: string): Promise<void>;
   /** Applies an adoption plan: records written, cursors kept where the state has none. */
   adopt(plan: Adoption): Promise<void>;

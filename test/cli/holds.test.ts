@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, runCni, tempDataDir } from '../helpers/leasehold';
+import { cliIn, runCni, tempDataDir } from '../helpers/leasehold';
 import { checkJson, freedJson, listJson, statusJson } from './schemas';
 
 const data = tempDataDir('lh-cli-holds-');
@@ -34,32 +34,32 @@ beforeAll(() => {
 });
 
 describe('held and cooling addresses in the CLI', () => {
-  it('list flags them with the pod and the end time; status and metrics count them', () => {
-    const l = cli(['list', ...opts, '--json']);
+  it('list flags them with the pod and the end time; status and metrics count them', async () => {
+    const l = await cliIn(['list', ...opts, '--json']);
     const j = listJson.parse(l.json);
     expect(j.held).toMatchObject([{ address: '10.76.0.2', pod: 'shop/web-0', ifname: 'eth0', containerID: 'c1', live: true }]);
     expect(j.cooling).toMatchObject([{ address: '10.76.0.4', pod: null, live: true }]);
-    const text = cli(['list', ...opts]).stdout;
+    const text = (await cliIn(['list', ...opts])).stdout;
     expect(text).toMatch(/10\.76\.0\.2\s+c1\s+eth0\s+shop\/web-0 .*held until 20\d\d-/);
     expect(text).toMatch(/10\.76\.0\.4 .*cooling until 20\d\d-/);
-    const s = statusJson.parse(cli(['status', ...opts, '--json']).json);
+    const s = statusJson.parse((await cliIn(['status', ...opts, '--json'])).json);
     expect(s.networks[0]).toMatchObject({ held: 1, cooling: 1, expiredHolds: 0 });
     expect(s.networks[0]!.ranges[0]).toMatchObject({ leased: 1, held: 1, cooling: 1, free: 253 - 2 });
-    expect(cli(['status', ...opts]).stdout).toMatch(/LEASED\s+HELD\s+FREE\s+COOLING/);
-    const m = cli(['metrics', ...opts]).stdout;
+    expect((await cliIn(['status', ...opts])).stdout).toMatch(/LEASED\s+HELD\s+FREE\s+COOLING/);
+    const m = (await cliIn(['metrics', ...opts])).stdout;
     expect(m).toMatch(/^leasehold_held\{network="sts",range="10\.76\.0\.0\/24",range_set="0"\} 1$/m);
     expect(m).toMatch(/^leasehold_cooling\{network="sts",range="10\.76\.0\.0\/24",range_set="0"\} 1$/m);
     expect(m).toMatch(/^leasehold_expired_holds\{network="sts"\} 0$/m);
   });
 
-  it('release --hold ends a pod’s hold; a pod with none is refused', () => {
-    const r = cli(['release', '--hold', 'shop/web-0', ...opts, '--json']);
+  it('release --hold ends a pod’s hold; a pod with none is refused', async () => {
+    const r = await cliIn(['release', '--hold', 'shop/web-0', ...opts, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(freedJson.parse(r.json).freed).toEqual([
       { network: 'sts', kind: 'hold', reason: 'released', containerID: 'c1', ifname: 'eth0', addresses: ['10.76.0.2'] },
     ]);
-    expect(listJson.parse(cli(['list', ...opts, '--json']).json).held).toEqual([]);
-    const none = cli(['release', '--hold', 'shop/web-0', ...opts]);
+    expect(listJson.parse((await cliIn(['list', ...opts, '--json'])).json).held).toEqual([]);
+    const none = await cliIn(['release', '--hold', 'shop/web-0', ...opts]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no hold for pod shop\/web-0/);
   });
@@ -67,13 +67,13 @@ describe('held and cooling addresses in the CLI', () => {
   it('check reports a hold that ended; gc frees it, and check is clean again', async () => {
     expect(runCni({ command: 'DEL', containerId: 'c2', stdin: conf(1), netns: '' }).code).toBe(0);
     await new Promise((r) => setTimeout(r, 1100));
-    const c = cli(['check', ...opts, '--json']);
+    const c = await cliIn(['check', ...opts, '--json']);
     expect(c.code).toBe(1);
     expect(checkJson.parse(c.json).findings).toMatchObject([{ kind: 'hold-expired', addresses: ['10.76.0.3'], containerID: 'c2', freeable: true }]);
-    const dry = freedJson.parse(cli(['gc', ...opts, '--dry-run', '--json']).json);
+    const dry = freedJson.parse((await cliIn(['gc', ...opts, '--dry-run', '--json'])).json);
     expect(dry.freed).toMatchObject([{ kind: 'hold', reason: 'hold-expired', addresses: ['10.76.0.3'] }]);
-    const g = freedJson.parse(cli(['gc', ...opts, '--json']).json);
+    const g = freedJson.parse((await cliIn(['gc', ...opts, '--json'])).json);
     expect(g.freed).toMatchObject([{ kind: 'hold', reason: 'hold-expired', containerID: 'c2', addresses: ['10.76.0.3'] }]);
-    expect(cli(['check', ...opts]).code).toBe(0);
+    expect((await cliIn(['check', ...opts])).code).toBe(0);
   });
 });

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { add, BIN, cli, editLease, expectConsistent, expectOneLine, IPAM, readNetwork, STALE_BOOT, tempDataDir, writeConflist } from '../helpers/leasehold';
+import { add, BIN, cliIn, editLease, expectConsistent, expectOneLine, IPAM, readNetwork, STALE_BOOT, tempDataDir, writeConflist } from '../helpers/leasehold';
 import { importJson } from './schemas';
 
 const dirs: Array<{ remove(): void }> = [];
@@ -30,13 +30,13 @@ function hostLocal(dir: string): string {
 }
 
 describe('import-host-local', () => {
-  test('--dry-run changes nothing; import keeps ids, ifnames and round-robin; idempotent', () => {
+  test('--dry-run changes nothing; import keeps ids, ifnames and round-robin; idempotent', async () => {
     const dir = fresh();
     const n = hostLocal(dir);
-    const check0 = cli(['check', '--data-dir', dir, '--json']);
+    const check0 = await cliIn(['check', '--data-dir', dir, '--json']);
     expect(check0.code).toBe(1);
     expect(check0.json.findings.map((f: any) => f.kind)).toEqual(['not-imported', 'not-imported', 'not-imported']);
-    const dry = cli(['import-host-local', '--data-dir', dir, '--dry-run', '--json']);
+    const dry = await cliIn(['import-host-local', '--data-dir', dir, '--dry-run', '--json']);
     expect(dry.code, dry.stderr).toBe(0);
     const d = importJson.parse(dry.json);
     expect(d.networks[0]!.adopted.sort((a, b) => a.containerID.localeCompare(b.containerID))).toEqual([
@@ -45,52 +45,52 @@ describe('import-host-local', () => {
     ]);
     expect(d.networks[0]!.cursors).toEqual({ '0': '10.77.0.3', '1': 'fd00::3' });
     expect(() => readFileSync(join(n, 'leasehold.json'))).toThrow();
-    const r = cli(['import-host-local', '--data-dir', dir]);
+    const r = await cliIn(['import-host-local', '--data-dir', dir]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/hl\s+10\.77\.0\.2\s+ctr-a\s+eth0/);
     expect(r.stdout).toContain('imported 3 address(es) of 2 attachment(s) (1 network(s) looked at)');
     expect(JSON.parse(readFileSync(join(n, 'leasehold.json'), 'utf8')).cursors).toEqual({ '0': '10.77.0.3', '1': 'fd00::3' });
     expectConsistent(dir, 'hl');
     expect([...readNetwork(join(dir, 'hl')).records.values()].every((l) => l.adoptedFromHostLocal && l.bootId === null)).toBe(true);
-    const again = cli(['import-host-local', '--data-dir', dir, '--json']);
+    const again = await cliIn(['import-host-local', '--data-dir', dir, '--json']);
     expect(importJson.parse(again.json).networks).toEqual([{ network: 'hl', adopted: [], cursors: {} }]);
-    expect(cli(['check', '--data-dir', dir]).code).toBe(0);
+    expect((await cliIn(['check', '--data-dir', dir])).code).toBe(0);
     // Adopted leases have no known netns: release needs --force.
-    const rel = cli(['release', '10.77.0.2', '--data-dir', dir]);
+    const rel = await cliIn(['release', '10.77.0.2', '--data-dir', dir]);
     expect(expectOneLine(rel)).toContain('its netns is unknown (adopted from host-local)');
   });
 
-  test('a reservation host-local writes later is imported into the existing state, cursors kept', () => {
+  test('a reservation host-local writes later is imported into the existing state, cursors kept', async () => {
     const dir = fresh();
     hostLocal(dir);
-    cli(['import-host-local', '--data-dir', dir]);
+    await cliIn(['import-host-local', '--data-dir', dir]);
     writeFileSync(join(dir, 'hl', '10.77.0.9'), 'ctr-c\r\neth0');
     writeFileSync(join(dir, 'hl', 'last_reserved_ip.0'), '10.77.0.9');
-    const r = importJson.parse(cli(['import-host-local', '--data-dir', dir, '--json']).json);
+    const r = importJson.parse((await cliIn(['import-host-local', '--data-dir', dir, '--json'])).json);
     expect(r.networks[0]).toEqual({ network: 'hl', adopted: [{ containerID: 'ctr-c', ifname: 'eth0', addresses: ['10.77.0.9'] }], cursors: {} });
     expect(JSON.parse(readFileSync(join(dir, 'hl', 'leasehold.json'), 'utf8')).cursors['0']).toBe('10.77.0.3');
   });
 });
 
 describe('log', () => {
-  test('pretty-prints the plugin log found through the config; --tail, --json, --network', () => {
+  test('pretty-prints the plugin log found through the config; --tail, --json, --network', async () => {
     const dir = fresh();
     const logFile = join(dir, 'ops.jsonl');
     for (let i = 0; i < 4; i++) add(dir, `logc${i}`, { ipam: { logFile } });
     const confDir = join(dir, 'conf');
     writeConflist(confDir, '10.conflist', 'testnet', { ...IPAM(dir), logFile });
-    const r = cli(['log', '--data-dir', dir, '--cni-conf-dir', confDir, '--tail', '2']);
+    const r = await cliIn(['log', '--data-dir', dir, '--cni-conf-dir', confDir, '--tail', '2']);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[1]).toMatch(/^\d{4}-\d\d-\d\dT\S+Z ADD\s+testnet\s+logc3\/eth0\s+ok\s+10\.88\.0\.5 \(\S+ms/);
-    expect(cli(['log', '--file', logFile, '--tail']).stdout.trim().split('\n')).toHaveLength(4);
-    const raw = cli(['log', '--file', logFile, '--json', '--tail', '1']).stdout.trim();
+    expect((await cliIn(['log', '--file', logFile, '--tail'])).stdout.trim().split('\n')).toHaveLength(4);
+    const raw = (await cliIn(['log', '--file', logFile, '--json', '--tail', '1'])).stdout.trim();
     expect(JSON.parse(raw)).toMatchObject({ verb: 'ADD', network: 'testnet', containerID: 'logc3', ok: true });
-    expect(cli(['log', '--file', logFile, '--network', 'other']).stdout).toBe('');
+    expect((await cliIn(['log', '--file', logFile, '--network', 'other'])).stdout).toBe('');
     appendFileSync(logFile, 'not json\n');
-    expect(cli(['log', '--file', logFile, '--tail', '1']).stdout).toBe('? not json\n');
-    const none = cli(['log', '--data-dir', dir, '--cni-conf-dir', join(dir, 'nothing-here-either'), '--config', join(confDir, 'missing.conflist')]);
+    expect((await cliIn(['log', '--file', logFile, '--tail', '1'])).stdout).toBe('? not json\n');
+    const none = await cliIn(['log', '--data-dir', dir, '--cni-conf-dir', join(dir, 'nothing-here-either'), '--config', join(confDir, 'missing.conflist')]);
     expect(none.code).toBe(2);
     expectOneLine(none);
   });
@@ -113,7 +113,7 @@ describe('log', () => {
 });
 
 describe('metrics', () => {
-  test('Prometheus text: HELP/TYPE and per network and range samples', () => {
+  test('Prometheus text: HELP/TYPE and per network and range samples', async () => {
     const dir = fresh();
     const ipam = { ranges: [[{ subnet: '10.88.0.0/28' }], [{ subnet: 'fd00:88::/120' }]] };
     add(dir, 'm1', { ipam });
@@ -122,7 +122,7 @@ describe('metrics', () => {
     editLease(dir, 'testnet', 'm2', (l) => (l.bootId = STALE_BOOT));
     writeFileSync(join(dir, 'other', 'leases', 'bad@eth0.json'), '{');
     const conf = writeConflist(join(dir, 'conf'), '10.conflist', 'testnet', { dataDir: dir, ...ipam });
-    const r = cli(['metrics', '--data-dir', dir, '--cni-conf-dir', join(dir, 'conf')]);
+    const r = await cliIn(['metrics', '--data-dir', dir, '--cni-conf-dir', join(dir, 'conf')]);
     expect(r.code, r.stderr).toBe(0);
     const text = r.stdout;
     for (const m of ['leasehold_leases', 'leasehold_capacity', 'leasehold_free', 'leasehold_stale_leases', 'leasehold_state_errors']) {
@@ -144,6 +144,6 @@ describe('metrics', () => {
       .split('\n')
       .filter((l) => !l.startsWith('#')))
       expect(line).toMatch(/^leasehold_[a-z_]+\{[^}]*\} \d+(\.\d+)?(e\+\d+)?$/);
-    expect(cli(['metrics', '--config', conf]).stdout).toContain('range="10.88.0.0/28"');
+    expect((await cliIn(['metrics', '--config', conf])).stdout).toContain('range="10.88.0.0/28"');
   });
 });

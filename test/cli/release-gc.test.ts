@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import {
   add,
-  cli,
+  cliIn,
   cliAsync,
   editLease,
   expectConsistent,
@@ -30,14 +30,14 @@ const fresh = (): string => {
 const ids = (dir: string): string[] => [...readNetwork(join(dir, 'testnet')).records.values()].map((l) => l.containerID).sort();
 
 describe('release', () => {
-  test('refuses a lease whose netns still exists unless --force; prints what it freed', () => {
+  test('refuses a lease whose netns still exists unless --force; prints what it freed', async () => {
     const dir = fresh();
     const a = add(dir, 'live0001');
-    const refused = cli(['release', a, '--data-dir', dir]);
+    const refused = await cliIn(['release', a, '--data-dir', dir]);
     expect(refused.code).toBe(1);
     expect(expectOneLine(refused)).toContain(`lease of live0001/eth0 (${a}) not freed: its netns ${dir}/netns/live0001-eth0 still exists`);
     expect(ids(dir)).toEqual(['live0001']);
-    const r = cli(['release', a, '--data-dir', dir, '--force']);
+    const r = await cliIn(['release', a, '--data-dir', dir, '--force']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`testnet\\s+${a.replace(/\./g, '\\.')}\\s+live0001\\s+eth0\\s+released`));
     expect(r.stdout).toContain('freed 1 address(es) in 1 entry');
@@ -45,34 +45,34 @@ describe('release', () => {
     expectConsistent(dir, 'testnet');
   });
 
-  test('--container (prefix) [--ifname], all or nothing, --json', () => {
+  test('--container (prefix) [--ifname], all or nothing, --json', async () => {
     const dir = fresh();
     add(dir, 'gone0001', { ifname: 'eth0' });
     const b = add(dir, 'gone0001', { ifname: 'net1' });
     add(dir, 'gone0002');
     for (const f of ['gone0001-eth0', 'gone0001-net1', 'gone0002-eth0']) rmSync(join(dir, 'netns', f));
-    const amb = cli(['release', '--container', 'gone', '--data-dir', dir]);
+    const amb = await cliIn(['release', '--container', 'gone', '--data-dir', dir]);
     expect(amb.code).toBe(1);
     expect(expectOneLine(amb)).toContain('container gone is ambiguous: it matches gone0001, gone0002');
-    const r = cli(['release', '--container', 'gone0001', '--ifname', 'net1', '--data-dir', dir, '--json']);
+    const r = await cliIn(['release', '--container', 'gone0001', '--ifname', 'net1', '--data-dir', dir, '--json']);
     expect(r.code).toBe(0);
     expect(freedJson.parse(r.json).freed).toEqual([
       { network: 'testnet', kind: 'lease', reason: 'released', containerID: 'gone0001', ifname: 'net1', addresses: [b] },
     ]);
-    const missing = cli(['release', '10.88.0.250', b, '--data-dir', dir]);
+    const missing = await cliIn(['release', '10.88.0.250', b, '--data-dir', dir]);
     expect(missing.code).toBe(1);
     expect(expectOneLine(missing)).toMatch(/nothing freed: 10\.88\.0\.250: not leased; .*: not leased/);
     expect(ids(dir)).toEqual(['gone0001', 'gone0002']);
   });
 
-  test('frees an orphan claim; one written in this boot needs --force', () => {
+  test('frees an orphan claim; one written in this boot needs --force', async () => {
     const dir = fresh();
     add(dir, 'keep0001');
     writeFileSync(join(dir, 'testnet', '10.88.0.99'), 'ghost\r\neth0');
-    const refused = cli(['release', '10.88.0.99', '--data-dir', dir]);
+    const refused = await cliIn(['release', '10.88.0.99', '--data-dir', dir]);
     expect(refused.code).toBe(1);
     expect(expectOneLine(refused)).toContain('claim 10.88.0.99 not freed: no record owns it, but it was written in this boot (held for ghost/eth0)');
-    const r = cli(['release', '10.88.0.99', '--data-dir', dir, '--json', '--force']);
+    const r = await cliIn(['release', '10.88.0.99', '--data-dir', dir, '--json', '--force']);
     expect(r.code).toBe(0);
     expect(freedJson.parse(r.json).freed).toEqual([expect.objectContaining({ kind: 'claim', addresses: ['10.88.0.99'] })]);
     expectConsistent(dir, 'testnet');
@@ -93,9 +93,9 @@ describe('gc', () => {
     return { dir, live: ['live0001', 'live0002'], addr };
   }
 
-  test('--dry-run prints what it would free and changes nothing; gc frees exactly that', () => {
+  test('--dry-run prints what it would free and changes nothing; gc frees exactly that', async () => {
     const { dir, addr } = leaky();
-    const dry = cli(['gc', '--dry-run', '--data-dir', dir, '--json']);
+    const dry = await cliIn(['gc', '--dry-run', '--data-dir', dir, '--json']);
     expect(dry.code).toBe(0);
     const would = freedJson.parse(dry.json);
     expect(would.dryRun).toBe(true);
@@ -105,23 +105,23 @@ describe('gc', () => {
       ['orphan-claim', null, ['10.88.0.200']],
     ]);
     expect(ids(dir)).toHaveLength(4);
-    const text = cli(['gc', '--dry-run', '--data-dir', dir]).stdout;
+    const text = (await cliIn(['gc', '--dry-run', '--data-dir', dir])).stdout;
     expect(text).toContain('would free 3 address(es) in 3 entries');
-    const r = cli(['gc', '--data-dir', dir, '--json']);
+    const r = await cliIn(['gc', '--data-dir', dir, '--json']);
     expect(r.code).toBe(0);
     expect(freedJson.parse(r.json).freed).toEqual(would.freed);
     expect(ids(dir)).toEqual(['live0001', 'live0002']);
     // The claim written in this boot is kept, and still reported by check (not freeable).
     expect(readNetwork(join(dir, 'testnet')).claims.get('10.88.0.201')?.containerID).toBe('hostlocal1');
-    expect(cli(['gc', '--data-dir', dir]).stdout).toContain('nothing freed');
-    const c = cli(['check', '--data-dir', dir, '--json']);
+    expect((await cliIn(['gc', '--data-dir', dir])).stdout).toContain('nothing freed');
+    const c = await cliIn(['check', '--data-dir', dir, '--json']);
     expect(c.code).toBe(1);
     expect(c.json.findings).toEqual([
       expect.objectContaining({ kind: 'orphan-claim', addresses: ['10.88.0.201'], containerID: 'hostlocal1', freeable: false }),
     ]);
   });
 
-  test('--keep-from frees every lease not listed; an empty list needs --force', () => {
+  test('--keep-from frees every lease not listed; an empty list needs --force', async () => {
     const { dir } = leaky();
     const keep = join(dir, 'keep.json');
     writeFileSync(
@@ -134,7 +134,7 @@ describe('gc', () => {
     // File times tick coarsely (a jiffy): date the list clearly after the leases it judges.
     const later = new Date(Date.now() + 1000);
     utimesSync(keep, later, later);
-    const r = cli(['gc', '--keep-from', keep, '--data-dir', dir, '--json']);
+    const r = await cliIn(['gc', '--keep-from', keep, '--data-dir', dir, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(
       freedJson
@@ -144,19 +144,19 @@ describe('gc', () => {
     ).toEqual(['not-valid gone0001', 'not-valid live0002', 'orphan-claim 10.88.0.200', 'orphan-claim 10.88.0.201'].sort());
     expect(ids(dir)).toEqual(['live0001', 'stale001']);
     writeFileSync(keep, '[]');
-    const e = cli(['gc', '--keep-from', keep, '--data-dir', dir]);
+    const e = await cliIn(['gc', '--keep-from', keep, '--data-dir', dir]);
     expect(e.code).toBe(2);
     expect(expectOneLine(e)).toContain('lists no attachments');
     writeFileSync(keep, '{"containerID": 1}');
-    expect(expectOneLine(cli(['gc', '--keep-from', keep, '--data-dir', dir]))).toContain('must be a JSON list');
-    expect(cli(['gc', '--keep-from', '-', '--force', '--data-dir', dir], '[]').code).toBe(0);
+    expect(expectOneLine(await cliIn(['gc', '--keep-from', keep, '--data-dir', dir]))).toContain('must be a JSON list');
+    expect((await cliIn(['gc', '--keep-from', '-', '--force', '--data-dir', dir], '[]')).code).toBe(0);
     expect(ids(dir)).toEqual([]);
   });
 
-  test('refuses a network with an unreadable record', () => {
+  test('refuses a network with an unreadable record', async () => {
     const { dir } = leaky();
     writeFileSync(join(dir, 'testnet', 'leases', 'x@eth0.json'), 'garbage');
-    const r = cli(['gc', '--data-dir', dir]);
+    const r = await cliIn(['gc', '--data-dir', dir]);
     expect(r.code).toBe(2);
     expect(expectOneLine(r)).toContain('testnet: skipped');
     rmSync(join(dir, 'testnet', 'leases', 'x@eth0.json'));

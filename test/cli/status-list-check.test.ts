@@ -3,7 +3,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { add, cli, editLease, expectOneLine, IPAM, STALE_BOOT, tempDataDir, writeConflist } from '../helpers/leasehold';
+import { add, cliIn, editLease, expectOneLine, IPAM, STALE_BOOT, tempDataDir, writeConflist } from '../helpers/leasehold';
 import { checkJson, listJson, statusJson } from './schemas';
 
 const d = tempDataDir('lh-cli-');
@@ -26,8 +26,8 @@ beforeAll(() => {
 afterAll(() => d.remove());
 
 describe('status', () => {
-  test('per range: size, leased, free, bar, last handed out, earlier boots', () => {
-    const r = cli(['status', ...opts]);
+  test('per range: size, leased, free, bar, last handed out, earlier boots', async () => {
+    const r = await cliIn(['status', ...opts]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/testnet\s+\S*10-testnet.conflist\s+3\s+1\s+1\s+0\s+0\s+\d+s/);
     expect(r.stdout).toMatch(/other\s+-\s+1\s+0\s+0/);
@@ -36,8 +36,8 @@ describe('status', () => {
     expect(r.stdout).not.toContain('warning');
   });
 
-  test('--json has the documented shape', () => {
-    const r = cli(['status', ...opts, '--json']);
+  test('--json has the documented shape', async () => {
+    const r = await cliIn(['status', ...opts, '--json']);
     expect(r.code).toBe(0);
     const s = statusJson.parse(r.json);
     const t = s.networks.find((n) => n.network === 'testnet')!;
@@ -48,13 +48,13 @@ describe('status', () => {
     expect(s.networks.find((n) => n.network === 'other')).toMatchObject({ config: null, leases: 1, ranges: [], outsideRanges: null });
   });
 
-  test('warns when a range is at least 90 % full', () => {
+  test('warns when a range is at least 90 % full', async () => {
     const full = tempDataDir('lh-cli-full-');
     try {
       const ipam = { ranges: [[{ subnet: '10.77.0.0/29' }]] }; // .2-.6 assignable: 5
       for (let i = 0; i < 5; i++) add(full.dir, `full${i}`, { ipam });
       const conf = writeConflist(join(full.dir, 'conf'), 'n.conflist', 'testnet', { dataDir: full.dir, ...ipam });
-      const r = cli(['status', '--config', conf]);
+      const r = await cliIn(['status', '--config', conf]);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('[##########] 100.0%');
       expect(r.stdout).toContain('warning: testnet range 10.77.0.0/29 is 100% full (5 of 5 addresses leased)');
@@ -63,18 +63,28 @@ describe('status', () => {
     }
   });
 
-  test('without a config: lease counts only', () => {
-    const r = cli(['status', '--data-dir', data, '--cni-conf-dir', join(d.dir, 'empty-conf-dir-missing'), '--network', 'testnet', '--config', '/dev/null']);
+  test('without a config: lease counts only', async () => {
+    const r = await cliIn([
+      'status',
+      '--data-dir',
+      data,
+      '--cni-conf-dir',
+      join(d.dir, 'empty-conf-dir-missing'),
+      '--network',
+      'testnet',
+      '--config',
+      '/dev/null',
+    ]);
     expect(r.code).toBe(2); // an explicit --config must be usable
     expectOneLine(r);
-    const plain = cli(['status', '--data-dir', data, '--network', 'testnet', '--json']);
+    const plain = await cliIn(['status', '--data-dir', data, '--network', 'testnet', '--json']);
     expect(statusJson.parse(plain.json).networks).toEqual([expect.objectContaining({ network: 'testnet', leases: 3, config: null, ranges: [] })]);
   });
 });
 
 describe('list', () => {
-  test('one row per lease with short id, pod, age, netns and flags', () => {
-    const r = cli(['list', '--data-dir', data]);
+  test('one row per lease with short id, pod, age, netns and flags', async () => {
+    const r = await cliIn(['list', '--data-dir', data]);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^NETWORK\s+ADDRESS\s+CONTAINER\s+IFNAME\s+POD\s+AGE\s+NETNS\s+FLAGS$/);
@@ -85,18 +95,14 @@ describe('list', () => {
     expect(r.stdout).not.toMatch(new RegExp(`\\s${ids.live}\\s`)); // only the short id
   });
 
-  test('filters: --container, --pod, --stale; --json shape', () => {
-    const j = (args: string[]) => listJson.parse(cli(['list', '--data-dir', data, '--json', ...args]).json).leases;
-    expect(
-      j([])
-        .map((l) => l.containerID)
-        .sort(),
-    ).toEqual(Object.values(ids).sort());
-    expect(j(['--container', ids.live.slice(0, 6)]).map((l) => l.addresses)).toEqual([[addr.live]]);
-    expect(j(['--pod', 'default/web-2']).map((l) => l.containerID)).toEqual([ids.stale]);
-    expect(j(['--pod', 'web-1']).map((l) => l.containerID)).toEqual([ids.live]);
-    expect(j(['--pod', 'kube-system/web-1'])).toEqual([]);
-    const stale = j(['--stale']);
+  test('filters: --container, --pod, --stale; --json shape', async () => {
+    const j = async (args: string[]) => listJson.parse((await cliIn(['list', '--data-dir', data, '--json', ...args])).json).leases;
+    expect((await j([])).map((l) => l.containerID).sort()).toEqual(Object.values(ids).sort());
+    expect((await j(['--container', ids.live.slice(0, 6)])).map((l) => l.addresses)).toEqual([[addr.live]]);
+    expect((await j(['--pod', 'default/web-2'])).map((l) => l.containerID)).toEqual([ids.stale]);
+    expect((await j(['--pod', 'web-1'])).map((l) => l.containerID)).toEqual([ids.live]);
+    expect(await j(['--pod', 'kube-system/web-1'])).toEqual([]);
+    const stale = await j(['--stale']);
     expect(stale.map((l) => [l.containerID, l.flags])).toEqual(
       expect.arrayContaining([
         [ids.stale, ['stale-boot']],
@@ -104,19 +110,19 @@ describe('list', () => {
       ]),
     );
     expect(stale).toHaveLength(2);
-    expect(j(['--network', 'other'])).toEqual([expect.objectContaining({ network: 'other', podNamespace: null, adoptedFromHostLocal: false })]);
+    expect(await j(['--network', 'other'])).toEqual([expect.objectContaining({ network: 'other', podNamespace: null, adoptedFromHostLocal: false })]);
   });
 });
 
 describe('check', () => {
-  test('reports earlier-boot and netns-gone leases: exit 1', () => {
-    const r = cli(['check', ...opts]);
+  test('reports earlier-boot and netns-gone leases: exit 1', async () => {
+    const r = await cliIn(['check', ...opts]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('testnet: 3 lease(s), 3 claim(s), ranges from');
     expect(r.stdout).toContain('other: 1 lease(s), 1 claim(s), no config: ranges not checked: ok');
     expect(r.stdout).toMatch(/testnet\s+stale-boot\s+lease of b2c3/);
     expect(r.stdout).toMatch(/testnet\s+netns-gone\s+lease of c3d4/);
-    const j = checkJson.parse(cli(['check', ...opts, '--json']).json);
+    const j = checkJson.parse((await cliIn(['check', ...opts, '--json'])).json);
     expect(j.clean).toBe(false);
     expect(j.findings.map((f) => [f.kind, f.containerID, f.addresses, f.freeable])).toEqual([
       ['stale-boot', ids.stale, [addr.stale], true],
@@ -124,13 +130,13 @@ describe('check', () => {
     ]);
   });
 
-  test('a clean network: exit 0', () => {
-    const r = cli(['check', ...opts, '--network', 'other']);
+  test('a clean network: exit 0', async () => {
+    const r = await cliIn(['check', ...opts, '--network', 'other']);
     expect(r.code).toBe(0);
-    expect(checkJson.parse(cli(['check', ...opts, '--network', 'other', '--json']).json)).toMatchObject({ clean: true, findings: [] });
+    expect(checkJson.parse((await cliIn(['check', ...opts, '--network', 'other', '--json'])).json)).toMatchObject({ clean: true, findings: [] });
   });
 
-  test('prepared damage: unreadable state and record, duplicate, missing claim, outside range, orphan claim', () => {
+  test('prepared damage: unreadable state and record, duplicate, missing claim, outside range, orphan claim', async () => {
     const bad = tempDataDir('lh-cli-bad-');
     try {
       add(bad.dir, 'good1', {});
@@ -149,7 +155,7 @@ describe('check', () => {
       writeFileSync(join(n, '10.1.2.3'), 'faraway\r\neth0');
       writeFileSync(join(n, '10.88.0.201'), 'ghost\r\neth0');
       const conf = writeConflist(join(bad.dir, 'conf'), 'n.conflist', 'testnet', IPAM(bad.dir));
-      const r = cli(['check', '--config', conf, '--json']);
+      const r = await cliIn(['check', '--config', conf, '--json']);
       expect(r.code).toBe(1);
       const kinds = checkJson.parse(r.json).findings.map((f) => `${f.kind} ${f.addresses.join(',') || f.path!.split('/').pop()}`);
       expect(kinds.sort()).toEqual(
@@ -162,7 +168,7 @@ describe('check', () => {
           'orphan-claim 10.88.0.201',
         ].sort(),
       );
-      expect(cli(['check', '--config', conf]).stdout).toMatch(/state-unreadable\s+\S+leasehold\.json is unreadable: state format 9/);
+      expect((await cliIn(['check', '--config', conf])).stdout).toMatch(/state-unreadable\s+\S+leasehold\.json is unreadable: state format 9/);
     } finally {
       bad.remove();
     }

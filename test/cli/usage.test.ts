@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { VERSION } from '../../src/cli/version';
-import { addressOf, BIN, cli, expectOk, expectOneLine, netConf, ROOT, runCni, tempDataDir } from '../helpers/leasehold';
+import { addressOf, BIN, cli, cliIn, expectOk, expectOneLine, netConf, ROOT, runCni, tempDataDir } from '../helpers/leasehold';
 
 describe('leasehold (no CNI_COMMAND)', () => {
   const dirs: Array<{ remove(): void }> = [];
@@ -11,7 +11,7 @@ describe('leasehold (no CNI_COMMAND)', () => {
     for (const d of dirs.splice(0)) d.remove();
   });
 
-  test('--version prints the package version', () => {
+  test('--version prints the package version', async () => {
     expect(VERSION).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
     const r = cli(['--version']);
     expect(r.code).toBe(0);
@@ -20,7 +20,7 @@ describe('leasehold (no CNI_COMMAND)', () => {
     if (!process.env.LEASEHOLD_BIN) expect(r.stdout).toContain('start-up code cache in use');
   });
 
-  test("the executable's V8 flags keep Node's own code cache for the modules it compiles at run time", () => {
+  test("the executable's V8 flags keep Node's own code cache for the modules it compiles at run time", async () => {
     if (process.env.LEASEHOLD_BIN) return;
     const d = tempDataDir();
     dirs.push(d);
@@ -34,7 +34,7 @@ describe('leasehold (no CNI_COMMAND)', () => {
     }
   });
 
-  test('a code cache that V8 refuses (other V8 flags) costs time, not correctness', () => {
+  test('a code cache that V8 refuses (other V8 flags) costs time, not correctness', async () => {
     const d = tempDataDir();
     dirs.push(d);
     const env = { NODE_OPTIONS: '--jitless' };
@@ -45,13 +45,13 @@ describe('leasehold (no CNI_COMMAND)', () => {
     expect(addressOf(added)).toBe('10.88.0.2');
   });
 
-  test('--help lists every command and the exit codes', () => {
-    const r = cli(['--help']);
+  test('--help lists every command and the exit codes', async () => {
+    const r = await cliIn(['--help']);
     expect(r.code).toBe(0);
     for (const c of ['status', 'list', 'check', 'release', 'gc', 'import-host-local', 'log', 'metrics']) expect(r.stdout).toContain(`  ${c}`);
     expect(r.stdout).toContain('Exit status');
     for (const c of ['status', 'gc', 'release']) {
-      const h = cli([c, '--help']);
+      const h = await cliIn([c, '--help']);
       expect(h.code).toBe(0);
       expect(h.stdout).toContain('--data-dir');
       expect(h.stdout).toContain('--network');
@@ -59,31 +59,31 @@ describe('leasehold (no CNI_COMMAND)', () => {
     }
   });
 
-  test('usage errors: exit 2, one line, no stack', () => {
+  test('usage errors: exit 2, one line, no stack', async () => {
     for (const args of [['bogus'], ['status', '--bogus'], ['gc', '--lock-timeout', 'soon'], ['release'], ['release', 'not-an-ip', '--data-dir', '/tmp']]) {
-      const r = cli(args);
+      const r = await cliIn(args);
       expect(r.code, args.join(' ')).toBe(2);
       expectOneLine(r);
       expect(r.stdout).toBe('');
     }
   });
 
-  test('an unknown network is an error naming what exists', () => {
+  test('an unknown network is an error naming what exists', async () => {
     const d = tempDataDir();
     dirs.push(d);
-    const r = cli(['list', '--data-dir', d.dir, '--network', 'nope']);
+    const r = await cliIn(['list', '--data-dir', d.dir, '--network', 'nope']);
     expect(r.code).toBe(2);
     expect(expectOneLine(r)).toContain(`no network nope in ${d.dir} (found: none)`);
-    expect(cli(['list', '--data-dir', d.dir, '--network', '../etc']).code).toBe(2);
+    expect((await cliIn(['list', '--data-dir', d.dir, '--network', '../etc'])).code).toBe(2);
   });
 
-  test('a missing data dir is an empty node, not an error, for the read-only commands', () => {
+  test('a missing data dir is an empty node, not an error, for the read-only commands', async () => {
     for (const c of ['status', 'list', 'check', 'metrics']) {
-      const r = cli([c, '--data-dir', '/nonexistent/leasehold']);
+      const r = await cliIn([c, '--data-dir', '/nonexistent/leasehold']);
       expect(r.code, `${c}: ${r.stderr}`).toBe(0);
     }
     // An explicitly named config directory must exist.
-    const r = cli(['status', '--data-dir', '/nonexistent/leasehold', '--cni-conf-dir', '/nonexistent/conf']);
+    const r = await cliIn(['status', '--data-dir', '/nonexistent/leasehold', '--cni-conf-dir', '/nonexistent/conf']);
     expect(r.code).toBe(2);
     expect(expectOneLine(r)).toContain('cannot read CNI config directory /nonexistent/conf');
   });

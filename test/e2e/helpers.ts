@@ -22,7 +22,7 @@ export const CONF_DIR = join(REPO, 'conf.d');
 /** IPAM type the tests configure; `leasehold` unless overridden for harness development. */
 export const IPAM_TYPE = process.env.E2E_IPAM_TYPE ?? 'leasehold';
 
-export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+export { isRoot } from '../helpers/host.js';
 export const NOT_ROOT_REASON = 'e2e tests need root (network namespaces, bridges, veths): skipped because process.getuid() !== 0';
 
 /**

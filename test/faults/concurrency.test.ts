@@ -1,8 +1,8 @@
 // Many plugin processes at once on one network: the flock serialises them, so the outcome must be what
 // some sequential order of the acknowledged calls gives.
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { addressOf, faultConf, readNetwork, scaled, startCni, tempDataDir, tempFiles } from '../helpers/leasehold';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CniReply, addressOf, faultConf, readNetwork, scaled, startCni, tempDataDir, tempFiles } from '../helpers/leasehold';
 
 const N = scaled(200, 20);
 // A /23 holds 509 leases; past that (LEASEHOLD_FAULT_SCALE > ~2) use a /16.
@@ -12,16 +12,19 @@ describe(`concurrency: ${N} processes at once`, () => {
   const data = tempDataDir('lh-fault-conc-');
   const conf = faultConf(data.dir, 'concnet', { ranges: [[{ subnet: SUBNET }]], lockTimeoutMs: 60_000 });
   const netDir = join(data.dir, 'concnet');
+  const ids = Array.from({ length: N }, (_, i) => `conc-${i}`);
+  // Phase 1, shared by both tests as a fixture: N ADDs at once. The second test starts from the state it leaves.
+  let phase1: CniReply[] = [];
   const added = new Map<string, string>(); // container → address, after phase 1
+  beforeAll(async () => {
+    phase1 = await Promise.all(ids.map((id) => startCni({ command: 'ADD', containerId: id, stdin: conf }).done));
+    for (const [i, r] of phase1.entries()) if (r.code === 0) added.set(ids[i]!, addressOf(r));
+  }, 180_000);
   afterAll(() => data.remove());
 
-  it(`${N} simultaneous ADDs get ${N} distinct addresses and no errors`, async () => {
-    const ids = Array.from({ length: N }, (_, i) => `conc-${i}`);
-    const runs = ids.map((id) => startCni({ command: 'ADD', containerId: id, stdin: conf }));
-    const replies = await Promise.all(runs.map((r) => r.done));
-    const failures = replies.map((r, i) => ({ id: ids[i], r })).filter(({ r }) => r.code !== 0);
+  it(`${N} simultaneous ADDs get ${N} distinct addresses and no errors`, () => {
+    const failures = phase1.map((r, i) => ({ id: ids[i], r })).filter(({ r }) => r.code !== 0);
     expect(failures.map(({ id, r }) => `${id}: exit ${r.code} ${r.stdout} ${r.stderr.slice(0, 300)}`)).toEqual([]);
-    for (const [i, r] of replies.entries()) added.set(ids[i]!, addressOf(r));
     expect(new Set(added.values()).size).toBe(N);
 
     const st = readNetwork(netDir);
@@ -30,10 +33,10 @@ describe(`concurrency: ${N} processes at once`, () => {
     for (const [id, a] of added) expect(st.leased.get(a), `${id} holds ${a}`).toBe(`${id}@eth0`);
     expect(st.claims.size).toBe(N);
     expect(tempFiles(data.dir)).toEqual([]);
-  }, 180_000);
+  });
 
   it(`${N} simultaneous mixed ADD/DEL/CHECK leave the state of the sequential model`, async () => {
-    expect(added.size).toBe(N); // needs the first test's state
+    expect(added.size, 'every phase-1 ADD succeeded').toBe(N);
     type Op = { verb: 'ADD' | 'DEL' | 'CHECK'; id: string; kind: string };
     const ops: Op[] = [];
     let fresh = 0;

@@ -65,6 +65,20 @@ export function runCni(c: CniCall): CniReply {
   return parseReply(r.status, r.signal, r.stdout, r.stderr);
 }
 
+/** The plugin in this process, through runPlugin with the real stores, as the executable runs it. */
+export async function cniIn(c: CniCall): Promise<CniReply> {
+  const { runPlugin } = await import('../../src/plugin/dispatch');
+  const stdin = stdinOf(c);
+  const r = await runPlugin(cniEnv(c), () => stdin.toString());
+  return parseReply(r.exitCode, null, r.stdout, '');
+}
+
+/**
+ * The plugin for suites that test what it answers, not the process: in-process by default; the executable
+ * when LEASEHOLD_BIN names one (another build, or another architecture's under qemu).
+ */
+export const cni = (c: CniCall): Promise<CniReply> => (process.env.LEASEHOLD_BIN ? runCniAsync(c) : cniIn(c));
+
 export function runCniAsync(c: CniCall): Promise<CniReply> {
   return new Promise((res, rej) => {
     const p = spawn(BIN, [], { env: cniEnv(c), stdio: ['pipe', 'pipe', 'pipe'] });
@@ -118,7 +132,7 @@ export function rng(seed: number): () => number {
   };
 }
 
-export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+export { isRoot } from './host';
 export const NOT_ROOT = 'needs root: mounts tmpfs / uses chattr, and root ignores mode bits anyway (process.getuid() !== 0)';
 
 export interface Running {
@@ -482,6 +496,19 @@ const env = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin
 
 const parse = (code: number | null, stdout: string, stderr: string): CliRun => parseReply(code, null, stdout, stderr);
 
+/**
+ * The CLI in this process, as an operator's shell runs it: its own streams, `input` as standard input. Calls
+ * that race plugin processes for the lock use cliAsync (a lock is taken once per process).
+ */
+export async function cliIn(args: string[], input = ''): Promise<CliRun> {
+  const { runCli } = await import('../../src/cli/index');
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), stdin: () => input });
+  return parse(code, stdout, stderr);
+}
+
+/** The CLI as the executable: for what only the executable shows (its start-up, the code cache). */
 export function cli(args: string[], input?: string): CliRun {
   const r = spawnSync(BIN, args, { env: env(), input, encoding: 'utf8', timeout: 60_000 });
   return parse(r.status, r.stdout, r.stderr);

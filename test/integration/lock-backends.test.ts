@@ -4,10 +4,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isRoot } from '../helpers/host';
 import { ROOT, cniEnv, netConf, runCni, tempDataDir } from '../helpers/leasehold';
 
 const PLAIN = join(ROOT, 'build', 'leasehold.cjs');
-const root = process.getuid?.() === 0;
 let data: ReturnType<typeof tempDataDir>;
 beforeEach(() => {
   data = tempDataDir();
@@ -67,7 +67,7 @@ describe('the single executable', () => {
     expect(lastWait()).toBeLessThan(50);
   });
 
-  it.skipIf(!root)('falls back to util-linux flock on a noexec data dir, and says so on stderr', () => {
+  it.skipIf(!isRoot)('falls back to util-linux flock on a noexec data dir, and says so on stderr', () => {
     const mnt = join(data.dir, 'noexec');
     mkdirSync(mnt);
     expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'noexec,size=1m', 'tmpfs', mnt]).status).toBe(0);

@@ -93,7 +93,7 @@ describe('flock addon: waiting in the kernel', () => {
     }
   });
 
-  it('a waiter gets the lock as soon as the holder closes it (median hand-off under 10 ms)', async () => {
+  it('a waiter gets the lock as soon as the holder closes it (5 hand-offs in 7 under 20 ms)', async () => {
     const gaps: number[] = [];
     for (let round = 0; round < 7; round++) {
       const fd = openSync(lockPath, 'r+');
@@ -109,7 +109,9 @@ describe('flock addon: waiting in the kernel', () => {
       gaps.push(Number(r.at - released) / 1e6);
     }
     gaps.sort((a, b) => a - b);
-    expect(gaps[3], `hand-off gaps (ms): ${gaps.map((g) => g.toFixed(2)).join(' ')}`).toBeLessThan(10);
+    // A waiter asleep in flock wakes when the lock is let go; a poller's gap is spread over its 64 ms period and
+    // lands under 20 ms in 5 rounds of 7 about 3 % of the time. 20 ms leaves room for two loaded cores.
+    expect(gaps[4], `hand-off gaps (ms): ${gaps.map((g) => g.toFixed(2)).join(' ')}`).toBeLessThan(20);
   });
 
   it('the holder runs 10 nice steps higher while it holds the lock, where it may (root), and goes back after', () => {

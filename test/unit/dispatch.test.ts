@@ -1,7 +1,6 @@
 // The dispatcher in-process: runPlugin with an injected environment, stdin and the in-memory store.
 import { describe, expect, it } from 'vitest';
 import { CniError, Code } from '../../src/base/errors';
-import { atLeast } from '../../src/base/versions';
 import { type PluginDeps, runPlugin } from '../../src/plugin/dispatch';
 import { MemoryStore } from '../../src/store/memory/memory-store';
 import type { Store } from '../../src/store/store';
@@ -42,16 +41,18 @@ describe('dispatcher (in-process, memory store)', () => {
     expect([...(store as MemoryStore).network('net1').claims.keys()]).toEqual(['10.9.0.3']);
   });
 
-  it('a verb newer than the config version is refused with code 1', async () => {
+  it('a verb newer than the config version is refused with code 1, and accepted from the version that brought it', async () => {
     const { call } = harness();
-    for (const [verb, since] of [
-      ['CHECK', '0.4.0'],
-      ['GC', '1.1.0'],
-      ['STATUS', '1.1.0'],
+    for (const [verb, since, before] of [
+      ['CHECK', '0.4.0', '0.3.1'],
+      ['GC', '1.1.0', '1.0.0'],
+      ['STATUS', '1.1.0', '1.0.0'],
     ] as const) {
-      const r = await call(verb, conf({ cniVersion: '0.3.1' }));
-      expect(atLeast('0.3.1', since)).toBe(false);
+      const r = await call(verb, conf({ cniVersion: before }), verb === 'CHECK' ? 'c1' : '');
       expect(r.json.code, verb).toBe(Code.IncompatibleVersion);
+      expect(r.json.msg).toBe(`${verb} needs cniVersion ${since} or later; the config says ${before}`);
+      const ok = await call(verb, conf({ cniVersion: since }), verb === 'CHECK' ? 'c1' : '');
+      expect(ok.json?.code, verb).not.toBe(Code.IncompatibleVersion);
     }
   });
 

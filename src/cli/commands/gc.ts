@@ -7,10 +7,10 @@ import type { Attachment } from '../../base/ids.js';
 import { isAttachmentList } from '../../config/schema.js';
 import { byLeak, judgeable, leakFacts } from '../analysis.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
-import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, readFacts, warn } from '../context.js';
+import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, readFacts, readInput, warn } from '../context.js';
 import { type Freed, describeHold, describeLeak, freeLeak, printFreed } from '../freeing.js';
 import { endHolds, expiredCooling, expiredHolds } from '../holds.js';
-import { snapshotOf, withNetwork } from '../snapshot.js';
+import { snapshotOf, withExistingNetwork } from '../snapshot.js';
 import { storesFor } from '../stores.js';
 
 interface GcOpts extends CommonOpts, ConfigOpts {
@@ -38,7 +38,7 @@ function readKeepList(file: string, force: boolean): { valid: Attachment[]; list
   let text: string;
   let listedAt: number;
   try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+    text = file === '-' ? readInput() : readFileSync(file, 'utf8');
     // Whole milliseconds, as lease createdAt has: a lease from the same millisecond is kept.
     listedAt = Math.floor(file === '-' ? Date.now() : statSync(file).mtimeMs);
   } catch (e) {
@@ -62,7 +62,7 @@ export async function gc(opts: GcOpts, cmd: Command): Promise<number> {
   const freed: Freed[] = [];
   const refused: string[] = [];
   for (const network of await stores.existing(opts)) {
-    await withNetwork(stores.of(network), network, opts.lockTimeout, async (session) => {
+    await withExistingNetwork(stores.of(network), network, opts.lockTimeout, async (session) => {
       const snap = await snapshotOf(session);
       if (snap.unreadable.length > 0) {
         // A record we cannot read may be a live container's: freeing "its" claims could hand them out twice.

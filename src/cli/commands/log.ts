@@ -1,4 +1,4 @@
-// leasehold log: pretty-prints the plugin's JSON-lines operation log (ipam.logFile, see src/cni/oplog.ts).
+// leasehold log: pretty-prints the plugin's JSON-lines operation log (ipam.logFile, see src/plugin/oplog.ts).
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { type ConfigOpts, addConfigOptions, configsFor } from '../cni-configs.js';

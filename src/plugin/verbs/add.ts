@@ -12,7 +12,7 @@ import { LEASE_FORMAT, type Lease } from '../../store/lease.js';
 import { cursorIps } from '../../store/state.js';
 import { ClaimConflict, type NetworkSession, freeLeaks, ownState } from '../../store/store.js';
 import { type IpConfig, formatResult } from '../result.js';
-import { type Outcome, type VerbRequest, withNetwork } from '../verb.js';
+import { type Outcome, type VerbRequest, withPluginSession } from '../verb.js';
 
 /** How often ADD chooses again when another writer (in cluster mode, another node) claims its pick first. */
 const MAX_ATTEMPTS = 32;
@@ -51,7 +51,7 @@ export function add(req: VerbRequest): Promise<Outcome> {
   if (conf.requestProblem) throw conf.requestProblem;
   const dns = conf.resolvConf !== undefined ? readResolvConf(conf.resolvConf) : undefined;
   const bootId = readBootId();
-  return withNetwork(
+  return withPluginSession(
     req,
     async (s) => {
       const previous = await s.getLease(att);

@@ -2,10 +2,10 @@ import { setContains } from '../../allocator/allocate.js';
 import { CniError, Code } from '../../base/errors.js';
 import { sameAttachment } from '../../base/ids.js';
 import { canonicalIp, parseIp } from '../../net/ip.js';
-import { type Outcome, type VerbRequest, withNetwork } from '../verb.js';
+import { type Outcome, type VerbRequest, withPluginSession } from '../verb.js';
 
 export const check = (req: VerbRequest): Promise<Outcome> =>
-  withNetwork(req, async (s) => {
+  withPluginSession(req, async (s) => {
     const { conf, att } = req;
     const who = `container ${att.containerID} interface ${att.ifname}`;
     const lease = await s.getLease(att);

@@ -1,13 +1,13 @@
 import { freeableLeaks } from '../../allocator/leaks.js';
 import { CniError, Code } from '../../base/errors.js';
 import { freeLeaks, ownState } from '../../store/store.js';
-import { type Outcome, type VerbRequest, withNetwork } from '../verb.js';
+import { type Outcome, type VerbRequest, withPluginSession } from '../verb.js';
 
 /** CNI GC: free every lease, and every claim no record owns, whose attachment the runtime no longer lists. */
 export function gc(req: VerbRequest): Promise<Outcome> {
   const valid = req.conf.validAttachments;
   if (!valid) throw new CniError(Code.InvalidConfig, 'GC needs "cni.dev/valid-attachments" in the config (an empty list frees every lease)');
-  return withNetwork(req, async (s) => {
+  return withPluginSession(req, async (s) => {
     const { leases, unreadable, claims } = await ownState(s);
     if (unreadable.length > 0) {
       // A record we cannot read may be a live container's: freeing its claims could hand its address out twice.

@@ -460,6 +460,9 @@ class DiskSession extends DiskReader implements NetworkSession {
   }
 
   async removeClaim(address: string): Promise<void> {
+    // Only a claim no record owns: a holder whose record is there (or unreadable) keeps it.
+    const holder = this.holderOf(address);
+    if (holder && this.readLease(holder)) return;
     io('removing', join(this.location, address), () => {
       unlinkQuiet(join(this.location, address));
       fsyncDir(this.location);

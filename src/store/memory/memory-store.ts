@@ -145,6 +145,8 @@ class MemorySession extends MemoryReader implements NetworkSession {
   }
 
   async removeClaim(address: string): Promise<void> {
+    const holder = this.net.claims.get(address)?.holder;
+    if (holder && this.net.leases.has(attachmentKey(holder))) return;
     this.net.claims.delete(address);
   }
 

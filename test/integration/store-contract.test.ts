@@ -1,0 +1,220 @@
+// One contract for every Store: the in-memory fake the unit tests use, the node's disk, and etcd (a real
+// one-member cluster). Each promise of src/store/store.ts is checked the same way on all three, so the fake
+// cannot drift from what the plugin really runs on. Stores are built from a network config, as the plugin does.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CniError, Code } from '../../src/base/errors';
+import type { Attachment } from '../../src/base/ids';
+import { parseCniArgs } from '../../src/config/cni-args';
+import { loadNetConf } from '../../src/config/load';
+import { parseIp } from '../../src/net/ip';
+import { defaultDeps } from '../../src/plugin/dispatch';
+import { ClusterLayout, encodeHolder } from '../../src/store/etcd/layout';
+import type { Lease } from '../../src/store/lease';
+import { MemoryStore } from '../../src/store/memory/memory-store';
+import { ClaimConflict, type NetworkSession, type Store } from '../../src/store/store';
+import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
+import { tempDataDir } from '../helpers/leasehold';
+
+const NET = 'contract';
+
+/** A backend under test: a fresh, empty store per test, and a way to plant a claim no record owns. */
+interface Backend {
+  name: string;
+  skip?: string;
+  fresh(): Promise<{ store: Store; plantOrphan(address: string, holder: Attachment): Promise<void> }>;
+}
+
+const data = tempDataDir('lh-contract-');
+let etcd: EtcdCluster | undefined;
+let seq = 0;
+
+const conf = (ipam: Record<string, unknown>) =>
+  loadNetConf(
+    JSON.stringify({ cniVersion: '1.1.0', name: NET, ipam: { type: 'leasehold', ranges: [[{ subnet: '10.70.0.0/24' }]], ...ipam } }),
+    parseCniArgs('', true),
+  );
+
+const backends: Backend[] = [
+  {
+    name: 'memory',
+    async fresh() {
+      const store = new MemoryStore();
+      return {
+        store,
+        async plantOrphan(address, holder) {
+          store.network(NET).claims.set(address, { holder, mtimeMs: Date.now() });
+        },
+      };
+    },
+  },
+  {
+    name: 'disk',
+    async fresh() {
+      const dataDir = join(data.dir, `disk-${++seq}`);
+      const store = await defaultDeps.storeFor(conf({ dataDir }));
+      return {
+        store,
+        async plantOrphan(address, holder) {
+          mkdirSync(join(dataDir, NET), { recursive: true });
+          writeFileSync(join(dataDir, NET, address), `${holder.containerID}\r\n${holder.ifname}`);
+        },
+      };
+    },
+  },
+  {
+    name: 'etcd',
+    skip: etcdMissing(),
+    async fresh() {
+      const prefix = `/contract-${process.pid}-${++seq}`;
+      const c = conf({ dataDir: join(data.dir, `etcd-${seq}`), cluster: { etcd: { endpoints: etcd!.endpoints }, prefix, nodeName: 'node-a' } });
+      const store = await defaultDeps.storeFor(c);
+      return {
+        store,
+        async plantOrphan(address, holder) {
+          const layout = new ClusterLayout({ prefix, pool: NET, network: NET, node: 'node-a' });
+          etcd!.etcdctl(['put', layout.addressKey(parseIp(address)), encodeHolder(layout.holder(holder))]);
+        },
+      };
+    },
+  },
+];
+
+beforeAll(async () => {
+  if (!etcdMissing()) etcd = await EtcdCluster.start({ members: 1 });
+}, 60_000);
+afterAll(async () => {
+  await etcd?.close();
+  data.remove();
+});
+
+const lease = (containerID: string, addresses: string[], ifname = 'eth0'): Lease => ({
+  format: 1,
+  containerID,
+  ifname,
+  addresses,
+  netns: `/var/run/netns/${containerID}`,
+  createdAt: '2026-12-01T00:00:00.000Z',
+  bootId: 'boot-1',
+});
+
+const holders = async (s: NetworkSession) =>
+  Object.fromEntries((await s.listClaims()).map((c) => [c.address, c.holder ? `${c.holder.containerID}/${c.holder.ifname}` : '?']));
+
+const open = (store: Store) => store.open(NET, { lockTimeoutMs: 5000, create: true });
+
+async function withOpen<T>(store: Store, f: (s: NetworkSession) => Promise<T>): Promise<T> {
+  const s = await open(store);
+  try {
+    return await f(s);
+  } finally {
+    s.close();
+  }
+}
+
+describe.each(backends)('Store contract: $name', (backend) => {
+  const test = backend.skip ? it.skip : it;
+  if (backend.skip) it(`skipped: ${backend.skip}`, () => {});
+
+  test('putLease records the lease and claims every address for it, durably: a new session sees them', async () => {
+    const { store } = await backend.fresh();
+    const a = lease('a', ['10.70.0.2', 'fd70::2']);
+    await withOpen(store, (s) => s.putLease(a, undefined, { '0': '10.70.0.2' }));
+    await withOpen(store, async (s) => {
+      expect(await s.getLease(a)).toMatchObject({ containerID: 'a', ifname: 'eth0', addresses: ['10.70.0.2', 'fd70::2'] });
+      expect(await holders(s)).toEqual({ '10.70.0.2': 'a/eth0', 'fd70::2': 'a/eth0' });
+      expect(await s.claimHolder('fd70::2')).toEqual({ containerID: 'a', ifname: 'eth0' });
+      expect(await s.claimHolder('10.70.0.9')).toBeUndefined();
+      const st = await s.state();
+      expect(st.status === 'ok' && st.value.cursors).toEqual({ '0': '10.70.0.2' });
+      expect((await s.listLeases()).leases.map((l) => l.containerID)).toEqual(['a']);
+    });
+    expect(await store.has(NET)).toBe(true);
+    expect(await store.networks()).toContain(NET);
+  });
+
+  test('putLease is all or nothing: an address held by another attachment is a ClaimConflict (101) and nothing changes', async () => {
+    const { store } = await backend.fresh();
+    await withOpen(store, async (s) => {
+      await s.putLease(lease('other', ['10.70.0.3']), undefined, {});
+      const err = await s.putLease(lease('b', ['10.70.0.2', '10.70.0.3']), undefined, {}).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ClaimConflict);
+      expect((err as ClaimConflict).code).toBe(Code.AddressUnavailable);
+      expect((err as ClaimConflict).address).toBe('10.70.0.3');
+      expect(await s.getLease({ containerID: 'b', ifname: 'eth0' })).toBeUndefined();
+      expect(await holders(s)).toEqual({ '10.70.0.3': 'other/eth0' });
+    });
+  });
+
+  test('putLease with the previous record grows a lease; a grow that fails keeps the previous record and its claims', async () => {
+    const { store } = await backend.fresh();
+    await withOpen(store, async (s) => {
+      const one = lease('a', ['10.70.0.2']);
+      await s.putLease(one, undefined, {});
+      const prev = await s.getLease(one);
+      const two = lease('a', ['10.70.0.2', 'fd70::2']);
+      await s.putLease(two, prev, {});
+      expect((await s.getLease(two))?.addresses).toEqual(['10.70.0.2', 'fd70::2']);
+
+      await s.putLease(lease('other', ['fd70::3']), undefined, {});
+      const grown = await s.getLease(two);
+      const err = await s.putLease(lease('a', ['10.70.0.2', 'fd70::2', 'fd70::3']), grown, {}).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ClaimConflict);
+      expect((await s.getLease(two))?.addresses).toEqual(['10.70.0.2', 'fd70::2']);
+      expect(await holders(s)).toEqual({ '10.70.0.2': 'a/eth0', 'fd70::2': 'a/eth0', 'fd70::3': 'other/eth0' });
+    });
+  });
+
+  test('deleteLease removes the record and frees only the claims still its own', async () => {
+    const { store } = await backend.fresh();
+    await withOpen(store, async (s) => {
+      const a = lease('a', ['10.70.0.2']);
+      await s.putLease(a, undefined, {});
+      await s.putLease(lease('b', ['10.70.0.3']), undefined, {});
+      // A record that (wrongly) also names b's address frees only its own.
+      expect(await s.deleteLease({ ...a, addresses: ['10.70.0.2', '10.70.0.3'] })).toEqual(['10.70.0.2']);
+      expect(await s.getLease(a)).toBeUndefined();
+      expect(await holders(s)).toEqual({ '10.70.0.3': 'b/eth0' });
+    });
+  });
+
+  test('release frees whatever the attachment holds; an unknown attachment, or a second release, frees nothing', async () => {
+    const { store } = await backend.fresh();
+    await withOpen(store, async (s) => {
+      await s.putLease(lease('a', ['10.70.0.2', 'fd70::2']), undefined, {});
+      await s.putLease(lease('a', ['10.70.0.5'], 'net1'), undefined, {});
+      expect((await s.release({ containerID: 'a', ifname: 'eth0' })).sort()).toEqual(['10.70.0.2', 'fd70::2']);
+      expect(await s.release({ containerID: 'a', ifname: 'eth0' })).toEqual([]);
+      expect(await s.release({ containerID: 'nobody', ifname: 'eth0' })).toEqual([]);
+      expect(await holders(s)).toEqual({ '10.70.0.5': 'a/net1' });
+    });
+  });
+
+  test('removeClaim removes a claim no record owns, and leaves one whose holder has a record', async () => {
+    const { store, plantOrphan } = await backend.fresh();
+    await withOpen(store, (s) => s.putLease(lease('a', ['10.70.0.2']), undefined, {}));
+    await plantOrphan('10.70.0.9', { containerID: 'gone', ifname: 'eth0' });
+    await withOpen(store, async (s) => {
+      expect(await holders(s)).toEqual({ '10.70.0.2': 'a/eth0', '10.70.0.9': 'gone/eth0' });
+      await s.removeClaim('10.70.0.9');
+      await s.removeClaim('10.70.0.2');
+      await s.removeClaim('10.70.0.77');
+      expect(await holders(s)).toEqual({ '10.70.0.2': 'a/eth0' });
+    });
+  });
+
+  test('a reader opened without create on a network that does not exist is an error, and creates nothing', async () => {
+    const { store } = await backend.fresh();
+    const err = await store.open('never-made', { lockTimeoutMs: 1000, create: false }).then(
+      (s) => {
+        s.close();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    // etcd has no place to be missing from: a network there exists once a key names it.
+    if (backend.name !== 'etcd') expect(err).toBeInstanceOf(CniError);
+    expect(await store.has('never-made')).toBe(false);
+  });
+});
