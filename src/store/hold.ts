@@ -1,6 +1,6 @@
 // Holds as stored, whatever the backend: one decoder that every reader goes through, and the rules of what a
 // DEL leaves behind for the next pod (a hold for the same pod, or a cooldown).
-import { HOLD_FORMAT, type Hold, type HoldKey } from '../allocator/reuse.js';
+import { HOLD_FORMAT, type Hold } from '../allocator/reuse.js';
 import { canonicalIp } from '../net/ip.js';
 import type { Lease } from './lease.js';
 import { decodeVersioned } from './lease.js';
@@ -63,5 +63,3 @@ export function holdFor(lease: Lease, policy: ReleasePolicy | undefined): Hold |
  */
 export const keepsHold = (existing: Hold, lease: Lease): boolean =>
   existing.containerID === lease.containerID && existing.releasedAt >= lease.createdAt && existing.addresses.join() === lease.addresses.join();
-
-export const holdKeyOf = (h: HoldKey): HoldKey => ({ namespace: h.namespace, name: h.name, ifname: h.ifname });

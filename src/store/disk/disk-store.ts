@@ -70,6 +70,28 @@ const io = <T>(what: string, path: string, f: () => T): T => {
 
 const NO_LOCK: Lock = { path: '', waitedMs: 0, release: () => {} };
 
+/** The documents `*.json` among `names` in dir, each through its decoder; what cannot be read or decoded apart. */
+function readDocuments<T>(dir: string, names: string[], decode: (text: string) => T | string): { docs: T[]; unreadable: Unreadable[] } {
+  const docs: T[] = [];
+  const unreadable: Unreadable[] = [];
+  for (const name of names) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    const path = join(dir, name);
+    let text: string | undefined;
+    try {
+      text = readIfExists(path);
+    } catch (e) {
+      unreadable.push({ path, why: ioError('reading', path, e).message });
+      continue;
+    }
+    if (text === undefined) continue;
+    const doc = decode(text);
+    if (typeof doc === 'string') unreadable.push({ path, why: doc });
+    else docs.push(doc);
+  }
+  return { docs, unreadable };
+}
+
 /** Reads one network directory; writes nothing. */
 class DiskReader implements NetworkReader {
   constructor(
@@ -138,26 +160,14 @@ class DiskReader implements NetworkReader {
   }
 
   protected readLeases(): { leases: Lease[]; unreadable: Unreadable[] } {
-    const leases: Lease[] = [];
-    const unreadable: Unreadable[] = [];
     // A directory only host-local has written to has no records yet.
-    if (!io('checking', this.leasesDir, () => exists(this.leasesDir))) return { leases, unreadable };
-    for (const name of io('listing', this.leasesDir, () => readdirSync(this.leasesDir))) {
-      if (!name.endsWith('.json') || name.startsWith('.')) continue;
-      const path = join(this.leasesDir, name);
-      let text: string | undefined;
-      try {
-        text = readIfExists(path);
-      } catch (e) {
-        unreadable.push({ path, why: ioError('reading', path, e).message });
-        continue;
-      }
-      if (text === undefined) continue;
-      const lease = decodeLease(text);
-      if (typeof lease === 'string') unreadable.push({ path, why: lease });
-      else leases.push(lease);
-    }
-    return { leases, unreadable };
+    if (!io('checking', this.leasesDir, () => exists(this.leasesDir))) return { leases: [], unreadable: [] };
+    const { docs, unreadable } = readDocuments(
+      this.leasesDir,
+      io('listing', this.leasesDir, () => readdirSync(this.leasesDir)),
+      decodeLease,
+    );
+    return { leases: docs, unreadable };
   }
 
   async listClaims(): Promise<Claim[]> {
@@ -203,23 +213,7 @@ class DiskReader implements NetworkReader {
   }
 
   async reuse(): Promise<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }> {
-    const holds: Hold[] = [];
-    const unreadable: Unreadable[] = [];
-    for (const name of namesIn(this.holdsDir)) {
-      if (!name.endsWith('.json') || name.startsWith('.')) continue;
-      const path = join(this.holdsDir, name);
-      let text: string | undefined;
-      try {
-        text = readIfExists(path);
-      } catch (e) {
-        unreadable.push({ path, why: ioError('reading', path, e).message });
-        continue;
-      }
-      if (text === undefined) continue;
-      const hold = decodeHold(text);
-      if (typeof hold === 'string') unreadable.push({ path, why: hold });
-      else holds.push(hold);
-    }
+    const { docs: holds, unreadable } = readDocuments(this.holdsDir, namesIn(this.holdsDir), decodeHold);
     const cooling: Cooling[] = [];
     for (const address of namesIn(this.coolingDir)) {
       if (!claimAddress(address)) continue;
