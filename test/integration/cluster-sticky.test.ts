@@ -168,6 +168,35 @@ describe.skipIf(!!missing)(`ipam.sticky and the cooldown in cluster mode, on a r
     expect((await call('ADD', good, 'j3', 'web-3')).address).toBe(held);
   });
 
+  it('a pod gets its held address back in a range holding more keys than the ADD’s first read takes', async () => {
+    const p = newPrefix();
+    const first = await call('ADD', conf(p, 'node-a', '10.77.0.0/23'), 'w1', 'web-4');
+    await call('DEL', conf(p, 'node-a', '10.77.0.0/23'), 'w1', 'web-4');
+    // Another network of the pool holds 323 addresses around it, and the cursor stands near the range's end:
+    // the search wraps round and reads the held address's key in a window, after the pod's own read of it.
+    const x = Number(first.address!.split('.')[3]);
+    const v4 = (third: number, fourth: number) => ({ family: 4 as const, value: (10n << 24n) + (77n << 16n) + (BigInt(third) << 8n) + BigInt(fourth) });
+    const planted = [
+      ...Array.from({ length: 55 }, (_, i) => v4(1, 200 + i)),
+      ...Array.from({ length: x - 2 }, (_, i) => v4(0, 2 + i)),
+      ...Array.from({ length: 250 }, (_, i) => (x + 1 + i < 256 ? v4(0, x + 1 + i) : v4(1, x + 1 + i - 256))),
+    ];
+    const client = new EtcdClient({ endpoints: cluster.endpoints, timeoutMs: 5000 });
+    const layout = new ClusterLayout({ prefix: p, pool: 'sts', network: 'other', node: 'node-x' });
+    for (let i = 0; i < planted.length; i += 100) {
+      const puts = planted
+        .slice(i, i + 100)
+        .map((ip) => ({ put: { key: layout.addressKey(ip), value: JSON.stringify({ network: 'other', containerID: `x${ip.value}`, ifname: 'eth0' }) } }));
+      await client.txn({ compare: [], success: puts });
+    }
+    await client.txn({
+      compare: [],
+      success: [{ put: { key: `${p}/networks/sts/state`, value: JSON.stringify({ format: 1, network: 'sts', cursors: { '0': '10.77.1.220' } }) } }],
+    });
+    client.close();
+    expect((await call('ADD', conf(p, 'node-b', '10.77.0.0/23'), 'w2', 'web-4')).address).toBe(first.address);
+  });
+
   it('cooldown: a freed address is skipped while another is free, in every node', async () => {
     const p = newPrefix();
     const c = (node: string) => conf(p, node, '10.74.0.0/29', { sticky: undefined, reuseCooldownSeconds: 600 });

@@ -69,14 +69,15 @@ class Knowledge {
     return this.covers(ip.family, ip.value, ip.value);
   }
 
-  /** An address read as free to this ADD (its key names the pod's own hold). */
+  /** Addresses free to this ADD whatever a window read later says: their keys name the pod's own hold. */
+  private readonly ours = new Set<string>();
+
   free(ip: Ip): void {
-    this.held.delete(ipKey(ip));
-    this.known.push({ family: ip.family, first: ip.value, last: ip.value });
+    this.ours.add(ipKey(ip));
   }
 
   /** Unknown addresses answer taken: the allocator never hands out one it has not seen free. */
-  readonly view: LeaseView = { isTaken: (ip) => this.held.has(ipKey(ip)) || !this.knows(ip) };
+  readonly view: LeaseView = { isTaken: (ip) => !this.ours.has(ipKey(ip)) && (this.held.has(ipKey(ip)) || !this.knows(ip)) };
 }
 
 class EtcdReader implements NetworkReader {
