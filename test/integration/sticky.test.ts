@@ -1,7 +1,7 @@
 // Pod-aware allocation on a node's disk, in-process through runPlugin with the environment and config a
 // runtime sends: kubelet's CNI_ARGS (K8S_POD_*), and runtimeConfig with the pod's annotations as libcni
 // injects it for a plugin that declares the capability io.kubernetes.cri.pod-annotations.
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Code } from '../../src/base/errors';
@@ -143,6 +143,27 @@ describe('ipam.reuseCooldownSeconds on a node’s disk', () => {
     at(100);
     await del('c1', undefined, cooled());
     expect(readlinkSync(join(netDir(), 'cooling', '10.70.0.2'))).toBe('2026-12-07T12:02:00.000Z');
+  });
+});
+
+describe('holds/ and cooling/ replaced by symbolic links', () => {
+  it('are never followed: DEL still frees, ADD still allocates, and nothing outside the data dir is read, written or removed', async () => {
+    const both = () => conf({ reuseCooldownSeconds: 60 });
+    expect((await add('c1', 'web-0', both())).address).toBe('10.70.0.2');
+    expect((await add('c2', undefined, both())).address).toBe('10.70.0.3');
+    const outside = join(data.dir, 'outside');
+    mkdirSync(outside);
+    // What a hold and a cooldown there would be named, planted outside to see that nothing touches them.
+    writeFileSync(join(outside, 'shop@web-0@eth0.json'), 'not ours');
+    writeFileSync(join(outside, '10.70.0.4'), 'not ours');
+    for (const d of ['holds', 'cooling']) symlinkSync(outside, join(netDir(), d));
+    expect((await del('c1', 'web-0', both())).exitCode).toBe(0);
+    expect((await del('c2', undefined, both())).exitCode).toBe(0);
+    expect(claims()).toEqual([]);
+    const next = await add('c3', 'web-0', both());
+    expect(next.exitCode, next.stdout).toBe(0);
+    expect(readdirSync(outside).sort()).toEqual(['10.70.0.4', 'shop@web-0@eth0.json']);
+    expect(readFileSync(join(outside, 'shop@web-0@eth0.json'), 'utf8')).toBe('not ours');
   });
 });
 

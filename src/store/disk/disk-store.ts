@@ -212,10 +212,21 @@ class DiskReader implements NetworkReader {
     return join(this.location, COOLING_DIR);
   }
 
+  /**
+   * Whether holds/ or cooling/ is there to read and change: a real directory. One replaced by a symlink or a
+   * file is never followed (undefined says so), so nothing is read or removed through it.
+   */
+  protected ownDir(path: string): boolean | undefined {
+    const st = io('checking', path, () => lstatIfExists(path));
+    return st === undefined ? false : st.isDirectory() ? true : undefined;
+  }
+
   async reuse(): Promise<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }> {
-    const { docs: holds, unreadable } = readDocuments(this.holdsDir, namesIn(this.holdsDir), decodeHold);
+    const holdsDir = this.ownDir(this.holdsDir);
+    const { docs: holds, unreadable } = readDocuments(this.holdsDir, holdsDir ? namesIn(this.holdsDir) : [], decodeHold);
+    if (holdsDir === undefined) unreadable.push({ path: this.holdsDir, why: 'is not a directory (a symbolic link or a file); it is not followed' });
     const cooling: Cooling[] = [];
-    for (const address of namesIn(this.coolingDir)) {
+    for (const address of this.ownDir(this.coolingDir) ? namesIn(this.coolingDir) : []) {
       if (!claimAddress(address)) continue;
       // A cooldown is a hint: one that cannot be read is no cooldown.
       let target: string | undefined;
@@ -231,6 +242,7 @@ class DiskReader implements NetworkReader {
   }
 
   protected readHold(hold: Hold): Hold | undefined {
+    if (!this.ownDir(this.holdsDir)) return undefined;
     const path = join(this.holdsDir, holdFileName(hold));
     const text = io('reading', path, () => readIfExists(path));
     const got = text === undefined ? undefined : decodeHold(text);
@@ -369,7 +381,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     // One fsync makes the claims and the cursors link durable together.
     io('syncing', this.location, () => fsyncDir(this.location));
     // A cooldown left on an address claimed now is over; one that comes back after a crash delays nothing held.
-    for (const a of fresh) unlinkQuiet(join(this.coolingDir, a));
+    if (this.ownDir(this.coolingDir)) for (const a of fresh) unlinkQuiet(join(this.coolingDir, a));
     if (ending) await this.endHold(ending);
   }
 
@@ -385,7 +397,7 @@ class DiskSession extends DiskReader implements NetworkSession {
   }
 
   async endCooling(addresses: string[]): Promise<void> {
-    if (addresses.length === 0) return;
+    if (addresses.length === 0 || !this.ownDir(this.coolingDir)) return;
     io('removing cooldowns in', this.coolingDir, () => {
       for (const a of addresses) unlinkIfExists(join(this.coolingDir, a));
       fsyncDir(this.coolingDir);
