@@ -10,7 +10,8 @@ import { runPlugin } from '../../src/plugin/dispatch';
 import { ClusterLayout } from '../../src/store/etcd/layout';
 import { EtcdPool } from '../../src/store/etcd/pool';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
-import { addressOf, runCniAsync, tempDataDir } from '../helpers/leasehold';
+import { writeFileSync } from 'node:fs';
+import { addressOf, cliIn, runCniAsync, tempDataDir } from '../helpers/leasehold';
 
 const missing = etcdMissing();
 const why = missing ? ` (skipped: ${missing})` : '';
@@ -195,6 +196,32 @@ describe.skipIf(!!missing)(`ipam.sticky and the cooldown in cluster mode, on a r
     });
     client.close();
     expect((await call('ADD', conf(p, 'node-b', '10.77.0.0/23'), 'w2', 'web-4')).address).toBe(first.address);
+  });
+
+  it('the CLI on a cluster network: list and status show the hold, check reports it once ended, gc frees its keys, release --hold ends another', async () => {
+    const p = newPrefix();
+    const short = conf(p, 'node-a', '10.78.0.0/24', { sticky: { holdSeconds: 1 } });
+    const file = join(root.dir, `${p.slice(1)}.conflist`);
+    const { ipam } = JSON.parse(short);
+    writeFileSync(file, JSON.stringify({ cniVersion: '1.1.0', name: 'sts', plugins: [{ type: 'macvlan', ipam }] }));
+    const opts = ['--config', file, '--data-dir', join(root.dir, 'node-a')];
+    const a = (await call('ADD', short, 'q1', 'web-5')).address!;
+    const b = (await call('ADD', conf(p, 'node-a', '10.78.0.0/24'), 'q2', 'web-6')).address!;
+    await call('DEL', short, 'q1', 'web-5');
+    await call('DEL', conf(p, 'node-a', '10.78.0.0/24'), 'q2', 'web-6');
+    const list = (await cliIn(['list', ...opts, '--json'])).json;
+    expect(list.held.map((r: { address: string; pod: string }) => `${r.pod} ${r.address}`).sort()).toEqual([`shop/web-5 ${a}`, `shop/web-6 ${b}`]);
+    expect((await cliIn(['status', ...opts, '--json'])).json.networks[0].ranges[0]).toMatchObject({ held: 2 });
+    await new Promise((r) => setTimeout(r, 1100));
+    const check = await cliIn(['check', ...opts, '--json']);
+    expect(check.json.findings.filter((f: { kind: string }) => f.kind === 'hold-expired')).toMatchObject([{ addresses: [a], freeable: true }]);
+    const gc = await cliIn(['gc', ...opts, '--json']);
+    expect(gc.json.freed).toMatchObject([{ kind: 'hold', reason: 'hold-expired', addresses: [a] }]);
+    expect(keys(holdKey(p, 'web-5'))).toEqual([]);
+    const released = await cliIn(['release', '--hold', 'shop/web-6', ...opts, '--json']);
+    expect(released.json.freed).toMatchObject([{ kind: 'hold', reason: 'released', addresses: [b] }]);
+    // Both addresses' keys are gone from the pool: any node may claim them again.
+    expect(keys(`${p}/pools/sts/addresses/`)).toEqual([]);
   });
 
   it('cooldown: a freed address is skipped while another is free, in every node', async () => {
