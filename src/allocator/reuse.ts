@@ -66,7 +66,7 @@ export class ReuseRules {
   private readonly coolingIps: Array<{ ip: Ip; until: string }> = [];
   private readonly heldIps: Array<{ ip: Ip; hold: Hold }> = [];
 
-  constructor(readonly facts: ReuseFacts | undefined) {
+  constructor(facts: ReuseFacts | undefined) {
     const mine = ownHold(facts);
     this.own = parsed(mine?.addresses ?? []);
     if (!facts) return;
