@@ -7,6 +7,8 @@
 //                                             (port ignored); non-blocking socket, TCP_NODELAY
 //   send(fd, buffer, timeoutMs)               writes all of it
 //   recv(fd, timeoutMs) -> Buffer             what arrived (empty: the peer closed)
+//   idle(fd) -> boolean                       true while the connection is open with nothing to read: a
+//                                             pooled socket the peer closed, or wrote to, is not reused
 //   close(fd)
 // Failures throw an Error whose code is the errno name (ETIMEDOUT when the timeout passed).
 
@@ -29,7 +31,8 @@ static napi_value fail(napi_env env, int err, const char *what) {
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
   const char *code = err == ETIMEDOUT ? "ETIMEDOUT" : err == ECONNREFUSED ? "ECONNREFUSED" : err == ECONNRESET ? "ECONNRESET"
                    : err == EPIPE ? "EPIPE" : err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : err == EHOSTUNREACH ? "EHOSTUNREACH"
-                   : err == ENETUNREACH ? "ENETUNREACH" : err == EADDRNOTAVAIL ? "EADDRNOTAVAIL" : err == EINVAL ? "EINVAL" : "EIO";
+                   : err == ENETUNREACH ? "ENETUNREACH" : err == EADDRNOTAVAIL ? "EADDRNOTAVAIL" : err == EINVAL ? "EINVAL"
+                   : err == EAGAIN ? "EAGAIN" : err == ENOTCONN ? "ENOTCONN" : err == ECONNABORTED ? "ECONNABORTED" : "EIO";
   napi_throw_error(env, code, msg);
   return NULL;
 }
@@ -99,7 +102,8 @@ static napi_value Connect(napi_env env, napi_callback_info info) {
   }
   if (connect(fd, (struct sockaddr *)&sa, sa_len) != 0) {
     int err = errno;
-    if (err == EINPROGRESS || err == EAGAIN) {
+    // For AF_UNIX, EAGAIN is a full backlog: not connected, nothing will be (unlike TCP's EINPROGRESS).
+    if (err == EINPROGRESS || err == EINTR) {
       int so = 0;
       socklen_t so_len = sizeof so;
       if (wait_for(fd, POLLOUT, deadline) != 0) err = errno;
@@ -162,6 +166,21 @@ static napi_value Recv(napi_env env, napi_callback_info info) {
   }
 }
 
+static napi_value Idle(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!args(env, info, 1, argv) || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "idle(fd)");
+    return NULL;
+  }
+  char c;
+  ssize_t n;
+  do n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  napi_value res;
+  napi_get_boolean(env, n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK), &res);
+  return res;
+}
+
 static napi_value Close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   int32_t fd;
@@ -174,6 +193,7 @@ void register_socket(napi_env env, napi_value exports) {
     { "connect", NULL, Connect, NULL, NULL, NULL, napi_enumerable, NULL },
     { "send", NULL, Send, NULL, NULL, NULL, napi_enumerable, NULL },
     { "recv", NULL, Recv, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "idle", NULL, Idle, NULL, NULL, NULL, napi_enumerable, NULL },
     { "close", NULL, Close, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -17,4 +17,6 @@ export interface Lease extends Attachment {
   adoptedFromHostLocal?: boolean;
   /** Cluster mode: the node that made the attachment. */
   node?: string;
+  /** Cluster mode: the machine that node ran on (a hash of its /etc/machine-id); absent in older records. */
+  machine?: string;
 }

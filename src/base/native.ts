@@ -14,6 +14,8 @@ export interface NativeAddon {
   send(fd: number, data: Buffer, timeoutMs: number): void;
   /** What arrived; empty when the peer closed. */
   recv(fd: number, timeoutMs: number): Buffer;
+  /** Whether the connection is open with nothing to read (a pooled socket is checked before reuse). */
+  idle(fd: number): boolean;
   close(fd: number): void;
 }
 

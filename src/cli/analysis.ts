@@ -6,7 +6,7 @@ import type { NetConf } from '../config/load.js';
 import { type Ip, formatCidr, formatIp, tryParseIp } from '../net/ip.js';
 import { type Range, type Span, inRange, rangeSize } from '../net/range.js';
 import type { Lease } from '../store/lease.js';
-import { ownPart } from '../store/store.js';
+import { ownPart, ownership } from '../store/store.js';
 import type { Facts } from './context.js';
 import { duration, percent, shortId } from './format.js';
 import { expiredHolds, reuseRows } from './holds.js';
@@ -28,6 +28,7 @@ export type FindingKind =
   | 'index-missing'
   | 'index-orphan'
   | 'node-silent'
+  | 'node-name-clash'
   | 'hold-expired';
 
 export interface Finding {
@@ -71,19 +72,19 @@ export function byLeak(a: Leak, b: Leak): number {
 const who = (l: { containerID: string; ifname: string }): string => `${shortId(l.containerID)}/${l.ifname}`;
 
 /**
- * Flags shown next to a lease; a lease with any flag is one gc frees. In cluster mode (`node`) another node's
- * lease gets none: this boot and this node's netns say nothing about it.
+ * Flags shown next to a lease; a lease with any flag is one gc frees. In cluster mode (`me.node`) a lease this
+ * name did not make on this machine gets none: this boot and this node's netns say nothing about it.
  */
-export function leaseFlags(lease: Lease, facts: Facts, node?: string): LeaseFlag[] {
+export function leaseFlags(lease: Lease, facts: Facts, me: { node?: string; machine?: string | null }): LeaseFlag[] {
   const flags: LeaseFlag[] = [];
-  if (node !== undefined && lease.node !== node) return flags;
+  if (me.node !== undefined && ownPart(me, [lease], []).leases.length === 0) return flags;
   if (isStaleBoot(lease, facts.bootId)) flags.push('stale-boot');
   if (isNetnsGone(lease, facts.netnsExists)) flags.push('netns-gone');
   return flags;
 }
 
 /** What this node may judge: everything on its own disk; in cluster mode its own leases only (see ownState). */
-export const judgeable = (snap: NetworkSnapshot): Pick<NetworkSnapshot, 'leases' | 'claims'> => ownPart(snap.node, snap.leases, snap.claims);
+export const judgeable = (snap: NetworkSnapshot): Pick<NetworkSnapshot, 'leases' | 'claims'> => ownPart(snap, snap.leases, snap.claims);
 
 /** The facts the leak rule gets for a snapshot: this boot, live netns, and whether leasehold has written here. */
 export const leakFacts = (snap: NetworkSnapshot, facts: Facts): Facts => ({ ...facts, imported: snap.state.status !== 'missing' });
@@ -217,8 +218,9 @@ function reuseIn(snap: NetworkSnapshot, range: Range, now: number): { held: numb
 }
 
 /**
- * Cluster mode: records and the nodes' indexes must agree (one transaction writes both), and a node that
- * holds leases but has not claimed or released for longer than --silent-after may be gone for good.
+ * Cluster mode: records and the nodes' indexes must agree (one transaction writes both), no other machine
+ * uses this node's name, and a node that holds leases but has not claimed or released for longer than
+ * --silent-after may be gone for good.
  */
 export function nodeFindings(snap: NetworkSnapshot, facts: Facts): Finding[] {
   const n = snap.nodes;
@@ -251,6 +253,16 @@ export function nodeFindings(snap: NetworkSnapshot, facts: Facts): Finding[] {
       const detail = `address key of ${c.address}${holder}; leasehold release ${c.address} --force frees it once that holder is gone`;
       out.push(finding({ network: net, kind: 'orphan-claim', detail, addresses: [c.address], ...c.holder }));
     }
+  }
+  // Leases made under this node's name on another machine: two machines share the name (ADD refuses the second).
+  const me = snap.node;
+  const clash = me === undefined ? [] : snap.leases.filter((l) => l.node === me && ownership(l, { node: me, machine: snap.machine ?? null }) === 'other');
+  if (clash.length > 0) {
+    const addresses = clash.flatMap((l) => l.addresses);
+    const detail =
+      `${clash.length} lease(s) (${addresses.join(', ')}) were made under this node's name ${me} by another machine; ` +
+      'give every machine its own ipam.cluster.nodeName (this node frees none of them)';
+    out.push(finding({ network: net, kind: 'node-name-clash', detail, addresses }));
   }
   const held = new Map<string, Lease[]>();
   for (const l of snap.leases) if (l.node !== undefined) held.set(l.node, [...(held.get(l.node) ?? []), l]);
@@ -329,7 +341,7 @@ export interface Usage {
 export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage {
   const cursors = snap.state.status === 'ok' ? snap.state.value.cursors : {};
   const placed = snap.leases.flatMap((lease) => {
-    const flags = leaseFlags(lease, facts, snap.node);
+    const flags = leaseFlags(lease, facts, snap);
     return lease.addresses.flatMap((a) => {
       const ip = tryParseIp(a);
       return ip ? [{ ip, lease, flags }] : [];
@@ -395,7 +407,7 @@ export interface NetworkSummary {
 }
 
 export function summarize(snap: NetworkSnapshot, facts: Facts, conf: { file: string; conf: NetConf } | undefined): NetworkSummary {
-  const flags = snap.leases.map((l) => leaseFlags(l, facts, snap.node));
+  const flags = snap.leases.map((l) => leaseFlags(l, facts, snap));
   const claimLeaks = leaks(snap, facts).filter((f) => !f.leak?.lease);
   const use = conf ? usage(snap, conf.conf, facts) : undefined;
   const rows = reuseRows(snap, facts.now);

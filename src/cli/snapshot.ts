@@ -9,6 +9,8 @@ export interface NetworkSnapshot {
   network: string;
   /** Cluster mode: the node this CLI runs on; only its own leases can be judged here. */
   node?: string;
+  /** Cluster mode: the machine this CLI runs on (see NodeIdentity). */
+  machine?: string | null;
   location: string;
   state: StateView;
   leases: Lease[];
@@ -26,7 +28,7 @@ export async function snapshotOf(r: NetworkReader): Promise<NetworkSnapshot> {
   const nodes = r.nodes && (await r.nodes());
   return {
     network: r.network,
-    ...(r.node !== undefined && { node: r.node }),
+    ...(r.node !== undefined && { node: r.node, machine: r.machine ?? null }),
     location: r.location,
     state,
     leases: records.leases,

@@ -20,10 +20,11 @@ export interface ClusterConf {
 
 const bad = (key: string, msg: string): CniError => new CniError(Code.InvalidConfig, `ipam.cluster.${key} ${msg}`);
 
+/** The full host name: `worker1.dc-a` and `worker1.dc-b` are two nodes (the machine id tells apart the rest). */
 function hostName(): string {
   // node:os only in cluster mode: the disk path never pays for it.
   const { hostname } = require('node:os') as typeof import('node:os');
-  return hostname().split('.')[0]!;
+  return hostname();
 }
 
 export function buildCluster(raw: RawCluster & Record<string, unknown>, network: string): ClusterConf {

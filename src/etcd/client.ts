@@ -6,6 +6,7 @@ import { nowMs } from '../base/proc.js';
 import type { ClusterConf } from '../config/cluster.js';
 import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError, type AttemptFailure } from './errors.js';
 import { fromBase64, toBase64, type Bytes } from './keys.js';
+import { isHeaderValue } from './http1.js';
 import { AttemptError, Transport, type Endpoint, type TlsMaterial } from './transport.js';
 
 /**
@@ -129,23 +130,6 @@ export interface StatusResponse {
 // biome-ignore lint/suspicious/noExplicitAny: the gateway's JSON, read field by field with a default for each
 type Wire = Record<string, any>;
 
-const big = (v: unknown): bigint => (typeof v === 'string' || typeof v === 'number' ? BigInt(v) : 0n);
-
-const header = (h: Wire | undefined): ResponseHeader => ({
-  clusterId: big(h?.cluster_id),
-  memberId: big(h?.member_id),
-  revision: big(h?.revision),
-  raftTerm: big(h?.raft_term),
-});
-
-const keyValue = (kv: Wire): KeyValue => ({
-  key: fromBase64(kv.key),
-  value: fromBase64(kv.value),
-  createRevision: big(kv.create_revision),
-  modRevision: big(kv.mod_revision),
-  version: big(kv.version),
-});
-
 const rangeWire = (r: RangeRequest): Wire => ({
   key: toBase64(r.key),
   ...(r.rangeEnd !== undefined && { range_end: toBase64(r.rangeEnd) }),
@@ -186,17 +170,139 @@ function opWire(op: RequestOp): Wire {
   return { request_txn: txnWire(op.txn) };
 }
 
-const rangeAnswer = (w: Wire): RangeResponse => ({ header: header(w.header), kvs: (w.kvs ?? []).map(keyValue), more: w.more === true, count: big(w.count) });
-const putAnswer = (w: Wire): PutResponse => ({ header: header(w.header), ...(w.prev_kv && { prevKv: keyValue(w.prev_kv) }) });
-const deleteAnswer = (w: Wire): DeleteRangeResponse => ({ header: header(w.header), deleted: big(w.deleted), prevKvs: (w.prev_kvs ?? []).map(keyValue) });
-const txnAnswer = (w: Wire): NestedTxnResponse => ({ header: header(w.header), succeeded: w.succeeded === true, responses: (w.responses ?? []).map(opAnswer) });
+// ---- answers, decoded by type: what etcd would not send is a malformed answer, never a TypeError ----
 
-function opAnswer(w: Wire): ResponseOp {
-  if (w.response_range) return { range: rangeAnswer(w.response_range) };
-  if (w.response_put) return { put: putAnswer(w.response_put) };
-  if (w.response_delete_range) return { deleteRange: deleteAnswer(w.response_delete_range) };
-  if (w.response_txn) return { txn: txnAnswer(w.response_txn) };
-  throw new Error(`etcd txn answer holds an operation this client does not know: ${JSON.stringify(w).slice(0, 200)}`);
+/** An answer of the wrong shape: the call counts it as a failed attempt, as when no answer came. */
+class MalformedAnswer extends Error {}
+
+const bad = (what: string, v: unknown): MalformedAnswer => new MalformedAnswer(`${what} is ${JSON.stringify(v)?.slice(0, 60)}`);
+
+const isObject = (v: unknown): v is Wire => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A message; the gateway omits empty ones. */
+const message = (v: unknown, what: string): Wire => {
+  if (v === undefined) return {};
+  if (!isObject(v)) throw bad(what, v);
+  return v;
+};
+
+/** A 64-bit unsigned integer: a decimal string, as the gateway writes them, or a safe integer; omitted: 0. */
+function u64(v: unknown, what: string): bigint {
+  if (v === undefined) return 0n;
+  if (typeof v === 'string' && /^\d{1,20}$/.test(v) && BigInt(v) < 1n << 64n) return BigInt(v);
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+  throw bad(what, v);
+}
+
+function bool(v: unknown, what: string): boolean {
+  if (v === undefined || typeof v === 'boolean') return v === true;
+  throw bad(what, v);
+}
+
+function text(v: unknown, what: string): string {
+  if (v === undefined || typeof v === 'string') return v ?? '';
+  throw bad(what, v);
+}
+
+/** Bytes as the gateway carries them: standard base64. */
+function bytes(v: unknown, what: string): string {
+  if (v === undefined) return '';
+  if (typeof v !== 'string' || v.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) throw bad(what, v);
+  return fromBase64(v);
+}
+
+function list<T>(v: unknown, what: string, item: (x: unknown, what: string) => T): T[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw bad(what, v);
+  return v.map((x, i) => item(x, `${what}[${i}]`));
+}
+
+const header = (v: unknown, what: string): ResponseHeader => {
+  const h = message(v, what);
+  return {
+    clusterId: u64(h.cluster_id, `${what}.cluster_id`),
+    memberId: u64(h.member_id, `${what}.member_id`),
+    revision: u64(h.revision, `${what}.revision`),
+    raftTerm: u64(h.raft_term, `${what}.raft_term`),
+  };
+};
+
+const keyValue = (v: unknown, what: string): KeyValue => {
+  const kv = message(v, what);
+  return {
+    key: bytes(kv.key, `${what}.key`),
+    value: bytes(kv.value, `${what}.value`),
+    createRevision: u64(kv.create_revision, `${what}.create_revision`),
+    modRevision: u64(kv.mod_revision, `${what}.mod_revision`),
+    version: u64(kv.version, `${what}.version`),
+  };
+};
+
+/** The answer as a whole is a JSON object (null, an array or a number is no answer of etcd's). */
+const answerObject = (v: unknown, what: string): Wire => {
+  if (!isObject(v)) throw bad(what, v);
+  return v;
+};
+
+const rangeAnswer = (v: unknown, what = 'the answer'): RangeResponse => {
+  const w = answerObject(v, what);
+  return {
+    header: header(w.header, `${what}.header`),
+    kvs: list(w.kvs, `${what}.kvs`, keyValue),
+    more: bool(w.more, `${what}.more`),
+    count: u64(w.count, `${what}.count`),
+  };
+};
+const putAnswer = (v: unknown, what = 'the answer'): PutResponse => {
+  const w = answerObject(v, what);
+  return { header: header(w.header, `${what}.header`), ...(w.prev_kv !== undefined && { prevKv: keyValue(w.prev_kv, `${what}.prev_kv`) }) };
+};
+const deleteAnswer = (v: unknown, what = 'the answer'): DeleteRangeResponse => {
+  const w = answerObject(v, what);
+  return { header: header(w.header, `${what}.header`), deleted: u64(w.deleted, `${what}.deleted`), prevKvs: list(w.prev_kvs, `${what}.prev_kvs`, keyValue) };
+};
+const txnAnswer = (v: unknown, what = 'the answer'): NestedTxnResponse => {
+  const w = answerObject(v, what);
+  return {
+    header: header(w.header, `${what}.header`),
+    succeeded: bool(w.succeeded, `${what}.succeeded`),
+    responses: list(w.responses, `${what}.responses`, opAnswer),
+  };
+};
+const statusAnswer = (v: unknown, what = 'the answer'): StatusResponse => {
+  const w = answerObject(v, what);
+  return {
+    header: header(w.header, `${what}.header`),
+    version: text(w.version, `${what}.version`),
+    leader: u64(w.leader, `${what}.leader`),
+    raftIndex: u64(w.raftIndex, `${what}.raftIndex`),
+    raftTerm: u64(w.raftTerm, `${what}.raftTerm`),
+    dbSize: u64(w.dbSize, `${what}.dbSize`),
+  };
+};
+
+/** One operation's answer within a txn: exactly one of the four kinds. */
+function opAnswer(v: unknown, what: string): ResponseOp {
+  const w = answerObject(v, what);
+  const kinds = ['response_range', 'response_put', 'response_delete_range', 'response_txn'].filter((k) => w[k] !== undefined);
+  if (kinds.length !== 1) throw bad(what, v);
+  if (kinds[0] === 'response_range') return { range: rangeAnswer(w.response_range, `${what}.response_range`) };
+  if (kinds[0] === 'response_put') return { put: putAnswer(w.response_put, `${what}.response_put`) };
+  if (kinds[0] === 'response_delete_range') return { deleteRange: deleteAnswer(w.response_delete_range, `${what}.response_delete_range`) };
+  return { txn: txnAnswer(w.response_txn, `${what}.response_txn`) };
+}
+
+/** A txn's answer holds one response per operation of the branch that ran, each of its kind (nested txns alike). */
+function matchTxn(t: TxnRequest, r: NestedTxnResponse, what: string): NestedTxnResponse {
+  const ops = r.succeeded ? t.success : (t.failure ?? []);
+  if (r.responses.length !== ops.length) throw new MalformedAnswer(`${what} holds ${r.responses.length} responses for ${ops.length} operations`);
+  ops.forEach((op, i) => {
+    const res = r.responses[i]!;
+    const kind = Object.keys(op)[0] as keyof typeof op;
+    if (!(kind in res)) throw new MalformedAnswer(`${what}.responses[${i}] answers no ${kind}`);
+    if ('txn' in op && 'txn' in res) matchTxn(op.txn, res.txn, `${what}.responses[${i}].response_txn`);
+  });
+  return r;
 }
 
 // ---- failure classification ----
@@ -207,12 +313,18 @@ function opAnswer(w: Wire): ResponseOp {
  */
 const NOT_APPLIED = /no leader|too many requests|not capable|unhealthy cluster/i;
 
-const reasonOf = (status: number, w: Wire | undefined, body: string): string => `HTTP ${status}: ${w?.message ?? w?.error ?? body.slice(0, 200)}`;
+/** What an error answer says: the gateway's message (or error), else the start of the body. */
+const saidIn = (w: unknown, body: string): string =>
+  isObject(w) && typeof (w.message ?? w.error) === 'string' ? String(w.message ?? w.error) : body.slice(0, 200);
+const grpcCodeIn = (w: unknown): number | undefined => (isObject(w) && Number.isInteger(w.code) ? w.code : undefined);
+const reasonOf = (status: number, w: unknown, body: string): string => `HTTP ${status}: ${saidIn(w, body)}`;
+/** etcd's gateway answers 200, or an error status: a 1xx-3xx other than 200 comes from something else. */
+const notEtcds = (status: number): string => `HTTP ${status} is not an answer etcd gives`;
 
-function parseJson(body: string): Wire | undefined {
+/** The body as JSON; undefined when it is not JSON. */
+function parseJson(body: string): unknown {
   try {
-    const v = JSON.parse(body);
-    return typeof v === 'object' && v !== null ? v : undefined;
+    return JSON.parse(body);
   } catch {
     return undefined;
   }
@@ -284,33 +396,25 @@ export class EtcdClient {
   }
 
   async range(r: RangeRequest): Promise<RangeResponse> {
-    return rangeAnswer(await this.call('/v3/kv/range', rangeWire(r), false).then((a) => a.body));
+    return (await this.call('/v3/kv/range', rangeWire(r), false, rangeAnswer)).answer;
   }
 
   async put(p: PutRequest): Promise<PutResponse> {
-    return putAnswer(await this.call('/v3/kv/put', putWire(p), true).then((a) => a.body));
+    return (await this.call('/v3/kv/put', putWire(p), true, putAnswer)).answer;
   }
 
   async deleteRange(d: DeleteRangeRequest): Promise<DeleteRangeResponse> {
-    return deleteAnswer(await this.call('/v3/kv/deleterange', deleteWire(d), true).then((a) => a.body));
+    return (await this.call('/v3/kv/deleterange', deleteWire(d), true, deleteAnswer)).answer;
   }
 
   async txn(t: TxnRequest): Promise<TxnResponse> {
-    const { body, retriedAfterUnknownOutcome } = await this.call('/v3/kv/txn', txnWire(t), writes(t));
-    return { ...txnAnswer(body), retriedAfterUnknownOutcome };
+    const { answer, retriedAfterUnknownOutcome } = await this.call('/v3/kv/txn', txnWire(t), writes(t), (w) => matchTxn(t, txnAnswer(w), 'the answer'));
+    return { ...answer, retriedAfterUnknownOutcome };
   }
 
   /** The answering member's view of the cluster (its id in header.memberId, the leader's id in leader). */
   async status(): Promise<StatusResponse> {
-    const { body: w } = await this.call('/v3/maintenance/status', {}, false);
-    return {
-      header: header(w.header),
-      version: String(w.version ?? ''),
-      leader: big(w.leader),
-      raftIndex: big(w.raftIndex),
-      raftTerm: big(w.raftTerm),
-      dbSize: big(w.dbSize),
-    };
+    return (await this.call('/v3/maintenance/status', {}, false, statusAnswer)).answer;
   }
 
   close(): void {
@@ -321,14 +425,22 @@ export class EtcdClient {
    * Sends one request, moving on to the next endpoint when one refuses connections, says it is unavailable
    * or stays silent for its share of the time left. Rounds repeat while time is left and some member is
    * there but not answering yet (503 during an election, or silent); when every endpoint refuses
-   * connections it fails at once instead of waiting out the budget.
+   * connections it fails at once instead of waiting out the budget. An answer of the wrong shape counts as
+   * a failed attempt, as no answer does (a write's may have been applied); a connection kept from an earlier
+   * call that turns out stale is retried once on a new one.
    */
-  private async call(path: string, payload: Wire, mutating: boolean): Promise<{ body: Wire; retriedAfterUnknownOutcome: boolean }> {
+  private async call<T>(
+    path: string,
+    payload: Wire,
+    mutating: boolean,
+    decode: (w: unknown) => T,
+  ): Promise<{ answer: T; retriedAfterUnknownOutcome: boolean }> {
     const start = nowMs();
     const deadline = start + this.timeoutMs;
     const failures: AttemptFailure[] = [];
     const json = JSON.stringify(payload);
     let reauthenticated = false;
+    let reconnected = false;
     for (let round = 0; ; round++) {
       let worthAnotherRound = false;
       const n = this.endpoints.length;
@@ -344,9 +456,21 @@ export class EtcdClient {
           const headers: Record<string, string> = this.credentials ? { authorization: await this.authToken(ep, attemptLeft()) } : {};
           const answer = await this.transport.post(ep, path, json, headers, attemptLeft());
           const w = parseJson(answer.body);
-          if (answer.status === 200 && w) {
+          if (answer.status === 200) {
+            let decoded: T;
+            try {
+              decoded = decode(w);
+            } catch (e) {
+              if (!(e instanceof MalformedAnswer)) throw e;
+              failures.push({ endpoint: ep.url, reason: `unreadable answer: ${e.message}`, maybeApplied: mutating });
+              continue;
+            }
             this.preferred = idx;
-            return { body: w, retriedAfterUnknownOutcome: failures.some((f) => f.maybeApplied) };
+            return { answer: decoded, retriedAfterUnknownOutcome: failures.some((f) => f.maybeApplied) };
+          }
+          if (answer.status < 400) {
+            failures.push({ endpoint: ep.url, reason: `unreadable answer: ${notEtcds(answer.status)}`, maybeApplied: mutating });
+            continue;
           }
           const reason = reasonOf(answer.status, w, answer.body);
           if (answer.status === 401 && this.credentials && !reauthenticated) {
@@ -364,15 +488,15 @@ export class EtcdClient {
             worthAnotherRound ||= answer.status === 503;
             continue;
           }
-          throw new EtcdRequestError(
-            ep.url,
-            answer.status,
-            typeof w?.code === 'number' ? w.code : undefined,
-            String(w?.message ?? w?.error ?? answer.body.slice(0, 200)),
-          );
+          throw new EtcdRequestError(ep.url, answer.status, grpcCodeIn(w), saidIn(w, answer.body));
         } catch (e) {
           if (!(e instanceof AttemptError)) throw e;
           failures.push({ endpoint: e.endpoint, reason: e.reason, maybeApplied: mutating && e.maybeApplied });
+          if (e.staleConnection && !reconnected) {
+            reconnected = true;
+            k--;
+            continue;
+          }
           worthAnotherRound ||= e.timedOut;
         }
       }
@@ -401,13 +525,14 @@ export class EtcdClient {
   private async authenticate(ep: Endpoint, timeoutMs: number): Promise<string> {
     const answer = await this.transport.post(ep, '/v3/auth/authenticate', JSON.stringify(this.credentials), {}, timeoutMs);
     const w = parseJson(answer.body);
-    if (answer.status === 200 && typeof w?.token === 'string') return w.token;
+    if (answer.status === 200) {
+      // The token goes into a header of every later request: one with CR or LF would inject others.
+      const token = isObject(w) ? w.token : undefined;
+      if (typeof token === 'string' && token !== '' && isHeaderValue(token)) return token;
+      throw new AttemptError(ep.url, 'unreadable answer: authenticate gave no usable token', false);
+    }
+    if (answer.status < 400) throw new AttemptError(ep.url, `unreadable answer: authenticate: ${notEtcds(answer.status)}`, false);
     if (answer.status >= 500 || answer.status === 429) throw new AttemptError(ep.url, `authenticate: ${reasonOf(answer.status, w, answer.body)}`, false);
-    throw new EtcdRequestError(
-      ep.url,
-      answer.status,
-      typeof w?.code === 'number' ? w.code : undefined,
-      `authenticate as ${this.credentials!.name}: ${w?.message ?? w?.error ?? answer.body.slice(0, 200)}`,
-    );
+    throw new EtcdRequestError(ep.url, answer.status, grpcCodeIn(w), `authenticate as ${this.credentials!.name}: ${saidIn(w, answer.body)}`);
   }
 }

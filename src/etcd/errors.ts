@@ -13,7 +13,8 @@ export interface AttemptFailure {
 }
 
 /**
- * No endpoint answered within the call's time budget. `outcome` matters for writes: 'not-applied' when no
+ * No endpoint gave a usable answer within the call's time budget: none answered, or what answered was not etcd's
+ * (unreadable HTTP, a body past the cap, a 200 of the wrong shape, a status etcd does not give). `outcome` matters for writes: 'not-applied' when no
  * attempt can have changed anything (every connection refused, or etcd said it did nothing), 'unknown' when
  * one may have committed, so the caller must read back before acting on the failure.
  */

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { type NativeAddon, loadedNative } from '../base/native.js';
 import { nowMs } from '../base/proc.js';
 import type { AttemptFailure } from './errors.js';
-import { type Answer, MalformedResponse, ResponseReader, postBytes } from './http1.js';
+import { type Answer, BadRequestHeader, MalformedResponse, ResponseReader, postBytes } from './http1.js';
 
 export type { Answer } from './http1.js';
 
@@ -33,6 +33,11 @@ export class AttemptError extends Error implements AttemptFailure {
     readonly maybeApplied: boolean,
     /** The endpoint stayed silent for the whole attempt (stopped, overloaded, or waiting for a quorum). */
     readonly timedOut = false,
+    /**
+     * A connection kept from an earlier request closed or failed before any byte of this answer: most often
+     * the peer closed it while idle just as it was reused. Worth one more try on a new connection.
+     */
+    readonly staleConnection = false,
   ) {
     super(reason);
   }
@@ -45,7 +50,8 @@ const TLS_FAILURE = /^ERR_SSL_|^ERR_TLS_|CERT|SELF_SIGNED/;
 const isIp = (host: string): boolean => /^[\d.]+$/.test(host) || host.includes(':');
 
 // Why an attempt got no answer, worded alike whichever way it went.
-const silence = (timeoutMs: number, sent: boolean): string => `no answer within ${timeoutMs} ms${sent ? ' after sending' : ' (not connected)'}`;
+const silence = (timeoutMs: number, connected: boolean, written: boolean): string =>
+  `no answer within ${timeoutMs} ms${written ? ' after sending' : connected ? ' (request not sent whole)' : ' (not connected)'}`;
 const closedEarly = (reader: ResponseReader): string => (reader.started ? 'answer cut off' : 'connection closed without an answer');
 const unreadable = (e: MalformedResponse): string => `unreadable answer: ${e.message}`;
 
@@ -68,13 +74,16 @@ class Connection {
     // Idle connections never hold a finished process open.
     this.socket.unref();
     this.onIdle = drop;
-    this.socket.once('close', drop).once('error', drop).once('data', drop);
+    this.socket.once('close', drop).once('end', drop).once('error', drop).once('data', drop);
   }
 
-  take(): void {
-    if (this.onIdle) this.socket.off('close', this.onIdle).off('error', this.onIdle).off('data', this.onIdle);
+  /** Takes it from the pool: false when the peer closed it or wrote to it meanwhile (it is then discarded). */
+  take(): boolean {
+    const s = this.socket;
+    if (this.onIdle) s.off('close', this.onIdle).off('end', this.onIdle).off('error', this.onIdle).off('data', this.onIdle);
     this.onIdle = undefined;
-    this.socket.ref();
+    s.ref();
+    return !s.destroyed && s.writable && !s.readableEnded && s.readableLength === 0;
   }
 }
 
@@ -86,7 +95,11 @@ export class Transport {
   private readonly idleFds = new Map<string, number[]>();
   private readonly openFds = new Set<number>();
 
-  constructor(private readonly tls: TlsMaterial) {}
+  constructor(
+    private readonly tls: TlsMaterial,
+    /** The addon when this process has it (tests pass one in, or none, to choose the path). */
+    private readonly native: () => NativeAddon | null = loadedNative,
+  ) {}
 
   private connect(ep: Endpoint): Connection {
     const net = require('node:net') as typeof import('node:net');
@@ -99,8 +112,14 @@ export class Transport {
 
   /** POSTs `payload` and resolves with the whole answer, or rejects with an AttemptError after at most `timeoutMs`. */
   post(ep: Endpoint, path: string, payload: string, headers: Record<string, string>, timeoutMs: number): Promise<Answer> {
-    const request = postBytes(hostHeader(ep), path, payload, headers);
-    const native = loadedNative();
+    let request: Buffer;
+    try {
+      request = postBytes(hostHeader(ep), path, payload, headers);
+    } catch (e) {
+      if (!(e instanceof BadRequestHeader)) throw e;
+      return Promise.reject(new AttemptError(ep.url, `request not sent: ${e.message}`, false));
+    }
+    const native = this.native();
     const target = native && nativeTarget(ep);
     if (native && target) {
       try {
@@ -109,15 +128,15 @@ export class Transport {
         return Promise.reject(e);
       }
     }
-    const pooled = this.idle.get(ep.url)?.pop();
-    pooled?.take();
+    const pooled = this.takeIdle(ep);
     const conn = pooled ?? this.connect(ep);
     const { socket } = conn;
     this.open.add(socket);
     const reader = new ResponseReader();
     return new Promise<Answer>((resolve, reject) => {
-      // Whether the request can have reached etcd: true once it was handed to a connection that is up.
-      let sent = false;
+      // Whether the request can have reached etcd: true once all of it was handed to the kernel. A request cut
+      // short cannot be applied: etcd's gateway reads the whole body before it acts.
+      let written = false;
       let done = false;
       const finish = (err: AttemptError | undefined, answer?: Answer): void => {
         if (done) return;
@@ -126,54 +145,64 @@ export class Transport {
         socket.off('data', onData).off('end', onEnd).off('close', onEnd).off('error', onError);
         if (err || !reader.keepAlive) this.discard(socket);
         else this.park(ep, conn);
+        if (err?.staleConnection) this.dropIdle(ep);
         if (err) reject(err);
         else resolve(answer!);
       };
-      const fail = (reason: string, timedOut = false): void => finish(new AttemptError(ep.url, reason, sent, timedOut));
+      const stale = (): boolean => pooled !== undefined && !reader.started;
+      const fail = (reason: string, maybeApplied: boolean, timedOut = false): void =>
+        finish(new AttemptError(ep.url, reason, maybeApplied, timedOut, !timedOut && stale()));
       const onData = (chunk: Buffer): void => {
         try {
           const answer = reader.push(chunk);
           if (answer) finish(undefined, answer);
         } catch (e) {
-          fail(e instanceof MalformedResponse ? unreadable(e) : String(e));
+          fail(e instanceof MalformedResponse ? unreadable(e) : String(e), written);
         }
       };
       const onEnd = (): void => {
         const answer = reader.end();
         if (answer) finish(undefined, answer);
-        else fail(closedEarly(reader));
+        else fail(closedEarly(reader), written);
       };
-      const onError = (e: NodeJS.ErrnoException): void => {
-        finish(new AttemptError(ep.url, e.code ?? e.message, sent && !TLS_FAILURE.test(e.code ?? '')));
-      };
+      const onError = (e: NodeJS.ErrnoException): void => fail(e.code ?? e.message, written && !TLS_FAILURE.test(e.code ?? ''));
       // A stopped member accepts connections and never answers: the timer, not the socket, bounds the attempt.
-      const timer = setTimeout(() => fail(silence(timeoutMs, sent), true), timeoutMs);
+      const timer = setTimeout(() => fail(silence(timeoutMs, conn.ready === '', written), written, true), timeoutMs);
       socket.on('data', onData).on('end', onEnd).on('close', onEnd).on('error', onError);
       const send = (): void => {
-        sent = true;
         conn.ready = '';
-        socket.write(request);
+        socket.write(request, (err) => {
+          written ||= !err;
+        });
       };
       if (conn.ready) socket.once(conn.ready, send);
       else send();
     });
   }
 
-  /** The same attempt with the addon's blocking calls, each bounded by what is left of timeoutMs. */
+  /**
+   * The same attempt with the addon's blocking calls, each bounded by what is left of timeoutMs, and the
+   * deadline checked before every read: a peer that keeps sending cannot keep the call alive.
+   */
   private postNative(n: NativeAddon, target: { host: string; port: number }, ep: Endpoint, request: Buffer, timeoutMs: number): Answer {
     const deadline = nowMs() + timeoutMs;
-    const left = (): number => Math.max(1, Math.floor(deadline - nowMs()));
-    let fd = this.idleFds.get(ep.url)?.pop() ?? -1;
-    let sent = false;
+    const left = (): number => {
+      const ms = Math.floor(deadline - nowMs());
+      if (ms <= 0) throw Object.assign(new Error('deadline passed'), { code: 'ETIMEDOUT' });
+      return ms;
+    };
+    let fd = this.takeIdleFd(n, ep);
+    const reused = fd >= 0;
+    let written = false;
     const reader = new ResponseReader();
     try {
       if (fd < 0) {
         fd = n.connect(target.host, target.port, left());
         this.openFds.add(fd);
       }
-      // From here the request may reach etcd, as on node:net once connected.
-      sent = true;
       n.send(fd, request, left());
+      // All of the request is with the kernel: from here it may reach etcd, as on node:net.
+      written = true;
       for (;;) {
         const chunk = n.recv(fd, left());
         const answer = chunk.length > 0 ? reader.push(chunk) : reader.end();
@@ -183,16 +212,52 @@ export class Transport {
           else this.idleFds.set(ep.url, [fd]);
           return answer;
         }
-        if (chunk.length === 0) throw new AttemptError(ep.url, closedEarly(reader), true);
+        if (chunk.length === 0) throw new AttemptError(ep.url, closedEarly(reader), true, false, reused && !reader.started);
       }
     } catch (e) {
       if (fd >= 0) this.closeFd(n, fd);
-      if (e instanceof AttemptError) throw e;
-      if (e instanceof MalformedResponse) throw new AttemptError(ep.url, unreadable(e), sent);
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ETIMEDOUT') throw new AttemptError(ep.url, silence(timeoutMs, sent), sent, true);
-      throw new AttemptError(ep.url, code ?? String(e), sent);
+      const err = this.attemptError(e, ep, timeoutMs, fd >= 0, written, reused && !reader.started);
+      if (err.staleConnection) this.dropIdle(ep);
+      throw err;
     }
+  }
+
+  private attemptError(e: unknown, ep: Endpoint, timeoutMs: number, connected: boolean, written: boolean, stale: boolean): AttemptError {
+    if (e instanceof AttemptError) return e;
+    if (e instanceof MalformedResponse) return new AttemptError(ep.url, unreadable(e), written);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ETIMEDOUT') return new AttemptError(ep.url, silence(timeoutMs, connected, written), written, true);
+    return new AttemptError(ep.url, code ?? String(e), written, false, stale);
+  }
+
+  /** An idle connection of `ep` the peer has neither closed nor written to, if any. */
+  private takeIdle(ep: Endpoint): Connection | undefined {
+    const list = this.idle.get(ep.url);
+    for (let c = list?.pop(); c; c = list?.pop()) {
+      if (c.take()) return c;
+      this.discard(c.socket);
+    }
+    return undefined;
+  }
+
+  /** The same for the addon's sockets (-1: none). */
+  private takeIdleFd(n: NativeAddon, ep: Endpoint): number {
+    const list = this.idleFds.get(ep.url);
+    for (let fd = list?.pop(); fd !== undefined; fd = list?.pop()) {
+      if (n.idle(fd)) return fd;
+      this.closeFd(n, fd);
+    }
+    return -1;
+  }
+
+  /** After one kept connection of `ep` turned out stale, the others are no better. */
+  private dropIdle(ep: Endpoint): void {
+    for (const c of this.idle.get(ep.url)?.splice(0) ?? []) {
+      c.take();
+      this.discard(c.socket);
+    }
+    const n = this.native();
+    for (const fd of this.idleFds.get(ep.url)?.splice(0) ?? []) if (n) this.closeFd(n, fd);
   }
 
   private closeFd(n: NativeAddon, fd: number): void {
@@ -221,7 +286,7 @@ export class Transport {
     for (const s of this.open) s.destroy();
     this.open.clear();
     this.idle.clear();
-    const n = loadedNative();
+    const n = this.native();
     for (const fd of this.openFds) n?.close(fd);
     this.openFds.clear();
     this.idleFds.clear();

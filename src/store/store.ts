@@ -34,6 +34,8 @@ export interface NetworkReader {
    * since the runtime's list and this boot's facts say nothing of other nodes. Undefined on a node's own disk.
    */
   readonly node?: string;
+  /** In cluster mode, the machine this view acts for (see NodeIdentity); undefined on a node's own disk. */
+  readonly machine?: string | null;
   state(): Promise<StateView>;
   getLease(att: Attachment): Promise<Lease | undefined>;
   /** Every record, plus those that could not be read (a caller must not free what an unreadable record may hold). */
@@ -117,18 +119,42 @@ export interface Store {
   has(network: string): Promise<boolean>;
 }
 
+/** Cluster mode: who a node is. Its name, and the machine it runs on (null: a machine without /etc/machine-id). */
+export interface NodeIdentity {
+  node: string;
+  machine: string | null;
+}
+
+/**
+ * Whose a cluster lease record is, seen from `me`: "mine" (this name and this machine); "legacy" (written by a
+ * leasehold that recorded no machine, under this name or under its short form, which older versions took by
+ * default: a DEL or a journaled release of that very attachment frees it, the bulk rules of GC and reclaim do
+ * not, since another machine of the same name may have made it); "other" (another name, or this name on another
+ * machine: never this node's to free).
+ */
+export function ownership(lease: Lease, me: NodeIdentity): 'mine' | 'legacy' | 'other' {
+  if (lease.machine !== undefined) return lease.node === me.node && lease.machine === me.machine ? 'mine' : 'other';
+  if (lease.node === me.node && me.machine === null) return 'mine';
+  return lease.node === me.node || lease.node === me.node.split('.')[0] ? 'legacy' : 'other';
+}
+
 /**
  * What the plugin may judge as leaked: every lease and unowned claim on a node's own disk; in cluster mode only
  * this node's leases (unowned address keys in the pool are left to the operator's `leasehold gc`).
  */
 export async function ownState(s: NetworkReader): Promise<{ leases: Lease[]; unreadable: Unreadable[]; claims: Claim[] }> {
   const { leases, unreadable } = await s.listLeases();
-  return { ...ownPart(s.node, leases, s.node === undefined ? await s.listClaims() : []), unreadable };
+  return { ...ownPart(s, leases, s.node === undefined ? await s.listClaims() : []), unreadable };
 }
 
-/** The part of a network's leases and claims that the node `node` (undefined: a node's own disk) may judge. */
-export const ownPart = (node: string | undefined, leases: Lease[], claims: Claim[]): { leases: Lease[]; claims: Claim[] } =>
-  node === undefined ? { leases, claims } : { leases: leases.filter((l) => l.node === node), claims: [] };
+/**
+ * The part of a network's leases and claims that a node may judge: on its own disk (no `node`) all of it; in
+ * cluster mode only the leases this name made on this machine.
+ */
+export const ownPart = (me: { node?: string; machine?: string | null }, leases: Lease[], claims: Claim[]): { leases: Lease[]; claims: Claim[] } => {
+  const { node, machine = null } = me;
+  return node === undefined ? { leases, claims } : { leases: leases.filter((l) => ownership(l, { node, machine }) === 'mine'), claims: [] };
+};
 
 /** Runs f on the network opened for change, closing it (releasing the lock) whatever happens. */
 export async function withSession<T>(store: Store, network: string, opts: OpenOptions, f: (s: NetworkSession) => Promise<T>): Promise<T> {

@@ -102,6 +102,7 @@ export const findingKind = z.enum([
   'index-missing',
   'index-orphan',
   'node-silent',
+  'node-name-clash',
   'hold-expired',
 ]);
 

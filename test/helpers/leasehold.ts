@@ -22,6 +22,8 @@ export interface CniCall {
   args?: string;
   stdin?: string | Buffer | object;
   env?: Record<string, string | undefined>;
+  /** A command that runs the executable (given as its last argument), e.g. unshare for a simulated machine. */
+  via?: string[];
 }
 
 export interface CniReply {
@@ -81,7 +83,8 @@ export const cni = (c: CniCall): Promise<CniReply> => (process.env.LEASEHOLD_BIN
 
 export function runCniAsync(c: CniCall): Promise<CniReply> {
   return new Promise((res, rej) => {
-    const p = spawn(BIN, [], { env: cniEnv(c), stdio: ['pipe', 'pipe', 'pipe'] });
+    const [bin, ...args] = c.via ? [...c.via, BIN] : [BIN];
+    const p = spawn(bin!, args, { env: cniEnv(c), stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));

@@ -1,12 +1,14 @@
 // Cluster mode end to end: the built executable, as several simulated nodes (own dataDir and nodeName), on one
 // real 3-member etcd cluster on loopback. Uniqueness, acknowledged leases, DEL during an outage, STATUS, GC.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addressOf, type CniReply, cli, runCniAsync, tempDataDir } from '../helpers/leasehold';
+import { addressOf, type CniReply, cli, isRoot, runCniAsync, tempDataDir } from '../helpers/leasehold';
 import { checkJson } from '../cli/schemas';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
+import { EtcdFaultProxy, keyOf } from '../helpers/etcd-fault-proxy';
 
 const missing = etcdMissing();
 const why = missing ? ` (skipped: ${missing})` : '';
@@ -29,6 +31,8 @@ interface Net {
   rangeStart?: string;
   rangeEnd?: string;
   prefix: string;
+  /** Where the nodes reach etcd (default: the cluster's members). */
+  endpoints?: string[];
 }
 
 const newNet = (o: Partial<Net> & { subnet: string }): Net => ({ name: 'lan', pool: 'lan', prefix: `/lh-test-${process.pid}-${prefix++}`, ...o });
@@ -41,7 +45,7 @@ const conf = (net: Net, node: string, extra: Record<string, unknown> = {}, timeo
     type: 'leasehold',
     dataDir: join(root.dir, node),
     ranges: [[{ subnet: net.subnet, ...(net.rangeStart && { rangeStart: net.rangeStart }), ...(net.rangeEnd && { rangeEnd: net.rangeEnd }) }]],
-    cluster: { etcd: { endpoints: cluster.endpoints }, prefix: net.prefix, pool: net.pool, nodeName: node, timeoutMs },
+    cluster: { etcd: { endpoints: net.endpoints ?? cluster.endpoints }, prefix: net.prefix, pool: net.pool, nodeName: node, timeoutMs },
   },
   ...extra,
 });
@@ -74,6 +78,59 @@ const held = (net: Net): string[] =>
     .etcdctl(['get', '--prefix', '--keys-only', `${net.prefix}/pools/${net.pool}/addresses/`])
     .split('\n')
     .filter((l) => l.trim() !== '');
+
+/** A machine simulated with namespaces: its own host name (UTS) and its own /etc/machine-id (a bind mount). */
+interface Machine {
+  /** Its data dir's name under the test's root. */
+  label: string;
+  host: string;
+  /** ipam.cluster.nodeName, when configured (else the default: the host name). */
+  nodeName?: string;
+  /** Its /etc/machine-id: 32 hex digits. */
+  id: string;
+}
+
+const noMachines = !isRoot
+  ? 'needs root for unshare and mount'
+  : !existsSync('/etc/machine-id')
+    ? 'no /etc/machine-id to bind-mount over'
+    : spawnSync('unshare', ['-mu', 'true']).status !== 0
+      ? 'unshare -mu does not work here'
+      : undefined;
+
+/** A CNI call on a simulated machine, with its nodeName or the default (its host name): what only the executable shows. */
+function onMachine(m: Machine, command: string, net: Net, id: string, extra: Record<string, unknown> = {}, timeoutMs?: number): Promise<CniReply> {
+  const idFile = join(root.dir, `machine-id-${m.label}`);
+  writeFileSync(idFile, `${m.id}\n`);
+  const c = conf(net, m.label, extra, timeoutMs);
+  const { nodeName: _default, ...clusterConf } = c.ipam.cluster;
+  return runCniAsync({
+    command,
+    containerId: id,
+    netns: id ? `/var/run/netns/${id}` : '',
+    ifname: id ? 'eth0' : '',
+    stdin: { ...c, ipam: { ...c.ipam, cluster: { ...clusterConf, ...(m.nodeName && { nodeName: m.nodeName }) } } },
+    via: ['unshare', '-mu', 'sh', '-c', 'hostname "$1" && mount --bind "$2" /etc/machine-id && exec "$3"', 'sh', m.host, idFile],
+  });
+}
+
+/** Two simulated machines with these host names (their labels name their data dirs). */
+const machines = (labels: [string, string], hosts: [string, string]): [Machine, Machine] => [
+  { label: labels[0], host: hosts[0], id: '1'.repeat(32) },
+  { label: labels[1], host: hosts[1], id: '2'.repeat(32) },
+];
+
+/** An ADD on a simulated machine that must succeed. */
+async function addOn(m: Machine, net: Net, id: string): Promise<CniReply> {
+  const r = await onMachine(m, 'ADD', net, id);
+  expect(r.code, `${m.host} ${id}: ${r.stdout}${r.stderr}`).toBe(0);
+  return r;
+}
+
+const recordOf = (net: Net, id: string): Record<string, unknown> | undefined => {
+  const text = cluster.etcdctl(['get', `${net.prefix}/networks/${net.name}/leases/${id}/eth0`, '--print-value-only']).trim();
+  return text ? JSON.parse(text) : undefined;
+};
 
 describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
   it('5 nodes, 200 concurrent ADDs on a range of exactly 200, then 50 DELs racing 50 new ADDs: every address once, records and indexes agree, the next ADD gets 100', async () => {
@@ -147,9 +204,9 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       runCniAsync({ command: 'DEL', containerId: id, netns: `/var/run/netns/${id}`, ifname: 'eth0', stdin: { ...conf(net, node), ipam: ipam(node) } });
     // Freed, an address is not handed out again at once while others are free: the cursor is the pool's.
     const first = addressOf(await add('n1', 'rr0'));
-    expect((await del('n2', 'rr0')).code).toBe(0);
+    expect((await del('n1', 'rr0')).code).toBe(0);
     expect(addressOf(await add('n2', 'rr1'))).not.toBe(first);
-    expect((await del('n1', 'rr1')).code).toBe(0);
+    expect((await del('n2', 'rr1')).code).toBe(0);
     // 10.64.0.1-14 usable: .1 is the gateway, .3 and .8-.11 are excluded: 8 addresses to give.
     const got = new Map<string, string>();
     for (let i = 0; i < 8; i++) {
@@ -486,4 +543,176 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       held(net)[0],
     );
   }, 60_000);
+
+  it("a record an older leasehold wrote (no machine): GC and the full range's reclaim leave it, a DEL of that attachment frees it", async () => {
+    const net = newNet({ subnet: '10.65.0.0/29', rangeStart: '10.65.0.2', rangeEnd: '10.65.0.2' });
+    expect((await call('ADD', net, 'old1.dc-a', 'legacy')).code).toBe(0);
+    const key = `${net.prefix}/networks/${net.name}/leases/legacy/eth0`;
+    const { machine, ...older } = recordOf(net, 'legacy')!;
+    expect(machine).toMatch(/^[0-9a-f]{32}$/);
+    // As an older leasehold wrote it: no machine, and the node by its short host name.
+    cluster.etcdctl(['put', key, `${JSON.stringify({ ...older, node: 'old1', bootId: '00000000-0000-4000-8000-000000000000' })}\n`]);
+    // Another machine of the same name may have made it: no rule frees it in bulk.
+    expect((await call('GC', net, 'old1.dc-a', '', { 'cni.dev/valid-attachments': [] })).code).toBe(0);
+    expect((await call('ADD', net, 'old1.dc-a', 'next')).json?.code).toBe(100);
+    expect(recordOf(net, 'legacy')).toBeDefined();
+    // Another node's DEL leaves it; this node's DEL of that attachment frees it.
+    expect((await call('DEL', net, 'old2', 'legacy')).code).toBe(0);
+    expect(recordOf(net, 'legacy')).toBeDefined();
+    expect((await call('DEL', net, 'old1.dc-a', 'legacy')).code).toBe(0);
+    expect(recordOf(net, 'legacy')).toBeUndefined();
+    expect(held(net)).toEqual([]);
+  }, 60_000);
+
+  describe('a DEL journaled during an outage, behind a proxy that answers 503 "no leader" to chosen requests', () => {
+    let proxy: EtcdFaultProxy;
+    beforeAll(async () => {
+      proxy = await EtcdFaultProxy.start(cluster.endpoints[0]!);
+    });
+    afterAll(async () => {
+      await proxy?.close();
+    });
+    const isRecordRead = (r: { path: string; body: string }): boolean =>
+      r.path === '/v3/kv/range' && (keyOf({ ...r, method: 'POST' }) ?? '').includes('/leases/');
+    const journal = (node: string): string[] => {
+      const dir = join(root.dir, node, 'lan', 'released');
+      return existsSync(dir) ? readdirSync(dir) : [];
+    };
+
+    it("a re-ADD while etcd fails the replay's read of the record answers 11, and the journaled DEL never frees the live lease", async () => {
+      // One address: whoever else gets it while the re-ADD holds it is a duplicate.
+      const net = newNet({ subnet: '10.60.0.0/29', rangeStart: '10.60.0.2', rangeEnd: '10.60.0.2', endpoints: [proxy.endpoint] });
+      const first = await call('ADD', net, 'j1', 'pod1');
+      expect(first.code, first.stdout).toBe(0);
+      proxy.failWhen = () => true;
+      const del = await call('DEL', net, 'j1', 'pod1', {}, 800);
+      expect(del.code, del.stdout + del.stderr).toBe(0);
+      expect(journal('j1')).toHaveLength(1);
+      // etcd is back, except that every read of a lease record answers "no leader": the replay cannot see pod1's record.
+      proxy.failWhen = isRecordRead;
+      const readd = await call('ADD', net, 'j1', 'pod1', {}, 800);
+      expect(proxy.failed.some(isRecordRead)).toBe(true);
+      expect(readd.json?.code, readd.stdout).toBe(11);
+      expect(readd.json?.msg).toMatch(/journaled .* has not reached etcd yet/);
+      proxy.failWhen = () => false;
+      // The runtime's retry: the replay frees the old incarnation first, then the ADD claims afresh.
+      const retry = await call('ADD', net, 'j1', 'pod1');
+      expect(retry.code, retry.stdout).toBe(0);
+      expect(journal('j1')).toEqual([]);
+      const next = await call('ADD', net, 'j1', 'pod2');
+      expect(next.json?.code, `pod2 got ${addressOf(next)} while pod1 holds ${addressOf(retry)}`).toBe(100);
+      expect((await call('CHECK', net, 'j1', 'pod1', { prevResult: retry.json })).code).toBe(0);
+      expect(held(net)).toHaveLength(1);
+    }, 60_000);
+
+    it('a replay never frees a record changed after the DEL read it', async () => {
+      const net = newNet({ subnet: '10.61.0.0/29', rangeStart: '10.61.0.2', rangeEnd: '10.61.0.2', endpoints: [proxy.endpoint] });
+      const first = await call('ADD', net, 'j2', 'pod1');
+      expect(first.code, first.stdout).toBe(0);
+      // DEL reads the record, then its release transaction meets "no leader": journaled with what it read.
+      proxy.failWhen = (r) => r.path === '/v3/kv/txn';
+      const del = await call('DEL', net, 'j2', 'pod1', {}, 800);
+      proxy.failWhen = () => false;
+      expect(del.code, del.stdout + del.stderr).toBe(0);
+      expect(journal('j2')).toHaveLength(1);
+      // The record is written again after the DEL read it (what a later ADD of the same attachment does).
+      const key = `${net.prefix}/networks/${net.name}/leases/pod1/eth0`;
+      const value = cluster.etcdctl(['get', key, '--print-value-only']).trim();
+      expect(value).toMatch(/"containerID":"pod1"/);
+      cluster.etcdctl(['put', key, `${value}\n`]);
+      const next = await call('ADD', net, 'j2', 'pod2');
+      expect(next.json?.code, `pod2 got ${addressOf(next)}, pod1's address`).toBe(100);
+      expect(journal('j2')).toEqual([]);
+      expect(cluster.etcdctl(['get', key, '--print-value-only']).trim()).toBe(value);
+      expect(held(net)).toHaveLength(1);
+    }, 60_000);
+  });
+
+  describe.skipIf(!!noMachines)(`two machines on one etcd${noMachines ? ` (skipped: ${noMachines})` : ''}`, () => {
+    let proxy: EtcdFaultProxy;
+    beforeAll(async () => {
+      proxy = await EtcdFaultProxy.start(cluster.endpoints[0]!);
+    });
+    afterAll(async () => {
+      await proxy?.close();
+    });
+
+    it("worker1.dc-a and worker1.dc-b are two nodes: GC and the full range's reclaim on one never free the other's lease", async () => {
+      const net = newNet({ subnet: '10.62.0.0/29', rangeStart: '10.62.0.2', rangeEnd: '10.62.0.3' });
+      const [a, b] = machines(['dc-a', 'dc-b'], ['worker1.dc-a', 'worker1.dc-b']);
+      const a1 = await addOn(a, net, 'a1');
+      const record = recordOf(net, 'a1')!;
+      // Another machine has another boot: write a1's record as machine a's boot would have.
+      const key = `${net.prefix}/networks/${net.name}/leases/a1/eth0`;
+      cluster.etcdctl(['put', key, `${JSON.stringify({ ...record, bootId: '00000000-0000-4000-8000-000000000000' })}\n`]);
+      const gc = await onMachine(b, 'GC', net, '', { 'cni.dev/valid-attachments': [] });
+      expect(gc.code, gc.stdout + gc.stderr).toBe(0);
+      expect(recordOf(net, 'a1'), 'GC on worker1.dc-b freed worker1.dc-a lease').toBeDefined();
+      await addOn(b, net, 'b1');
+      // The range is full: b's reclaim of stale-boot leases must not take a's.
+      const b2 = await onMachine(b, 'ADD', net, 'b2');
+      expect(b2.json?.code, `b2 got ${addressOf(b2)}, a1's address was ${addressOf(a1)}`).toBe(100);
+      expect((await onMachine(a, 'CHECK', net, 'a1', { prevResult: a1.json })).code).toBe(0);
+      expect(held(net)).toHaveLength(2);
+      expect(record.node).toBe('worker1.dc-a');
+      // The machine is recorded, but never its id itself (systemd asks applications for a keyed hash).
+      expect(record.machine).toMatch(/^[0-9a-f]{32}$/);
+      expect(record.machine).not.toBe(a.id);
+    }, 60_000);
+
+    it('two machines left as localhost: GC, DEL and journal replay on the second free nothing of the first, and its ADD is refused (code 7)', async () => {
+      const net = newNet({ subnet: '10.63.0.0/29', rangeStart: '10.63.0.2', rangeEnd: '10.63.0.5' });
+      const [c, d] = machines(['lh-c', 'lh-d'], ['localhost', 'localhost']);
+      const c1 = await addOn(c, net, 'c1');
+      expect((await onMachine(d, 'GC', net, '', { 'cni.dev/valid-attachments': [] })).code).toBe(0);
+      expect(recordOf(net, 'c1'), "GC on the second localhost freed the first one's lease").toBeDefined();
+      expect((await onMachine(d, 'DEL', net, 'c1')).code).toBe(0);
+      expect(recordOf(net, 'c1'), "DEL on the second localhost freed the first one's lease").toBeDefined();
+      // A DEL the second machine journals while etcd has no leader, replayed by its next call.
+      const viaProxy = { ...net, endpoints: [proxy.endpoint] };
+      proxy.failWhen = () => true;
+      const del = await onMachine(d, 'DEL', viaProxy, 'c1', {}, 800);
+      proxy.failWhen = () => false;
+      expect(del.code, del.stdout + del.stderr).toBe(0);
+      expect(readdirSync(join(root.dir, d.label, net.name, 'released'))).toHaveLength(1);
+      expect((await onMachine(d, 'GC', viaProxy, '', { 'cni.dev/valid-attachments': [] })).code).toBe(0);
+      expect(readdirSync(join(root.dir, d.label, net.name, 'released'))).toEqual([]);
+      expect(recordOf(net, 'c1'), "the second localhost's journal replay freed the first one's lease").toBeDefined();
+      const d1 = await onMachine(d, 'ADD', net, 'd1');
+      expect(d1.json?.code, d1.stdout).toBe(7);
+      expect(d1.json?.msg).toMatch(/node name localhost is used in etcd by another machine/);
+      expect((await onMachine(c, 'CHECK', net, 'c1', { prevResult: c1.json })).code).toBe(0);
+      expect(held(net)).toHaveLength(1);
+    }, 60_000);
+
+    it('one nodeName configured on two machines: the second one is refused (code 7) and changes nothing', async () => {
+      const net = newNet({ subnet: '10.66.0.0/29', rangeStart: '10.66.0.2', rangeEnd: '10.66.0.5' });
+      const [g, h] = machines(['cfg-g', 'cfg-h'], ['host-g', 'host-h']).map((m) => ({ ...m, nodeName: 'worker-7' }));
+      await addOn(g!, net, 'g1');
+      const h1 = await onMachine(h!, 'ADD', net, 'h1');
+      expect(h1.json?.code, h1.stdout).toBe(7);
+      expect(h1.json?.msg).toMatch(/node name worker-7 is used in etcd by another machine/);
+      expect(recordOf(net, 'h1')).toBeUndefined();
+      expect(held(net)).toHaveLength(1);
+      // The first machine goes on as before.
+      await addOn(g!, net, 'g2');
+    }, 60_000);
+
+    it('the same containerID on two nodes: the second ADD is refused (code 4), its DEL frees nothing, each node frees only its own', async () => {
+      const net = newNet({ subnet: '10.64.0.0/29', rangeStart: '10.64.0.2', rangeEnd: '10.64.0.5' });
+      const [e, f] = machines(['node-e', 'node-f'], ['node-e', 'node-f']);
+      const onE = await addOn(e, net, 'cnitool-ns1');
+      const onF = await onMachine(f, 'ADD', net, 'cnitool-ns1');
+      expect(onF.json?.code, `node-f got ${addressOf(onF)}, node-e's address is ${addressOf(onE)}`).toBe(4);
+      expect(onF.json?.msg).toMatch(/node node-e/);
+      expect((await onMachine(f, 'DEL', net, 'cnitool-ns1')).code).toBe(0);
+      expect(recordOf(net, 'cnitool-ns1'), "node-f's DEL freed node-e's lease").toBeDefined();
+      const other = await addOn(f, net, 'cnitool-ns2');
+      expect(addressOf(other)).not.toBe(addressOf(onE));
+      expect((await onMachine(e, 'CHECK', net, 'cnitool-ns1', { prevResult: onE.json })).code).toBe(0);
+      expect((await onMachine(e, 'DEL', net, 'cnitool-ns1')).code).toBe(0);
+      expect(recordOf(net, 'cnitool-ns1')).toBeUndefined();
+      expect(held(net)).toHaveLength(1);
+    }, 60_000);
+  });
 });

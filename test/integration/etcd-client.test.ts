@@ -9,6 +9,7 @@ import { EtcdClient, type EtcdClientConfig, type ResponseOp, type TxnRequest } f
 import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError } from '../../src/etcd/errors';
 import { prefixEnd } from '../../src/etcd/keys';
 import { EtcdCluster, etcdMissing, LEASEHOLD_PREFIX, LEASEHOLD_USER } from '../helpers/etcd-cluster';
+import { timed } from '../helpers/timed';
 
 const missing = etcdMissing();
 /** Appended to each suite's name, so a skipped run says why. */
@@ -33,16 +34,6 @@ async function deadEndpoint(): Promise<string> {
   const { port } = s.address() as { port: number };
   await new Promise((r) => s.close(r));
   return `http://127.0.0.1:${port}`;
-}
-
-async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value?: T; error?: unknown }> {
-  const t = performance.now();
-  try {
-    const value = await f();
-    return { ms: performance.now() - t, value };
-  } catch (error) {
-    return { ms: performance.now() - t, error };
-  }
 }
 
 describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, () => {

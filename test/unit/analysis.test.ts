@@ -1,6 +1,6 @@
 // The CLI's judgement of a network (leasehold check / status), in-process over the memory store.
 import { describe, expect, it } from 'vitest';
-import { findings, nodeFindings, summarize } from '../../src/cli/analysis';
+import { findings, judgeable, nodeFindings, summarize } from '../../src/cli/analysis';
 import type { Facts } from '../../src/cli/context';
 import { snapshotOf } from '../../src/cli/snapshot';
 import { loadNetConf } from '../../src/config/load';
@@ -94,5 +94,33 @@ describe('CLI analysis', () => {
     // An unreadable record may be the one an index entry names.
     expect(nodeFindings({ ...snap, unreadable: [{ path: 'etcd:/x', why: 'bad' }] }, facts).map((x) => x.kind)).not.toContain('index-orphan');
     expect(nodeFindings({ ...snap, nodes: undefined }, facts)).toEqual([]);
+  });
+
+  it("cluster mode: leases made under this node's name by another machine are reported, and judged by neither", () => {
+    const snap = {
+      network: 'n',
+      node: 'n1',
+      machine: 'a'.repeat(32),
+      location: 'etcd:/x',
+      state: { status: 'missing' as const },
+      leases: [
+        lease('mine', '10.1.0.2', { node: 'n1', machine: 'a'.repeat(32) }),
+        lease('theirs', '10.1.0.3', { node: 'n1', machine: 'b'.repeat(32) }),
+        lease('older', '10.1.0.4', { node: 'n1' }),
+      ],
+      unreadable: [],
+      claims: [],
+      holds: [],
+      cooling: [],
+      nodes: {
+        index: ['mine', 'theirs', 'older'].map((containerID) => ({ node: 'n1', containerID, ifname: 'eth0' })),
+        seen: { n1: new Date(facts.now).toISOString() },
+      },
+    };
+    const clash = nodeFindings(snap, facts).filter((x) => x.kind === 'node-name-clash');
+    expect(clash.map((x) => x.addresses)).toEqual([['10.1.0.3']]);
+    expect(clash[0]!.detail).toMatch(/under this node's name n1 by another machine/);
+    // Only this machine's own leases are this node's to judge: not the other machine's, nor one without a machine.
+    expect(judgeable(snap).leases.map((l) => l.containerID)).toEqual(['mine']);
   });
 });

@@ -31,10 +31,10 @@ export async function list(opts: ListOpts, cmd: Command): Promise<number> {
   const stores = storesFor(cmd, opts);
   const snaps = [];
   for (const network of await stores.select(opts)) snaps.push(await peekSnapshot(stores.of(network), network));
-  const rows = snaps.flatMap(({ network, leases, node }) =>
-    leases
+  const rows = snaps.flatMap((snap) =>
+    snap.leases
       .map((l) => ({
-        network,
+        network: snap.network,
         addresses: l.addresses,
         containerID: l.containerID,
         ifname: l.ifname,
@@ -46,7 +46,7 @@ export async function list(opts: ListOpts, cmd: Command): Promise<number> {
         bootId: l.bootId,
         adoptedFromHostLocal: l.adoptedFromHostLocal === true,
         node: l.node ?? null,
-        flags: leaseFlags(l, facts, node),
+        flags: leaseFlags(l, facts, snap),
       }))
       .sort((a, b) => compareAddresses(a.addresses[0], b.addresses[0])),
   );

@@ -15,9 +15,16 @@ export interface PendingRelease extends Attachment {
   network: string;
   /** When DEL asked (ISO time, this node's clock): a lease of the same attachment created later is not freed. */
   at: string;
+  /**
+   * The record's mod_revision (decimal) when DEL read it, before etcd failed the release: the replay frees the
+   * record only while it is still that one. Absent when DEL could not read the record at all.
+   */
+  modRevision?: string;
   /** What the DEL leaves behind (a hold, cooldowns), with the times it computed when it ran. */
   policy?: ReleasePolicy;
 }
+
+const isRevision = (v: unknown): boolean => typeof v === 'string' && /^[1-9][0-9]{0,18}$/.test(v);
 
 export class ReleaseJournal {
   constructor(readonly dir: string) {}
@@ -26,12 +33,18 @@ export class ReleaseJournal {
     return new ReleaseJournal(join(networkDir, JOURNAL_DIR));
   }
 
-  /** Records a release durably; a second release of the same attachment keeps the later time. */
+  /**
+   * Records a release durably; a second release of the same attachment keeps the later time, and the revision
+   * an earlier one read when this one could read none (the record cannot have changed: an ADD of the
+   * attachment waits for its pending release, see EtcdStore.open).
+   */
   add(entry: PendingRelease): void {
     const name = leaseFileName(entry.containerID, entry.ifname);
+    const before = entry.modRevision === undefined ? this.get(entry) : undefined;
+    const merged = before?.modRevision === undefined ? entry : { ...entry, modRevision: before.modRevision };
     try {
       ensurePrivateDir(this.dir);
-      replaceFile(this.dir, name, `${JSON.stringify(entry)}\n`);
+      replaceFile(this.dir, name, `${JSON.stringify(merged)}\n`);
       // Not released/ alone: it, the network dir or the data dir may have been made by a call killed before
       // it fsynced their parent (ensurePrivateDir syncs only what it creates), and the entry goes with them.
       fsyncPath(this.dir);
@@ -45,14 +58,26 @@ export class ReleaseJournal {
     const out: PendingRelease[] = [];
     for (const name of namesIn(this.dir)) {
       if (name.startsWith('.') || !name.endsWith('.json')) continue;
-      try {
-        const v = JSON.parse(readIfExists(join(this.dir, name)) ?? 'null') as PendingRelease | null;
-        if (v && typeof v.containerID === 'string' && typeof v.ifname === 'string' && typeof v.at === 'string') out.push(v);
-      } catch {
-        /* unreadable entries stay for an operator to look at */
-      }
+      const v = this.read(name);
+      if (v) out.push(v);
     }
     return out.sort((a, b) => a.at.localeCompare(b.at));
+  }
+
+  /** The pending release of one attachment, if any (an unreadable entry counts as none: see list). */
+  get(att: Attachment): PendingRelease | undefined {
+    return this.read(leaseFileName(att.containerID, att.ifname));
+  }
+
+  private read(name: string): PendingRelease | undefined {
+    try {
+      const v = JSON.parse(readIfExists(join(this.dir, name)) ?? 'null') as PendingRelease | null;
+      const ok = v && typeof v.containerID === 'string' && typeof v.ifname === 'string' && typeof v.at === 'string';
+      return ok && (v.modRevision === undefined || isRevision(v.modRevision)) ? v : undefined;
+    } catch {
+      /* unreadable entries stay for an operator to look at */
+      return undefined;
+    }
   }
 
   /** Drops an entry once its release reached the cluster (or was found to be moot). */

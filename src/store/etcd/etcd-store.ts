@@ -7,6 +7,7 @@ import { type AllocationRequest, type LeaseView, type SearchSpan, firstFreeIn, s
 import type { Claim } from '../../allocator/leaks.js';
 import { type Cooling, type Hold, ownHold } from '../../allocator/reuse.js';
 import { CniError, Code, ioError } from '../../base/errors.js';
+import { readMachineId } from '../../base/host.js';
 import { type Attachment, sameAttachment } from '../../base/ids.js';
 import { isoTime } from '../../base/proc.js';
 import type { ClusterConf } from '../../config/cluster.js';
@@ -28,9 +29,11 @@ import {
   type NetworkReader,
   type NetworkSession,
   type NodeFacts,
+  type NodeIdentity,
   type OpenOptions,
   type Store,
   type Unreadable,
+  ownership,
   unreadableError,
 } from '../store.js';
 import { ClusterLayout, decodeHolder } from './layout.js';
@@ -82,6 +85,8 @@ class Knowledge {
 
 class EtcdReader implements NetworkReader {
   readonly location: string;
+  readonly node: string;
+  readonly machine: string | null;
   /** Records as read, with the revisions a later release is guarded by. */
   protected readonly stored = new Map<string, StoredLease>();
   /** An ADD's first reads, made in one round trip when the network was opened; each part is used once. */
@@ -92,9 +97,11 @@ class EtcdReader implements NetworkReader {
   constructor(
     readonly network: string,
     protected readonly pool: EtcdPool,
-    readonly node: string,
+    protected readonly me: NodeIdentity,
   ) {
     this.location = `etcd:${pool.layout.networkPrefix()}`;
+    this.node = me.node;
+    this.machine = me.machine;
   }
 
   protected remember(s: StoredLease): Lease {
@@ -229,15 +236,33 @@ class EtcdReader implements NetworkReader {
   }
 }
 
+/** Another node's attachment (or this name's on another machine) named by this node's ADD or CHECK. */
+function foreignAttachment(lease: Lease, me: NodeIdentity, key: string): CniError {
+  const maker = lease.node === me.node ? `another machine named ${me.node}` : `node ${lease.node ?? '(none recorded)'}`;
+  return new CniError(
+    Code.InvalidEnv,
+    `CNI_CONTAINERID ${lease.containerID} with CNI_IFNAME ${lease.ifname} is an attachment ${maker} made in this network; ` +
+      "container ids must be unique across the nodes of a cluster pool (cnitool derives them from the netns name: give each node's netns its own name)",
+    `etcd:${key}`,
+  );
+}
+
 class EtcdSession extends EtcdReader implements NetworkSession {
   constructor(
     network: string,
     pool: EtcdPool,
-    node: string,
+    me: NodeIdentity,
     private readonly lock: Lock,
     private readonly journal: ReleaseJournal,
   ) {
-    super(network, pool, node);
+    super(network, pool, me);
+  }
+
+  /** An attachment another node (or another machine of this name) made is never this node's to add again. */
+  override async getLease(att: Attachment): Promise<Lease | undefined> {
+    const lease = await super.getLease(att);
+    if (lease && ownership(lease, this.me) === 'other') throw foreignAttachment(lease, this.me, this.pool.layout.leaseKey(att));
+    return lease;
   }
 
   get lockWaitMs(): number {
@@ -249,18 +274,40 @@ class EtcdSession extends EtcdReader implements NetworkSession {
   }
 
   async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>, ending?: Hold): Promise<void> {
-    // Whatever happens, what was read before no longer describes the pool.
-    this.prefetched = undefined;
     const before = previous && this.stored.get(this.pool.layout.leaseKey(previous));
+    const { machine } = this.me;
+    const mine = { ...lease, node: this.node, ...(machine !== null && { machine }) };
+    const registered = this.prefetched?.snapshot.machineRegistered ?? true;
     const held = ending && this.storedHolds.get(this.pool.layout.holdKey(ending));
     const hold = held?.hold.releasedAt === ending?.releasedAt ? held : undefined;
-    const out = await this.pool.claim({ lease: { ...lease, node: this.node }, ...(before && { previous: before }), cursors, ...(hold && { hold }) });
+    const out = await this.pool.claim({
+      lease: mine,
+      ...(before && { previous: before }),
+      cursors,
+      ...(machine !== null && { machine: { id: machine, registered } }),
+      ...(hold && { hold }),
+    });
+    // Whatever happened, what was read before no longer describes the pool.
+    this.prefetched = undefined;
     if (hold) this.storedHolds.delete(this.pool.layout.holdKey(hold.hold));
     if (out.status === 'claimed' || out.status === 'already-ours') {
       this.remember(out.stored);
       return;
     }
     if (out.status === 'taken') throw new ClaimConflict(out.address, out.holder ? out.holder.containerID : undefined);
+    if (out.status === 'name-in-use') {
+      const key = this.pool.layout.machineKey();
+      throw new CniError(
+        Code.InvalidConfig,
+        `node name ${this.node} is used in etcd by another machine (${key}), so nothing was claimed: give every machine its own ` +
+          'ipam.cluster.nodeName (by default its full host name), or if this machine replaced that one, delete the key after `leasehold release --node`',
+        key,
+      );
+    }
+    if (out.status === 'registration') {
+      const key = this.pool.layout.machineKey();
+      throw new CniError(Code.TryAgainLater, `${key} kept changing while this ADD claimed; retry the ADD`, key);
+    }
     throw new CniError(
       Code.TryAgainLater,
       `the record of ${lease.containerID}/${lease.ifname} changed in etcd while this ADD ran; retry the ADD`,
@@ -272,8 +319,11 @@ class EtcdSession extends EtcdReader implements NetworkSession {
     return this.releaseLease(lease, undefined);
   }
 
-  /** One guarded release; with a hold for the pod, the pod's hold it replaces is read first (and guarded). */
-  private async releaseLease(lease: Lease, policy: ReleasePolicy | undefined): Promise<string[]> {
+  /**
+   * One guarded release (a replay's also by the record's mod_revision as read); with a hold for the pod, the
+   * pod's hold it replaces is read first (and guarded).
+   */
+  private async releaseLease(lease: Lease, policy: ReleasePolicy | undefined, modRevision?: bigint): Promise<string[]> {
     const s = this.stored.get(this.pool.layout.leaseKey(lease)) ?? (await this.pool.readLease(lease));
     if (s === undefined) return [];
     if (typeof s === 'string') throw unreadableError(`etcd:${this.pool.layout.leaseKey(lease)}`, s);
@@ -283,6 +333,7 @@ class EtcdSession extends EtcdReader implements NetworkSession {
       const out = await this.pool.release({
         attachment: lease,
         createRevision: s.createRevision,
+        ...(modRevision !== undefined && { modRevision }),
         addresses: s.lease.addresses,
         node: s.lease.node ?? this.node,
         ...(hold && { hold: { hold, ...(previous && { previous }) } }),
@@ -303,14 +354,28 @@ class EtcdSession extends EtcdReader implements NetworkSession {
     await this.pool.endCooling(addresses.map(parseIp));
   }
 
-  /** DEL never waits on etcd: a release that cannot reach it is journaled here and replayed later. */
+  /**
+   * DEL never waits on etcd: a release that cannot reach it is journaled here (with what it leaves behind) and
+   * replayed later. Frees only an attachment this node made (see ownership): another node's of the same
+   * container id is left alone.
+   */
   async release(att: Attachment, policy?: ReleasePolicy): Promise<string[]> {
+    let read: StoredLease | undefined;
     try {
-      const lease = await this.getLease(att);
-      return lease ? await this.releaseLease(lease, policy) : [];
+      const s = await this.pool.readLease(att);
+      if (s === undefined) return [];
+      if (typeof s === 'string') throw unreadableError(`etcd:${this.pool.layout.leaseKey(att)}`, s);
+      if (ownership(s.lease, this.me) === 'other') {
+        process.stderr.write(`leasehold: ${foreignAttachment(s.lease, this.me, this.pool.layout.leaseKey(att)).message}; this DEL frees nothing\n`);
+        return [];
+      }
+      read = s;
+      this.remember(s);
+      return await this.releaseLease(s.lease, policy);
     } catch (e) {
       if (!(e instanceof CniError) || e.code !== Code.TryAgainLater) throw e;
-      this.journal.add({ network: this.network, containerID: att.containerID, ifname: att.ifname, at: isoTime(), ...(policy && { policy }) });
+      const entry = { network: this.network, containerID: att.containerID, ifname: att.ifname, at: isoTime(), ...(policy && { policy }) };
+      this.journal.add({ ...entry, ...(read && { modRevision: String(read.modRevision) }) });
       process.stderr.write(
         `leasehold: ${e.message}; the release of ${att.containerID}/${att.ifname} is journaled and will reach etcd with a later call on this node\n`,
       );
@@ -326,8 +391,10 @@ class EtcdSession extends EtcdReader implements NetworkSession {
   }
 
   /**
-   * Replays journaled releases. Frees only a record this node made before the DEL asked: a newer ADD of the
-   * same attachment (here or elsewhere) is never freed by a late release. Stops quietly while etcd is away.
+   * Replays journaled releases. Frees only a record this node made, and only the one the DEL read (its
+   * mod_revision) or, when the DEL could read none, one created before the DEL asked: a newer ADD of the same
+   * attachment (here or elsewhere) is never freed by a late release. Stops while etcd is away: an ADD of an
+   * attachment whose release is still pending then fails (see EtcdStore.open).
    */
   async replayJournal(): Promise<void> {
     for (const entry of this.journal.list()) {
@@ -343,10 +410,23 @@ class EtcdSession extends EtcdReader implements NetworkSession {
 
   private async replay(entry: PendingRelease): Promise<void> {
     const s = await this.pool.readLease(entry);
-    if (s === undefined || typeof s === 'string') return;
-    if ((s.lease.node ?? this.node) !== this.node || s.lease.createdAt > entry.at) return;
-    this.stored.set(this.pool.layout.leaseKey(entry), s);
-    await this.releaseLease(s.lease, entry.policy);
+    if (s === undefined || typeof s === 'string' || ownership(s.lease, this.me) === 'other') return;
+    const read = entry.modRevision === undefined ? undefined : BigInt(entry.modRevision);
+    if (read === undefined ? s.lease.createdAt > entry.at : s.modRevision !== read) return;
+    this.remember(s);
+    await this.releaseLease(s.lease, entry.policy, s.modRevision);
+  }
+
+  /** An ADD must not pass a release of its own attachment that the journal still holds: the DEL came first. */
+  refusePending(att: Attachment): void {
+    const entry = this.journal.get(att);
+    if (!entry) return;
+    throw new CniError(
+      Code.TryAgainLater,
+      `the release of ${att.containerID}/${att.ifname} that a DEL journaled at ${entry.at} has not reached etcd yet, so this ADD cannot tell ` +
+        'what the attachment holds; retry the ADD once etcd answers',
+      this.journal.dir,
+    );
   }
 
   async removeClaim(address: string): Promise<void> {
@@ -375,8 +455,11 @@ export class EtcdStore implements Store {
   readonly location: string;
   private readonly client: EtcdClient;
 
+  private readonly me: NodeIdentity;
+
   constructor(private readonly opts: EtcdStoreOptions) {
     const { cluster } = opts;
+    this.me = { node: cluster.nodeName, machine: readMachineId() };
     this.client = new EtcdClient({ ...cluster.etcd, timeoutMs: cluster.timeoutMs });
     this.location = `etcd ${cluster.etcd.endpoints.join(',')} ${cluster.prefix}/pools/${cluster.pool}`;
   }
@@ -395,16 +478,13 @@ export class EtcdStore implements Store {
     } catch (e) {
       throw ioError('preparing data directory', dir, e);
     }
-    const session = new EtcdSession(
-      network,
-      this.pool(network),
-      this.opts.cluster.nodeName,
-      acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs),
-      ReleaseJournal.of(dir),
-    );
+    const session = new EtcdSession(network, this.pool(network), this.me, acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs), ReleaseJournal.of(dir));
     try {
       await session.replayJournal();
-      if (opts.intent) await session.prefetch(opts.intent.att, opts.intent.rangeSets);
+      if (opts.intent) {
+        session.refusePending(opts.intent.att);
+        await session.prefetch(opts.intent.att, opts.intent.rangeSets);
+      }
       return session;
     } catch (e) {
       session.close();
@@ -417,7 +497,7 @@ export class EtcdStore implements Store {
   }
 
   peek(network: string): NetworkReader {
-    return new EtcdReader(network, this.pool(network), this.opts.cluster.nodeName);
+    return new EtcdReader(network, this.pool(network), this.me);
   }
 
   async networks(): Promise<string[]> {

@@ -6,6 +6,7 @@
 //   <prefix>/networks/<network>/state                           round-robin cursors (the NetworkState JSON)
 //   <prefix>/nodes/<node>/<network>/<containerID>/<ifname>      per-node index of attachments; value empty
 //   <prefix>/seen/<node>                                        when the node last changed the pool: {"at": ISO}
+//   <prefix>/machines/<node>                                    the machine that uses the name (NodeIdentity)
 //   <prefix>/networks/<network>/holds/<namespace>/<name>/<ifname>  a deleted pod's hold (ipam.sticky): the Hold JSON;
 //                                                               its address keys stay, naming the hold (holdMarker)
 //   <prefix>/pools/<pool>/cooling/v4/<8 hex digits>             a cooling address (ipam.reuseCooldownSeconds); value:
@@ -169,6 +170,14 @@ export class ClusterLayout {
   /** Written by every claim and release a node makes: an operator can tell a node gone from one at work. */
   seenKey(node = this.names.node): string {
     return `${this.seenPrefix()}${node}`;
+  }
+
+  /**
+   * The machine that uses this node name: written once, by the name's first claim; every later claim compares
+   * it, so a second machine under the same name is refused instead of acting on the first one's leases.
+   */
+  machineKey(node = this.names.node): string {
+    return `${this.prefix}/machines/${node}`;
   }
 
   seenPrefix(): string {

@@ -69,6 +69,8 @@ export interface Snapshot {
   record: StoredLease | string | undefined;
   /** The network state document as stored (decodeState reads it), if any. */
   state: string | undefined;
+  /** Whether the node name's machine key exists (a claim then compares it, else writes it). */
+  machineRegistered: boolean;
   held: Array<{ addresses: Ip[]; more: boolean }>;
   /** The network's holds and the pool's cooling addresses. */
   reuse: ReuseRead;
@@ -206,13 +208,14 @@ export class EtcdPool {
 
   /**
    * What an ADD needs before it allocates, in one round trip and at one revision: the attachment's record, the
-   * network's state (cursors) and the held addresses of each span (keys only, at most `limit` per span).
+   * network's state (cursors), whether the node name's machine key exists, and the held addresses of each span (keys only, at most `limit` per span).
    */
   async snapshot(att: Attachment, spans: Array<{ family: Family; first: bigint; last: bigint }>, limit?: number): Promise<Snapshot> {
     const l = this.layout;
     const reads = [
       { key: l.leaseKey(att) },
       { key: l.stateKey() },
+      { key: l.machineKey(), keysOnly: true },
       ...spans.map((s) => ({ ...l.addressSpan(s.family, s.first, s.last), keysOnly: true, ...(limit !== undefined && { limit }) })),
       ...this.reuseReads(),
     ];
@@ -225,14 +228,21 @@ export class EtcdPool {
       revision: r.header.revision,
       record: recordKv && decodeStored(recordKv),
       state: answers[1]?.kvs[0]?.value,
-      held: spans.map((_, i) => ({ addresses: answers[i + 2]?.kvs.flatMap((kv) => l.addressOf(kv.key) ?? []) ?? [], more: answers[i + 2]?.more ?? false })),
-      reuse: this.reuseOf(answers[spans.length + 2]?.kvs ?? [], answers[spans.length + 3]?.kvs ?? []),
+      machineRegistered: (answers[2]?.kvs.length ?? 0) > 0,
+      held: spans.map((_, i) => ({ addresses: answers[i + 3]?.kvs.flatMap((kv) => l.addressOf(kv.key) ?? []) ?? [], more: answers[i + 3]?.more ?? false })),
+      reuse: this.reuseOf(answers[spans.length + 3]?.kvs ?? [], answers[spans.length + 4]?.kvs ?? []),
     };
   }
 
+  /** Claims again, at most twice, when the node name's machine key was not as the plan expected. */
   async claim(plan: ClaimPlan): Promise<ClaimOutcome> {
-    const r = await etcdCall(`claiming ${plan.lease.addresses.join(', ')} for ${plan.lease.containerID}`, () => this.client.txn(claimTxn(this.layout, plan)));
-    return claimOutcome(this.layout, plan, r);
+    let p = plan;
+    for (let attempt = 1; ; attempt++) {
+      const r = await etcdCall(`claiming ${p.lease.addresses.join(', ')} for ${p.lease.containerID}`, () => this.client.txn(claimTxn(this.layout, p)));
+      const out = claimOutcome(this.layout, p, r);
+      if (out.status !== 'registration' || !p.machine || attempt === 3) return out;
+      p = { ...p, machine: { id: p.machine.id, registered: out.registered } };
+    }
   }
 
   async release(plan: ReleasePlan): Promise<ReleaseOutcome> {

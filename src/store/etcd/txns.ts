@@ -56,6 +56,11 @@ export interface ClaimPlan {
   previous?: StoredLease;
   /** Round-robin positions to store with the claim. */
   cursors?: Record<string, string>;
+  /**
+   * The claiming node's machine (NodeIdentity): the claim holds only while the node's name is this machine's.
+   * `registered`: the name's machine key was there when last read; if not, this claim writes it.
+   */
+  machine?: { id: string; registered: boolean };
   /** The pod's own hold, which the claim ends: its addresses are taken over from it, the rest freed. */
   hold?: StoredHold;
 }
@@ -85,11 +90,13 @@ const freeHeld = (layout: ClusterLayout, hold: Hold, addresses: string[]): Reque
  * One txn that records the lease and claims its addresses:
  *   compare  record CREATE == 0 (new attachment) or MOD == previous.modRevision (repeated ADD);
  *            every new address key CREATE == 0, or names the pod's hold when taken over from it; every
- *            address kept from `previous` still holds this attachment; the pod's hold MOD as read
+ *            address kept from `previous` still holds this attachment; the node's machine key names this
+ *            machine (or, not registered yet, does not exist); the pod's hold MOD as read
  *   success  put record, put each new address key (value: its holder), put the node's index entry and its
- *            seen time, put cursors, delete each new address's cooling key; delete the hold, and free what
- *            it kept that the lease does not take
- *   failure  read the record, every address key and the hold, to say what went wrong (claimOutcome)
+ *            seen time, put cursors, delete each new address's cooling key, and the machine key when not
+ *            registered yet; delete the hold, and free what it kept that the lease does not take
+ *   failure  read the record, every address key, the machine key and the hold, to say what went wrong
+ *            (claimOutcome)
  * Of two nodes that take over one hold, one commits: the other's compare on the hold fails.
  */
 export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = isoTime()): TxnRequest {
@@ -105,6 +112,8 @@ export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = isoTime())
     { put: { key: layout.seenKey(), value: encodeSeen(at) } },
     ...lease.addresses.filter((a) => taking.has(layout.addressKey(parseIp(a)))).map((a) => ({ deleteRange: { key: layout.coolingKey(parseIp(a)) } })),
   ];
+  const { machine } = plan;
+  if (machine && !machine.registered) success.push({ put: { key: layout.machineKey(), value: machine.id } });
   if (plan.cursors)
     success.push({ put: { key: layout.stateKey(), value: encodeState({ format: STATE_FORMAT, network: layout.names.network, cursors: plan.cursors }) } });
   if (hold) {
@@ -117,16 +126,18 @@ export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = isoTime())
       ),
     );
   }
+  const machineKey = machine ? [layout.machineKey()] : [];
   return checkSize(`claiming ${lease.addresses.length} addresses`, {
     compare: [
       previous ? modified(record, previous.modRevision) : created(record, 0),
       ...fresh.map((k) => created(k, 0)),
       ...fromHold.map((k) => valueIs(k, layout.holdMarker(hold!.hold))),
       ...held.map((k) => valueIs(k, holder)),
+      ...machineKey.map((k) => (machine!.registered ? valueIs(k, machine!.id) : created(k, 0))),
       ...(hold ? [modified(layout.holdKey(hold.hold), hold.modRevision)] : []),
     ],
     success,
-    failure: [record, ...fresh, ...fromHold, ...held, ...(hold ? [layout.holdKey(hold.hold)] : [])].map((key) => ({ range: { key } })),
+    failure: [record, ...fresh, ...fromHold, ...held, ...machineKey, ...(hold ? [layout.holdKey(hold.hold)] : [])].map((key) => ({ range: { key } })),
   });
 }
 
@@ -137,7 +148,11 @@ export type ClaimOutcome =
   /** The attachment's record is not as expected: it exists (a repeated ADD), or changed since it was read. */
   | { status: 'record-changed'; current: KeyValue | undefined }
   /** Another attachment holds this address (or the key holds something unreadable: holder undefined). */
-  | { status: 'taken'; address: string; holder: Holder | undefined };
+  | { status: 'taken'; address: string; holder: Holder | undefined }
+  /** The node name's machine key is not as the plan expected, but may be this machine's: claim again with `registered`. */
+  | { status: 'registration'; registered: boolean }
+  /** Another machine uses the node's name: nothing of this name is this machine's to claim. */
+  | { status: 'name-in-use'; machine: string };
 
 export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnResponse): ClaimOutcome {
   const { lease, previous } = plan;
@@ -145,11 +160,16 @@ export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnRespo
     return { status: 'claimed', stored: { lease, createRevision: previous?.createRevision ?? r.header.revision, modRevision: r.header.revision } };
   }
   const record = rangeOf(r.responses[0]);
+  const { fresh, fromHold, held } = claimKeys(layout, plan);
+  const keys = [...fresh, ...fromHold, ...held];
+  if (plan.machine) {
+    const kv = rangeOf(r.responses[keys.length + 1]);
+    if (kv !== undefined && kv.value !== plan.machine.id) return { status: 'name-in-use', machine: kv.value };
+    if ((kv !== undefined) !== plan.machine.registered) return { status: 'registration', registered: kv !== undefined };
+  }
   // Same bytes, createdAt included: only this claim can have written them.
   if (record && record.value === encodeLease(lease))
     return { status: 'already-ours', stored: { lease, createRevision: record.createRevision, modRevision: record.modRevision } };
-  const { fresh, fromHold, held } = claimKeys(layout, plan);
-  const keys = [...fresh, ...fromHold, ...held];
   if (previous ? record?.modRevision !== previous.modRevision : record !== undefined) return { status: 'record-changed', current: record };
   const mine = encodeHolder(layout.holder(lease));
   for (const [i, key] of keys.entries()) {
@@ -159,7 +179,7 @@ export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnRespo
     if (lost) return { status: 'taken', address: layout.describeAddressKey(key), holder: kv ? decodeHolder(kv.value) : undefined };
   }
   // The hold was taken over or ended meanwhile (another node's ADD of the pod): choose again without it.
-  if (plan.hold && rangeOf(r.responses[keys.length + 1])?.modRevision !== plan.hold.modRevision) {
+  if (plan.hold && rangeOf(r.responses[keys.length + (plan.machine ? 2 : 1)])?.modRevision !== plan.hold.modRevision) {
     return { status: 'taken', address: plan.hold.hold.addresses[0] ?? layout.holdKey(plan.hold.hold), holder: undefined };
   }
   // Every compare read back as passing: the keys changed again between the txn and its failure reads.
@@ -173,6 +193,8 @@ export interface ReleasePlan {
   addresses: string[];
   /** The node whose index holds the attachment (default: the layout's). */
   node?: string;
+  /** A journaled release: the record's modRevision when DEL read it. A record changed since is not freed. */
+  modRevision?: bigint;
   /** ipam.sticky: the hold the release leaves for the pod, and the pod's hold it replaces (as read), if any. */
   hold?: { hold: Hold; previous?: StoredHold };
   /** ipam.reuseCooldownSeconds: freed addresses cool until then (not with a hold). */
@@ -182,8 +204,8 @@ export interface ReleasePlan {
 /**
  * One txn that frees an attachment, only if its record is still the incarnation `createRevision` names (a late
  * DEL never frees a newer ADD of the same container and interface):
- *   compare  record CREATE == createRevision
- *            (and, with a hold, the pod's hold MOD as read, or CREATE == 0)
+ *   compare  record CREATE == createRevision (and MOD == modRevision, when the plan names one; and, with a
+ *            hold, the pod's hold MOD as read, or CREATE == 0)
  *   success  delete record, delete the node's index entry, put the acting node's seen time, and per address
  *            a nested txn that, only while the address key still names this attachment (an address reused
  *            meanwhile stays), deletes it (and puts its cooling key), or with a hold makes it name the hold;
@@ -222,7 +244,11 @@ export function releaseTxn(layout: ClusterLayout, plan: ReleasePlan, at = isoTim
     );
   }
   return checkSize(`releasing ${plan.addresses.length} addresses`, {
-    compare: [created(record, plan.createRevision), ...(holdKey ? [before ? modified(holdKey, before.modRevision) : created(holdKey, 0)] : [])],
+    compare: [
+      created(record, plan.createRevision),
+      ...(plan.modRevision === undefined ? [] : [modified(record, plan.modRevision)]),
+      ...(holdKey ? [before ? modified(holdKey, before.modRevision) : created(holdKey, 0)] : []),
+    ],
     success,
     failure: [{ range: { key: record } }, ...(holdKey ? [{ range: { key: holdKey } }] : [])],
   });
@@ -240,7 +266,8 @@ export type ReleaseOutcome =
 export function releaseOutcome(plan: ReleasePlan, r: TxnResponse): ReleaseOutcome {
   if (!r.succeeded) {
     const record = rangeOf(r.responses[0]);
-    if (record?.createRevision === plan.createRevision) return { status: 'hold-changed' };
+    const same = record?.createRevision === plan.createRevision && (plan.modRevision === undefined || record.modRevision === plan.modRevision);
+    if (plan.hold && same) return { status: 'hold-changed' };
     return record ? { status: 'replaced', current: record } : { status: 'gone' };
   }
   const freed = plan.addresses.filter((_, i) => {
