@@ -3,29 +3,19 @@
 // of two nodes racing for one pod's hold exactly one wins. In-process through runPlugin (each simulated node
 // its own dataDir and nodeName), and as processes where the race needs two at once.
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Code } from '../../src/base/errors';
 import { EtcdClient } from '../../src/etcd/client';
 import { runPlugin } from '../../src/plugin/dispatch';
 import { ClusterLayout } from '../../src/store/etcd/layout';
 import { EtcdPool } from '../../src/store/etcd/pool';
-import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
+import { clusterForFile } from '../helpers/etcd-cluster';
 import { writeFileSync } from 'node:fs';
-import { addressOf, cliIn, runCniAsync, tempDataDir } from '../helpers/leasehold';
+import { addressOf, cliIn, runCniAsync } from '../helpers/leasehold';
 
-const missing = etcdMissing();
-const why = missing ? ` (skipped: ${missing})` : '';
-const root = tempDataDir('lh-cluster-sticky-');
-let cluster: EtcdCluster;
+const etcd = clusterForFile('lh-cluster-sticky-');
+const { missing, why, root } = etcd;
 let n = 0;
-
-beforeAll(async () => {
-  if (!missing) cluster = await EtcdCluster.start();
-}, 60_000);
-afterAll(async () => {
-  await cluster?.close();
-  root.remove();
-});
 
 const newPrefix = () => `/lh-sticky-${process.pid}-${n++}`;
 
@@ -39,7 +29,7 @@ const conf = (prefix: string, node: string, subnet: string, ipam: Record<string,
       dataDir: join(root.dir, node),
       ranges: [[{ subnet }]],
       sticky: { holdSeconds: 300 },
-      cluster: { etcd: { endpoints: cluster.endpoints }, prefix, pool: 'sts', nodeName: node, timeoutMs: 5000 },
+      cluster: { etcd: { endpoints: etcd.cluster.endpoints }, prefix, pool: 'sts', nodeName: node, timeoutMs: 5000 },
       ...ipam,
     },
   });
@@ -59,9 +49,9 @@ async function call(command: string, stdin: string, id: string, pod?: string) {
   return { ...r, json, address: json?.ips?.[0]?.address?.split('/')[0] as string | undefined };
 }
 
-const get = (key: string) => cluster.etcdctl(['get', key, '--print-value-only']).trim();
+const get = (key: string) => etcd.cluster.etcdctl(['get', key, '--print-value-only']).trim();
 const keys = (prefix: string) =>
-  cluster
+  etcd.cluster
     .etcdctl(['get', '--prefix', '--keys-only', prefix])
     .split('\n')
     .filter((l) => l.trim() !== '');
@@ -85,7 +75,7 @@ describe.skipIf(!!missing)(`ipam.sticky and the cooldown in cluster mode, on a r
       .join('');
     // The address key stays, naming the hold: no node of the pool can claim it.
     expect(JSON.parse(get(addrKey(p, hex)))).toEqual({ network: 'sts', hold: { namespace: 'shop', name: 'web-0', ifname: 'eth0' } });
-    const kvs = () => JSON.parse(cluster.etcdctl(['get', holdKey(p, 'web-0'), '-w', 'json'])).kvs;
+    const kvs = () => JSON.parse(etcd.cluster.etcdctl(['get', holdKey(p, 'web-0'), '-w', 'json'])).kvs;
     const before = kvs();
     expect((await call('DEL', onA, 'a1', 'web-0')).exitCode).toBe(0);
     expect(kvs()).toEqual(before);
@@ -130,7 +120,7 @@ describe.skipIf(!!missing)(`ipam.sticky and the cooldown in cluster mode, on a r
     const p = newPrefix();
     await call('ADD', conf(p, 'node-a', '10.73.0.0/24'), 't0', 'web-2');
     await call('DEL', conf(p, 'node-a', '10.73.0.0/24'), 't0', 'web-2');
-    const client = new EtcdClient({ endpoints: cluster.endpoints, timeoutMs: 5000 });
+    const client = new EtcdClient({ endpoints: etcd.cluster.endpoints, timeoutMs: 5000 });
     const plan = (node: string, id: string) => {
       const pool = new EtcdPool(client, new ClusterLayout({ prefix: p, pool: 'sts', network: 'sts', node }));
       return { pool, id };
@@ -182,7 +172,7 @@ describe.skipIf(!!missing)(`ipam.sticky and the cooldown in cluster mode, on a r
       ...Array.from({ length: x - 2 }, (_, i) => v4(0, 2 + i)),
       ...Array.from({ length: 250 }, (_, i) => (x + 1 + i < 256 ? v4(0, x + 1 + i) : v4(1, x + 1 + i - 256))),
     ];
-    const client = new EtcdClient({ endpoints: cluster.endpoints, timeoutMs: 5000 });
+    const client = new EtcdClient({ endpoints: etcd.cluster.endpoints, timeoutMs: 5000 });
     const layout = new ClusterLayout({ prefix: p, pool: 'sts', network: 'other', node: 'node-x' });
     for (let i = 0; i < planted.length; i += 100) {
       const puts = planted
