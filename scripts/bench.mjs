@@ -7,7 +7,8 @@
 // average and the CPU time stolen by the hypervisor are printed, with a warning when the run was noisy.
 //
 // Environment: BENCH_QUICK=1 (a smoke run: few rounds, small fills and bursts), BENCH_ROUNDS,
-// BENCH_FILLS (default 0,60000), BENCH_BURSTS (default 100,200), BENCH_BURST_REPEATS, BENCH_CLUSTER=0 (skip
+// BENCH_FILLS (default 0,60000), BENCH_BURSTS (default 100,200), BENCH_BURST_REPEATS, BENCH_LIMITS=0 (skip the
+// row of configs at the validator's limits), BENCH_CLUSTER=0 (skip
 // the cluster-mode rows, which need Debian's etcd-server), BENCH_CLUSTER_ATTACHMENTS (default 1000).
 // Writes bench/results.json (no path of this machine in it); a quick run writes build/bench-results-quick.json.
 import { spawn, spawnSync } from 'node:child_process';
@@ -33,6 +34,7 @@ const BURST_REPEATS = Number(process.env.BENCH_BURST_REPEATS ?? (QUICK ? 1 : 5))
 const CORES = cpus().length;
 const CLUSTER = process.env.BENCH_CLUSTER !== '0';
 const CLUSTER_ATTACHMENTS = Number(process.env.BENCH_CLUSTER_ATTACHMENTS ?? (QUICK ? 100 : 1000));
+const LIMITS_ROW = process.env.BENCH_LIMITS !== '0';
 
 if (!existsSync(LEASEHOLD)) throw new Error('dist/leasehold is missing: run npm run build first');
 
@@ -160,6 +162,23 @@ for (const fill of FILLS) {
       Math.min(ROUNDS, 10),
     );
   for (const p of plugins) rmSync(join(work, `${p.type}-${fill}`), { recursive: true, force: true });
+}
+
+// 2b. The largest config the validator accepts (test/helpers/config-limits.ts: 16 range sets, 64 ranges of /8s
+//     and /64s, 10,000 excludes, a 255-character name): ADD, STATUS and DEL on it, interleaved with ADD and
+//     DEL on a plain /24. Its ADD gives 16 addresses, each after an excluded /96 or a run of /24s.
+if (LIMITS_ROW) {
+  const { worstConfig } = await importTs(['test', 'helpers', 'config-limits.ts'], 'bench-limits');
+  const plain = JSON.stringify({ ...leaseholdConf(join(work, 'limits-plain'), '10.203.0.0/24'), cniVersion: '1.1.0' });
+  const worst = JSON.stringify(worstConfig(join(work, 'limits-worst')));
+  const meta = (verb) => ({ plugin: 'leasehold', verb, limits: true });
+  interleave([
+    { name: 'plain /24: ADD', meta: meta('limits plain ADD'), run: (i) => timeOnce(LEASEHOLD, [], cniEnv('ADD', `lp${i}`), plain).ms },
+    { name: 'plain /24: DEL', meta: meta('limits plain DEL'), run: (i) => timeOnce(LEASEHOLD, [], cniEnv('DEL', `lp${i}`), plain).ms },
+    { name: 'at the limits: ADD', meta: meta('limits ADD'), run: (i) => timeOnce(LEASEHOLD, [], cniEnv('ADD', `lw${i}`), worst).ms },
+    { name: 'at the limits: STATUS', meta: meta('limits STATUS'), run: () => timeOnce(LEASEHOLD, [], cniEnv('STATUS', ''), worst).ms },
+    { name: 'at the limits: DEL', meta: meta('limits DEL'), run: (i) => timeOnce(LEASEHOLD, [], cniEnv('DEL', `lw${i}`), worst).ms },
+  ]);
 }
 
 // 3. Bursts: n concurrent ADDs of distinct containers on one fresh network, against the CPU budget
@@ -350,6 +369,14 @@ for (const n of BURSTS) {
     limit: 1,
     met: bs.every((b) => b.errors === 0 && b.distinct === n),
   });
+}
+// A config at the limits costs more than a plain one (a 155 KB config, 10,000 excludes parsed, 16 addresses
+// claimed) but never a step per excluded address: a bounded multiple of a plain ADD.
+const LIMITS_BOUND = 2;
+const plainAdd = find('leasehold', 'limits plain ADD');
+for (const verb of ['ADD', 'STATUS', 'DEL']) {
+  const row = find('leasehold', `limits ${verb}`);
+  if (row && plainAdd) target(`at the limits: ${verb} p50 ÷ plain /24 ADD p50`, row.p50 / plainAdd.p50, LIMITS_BOUND);
 }
 const clusterAdd = find('leasehold', 'cluster ADD');
 const diskAdd = find('leasehold', 'disk ADD');

@@ -2,7 +2,8 @@
 // and the answer is either the addresses to record (one per range set) or the reason none can be given.
 import { CniError, Code } from '../base/errors.js';
 import { type Ip, formatIp } from '../net/ip.js';
-import { type Range, type RangeSet, type Span, describeRange, inRange, inSpan, rangeSize } from '../net/range.js';
+import { type Range, type RangeSet, assignableCount, describeRange, inRange, nextAssignable, rangeSize } from '../net/range.js';
+import type { SpanSet } from '../net/spans.js';
 import { type ReuseFacts, ReuseRules, describeHeld, podName } from './reuse.js';
 
 /** What the allocator may know about the network: whether an address is already held by anyone. */
@@ -12,7 +13,7 @@ export interface LeaseView {
 
 export interface AllocationRequest {
   rangeSets: RangeSet[];
-  exclude: Span[];
+  exclude: SpanSet;
   /** The last address handed out in each range set, for round-robin. */
   cursors: ReadonlyArray<Ip | undefined>;
   /** Addresses the runtime asked for. */
@@ -41,9 +42,9 @@ export const setContains = (set: RangeSet, ip: Ip): Range | undefined => set.fin
 const same = (a: Ip, b: Ip): boolean => a.family === b.family && a.value === b.value;
 
 /** Why an address in a range can never be handed out, or null if it can. */
-export function reservedReason(range: Range, exclude: Span[], ip: Ip): string | null {
+export function reservedReason(range: Range, exclude: SpanSet, ip: Ip): string | null {
   if (ip.value === range.gateway) return 'is the gateway';
-  if (exclude.some((s) => inSpan(s, ip))) return 'is excluded by ipam.exclude';
+  if (exclude.has(ip.family, ip.value)) return 'is excluded by ipam.exclude';
   return null;
 }
 
@@ -74,16 +75,19 @@ export function searchSpans(set: RangeSet, cursor: Ip | undefined): SearchSpan[]
   return spans;
 }
 
-/** The first address of the span the allocator may hand out, by the view; undefined if none. */
-export function firstFreeIn(s: SearchSpan, exclude: Span[], view: LeaseView): Ip | undefined {
-  for (let v = s.first; v <= s.last; v++) {
+/**
+ * The first address of the span the allocator may hand out, by the view; undefined if none. Excluded spans are
+ * jumped over, so the steps are the assignable addresses the view says are taken, plus one.
+ */
+export function firstFreeIn(s: SearchSpan, exclude: SpanSet, view: LeaseView): Ip | undefined {
+  for (let v = nextAssignable(s.range, exclude, s.first); v !== undefined && v <= s.last; v = nextAssignable(s.range, exclude, v + 1n)) {
     const ip = { family: s.range.family, value: v };
-    if (reservedReason(s.range, exclude, ip) === null && !view.isTaken(ip)) return ip;
+    if (!view.isTaken(ip)) return ip;
   }
   return undefined;
 }
 
-function firstFree(set: RangeSet, exclude: Span[], cursor: Ip | undefined, view: LeaseView): { range: Range; ip: Ip } | undefined {
+function firstFree(set: RangeSet, exclude: SpanSet, cursor: Ip | undefined, view: LeaseView): { range: Range; ip: Ip } | undefined {
   for (const span of searchSpans(set, cursor)) {
     const ip = firstFreeIn(span, exclude, view);
     if (ip) return { range: span.range, ip };
@@ -100,7 +104,7 @@ const skipping = (view: LeaseView, rules: ReuseRules, cooled: boolean): LeaseVie
  * Round-robin over what is neither taken, reserved, held for another pod nor cooling; when only cooling
  * addresses are left, the one whose cooldown ends first (a cooldown never makes an ADD fail or wait).
  */
-function firstUsable(set: RangeSet, exclude: Span[], cursor: Ip | undefined, view: LeaseView, rules: ReuseRules): { range: Range; ip: Ip } | undefined {
+function firstUsable(set: RangeSet, exclude: SpanSet, cursor: Ip | undefined, view: LeaseView, rules: ReuseRules): { range: Range; ip: Ip } | undefined {
   const got = firstFree(set, exclude, cursor, skipping(view, rules, false));
   if (got) return got;
   const usable = skipping(view, rules, true);
@@ -164,10 +168,11 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
     }
     const got = firstUsable(set, exclude, cursors[i], view, rules);
     if (!got) {
-      const size = set.reduce((n, r) => n + rangeSize(r), 0n);
+      const size = set.reduce((n, r) => n + assignableCount(r, exclude), 0n);
+      const held = rules.heldIn(set);
       throw new CniError(
         Code.RangeExhausted,
-        `no IP addresses available in range set ${set.map(describeRange).join(', ')}: all ${size} usable addresses are leased or reserved${describeHeld(rules.heldIn(set))}; ` +
+        `no IP addresses available in range set ${set.map(describeRange).join(', ')}: all ${size} usable addresses (without the gateway and ipam.exclude) are leased${held.count > 0 ? ' or held' : ''}${describeHeld(held)}; ` +
           'run `leasehold list --stale` to find leaked leases and `leasehold gc` to free them, or widen the range',
       );
     }
@@ -178,7 +183,7 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
 }
 
 /** True when the range set still has an address to give a new pod (STATUS); a cooling one counts. */
-export function hasFreeAddress(set: RangeSet, exclude: Span[], cursor: Ip | undefined, view: LeaseView, reuse?: ReuseFacts): boolean {
+export function hasFreeAddress(set: RangeSet, exclude: SpanSet, cursor: Ip | undefined, view: LeaseView, reuse?: ReuseFacts): boolean {
   return firstUsable(set, exclude, cursor, view, new ReuseRules(reuse)) !== undefined;
 }
 

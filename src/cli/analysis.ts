@@ -3,8 +3,8 @@
 import { setContains } from '../allocator/allocate.js';
 import { type Leak, findLeaks, isNetnsGone, isStaleBoot } from '../allocator/leaks.js';
 import type { NetConf } from '../config/load.js';
-import { type Ip, formatCidr, formatIp, tryParseIp } from '../net/ip.js';
-import { type Range, type Span, inRange, rangeSize } from '../net/range.js';
+import { formatCidr, formatIp, tryParseIp } from '../net/ip.js';
+import { type Range, assignableCount, inRange } from '../net/range.js';
 import type { Lease } from '../store/lease.js';
 import { ownPart, ownership } from '../store/store.js';
 import type { Facts } from './context.js';
@@ -306,25 +306,6 @@ export interface RangeUsage {
   cooling: number;
 }
 
-/** Addresses of the range that can be handed out. */
-export function assignable(range: Range, exclude: Span[]): bigint {
-  const spans = exclude
-    .filter((s) => s.family === range.family && s.last >= range.start && s.first <= range.end)
-    // biome-ignore lint/complexity/useMathMinMax: bigints, which Math.min and Math.max do not take
-    .map((s) => ({ first: s.first < range.start ? range.start : s.first, last: s.last > range.end ? range.end : s.last }))
-    .sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
-  let excluded = 0n;
-  let upTo = range.start - 1n;
-  for (const s of spans) {
-    const from = s.first > upTo ? s.first : upTo + 1n;
-    if (s.last >= from) excluded += s.last - from + 1n;
-    if (s.last > upTo) upTo = s.last;
-  }
-  const gw: Ip = { family: range.family, value: range.gateway };
-  const gwCounts = inRange(range, gw) && !spans.some((s) => gw.value >= s.first && gw.value <= s.last);
-  return rangeSize(range) - excluded - (gwCounts ? 1n : 0n);
-}
-
 /** When the oldest of these leases was made (a record's own time; unreadable times are passed over), or null. */
 const oldestCreatedAt = (leases: Lease[]): string | null =>
   leases
@@ -350,7 +331,7 @@ export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage
   const ranges = conf.rangeSets.flatMap((set, i) =>
     set.map((r): RangeUsage => {
       const here = placed.filter((p) => inRange(r, p.ip));
-      const size = assignable(r, conf.exclude);
+      const size = assignableCount(r, conf.exclude);
       const reuse = reuseIn(snap, r, facts.now);
       const free = size - BigInt(here.length) - BigInt(reuse.held);
       const cursor = cursors[String(i)];

@@ -5,9 +5,10 @@ import { CniError, Code } from '../base/errors.js';
 import { type Attachment, isValidId } from '../base/ids.js';
 import { atLeast, isSupported } from '../base/versions.js';
 import { type Ip, parseCidr, parseIp } from '../net/ip.js';
-import type { RangeSet, Span } from '../net/range.js';
+import type { RangeSet } from '../net/range.js';
+import type { SpanSet } from '../net/spans.js';
 import { type ClusterConf, buildCluster } from './cluster.js';
-import { buildExcludes, buildRangeSets } from './ranges.js';
+import { LIMITS, buildExcludes, buildRangeSets } from './ranges.js';
 import { annotatedIps } from './annotations.js';
 import { IPS_ANNOTATION, POD_ANNOTATIONS, type RawRoute, validateNetConf } from './schema.js';
 
@@ -19,7 +20,7 @@ export interface NetConf {
   cniVersion: string;
   dataDir: string;
   rangeSets: RangeSet[];
-  exclude: Span[];
+  exclude: SpanSet;
   routes: RawRoute[];
   /** Read on ADD only, so a missing file never blocks DEL. */
   resolvConf: string | undefined;
@@ -65,6 +66,12 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
       `network name ${JSON.stringify(raw.name.slice(0, 80))} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`,
     );
   }
+  if (raw.name.length > LIMITS.networkName) {
+    throw new CniError(
+      Code.InvalidConfig,
+      `network name ${JSON.stringify(`${raw.name.slice(0, 40)}...`)} is ${raw.name.length} characters long; at most ${LIMITS.networkName} are allowed (it names a directory)`,
+    );
+  }
   const ipam = raw.ipam;
 
   // host-local's order: runtime ipRanges first, then the legacy single range, then ipam.ranges.
@@ -107,8 +114,11 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
   const argIps = raw.args?.cni?.ips;
   const requestedText = [...(raw.runtimeConfig?.ips ?? []), ...(argIps ?? cniArgs.ips)];
   const requested: Ip[] = [];
+  const seen = new Set<string>();
   const request = (ip: Ip): void => {
-    if (!requested.some((r) => r.family === ip.family && r.value === ip.value)) requested.push(ip);
+    const key = `${ip.family}/${ip.value}`;
+    if (!seen.has(key)) requested.push(ip);
+    seen.add(key);
   };
   for (const text of requestedText) {
     try {
@@ -117,6 +127,15 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
       throw new CniError(Code.InvalidConfig, `requested address: ${(e as Error).message}`);
     }
   }
+  // One address per range set is given, so more than the most range sets can never be served; each one is
+  // looked up in the store under the lock when a request fails.
+  if (requested.length > LIMITS.rangeSets) {
+    throw new CniError(
+      Code.InvalidConfig,
+      `${requested.length} addresses are requested (runtimeConfig.ips, args.cni.ips or CNI_ARGS IP); at most ${LIMITS.rangeSets} may be, one per range set`,
+    );
+  }
+  // The pod annotation names at most one address per family; only ADD reads it (requestProblem).
   let requestProblem: CniError | undefined;
   try {
     annotatedIps(raw.runtimeConfig?.[POD_ANNOTATIONS]?.[IPS_ANNOTATION]).forEach(request);

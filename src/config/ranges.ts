@@ -1,8 +1,9 @@
 // Meaning of the range keys, with host-local's defaults: rangeStart = network+1, rangeEnd = broadcast-1
 // (IPv4) or the last address (IPv6), gateway = network+1. Every rejection names the key and the value.
 import { CniError, Code } from '../base/errors.js';
-import { type Cidr, type Ip, formatCidr, formatIp, lastOf, networkOf, parseCidr, parseCidrLoose, parseIp } from '../net/ip.js';
+import { type Cidr, IPV4_MAPPED, type Ip, formatCidr, formatIp, lastOf, networkOf, parseCidr, parseCidrLoose, parseIp } from '../net/ip.js';
 import { type Range, type RangeSet, type Span, overlaps, rangeSpan } from '../net/range.js';
+import { SpanSet } from '../net/spans.js';
 import type { RawRange } from './schema.js';
 
 const bad = (msg: string): CniError => new CniError(Code.InvalidConfig, msg);
@@ -58,7 +59,21 @@ export function buildRange(raw: RawRange, where: string): Range {
   return { family, subnet: { ip: { family, value: net }, prefix: sub.prefix }, start, end, gateway };
 }
 
+/**
+ * The most one config may ask for: every call answers in milliseconds up to these (docs/performance.md), and
+ * a config past one is refused with code 7 naming it. Ranges count across all range sets: cluster mode reads
+ * every range's held addresses in one etcd transaction, which etcd caps at 128 operations by default. The
+ * network's name is a directory's name, so no longer than a file name may be (NAME_MAX). Requested addresses
+ * are bounded by rangeSets (one address per range set).
+ */
+export const LIMITS = { rangeSets: 16, ranges: 64, exclude: 10_000, networkName: 255 } as const;
+
 export function buildRangeSets(raw: RawRange[][], where: (i: number) => string): RangeSet[] {
+  if (raw.length > LIMITS.rangeSets) throw bad(`${raw.length} range sets are configured; at most ${LIMITS.rangeSets} are allowed (one address each)`);
+  const ranges = raw.reduce((n, set) => n + set.length, 0);
+  if (ranges > LIMITS.ranges) {
+    throw bad(`${ranges} ranges are configured across the range sets; at most ${LIMITS.ranges} are allowed: use wider subnets, or rangeStart and rangeEnd`);
+  }
   const sets = raw.map((set, i) => {
     if (set.length === 0) throw bad(`${where(i)} is empty: give it at least one range`);
     const ranges = set.map((r, j) => buildRange(r, `${where(i)}[${j}]`));
@@ -78,9 +93,18 @@ export function buildRangeSets(raw: RawRange[][], where: (i: number) => string):
   return sets;
 }
 
-export function buildExcludes(raw: string[]): Span[] {
-  return raw.map((text, i) => {
+/**
+ * ipam.exclude as one set of addresses, merged once here so that no later search steps through it. It also
+ * holds the IPv4-mapped block, which an IPv6 range such as ::/80 contains: an address there is an IPv4
+ * address spelled again, and nothing in leasehold reads it back.
+ */
+export function buildExcludes(raw: string[]): SpanSet {
+  if (raw.length > LIMITS.exclude) {
+    throw bad(`ipam.exclude has ${raw.length} entries; at most ${LIMITS.exclude} are allowed: merge neighbouring entries into wider CIDRs`);
+  }
+  const spans: Span[] = raw.map((text, i) => {
     const c = parseAt(`ipam.exclude[${i}]`, text, parseCidrLoose);
     return { family: c.ip.family, first: networkOf(c), last: lastOf(c) };
   });
+  return SpanSet.of([...spans, IPV4_MAPPED]);
 }

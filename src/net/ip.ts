@@ -83,6 +83,10 @@ function v6Value(text: string): bigint | undefined {
   return v;
 }
 
+const MAPPED_PREFIX = 0xffffn;
+/** ::ffff:0:0/96, the IPv4-mapped IPv6 addresses: refused wherever an address is read, never handed out. */
+export const IPV4_MAPPED = { family: 6, first: MAPPED_PREFIX << 32n, last: (MAPPED_PREFIX << 32n) | 0xffffffffn } as const;
+
 /** Parses one address, with or without a /prefix (the prefix is ignored). Throws with a readable message. */
 export function parseIp(text: string): Ip {
   return parseCidrLoose(text).ip;
@@ -114,7 +118,7 @@ export function parseCidrLoose(text: string): Cidr {
   }
   // An IPv4-mapped IPv6 address (::ffff:0:0/96, in any spelling) would let one IPv4 address be handed out
   // twice under two spellings.
-  if (family === 6 && value >> 32n === 0xffffn) throw new Error(`"${text}" is an IPv4-mapped IPv6 address; write the IPv4 address instead`);
+  if (family === 6 && value >> 32n === MAPPED_PREFIX) throw new Error(`"${text}" is an IPv4-mapped IPv6 address; write the IPv4 address instead`);
   return { ip: { family, value }, prefix };
 }
 

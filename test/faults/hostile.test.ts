@@ -89,7 +89,14 @@ const KEYS: Array<[string[], fc.Arbitrary<unknown>]> = [
   [['ipam', 'lockTimeoutMs'], notInt],
   [['ipam', 'reclaimStaleBoot'], notBool],
   [['ipam', 'logFile'], notString],
-  [['ipam', 'logMaxBytes'], fc.oneof(notInt, fc.integer({ min: -1000, max: 4095 }))],
+  // 600,001 is out of bounds for the timeouts but a valid logMaxBytes.
+  [
+    ['ipam', 'logMaxBytes'],
+    fc.oneof(
+      notInt.filter((v) => !(typeof v === 'number' && Number.isInteger(v) && v >= 4096 && v < 2 ** 53)),
+      fc.integer({ min: -1000, max: 4095 }),
+    ),
+  ],
   [['runtimeConfig'], notObject],
   [['runtimeConfig', 'ips'], notArray],
   [['runtimeConfig', 'ips', '0'], notString],

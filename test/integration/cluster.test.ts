@@ -214,6 +214,36 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect(addressOf(await add('n1', 'asked', `IP=${got.get('r3')}`))).toBe(got.get('r3'));
   }, 60_000);
 
+  it('excluded stretches are jumped, never read or searched through: a /64 without its first /96, a /8 without 2,000 /24s', async () => {
+    const net = newNet({ name: 'widenet', subnet: '10.0.0.0/8' });
+    const ipam = (node: string) => ({
+      ...conf(net, node).ipam,
+      ranges: [[{ subnet: net.subnet }], [{ subnet: 'fd65::/64' }]],
+      exclude: ['fd65::/96', ...Array.from({ length: 2000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`)],
+    });
+    const run = (command: string, node: string, id: string): Promise<CniReply> =>
+      runCniAsync({
+        command,
+        containerId: id,
+        netns: id ? `/var/run/netns/${id}` : '',
+        ifname: id ? 'eth0' : '',
+        stdin: { ...conf(net, node), ipam: ipam(node) },
+      });
+    // Each call would step through 2^32 excluded addresses if it walked: the test's timeout is the hang guard.
+    expect((await run('STATUS', 'n1', '')).code).toBe(0);
+    const a = await run('ADD', 'n1', 'wide0');
+    expect(a.json?.ips?.map((ip: { address: string }) => ip.address)).toEqual(['10.7.208.0/8', 'fd65::1:0:0/64']);
+    const b = await run('ADD', 'n2', 'wide1');
+    expect(b.code, b.stdout).toBe(0);
+    expect(b.json.ips[1].address).not.toBe('fd65::1:0:0/64');
+    expect((await run('STATUS', 'n2', '')).code).toBe(0);
+    for (const [node, id] of [
+      ['n1', 'wide0'],
+      ['n2', 'wide1'],
+    ] as const)
+      expect((await run('DEL', node, id)).code).toBe(0);
+  }, 60_000);
+
   it('two networks with overlapping ranges in one pool never share an address', async () => {
     // Both networks hand out the same six addresses: twelve ADDs at once, half to each, from two nodes.
     const a = newNet({ name: 'net-a', pool: 'shared', subnet: '10.52.0.0/28', rangeStart: '10.52.0.2', rangeEnd: '10.52.0.7' });

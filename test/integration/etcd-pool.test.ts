@@ -9,7 +9,7 @@ import { EtcdClient } from '../../src/etcd/client';
 import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError } from '../../src/etcd/errors';
 import { prefixEnd } from '../../src/etcd/keys';
 import { type Ip, formatIp, parseIp } from '../../src/net/ip';
-import type { Span } from '../../src/net/range';
+import { SpanSet } from '../../src/net/spans';
 import { EtcdStore } from '../../src/store/etcd/etcd-store';
 import type { Lease } from '../../src/store/lease';
 import { ClusterLayout, decodeHolder, encodeHolder } from '../../src/store/etcd/layout';
@@ -439,7 +439,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     }
 
     /** The allocator's answer through the store's view, and how many etcd requests the view made. */
-    async function pick(offsets: number[], cursor: number | undefined, exclude: Span[] = []): Promise<{ picked: string | number; requests: number }> {
+    async function pick(offsets: number[], cursor: number | undefined, exclude = SpanSet.EMPTY): Promise<{ picked: string | number; requests: number }> {
       const { store, network } = await poolHolding(offsets);
       const s = await store.open(network, { lockTimeoutMs: 1000, create: true });
       const ranges = vi.spyOn(EtcdClient.prototype, 'range');
@@ -472,9 +472,14 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
 
     it('a gap that is excluded or the gateway is not free: the search reads on', async () => {
       const offsets = upTo(100).filter((o) => o !== 50);
-      const exclude = [{ family: 4 as const, first: at(50).value, last: at(50).value }];
+      const exclude = SpanSet.of([{ family: 4, first: at(50).value, last: at(50).value }]);
       expect((await pick(offsets, undefined, exclude)).picked).toBe(100);
       expect((await pick(offsets, undefined)).picked).toBe(50);
+    });
+
+    it('an excluded stretch is jumped, never read through: 300 stale keys inside it cost no request', async () => {
+      const exclude = SpanSet.of([{ family: 4, first: at(0).value, last: at(599).value }]);
+      expect(await pick(upTo(300), undefined, exclude)).toEqual({ picked: 600, requests: 1 });
     });
 
     it('a full range is read whole and is exhausted (code 100), never an address seen only partly', async () => {

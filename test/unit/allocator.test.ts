@@ -3,6 +3,7 @@ import { type LeaseView, allocate, hasFreeAddress, shiftCursor, spreadOf, spread
 import { CniError } from '../../src/base/errors';
 import { buildExcludes, buildRangeSets } from '../../src/config/ranges';
 import { type Ip, formatIp, parseIp } from '../../src/net/ip';
+import { SpanSet } from '../../src/net/spans';
 
 const sets = (...raw: Array<Array<Record<string, string>>>) => buildRangeSets(raw as never, (i) => `ranges[${i}]`);
 const view = (...taken: string[]): LeaseView => {
@@ -43,6 +44,61 @@ describe('allocate: round-robin and reserved addresses', () => {
     { name: 'IPv6 starts after the subnet-router and gateway', set: [{ subnet: 'fd00::/120' }], want: 'fd00::2' },
     { name: 'IPv6 may use the last address', set: [{ subnet: 'fd00::/126' }], taken: ['fd00::2'], want: 'fd00::3' },
     { name: 'a cursor outside the set is ignored', set: [{ subnet: '10.0.0.0/24' }], cursor: '192.168.0.9', want: '10.0.0.2' },
+    { name: 'a /96 excluded from a /64: the first address after it', set: [{ subnet: 'fd00::/64' }], exclude: ['fd00::/96'], want: 'fd00::1:0:0' },
+    {
+      name: '2,000 excluded /24s in a /8: the first address after them',
+      set: [{ subnet: '10.0.0.0/8' }],
+      exclude: Array.from({ length: 2000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`),
+      want: '10.7.208.0',
+    },
+    {
+      name: 'alternate /24s excluded, the free ones between taken: past them all',
+      set: [{ subnet: '10.0.0.0/8' }],
+      exclude: Array.from({ length: 2000 }, (_, i) => `10.${i >> 7}.${(i & 127) * 2}.0/24`),
+      taken: Array.from({ length: 3 }, (_, i) => `10.0.1.${i}`),
+      want: '10.0.1.3',
+    },
+    {
+      name: 'a cursor inside an excluded run continues after the run',
+      set: [{ subnet: '10.0.0.0/24' }],
+      cursor: '10.0.0.9',
+      exclude: ['10.0.0.8/29'],
+      want: '10.0.0.16',
+    },
+    {
+      name: 'taken addresses right after a run are stepped over',
+      set: [{ subnet: '10.0.0.0/24' }],
+      exclude: ['10.0.0.0/28'],
+      taken: ['10.0.0.16', '10.0.0.17'],
+      want: '10.0.0.18',
+    },
+    {
+      name: 'everything after the cursor excluded: wraps to the start',
+      set: [{ subnet: '10.0.0.0/24' }],
+      cursor: '10.0.0.200',
+      exclude: ['10.0.0.192/26'],
+      want: '10.0.0.2',
+    },
+    {
+      name: 'a first range wholly excluded spills into the next',
+      set: [{ subnet: '10.0.0.0/24' }, { subnet: '10.0.1.0/24' }],
+      exclude: ['10.0.0.0/24'],
+      want: '10.0.1.2',
+    },
+    { name: 'a run that ends at the gateway', set: [{ subnet: '10.0.0.0/24', gateway: '10.0.0.9' }], exclude: ['10.0.0.0/29', '10.0.0.8'], want: '10.0.0.10' },
+    {
+      name: 'never an IPv4-mapped address: ::/80 wraps before ::ffff:0:0',
+      set: [{ subnet: '::/80', rangeStart: '::fffe:ffff:fffe' }],
+      cursor: '::fffe:ffff:ffff',
+      want: '::fffe:ffff:fffe',
+    },
+    {
+      name: 'excludes and leases together fill the set',
+      set: [{ subnet: '10.0.0.0/29' }],
+      exclude: ['10.0.0.2/31', '10.0.0.5'],
+      taken: ['10.0.0.4', '10.0.0.6'],
+      want: 'exhausted',
+    },
   ];
   it.each(cases)('$name', ({ set, taken = [], cursor, exclude = [], want }) => {
     const req = { rangeSets: sets(set), exclude: buildExcludes(exclude), cursors: [ip(cursor)], requested: [], held: [] };
@@ -58,7 +114,7 @@ describe('allocate: round-robin and reserved addresses', () => {
 
 describe('allocate: requests, repeats and several range sets', () => {
   const two = sets([{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/64' }]);
-  const base = { rangeSets: two, exclude: [], cursors: [undefined, undefined], requested: [] as Ip[], held: [] as Ip[] };
+  const base = { rangeSets: two, exclude: SpanSet.EMPTY, cursors: [undefined, undefined], requested: [] as Ip[], held: [] as Ip[] };
 
   it('gives one address per range set', () => {
     const got = allocate(base, view());
@@ -97,10 +153,16 @@ describe('allocate: requests, repeats and several range sets', () => {
     const full = sets([{ subnet: '10.0.0.0/24' }], [{ subnet: '10.1.0.0/30' }]);
     expect(() => allocate({ ...base, rangeSets: full }, view('10.1.0.2'))).toThrow(/no IP addresses available/);
   });
+  it('the exhausted message counts only addresses the set may hand out', () => {
+    const req = { ...base, rangeSets: sets([{ subnet: '10.0.0.0/29' }]), exclude: buildExcludes(['10.0.0.0/30']), cursors: [undefined] };
+    expect(() => allocate(req, view('10.0.0.4', '10.0.0.5', '10.0.0.6'))).toThrow(
+      /all 3 usable addresses \(without the gateway and ipam\.exclude\) are leased/,
+    );
+  });
   it('hasFreeAddress is false only when every candidate is taken or reserved', () => {
     const s = sets([{ subnet: '10.0.0.0/29' }])[0]!;
-    expect(hasFreeAddress(s, [], undefined, view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'))).toBe(true);
-    expect(hasFreeAddress(s, [], undefined, view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'))).toBe(false);
+    expect(hasFreeAddress(s, SpanSet.EMPTY, undefined, view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'))).toBe(true);
+    expect(hasFreeAddress(s, SpanSet.EMPTY, undefined, view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'))).toBe(false);
   });
 });
 

@@ -53,6 +53,23 @@ describe('CLI analysis', () => {
     ]);
   });
 
+  it("status's capacity leaves out ipam.exclude, however large, and IPv4-mapped addresses", async () => {
+    const wide = loadNetConf(
+      JSON.stringify({
+        cniVersion: '1.1.0',
+        name: 'n',
+        ipam: {
+          type: 'leasehold',
+          ranges: [[{ subnet: '10.0.0.0/8' }], [{ subnet: 'fd00::/64' }], [{ subnet: '::/80' }]],
+          exclude: ['fd00::/96', '10.0.0.0/9'],
+        },
+      }),
+      { ips: [] },
+    );
+    const s = summarize(await snapshotOf(new MemoryStore().peek('n')), facts, { file: 'x.conflist', conf: wide });
+    expect(s.ranges.map((r) => r.size)).toEqual([(1n << 23n) - 1n, (1n << 64n) - (1n << 32n), (1n << 48n) - 2n - (1n << 32n)]);
+  });
+
   it('status counts usage per range from the same snapshot', async () => {
     const s = summarize(await snapshotOf(network().peek('n')), facts, { file: 'x.conflist', conf });
     expect(s).toMatchObject({ leases: 5, netnsGone: 1, orphanClaims: 2, outsideRanges: 1, cursors: { '0': '10.1.0.9' } });

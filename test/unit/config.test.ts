@@ -10,6 +10,8 @@ import { formatIp } from '../../src/net/ip';
 const conf = (ipam: Record<string, unknown>, top: Record<string, unknown> = {}) =>
   JSON.stringify({ cniVersion: '1.0.0', name: 'net1', ipam: { type: 'leasehold', dataDir: '/tmp/x', ...ipam }, ...top });
 const load = (ipam: Record<string, unknown>, top: Record<string, unknown> = {}, args = '') => loadNetConf(conf(ipam, top), parseCniArgs(args, true));
+/** n range sets of `per` IPv4 /24s each, none overlapping. */
+const v4Sets = (n: number, per: number) => Array.from({ length: n }, (_, i) => Array.from({ length: per }, (_, j) => ({ subnet: `10.${i}.${j}.0/24` })));
 const codeOf = (f: () => unknown): number | string => {
   try {
     f();
@@ -20,7 +22,7 @@ const codeOf = (f: () => unknown): number | string => {
 };
 
 describe('config validation: rejected with code 7 and a precise message', () => {
-  const bad: Array<[string, Record<string, unknown>, RegExp]> = [
+  const bad: Array<[string, Record<string, unknown>, RegExp, Record<string, unknown>?]> = [
     ['host bits set', { ranges: [[{ subnet: '10.0.0.5/24' }]] }, /host bits set; the network is 10\.0\.0\.0\/24/],
     ['IPv4 /31', { ranges: [[{ subnet: '10.0.0.0/31' }]] }, /too small/],
     ['IPv4 /32', { ranges: [[{ subnet: '10.0.0.0/32' }]] }, /too small/],
@@ -46,10 +48,37 @@ describe('config validation: rejected with code 7 and a precise message', () => 
     ['bad exclude', { ranges: [[{ subnet: '10.0.0.0/24' }]], exclude: ['10.0.0.300'] }, /ipam\.exclude\[0\]/],
     ['bad route', { ranges: [[{ subnet: '10.0.0.0/24' }]], routes: [{ dst: 'default' }] }, /ipam\.routes\[0\]/],
     ['lock timeout out of bounds', { ranges: [[{ subnet: '10.0.0.0/24' }]], lockTimeoutMs: -5 }, /lockTimeoutMs must be at least 0/],
+    ['more range sets than the limit', { ranges: v4Sets(17, 1) }, /17 range sets are configured; at most 16/],
+    ['more ranges than the limit', { ranges: v4Sets(5, 13) }, /65 ranges are configured across the range sets; at most 64/],
+    [
+      'more ranges than the limit, runtime ipRanges counted',
+      { ranges: v4Sets(1, 64) },
+      /65 ranges/,
+      { runtimeConfig: { ipRanges: [[{ subnet: '192.168.0.0/24' }]] } },
+    ],
+    [
+      'more excludes than the limit',
+      { ranges: [[{ subnet: '10.0.0.0/8' }]], exclude: Array(10_001).fill('10.0.0.5') },
+      /ipam\.exclude has 10001 entries; at most 10000/,
+    ],
   ];
-  it.each(bad)('%s', (_n, ipam, re) => {
-    expect(codeOf(() => load(ipam))).toBe(7);
-    expect(() => load(ipam)).toThrow(re);
+  it.each(bad)('%s', (_n, ipam, re, top = {}) => {
+    expect(codeOf(() => load(ipam, top))).toBe(7);
+    expect(() => load(ipam, top)).toThrow(re);
+  });
+
+  it('configs at the limits are accepted, and one past each is refused', () => {
+    expect(load({ ranges: v4Sets(16, 4), exclude: Array(10_000).fill('fd00::/96') }).rangeSets.flat()).toHaveLength(64);
+    expect(load({ subnet: '10.0.0.0/24' }, { name: 'n'.repeat(255) }).name).toHaveLength(255);
+    expect(() => load({ subnet: '10.0.0.0/24' }, { name: 'n'.repeat(256) })).toThrow(/256 characters long; at most 255/);
+  });
+
+  it('a requested address given many times is one request (no quadratic pass over them)', () => {
+    const c = load({ ranges: [[{ subnet: '10.0.0.0/24' }]] }, { runtimeConfig: { ips: Array(50_000).fill('10.0.0.9/24') } });
+    expect(c.requested.map(formatIp)).toEqual(['10.0.0.9']);
+    const many = Array.from({ length: 17 }, (_, i) => `10.0.0.${i + 2}`);
+    expect(() => load({ ranges: [[{ subnet: '10.0.0.0/24' }]] }, { runtimeConfig: { ips: many } })).toThrow(/17 addresses are requested .*; at most 16 may be/);
+    expect(codeOf(() => load({ ranges: [[{ subnet: '10.0.0.0/24' }]] }, { runtimeConfig: { ips: many.slice(1) } }))).toBe('no error');
   });
 
   it('network name must match the CNI pattern', () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { type LeaseView, allocate, hasFreeAddress } from '../../src/allocator/allocate';
 import { type Cooling, type Hold, type ReuseFacts, ReuseRules } from '../../src/allocator/reuse';
 import { Code } from '../../src/base/errors';
-import { buildRangeSets } from '../../src/config/ranges';
+import { buildExcludes, buildRangeSets } from '../../src/config/ranges';
 import { type Ip, formatIp, parseIp } from '../../src/net/ip';
 import { decodeHold, encodeHold, holdFor, keepsHold } from '../../src/store/hold';
 
@@ -80,7 +80,7 @@ describe('allocate with holds and cooldowns', () => {
     const reuse: ReuseFacts = { now: NOW, holds, cooling, ...(pod && { pod: { namespace: 'shop', name: pod, ifname: 'eth0' } }) };
     const req = {
       rangeSets: small,
-      exclude: [],
+      exclude: buildExcludes([]),
       cursors: [cursor ? parseIp(cursor) : undefined],
       requested: requested ? [parseIp(requested)] : [],
       held: [],
@@ -103,9 +103,9 @@ describe('allocate with holds and cooldowns', () => {
   it('STATUS counts a cooling address as free and a held one as not', () => {
     const set = small[0]!;
     const full = view('10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5');
-    expect(hasFreeAddress(set, [], undefined, full, { now: NOW, holds: [], cooling: [cool('10.0.0.6')] })).toBe(true);
+    expect(hasFreeAddress(set, buildExcludes([]), undefined, full, { now: NOW, holds: [], cooling: [cool('10.0.0.6')] })).toBe(true);
     const held = { now: NOW, holds: [hold('web-0', ['10.0.0.6'])], cooling: [] };
-    expect(hasFreeAddress(set, [], undefined, full, held)).toBe(false);
+    expect(hasFreeAddress(set, buildExcludes([]), undefined, full, held)).toBe(false);
     expect(new ReuseRules(held).heldIn(set)).toEqual({ count: 1, firstEnd: LATER });
   });
 });

@@ -14,7 +14,7 @@ import type { ClusterConf } from '../../config/cluster.js';
 import { EtcdClient } from '../../etcd/client.js';
 import { prefixEnd } from '../../etcd/keys.js';
 import { type Family, type Ip, formatIp, parseIp } from '../../net/ip.js';
-import type { RangeSet } from '../../net/range.js';
+import { type RangeSet, nextAssignable } from '../../net/range.js';
 import { ensurePrivateDir, mkdirsDurable } from '../disk/fsutil.js';
 import { type PendingRelease, ReleaseJournal } from '../disk/journal.js';
 import { LOCK_FILE } from '../disk/layout.js';
@@ -220,17 +220,18 @@ class EtcdReader implements NetworkReader {
   private async readUntilFree(k: Knowledge, spans: SearchSpan[], req: AllocationRequest): Promise<void> {
     let limit = WINDOW;
     for (const span of spans) {
-      const { family } = span.range;
-      for (let first = span.first; first <= span.last; ) {
+      const { range } = span;
+      // Each window starts at an address that may be handed out: excluded spans are never read through.
+      for (let first = nextAssignable(range, req.exclude, span.first); first !== undefined && first <= span.last; ) {
         let last = span.last;
-        if (!k.covers(family, first, last)) {
-          const got = await this.pool.held(family, first, last, limit);
+        if (!k.covers(range.family, first, last)) {
+          const got = await this.pool.held(range.family, first, last, limit);
           if (got.more) last = got.addresses[got.addresses.length - 1]!.value;
-          k.learn(family, first, last, got.addresses);
+          k.learn(range.family, first, last, got.addresses);
           limit *= 4;
         }
         if (firstFreeIn({ ...span, first, last }, req.exclude, k.view)) return;
-        first = last + 1n;
+        first = nextAssignable(range, req.exclude, last + 1n);
       }
     }
   }
