@@ -101,6 +101,25 @@ describe('ipam.sticky on a node’s disk', () => {
     for (const want of ['10.70.0.3', '10.70.0.4', '10.70.0.5', '10.70.0.6', '10.70.0.2']) expect((await add(`x${want}`, 'other')).address).toBe(want);
   });
 
+  it.each([
+    ['a slash and dots', '../../etc/passwd'],
+    ['a leading dot', '.hidden'],
+    ['percent signs and unicode', '%2F%00ü→'],
+    ['300 characters', 'x'.repeat(300)],
+  ])('a pod name with %s: the hold stays a file in holds/ and the pod gets its address back', async (_n, name) => {
+    const args = (id: string) => `;K8S_POD_NAMESPACE=..;K8S_POD_NAME=${name};K8S_POD_INFRA_CONTAINER_ID=${id}`;
+    const first = await call('ADD', 'c1', undefined, conf(), args('c1'));
+    expect(first.exitCode, first.stdout).toBe(0);
+    expect((await call('DEL', 'c1', undefined, conf(), args('c1'))).exitCode).toBe(0);
+    const files = holdFiles();
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/^[^/]+\.json$/);
+    expect(files[0]!.startsWith('.')).toBe(false);
+    expect(files[0]!.length).toBeLessThanOrEqual(205);
+    expect(readdirSync(data.dir)).toEqual(['sts']);
+    expect((await call('ADD', 'c2', undefined, conf(), args('c2'))).address).toBe(first.address);
+  });
+
   it('attachments without K8S_POD_NAME are not sticky', async () => {
     await add('c1');
     await del('c1');
