@@ -11,7 +11,8 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EXEC_ARGV, baseNode } from './sea.mjs';
+import { HOST, command, nodeBinary } from './arch.mjs';
+import { EXEC_ARGV } from './sea.mjs';
 
 async function freePort() {
   const server = createServer();
@@ -45,9 +46,11 @@ async function startEtcd(work) {
 
 /**
  * trainer: the bundled scripts/train-code-cache.ts; bundle: the plugin bundle, its assets beside it; disk and
- * cluster: where the two caches go.
+ * cluster: where the two caches go; arch: the executable's, whose Node makes them (V8's code cache is per
+ * architecture), under its emulator when it is not this machine's.
  */
-export async function makeCodeCache({ trainer, bundle, disk, cluster }) {
+export async function makeCodeCache({ trainer, bundle, disk, cluster, arch = HOST }) {
+  const node = nodeBinary(arch);
   const work = mkdtempSync(join(tmpdir(), 'leasehold-code-cache-'));
   const etcd = await startEtcd(work);
   if (!etcd) console.log('code cache: etcd is not installed, so cluster calls are not trained (they compile on first use)');
@@ -81,7 +84,7 @@ export async function makeCodeCache({ trainer, bundle, disk, cluster }) {
     const run = (s) => {
       const next = join(work, `cache-${i++}`);
       const env = { PATH: process.env.PATH, CNI_COMMAND: s.verb, CNI_CONTAINERID: s.id ?? 'train', CNI_NETNS: '/var/run/netns/train', CNI_IFNAME: 'eth0' };
-      const r = spawnSync(baseNode(), [...EXEC_ARGV, trainer, bundle, cache, next], { env, input: JSON.stringify(s.stdin()), encoding: 'utf8' });
+      const r = spawnSync(...command(arch, node, [...EXEC_ARGV, trainer, bundle, cache, next]), { env, input: JSON.stringify(s.stdin()), encoding: 'utf8' });
       if (r.status !== (s.fails ? 1 : 0)) throw new Error(`code cache: ${s.verb} exited ${r.status ?? r.signal}: ${r.stdout}${r.stderr}${r.error ?? ''}`);
       if (s.verb === 'ADD' && s.id === 'a') added = r.stdout;
       cache = next;

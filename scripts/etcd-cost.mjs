@@ -33,7 +33,7 @@ await build({
   format: 'esm',
   logLevel: 'warning',
 });
-const { EtcdCluster } = await import(pathToFileURL(join(work, 'etcd-cost', 'test', 'helpers', 'etcd-cluster.mjs')).href);
+const { EtcdCluster, clientConfig } = await import(pathToFileURL(join(work, 'etcd-cost', 'test', 'helpers', 'etcd-cluster.mjs')).href);
 const { EtcdClient } = await import(pathToFileURL(join(work, 'etcd-cost', 'src', 'etcd', 'client.mjs')).href);
 
 // Plain http on loopback in, one kept-alive TLS connection pool with the client certificate out.
@@ -96,7 +96,7 @@ try {
   // The same txn from this warm process on an open connection: what etcd itself takes (raft round + fsync).
   const WARM = 'warm process, open connection: claim txn (etcd commit alone)';
   samples[WARM] = [];
-  const warm = new EtcdClient({ endpoints: clusters.plain.endpoints, timeoutMs: 10000 });
+  const warm = new EtcdClient(clientConfig({ endpoints: clusters.plain.endpoints, timeoutMs: 10000 }));
   for (let round = -2; round < RUNS; round++) {
     const key = `${prefix}warm-${round}`;
     const t = process.hrtime.bigint();

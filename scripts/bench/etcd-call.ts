@@ -4,16 +4,22 @@
 // same txn over raw node:https with the TLS session ticket kept in a file between processes, to measure what
 // resumption would save. Exit code 0 only when the claim succeeded.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { EtcdClient, type EtcdClientConfig } from '../../src/etcd/client';
+import { buildCluster } from '../../src/config/cluster';
+import { EtcdClient } from '../../src/etcd/client';
 import { prefixEnd } from '../../src/etcd/keys';
+import type { RawCluster } from '../../src/config/schema';
+import { etcdAccess } from '../../src/config/secrets';
 
 const [mode, configJson] = process.argv.slice(2) as [string, string];
-const config = JSON.parse(configJson) as EtcdClientConfig & { prefix: string; sessionFile?: string };
+const config = JSON.parse(configJson) as RawCluster['etcd'] & { prefix: string; timeoutMs: number; sessionFile?: string };
+// Parsed and read as the plugin does it.
+const { prefix, timeoutMs, sessionFile: _sessionFile, ...etcd } = config;
+const cluster = buildCluster({ etcd, prefix, timeoutMs, nodeName: 'bench-node' }, 'bench');
 const key = `${config.prefix}${process.pid}-${process.hrtime.bigint()}`;
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 async function viaClient(window: boolean): Promise<boolean> {
-  const client = new EtcdClient(config);
+  const client = new EtcdClient(etcdAccess(cluster));
   if (window) await client.range({ key: config.prefix, rangeEnd: prefixEnd(config.prefix), limit: 64, keysOnly: true });
   const r = await client.txn({
     compare: [{ key, target: 'CREATE', result: 'EQUAL', value: 0 }],
@@ -30,8 +36,8 @@ async function viaPool(): Promise<boolean> {
   const { ClusterLayout } = require('../../src/store/etcd/layout') as typeof import('../../src/store/etcd/layout');
   const { EtcdPool } = require('../../src/store/etcd/pool') as typeof import('../../src/store/etcd/pool');
   const pool = new EtcdPool(
-    new EtcdClient(config),
-    new ClusterLayout({ prefix: config.prefix.replace(/\/$/, ''), pool: 'bench', network: 'bench', node: 'bench-node' }),
+    new EtcdClient(etcdAccess(cluster)),
+    new ClusterLayout({ prefix: cluster.prefix, pool: 'bench', network: 'bench', node: 'bench-node' }),
   );
   const att = { containerID: `c${process.pid}-${process.hrtime.bigint()}`, ifname: 'eth0' };
   const first = parseIp('10.0.0.0').value;

@@ -1,5 +1,4 @@
 // The one place that turns stdin + CNI_ARGS into a validated, normalized network config.
-import { isAbsolute, normalize } from 'node:path';
 import type { CniArgs } from './cni-args.js';
 import { CniError, Code } from '../base/errors.js';
 import { type Attachment, isValidId } from '../base/ids.js';
@@ -8,6 +7,7 @@ import { type Ip, parseCidr, parseIp } from '../net/ip.js';
 import type { RangeSet } from '../net/range.js';
 import type { SpanSet } from '../net/spans.js';
 import { type ClusterConf, buildCluster } from './cluster.js';
+import { absolutePath, writablePath } from './paths.js';
 import { LIMITS, buildExcludes, buildRangeSets } from './ranges.js';
 import { annotatedIps } from './annotations.js';
 import { IPS_ANNOTATION, POD_ANNOTATIONS, type RawRoute, validateNetConf } from './schema.js';
@@ -96,9 +96,11 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
     }
   }
 
-  const dataDir = ipam.dataDir ?? DEFAULT_DATA_DIR;
-  if (!isAbsolute(dataDir) || dataDir.includes('\0')) {
-    throw new CniError(Code.InvalidConfig, `ipam.dataDir ${JSON.stringify(dataDir.slice(0, 200))} must be an absolute path`);
+  const dataDir = writablePath('ipam.dataDir', ipam.dataDir ?? DEFAULT_DATA_DIR, DEFAULT_DATA_DIR);
+  const logFile = ipam.logFile === undefined ? undefined : writablePath('ipam.logFile', ipam.logFile, '/var/log/leasehold.log');
+  // Only a log's name: the .d directories of cron, sudo, systemd and their like skip names with a dot.
+  if (logFile !== undefined && !/[^/]\.(log|jsonl)$/.test(logFile)) {
+    throw new CniError(Code.InvalidConfig, `ipam.logFile ${JSON.stringify(logFile.slice(0, 200))} must end in .log or .jsonl, such as /var/log/leasehold.log`);
   }
 
   (ipam.routes ?? []).forEach((r, i) => {
@@ -147,18 +149,18 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
   return {
     name: raw.name,
     cniVersion,
-    dataDir: normalize(dataDir),
+    dataDir,
     rangeSets,
     exclude: buildExcludes(ipam.exclude ?? []),
     routes: ipam.routes ?? [],
-    resolvConf: ipam.resolvConf,
+    resolvConf: ipam.resolvConf === undefined ? undefined : absolutePath('ipam.resolvConf', ipam.resolvConf),
     requested,
     requestProblem,
     holdSeconds: ipam.sticky?.holdSeconds,
     cooldownSeconds: ipam.reuseCooldownSeconds ?? 0,
     lockTimeoutMs: ipam.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
     reclaimStaleBoot: ipam.reclaimStaleBoot ?? true,
-    logFile: ipam.logFile,
+    logFile,
     logMaxBytes: ipam.logMaxBytes ?? 10 * 1024 * 1024,
     prevResultAddresses: raw.prevResult?.ips?.map((i) => i.address),
     validAttachments: valid?.map(({ containerID, ifname }) => ({ containerID, ifname })),

@@ -1,6 +1,8 @@
-// resolvConf: a resolv.conf-format file whose nameserver/domain/search/options become the result's dns.
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+// resolvConf: a resolv.conf-format file whose nameserver/domain/search/options become the result's dns. Any
+// regular file (links followed: /etc/resolv.conf often is one; any owner: a resolver daemon often writes it),
+// since only those four keys' words leave it.
 import { CniError, Code } from '../base/errors.js';
+import { FileRefused, readByRule } from '../base/files.js';
 
 export interface Dns {
   nameservers?: string[];
@@ -28,22 +30,10 @@ export function parseResolvConf(text: string): Dns {
 }
 
 export function readResolvConf(path: string): Dns {
-  let text: string;
   try {
-    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EINVAL' });
-      if (st.size > 1 << 20) throw Object.assign(new Error('larger than 1 MiB'), { code: 'EFBIG' });
-      text = readFileSync(fd, 'utf8');
-    } finally {
-      closeSync(fd);
-    }
+    return parseResolvConf(readByRule(path, { followLinks: true, owner: 'any', maxBytes: 1 << 20 }).toString('utf8'));
   } catch (e) {
-    throw new CniError(
-      Code.InvalidConfig,
-      `ipam.resolvConf ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? e}); fix the path or remove the key`,
-    );
+    if (!(e instanceof FileRefused)) throw e;
+    throw new CniError(Code.InvalidConfig, `ipam.resolvConf ${e.message}; name a regular file of at most 1 MiB, or remove the key`);
   }
-  return parseResolvConf(text);
 }

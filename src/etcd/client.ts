@@ -1,23 +1,13 @@
 // An etcd v3 client over the JSON gateway every etcd member serves on its client URL (/v3/kv/*), with
 // node:net/node:tls only (transport.ts): the npm etcd3 client costs ~300 ms to import and cannot be bundled
 // into one executable. Every call is bounded as a whole by timeoutMs across endpoint failover.
-import { readFileSync } from 'node:fs';
 import { nowMs } from '../base/proc.js';
-import type { ClusterConf } from '../config/cluster.js';
-import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError, type AttemptFailure } from './errors.js';
+import type { Endpoint } from '../config/cluster.js';
+import type { EtcdAccess } from '../config/secrets.js';
+import { EtcdRequestError, EtcdUnavailableError, type AttemptFailure } from './errors.js';
 import { fromBase64, toBase64, type Bytes } from './keys.js';
 import { isHeaderValue } from './http1.js';
-import { AttemptError, Transport, type Endpoint, type TlsMaterial } from './transport.js';
-
-/**
- * ipam.cluster.etcd as validated (config/cluster.ts), plus the budget of every call as a whole, failover and
- * authentication included. Endpoints are http:// or https:// URLs of members (or of a forwarder), or
- * unix:///path of a local forwarder, tried in this order; the password is only ever read from passwordFile
- * (one trailing newline ignored).
- */
-export type EtcdClientConfig = ClusterConf['etcd'] & { timeoutMs?: number };
-
-export const DEFAULT_TIMEOUT_MS = 5000;
+import { AttemptError, Transport } from './transport.js';
 
 /** 64-bit integers (revisions, versions, counts, ids) are bigint throughout. */
 export interface ResponseHeader {
@@ -330,34 +320,6 @@ function parseJson(body: string): unknown {
   }
 }
 
-function parseEndpoint(url: string, i: number): Endpoint {
-  // unix:///path: plain http over a local socket, e.g. a node-local TLS forwarder only root may reach.
-  if (url.startsWith('unix://')) {
-    const socketPath = url.slice('unix://'.length);
-    if (!socketPath.startsWith('/')) throw new EtcdConfigError(`endpoints[${i}]`, `"${url}" must name an absolute socket path: unix:///run/etcd.sock`);
-    return { url, https: false, socketPath };
-  }
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new EtcdConfigError(`endpoints[${i}]`, `"${url}" is not a URL: write it as http://host:port, https://host:port or unix:///path`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new EtcdConfigError(`endpoints[${i}]`, `"${url}" must start with http://, https:// or unix://`);
-  if (u.pathname !== '/' || u.search || u.username) throw new EtcdConfigError(`endpoints[${i}]`, `"${url}" must be only scheme, host and port`);
-  const https = u.protocol === 'https:';
-  return { url, https, hostname: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : https ? 443 : 80 };
-}
-
-function readConfigFile(key: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new EtcdConfigError(key, `cannot read ${path} (${err.code ?? err.message})`);
-  }
-}
-
 /** Whether a txn can change anything: a read-only one never has an unknown outcome. */
 const writes = (t: TxnRequest): boolean =>
   [...t.success, ...(t.failure ?? [])].some((op) => 'put' in op || 'deleteRange' in op || ('txn' in op && writes(op.txn)));
@@ -373,26 +335,15 @@ export class EtcdClient {
   /** Index of the endpoint that last answered: later calls start there. */
   private preferred = 0;
 
-  constructor(config: EtcdClientConfig) {
-    if (!config.endpoints.length) throw new EtcdConfigError('endpoints', 'list at least one endpoint');
-    this.endpoints = config.endpoints.map(parseEndpoint);
-    this.timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!(this.timeoutMs > 0)) throw new EtcdConfigError('timeoutMs', 'must be a positive number of milliseconds');
-    if (!config.certFile !== !config.keyFile) throw new EtcdConfigError(config.certFile ? 'keyFile' : 'certFile', 'certFile and keyFile go together');
-    const tls: TlsMaterial = {};
-    if (this.endpoints.some((e) => e.https)) {
-      if (config.caFile) tls.ca = readConfigFile('caFile', config.caFile);
-      if (config.certFile) tls.cert = readConfigFile('certFile', config.certFile);
-      if (config.keyFile) tls.key = readConfigFile('keyFile', config.keyFile);
-    }
-    this.transport = new Transport(tls);
-    if (config.username !== undefined) {
-      if (!config.passwordFile) throw new EtcdConfigError('passwordFile', 'username needs passwordFile, the file holding its password');
-      const password = readConfigFile('passwordFile', config.passwordFile)
-        .toString('utf8')
-        .replace(/\r?\n$/, '');
-      this.credentials = { name: config.username, password };
-    } else if (config.passwordFile) throw new EtcdConfigError('username', 'passwordFile needs username');
+  /**
+   * ipam.cluster.etcd as the config parsed it (config/cluster.ts: endpoints tried in this order) with its files
+   * read and checked (config/secrets.ts), taken as it is.
+   */
+  constructor(config: EtcdAccess) {
+    this.endpoints = config.endpoints;
+    this.timeoutMs = config.timeoutMs;
+    this.transport = new Transport(config.tls);
+    this.credentials = config.credentials;
   }
 
   async range(r: RangeRequest): Promise<RangeResponse> {
@@ -523,6 +474,7 @@ export class EtcdClient {
   }
 
   private async authenticate(ep: Endpoint, timeoutMs: number): Promise<string> {
+    const { name, password } = this.credentials!;
     const answer = await this.transport.post(ep, '/v3/auth/authenticate', JSON.stringify(this.credentials), {}, timeoutMs);
     const w = parseJson(answer.body);
     if (answer.status === 200) {
@@ -531,8 +483,10 @@ export class EtcdClient {
       if (typeof token === 'string' && token !== '' && isHeaderValue(token)) return token;
       throw new AttemptError(ep.url, 'unreadable answer: authenticate gave no usable token', false);
     }
+    // A peer may echo the request back: the password never reaches a message.
+    const scrub = (text: string): string => text.split(password).join('(password)');
     if (answer.status < 400) throw new AttemptError(ep.url, `unreadable answer: authenticate: ${notEtcds(answer.status)}`, false);
-    if (answer.status >= 500 || answer.status === 429) throw new AttemptError(ep.url, `authenticate: ${reasonOf(answer.status, w, answer.body)}`, false);
-    throw new EtcdRequestError(ep.url, answer.status, grpcCodeIn(w), `authenticate as ${this.credentials!.name}: ${saidIn(w, answer.body)}`);
+    if (answer.status >= 500 || answer.status === 429) throw new AttemptError(ep.url, scrub(`authenticate: ${reasonOf(answer.status, w, answer.body)}`), false);
+    throw new EtcdRequestError(ep.url, answer.status, grpcCodeIn(w), scrub(`authenticate as ${name}: ${saidIn(w, answer.body)}`));
   }
 }

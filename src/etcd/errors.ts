@@ -1,5 +1,6 @@
 // What an etcd call can fail with. The client knows nothing of CNI: the plugin maps EtcdUnavailableError to
-// "try again later" (code 11) naming the endpoints, and the other two to configuration errors.
+// "try again later" (code 11) naming the endpoints, and a refusal to a configuration or I/O error. A setting
+// that cannot work never reaches the client: the config refuses it (config/cluster.ts, config/secrets.ts).
 
 /** One endpoint that gave no usable answer, and why. */
 export interface AttemptFailure {
@@ -58,17 +59,5 @@ export class EtcdRequestError extends Error {
   ) {
     super(`etcd at ${endpoint} refused the request (HTTP ${httpStatus}${grpcCode === undefined ? '' : `, code ${grpcCode}`}): ${etcdMessage}`);
     this.name = 'EtcdRequestError';
-  }
-}
-
-/** A client setting that cannot work (a malformed endpoint, an unreadable certificate or password file). */
-export class EtcdConfigError extends Error {
-  constructor(
-    /** The key under cluster.etcd that is wrong, e.g. "endpoints[1]" or "passwordFile". */
-    readonly key: string,
-    message: string,
-  ) {
-    super(`cluster.etcd.${key}: ${message}`);
-    this.name = 'EtcdConfigError';
   }
 }

@@ -5,24 +5,18 @@
 // plain-script build) node:net or node:tls, loaded on first use. Connections are kept for the client's life,
 // so later calls of one process reuse them and their TLS session.
 import type { Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import { type NativeAddon, loadedNative } from '../base/native.js';
 import { nowMs } from '../base/proc.js';
+import type { Endpoint } from '../config/cluster.js';
 import type { AttemptFailure } from './errors.js';
 import { type Answer, BadRequestHeader, MalformedResponse, ResponseReader, postBytes } from './http1.js';
 
 export type { Answer } from './http1.js';
 
-/** Where requests go: a host and port, or a unix socket (plain http only). */
-export type Endpoint = {
-  /** As configured, for messages. */
-  url: string;
-  https: boolean;
-} & ({ hostname: string; port: number } | { socketPath: string });
-
+/** The CA and client certificate the config named, made into one context (config/secrets.ts) for every connection. */
 export interface TlsMaterial {
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
+  secureContext?: SecureContext;
 }
 
 /** An attempt that produced no HTTP answer. */

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { ARCHES } from '../../scripts/arch.mjs';
 import { assertIpamPluginPresent, cleanupAll, describeRun, DIST_DIR, isRoot, makeTempDir, NOT_ROOT_REASON, removeDir, REPO } from './helpers.js';
 import { BB_IMAGE, ctr, importBusyboxImage, startContainerd, stopContainerd, type PrivateContainerd } from './containerd.js';
 
@@ -25,6 +26,13 @@ describe('deploy/daemonset.yaml', () => {
     expect(pod.containers).toHaveLength(1);
   });
 
+  test('runs on the Linux nodes of every architecture leasehold is built for, and no other', () => {
+    expect(pod.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+    expect(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
+      { matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: Object.keys(ARCHES) }] },
+    ]);
+  });
+
   test("mounts the node's /opt/cni/bin, and the init container copies the plugin there under its type name", () => {
     const volume = pod.volumes.find((v: any) => v.hostPath);
     expect(volume.hostPath).toEqual({ path: '/opt/cni/bin', type: 'DirectoryOrCreate' });
@@ -40,7 +48,9 @@ describe('deploy/daemonset.yaml', () => {
   test("the installer image is the package's version and holds the plugin where the init container reads it", () => {
     expect(init.image).toBe(`leasehold-installer:${version}`);
     const containerfile = readFileSync(join(REPO, 'deploy', 'Containerfile'), 'utf8');
-    expect(containerfile).toMatch(/^COPY dist\/leasehold \/leasehold$/m);
+    // The image's architecture picks the executable: dist/leasehold-amd64 or dist/leasehold-arm64.
+    expect(containerfile).toMatch(/^ARG TARGETARCH$/m);
+    expect(containerfile).toMatch(/^COPY dist\/leasehold-\$\{TARGETARCH\} \/leasehold$/m);
   });
 });
 

@@ -43,7 +43,7 @@ describe.skipIf(!isRoot)('the Debian package: dpkg -i, containerd runs the insta
     assertIpamPluginPresent();
     hostBefore = snapshotHostCniPaths();
     work = makeTempDir('lh-e2e-pkg');
-    const built = await runOk(process.execPath, [join(REPO, 'scripts', 'package.mjs'), work], { timeoutMs: 150_000 });
+    const built = await runOk(process.execPath, [join(REPO, 'scripts', 'package.mjs'), work, '--arch', 'amd64'], { timeoutMs: 150_000 });
     deb = built.stdout.trim();
     expect(deb).toBe(join(work, `leasehold_${version}_amd64.deb`));
     root = join(work, 'root');

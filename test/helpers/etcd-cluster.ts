@@ -10,6 +10,15 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { buildCluster } from '../../src/config/cluster';
+import type { RawCluster } from '../../src/config/schema';
+import { type EtcdAccess, etcdAccess } from '../../src/config/secrets';
+
+/** A client's settings from ipam.cluster.etcd's keys, parsed and read as the plugin does. */
+export function clientConfig(etcd: RawCluster['etcd'] & { timeoutMs?: number }): EtcdAccess {
+  const { timeoutMs, ...keys } = etcd;
+  return etcdAccess(buildCluster({ etcd: keys, nodeName: 'test', ...(timeoutMs !== undefined && { timeoutMs }) }, 'test'));
+}
 
 /**
  * A 3-member cluster for the tests of one file: started before them and stopped (by PID) after, with a temp

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { type Endpoint, parseEndpoint } from '../../src/config/cluster';
 
 export interface PeerRequest {
   /** 0-based over the peer's life. */
@@ -69,10 +70,8 @@ export class HostilePeer {
   }
 
   /** The endpoint as the transport takes it. */
-  get endpoint(): { url: string; https: false } & ({ hostname: string; port: number } | { socketPath: string }) {
-    if (this.url.startsWith('unix://')) return { url: this.url, https: false, socketPath: this.url.slice('unix://'.length) };
-    const u = new URL(this.url);
-    return { url: this.url, https: false, hostname: u.hostname, port: Number(u.port) };
+  get endpoint(): Endpoint {
+    return parseEndpoint(this.url, 0);
   }
 
   async stats(): Promise<PeerStats> {

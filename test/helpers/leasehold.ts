@@ -22,6 +22,8 @@ export interface CniCall {
   args?: string;
   stdin?: string | Buffer | object;
   env?: Record<string, string | undefined>;
+  /** Another executable than BIN (the arm64 tests run both). */
+  bin?: string;
   /** A command that runs the executable (given as its last argument), e.g. unshare for a simulated machine. */
   via?: string[];
 }
@@ -63,7 +65,7 @@ export function parseReply(code: number | null, signal: NodeJS.Signals | null, s
 }
 
 export function runCni(c: CniCall): CniReply {
-  const r = spawnSync(BIN, [], { env: cniEnv(c), input: stdinOf(c), encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
+  const r = spawnSync(c.bin ?? BIN, [], { env: cniEnv(c), input: stdinOf(c), encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
   return parseReply(r.status, r.signal, r.stdout, r.stderr);
 }
 
@@ -512,8 +514,8 @@ export async function cliIn(args: string[], input = ''): Promise<CliRun> {
 }
 
 /** The CLI as the executable: for what only the executable shows (its start-up, the code cache). */
-export function cli(args: string[], input?: string): CliRun {
-  const r = spawnSync(BIN, args, { env: env(), input, encoding: 'utf8', timeout: 60_000 });
+export function cli(args: string[], input?: string, bin = BIN): CliRun {
+  const r = spawnSync(bin, args, { env: env(), input, encoding: 'utf8', timeout: 60_000 });
   return parse(r.status, r.stdout, r.stderr);
 }
 

@@ -12,8 +12,10 @@ import type { NativeAddon } from '../../src/base/native';
 import { EtcdClient } from '../../src/etcd/client';
 import { EtcdUnavailableError } from '../../src/etcd/errors';
 import { MAX_BODY } from '../../src/etcd/http1';
-import { AttemptError, type Endpoint, Transport } from '../../src/etcd/transport';
+import type { Endpoint } from '../../src/config/cluster';
+import { AttemptError, Transport } from '../../src/etcd/transport';
 import { runPlugin } from '../../src/plugin/dispatch';
+import { clientConfig } from '../helpers/etcd-cluster';
 import { HostilePeer, type Script } from '../helpers/hostile-peer';
 import { ROOT, netConf, runCniAsync, tempDataDir } from '../helpers/leasehold';
 import { timed } from '../helpers/timed';
@@ -201,8 +203,8 @@ describe.each(PATHS)('a unix socket whose backlog is full, over %s', (_, native)
 });
 
 describe('the client against a hostile peer (node:net)', () => {
-  const client = (p: HostilePeer, extra: Record<string, unknown> = {}): EtcdClient => {
-    const c = new EtcdClient({ endpoints: [p.url], timeoutMs: 2000, ...extra });
+  const client = (p: HostilePeer, extra: Partial<Parameters<typeof clientConfig>[0]> = {}): EtcdClient => {
+    const c = new EtcdClient(clientConfig({ endpoints: [p.url], timeoutMs: 2000, ...extra }));
     clients.push(c);
     return c;
   };

@@ -11,6 +11,7 @@ import { readMachineId } from '../../base/host.js';
 import { type Attachment, sameAttachment } from '../../base/ids.js';
 import { isoTime } from '../../base/proc.js';
 import type { ClusterConf } from '../../config/cluster.js';
+import { etcdAccess } from '../../config/secrets.js';
 import { EtcdClient } from '../../etcd/client.js';
 import { prefixEnd } from '../../etcd/keys.js';
 import { type Family, type Ip, formatIp, parseIp } from '../../net/ip.js';
@@ -461,8 +462,9 @@ export class EtcdStore implements Store {
   constructor(private readonly opts: EtcdStoreOptions) {
     const { cluster } = opts;
     this.me = { node: cluster.nodeName, machine: readMachineId() };
-    this.client = new EtcdClient({ ...cluster.etcd, timeoutMs: cluster.timeoutMs });
-    this.location = `etcd ${cluster.etcd.endpoints.join(',')} ${cluster.prefix}/pools/${cluster.pool}`;
+    // Reads the TLS and password files: a file that breaks its rule is code 7 from here.
+    this.client = new EtcdClient(etcdAccess(cluster));
+    this.location = `etcd ${cluster.etcd.endpoints.map((e) => e.url).join(',')} ${cluster.prefix}/pools/${cluster.pool}`;
   }
 
   private pool(network: string): EtcdPool {

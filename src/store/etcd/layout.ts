@@ -22,6 +22,7 @@ import { type Attachment, isValidId } from '../../base/ids.js';
 import { type Family, type Ip, bitsOf, formatIp } from '../../net/ip.js';
 
 export interface ClusterNames {
+  /** As config/cluster.ts normalized it: starts with "/", no trailing slash. */
   prefix: string;
   pool: string;
   network: string;
@@ -81,9 +82,7 @@ export class ClusterLayout {
   readonly prefix: string;
 
   constructor(readonly names: ClusterNames) {
-    // One trailing slash or none name the same place.
-    this.prefix = names.prefix.replace(/\/+$/, '');
-    if (!this.prefix.startsWith('/')) throw new Error(`prefix "${names.prefix}" must start with "/"`);
+    this.prefix = names.prefix;
     for (const [what, id] of [
       ['pool', names.pool],
       ['network', names.network],

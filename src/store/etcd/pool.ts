@@ -3,7 +3,7 @@
 import { CniError, Code } from '../../base/errors.js';
 import type { Attachment } from '../../base/ids.js';
 import type { EtcdClient, KeyValue } from '../../etcd/client.js';
-import { EtcdConfigError, EtcdRequestError, EtcdUnavailableError } from '../../etcd/errors.js';
+import { EtcdRequestError, EtcdUnavailableError } from '../../etcd/errors.js';
 import { prefixEnd } from '../../etcd/keys.js';
 import type { Cooling, Hold, HoldKey } from '../../allocator/reuse.js';
 import { type Family, type Ip, formatIp } from '../../net/ip.js';
@@ -28,7 +28,7 @@ import {
 
 /**
  * etcd's failures as the user sees them: unreachable is "try again later" (11) naming each endpoint; a refusal
- * for credentials or permissions, or a client setting that cannot work, is a configuration error (7).
+ * for credentials or permissions is a configuration error (7).
  */
 export function cniErrorOf(e: unknown, what: string): unknown {
   if (e instanceof EtcdUnavailableError) {
@@ -39,7 +39,6 @@ export function cniErrorOf(e: unknown, what: string): unknown {
       e.endpoints.join(','),
     );
   }
-  if (e instanceof EtcdConfigError) return new CniError(Code.InvalidConfig, `${what}: ${e.message}`, `cluster.etcd.${e.key}`);
   if (e instanceof EtcdRequestError) {
     const credentials = e.httpStatus === 401 || e.httpStatus === 403 || /auth|permission|CommonName/i.test(e.etcdMessage);
     return credentials
