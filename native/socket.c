@@ -1,6 +1,6 @@
 // Blocking stream sockets for the single executable's calls to etcd: a CNI process makes one or two requests
-// and exits, and loading node:net with its stream machinery costs a fresh process ~14 ms, more than the round
-// trips themselves (docs/cluster.md). Every call is bounded by a timeout (poll), so a member that accepts and
+// and exits, and loading node:net with its stream machinery costs a fresh process more than the round trips
+// themselves (docs/cluster.md, docs/performance.md). Every call is bounded by a timeout (poll), so a member that accepts and
 // never answers costs the caller its share of the budget, as with node:net.
 //
 //   connect(host, port, timeoutMs) -> fd      host: an IPv4 or IPv6 literal, or an absolute unix socket path

@@ -46,7 +46,7 @@ export const executable = (arch) => join(root, 'dist', `leasehold-${arch}`);
 
 /**
  * Where the build keeps an architecture's addon, code caches and bundles: build/ itself for this machine's (the
- * tests and benchmarks load build/flock.node and the bundles), build/<arch>/ for another, with copies of the
+ * tests and benchmarks load build/native.node and the bundles), build/<arch>/ for another, with copies of the
  * bundles it was made from.
  */
 export const workDir = (arch) => (arch === HOST ? join(root, 'build') : join(root, 'build', arch));

@@ -64,6 +64,7 @@ const conf = (type, dataDir, subnet) =>
     ? leaseholdConf(dataDir, subnet)
     : { cniVersion: '1.0.0', name: 'bench', type: 'bridge', ipam: { type, dataDir, ranges: [[{ subnet }]] } };
 const floorOnce = () => timeOnce(RUNTIME, [emptyScript], BARE_ENV).ms;
+const statusEnv = { ...cniEnv('STATUS', ''), CNI_NETNS: '', CNI_IFNAME: '' };
 
 const load0 = loadavg();
 const ticks0 = cpuTicks();
@@ -147,6 +148,9 @@ for (const fill of FILLS) {
         meta: meta('CHECK'),
         run: (i) => timeOnce(p.bin, [], cniEnv('CHECK', id(i)), JSON.stringify({ ...c, prevResult: JSON.parse(prev) })).ms,
       });
+      // STATUS as containerd >= 2.0.1 polls it (every ~5 s): it must not read the whole network.
+      const statusInput = JSON.stringify({ ...c, cniVersion: '1.1.0' });
+      cases.push({ name: `${p.type} STATUS @ ${fill}`, meta: meta('STATUS'), run: () => timeOnce(p.bin, [], statusEnv, statusInput).ms });
     }
     cases.push({ name: `${p.type} DEL @ ${fill}`, meta: meta('DEL'), run: (i) => timeOnce(p.bin, [], cniEnv('DEL', id(i)), input).ms });
   }

@@ -39,7 +39,7 @@ async function buildFor(arch) {
   const dir = workDir(arch);
   mkdirSync(dir, { recursive: true });
   if (dir !== work) for (const b of Object.values(bundles)) copyFileSync(join(work, b), join(dir, b));
-  const addon = join(dir, 'flock.node');
+  const addon = join(dir, 'native.node');
   // Node-API is ABI-stable: built against the target Node's headers, it loads in the embedded Node 24.
   const headers = [join(nodePackageDir(arch), 'include', 'node'), '/usr/include/node'];
   execFileSync(
@@ -68,7 +68,7 @@ async function buildFor(arch) {
     workDir: join(dir, 'sea'),
     arch,
     assets: {
-      'flock.node': addon,
+      'native.node': addon,
       'leasehold-cli.cjs': join(dir, bundles.cli),
       'leasehold.cjs': join(dir, bundles.plugin),
       'leasehold.cache': caches.disk,

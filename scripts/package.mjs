@@ -1,6 +1,7 @@
 // npm run package [-- OUTDIR] [--arch amd64|arm64|all]: dist/ (or OUTDIR)/leasehold_<version>_<arch>.deb from the
 // built dist/leasehold-<arch>, for every architecture by default, with dpkg-deb only; prints each path.
-// It installs the plugin where runtimes look for CNI plugins (/opt/cni/bin/leasehold) and the docs and example
+// It installs the plugin where runtimes look for CNI plugins (/opt/cni/bin/leasehold), the gc timer's units
+// (/lib/systemd/system/leasehold-gc.{service,timer}, not enabled: see the README) and the docs and example
 // configs under /usr/share/doc/leasehold. Run `npm run build:all` first. No Depends: flock comes from util-linux,
 // which is Essential on Debian and Ubuntu.
 import { execFileSync } from 'node:child_process';
@@ -37,6 +38,7 @@ function debFor(arch) {
   }
 
   put(executable(arch), 'opt/cni/bin/leasehold', 0o755);
+  for (const unit of ['leasehold-gc.service', 'leasehold-gc.timer']) put(join(root, 'deploy', 'systemd', unit), `lib/systemd/system/${unit}`, 0o644);
   const doc = 'usr/share/doc/leasehold';
   put(join(root, 'README.md'), `${doc}/README.md`, 0o644);
   for (const f of readdirSync(join(root, 'docs'))) put(join(root, 'docs', f), `${doc}/${f}`, 0o644);
@@ -81,7 +83,8 @@ function debFor(arch) {
       `Description: ${description}`,
       ' A CNI IPAM plugin for Linux nodes, in place of host-local, installed as',
       ' /opt/cni/bin/leasehold; run without CNI_COMMAND it is an operator CLI to see,',
-      ' check, release and garbage-collect address leases.',
+      ' check, release and garbage-collect address leases. leasehold-gc.timer frees,',
+      ' every 10 minutes once enabled, the leases of pods the CRI runtime no longer has.',
       '',
     ].join('\n'),
   );

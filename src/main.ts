@@ -9,8 +9,8 @@ export async function main(): Promise<number> {
     const r = await runPlugin(process.env, () => readStdin());
     writeAll(1, r.stdout);
     // Everything a call does is done and written synchronously by now (reply, state, operation log; idle
-    // etcd connections are unreferenced): exiting here skips the runtime's teardown of the V8 heap, ~2 ms
-    // of CPU per call (docs/performance.md).
+    // etcd connections are unreferenced): exiting here skips the runtime's teardown of the V8 heap, CPU
+    // every call paid (docs/performance.md).
     process.exit(r.exitCode);
   }
   return loadCli().runCli(process.argv.slice(2));

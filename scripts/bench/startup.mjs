@@ -1,6 +1,6 @@
 // node scripts/bench/startup.mjs: where a plugin start's time goes, as ratios to the embedded Node's bare
 // start (empty script), each run paired with a floor run just before it. Not part of npm run bench; the
-// figures in docs/performance.md come from it. Needs npm run build first (build/leasehold.cjs, flock.node).
+// figures in docs/performance.md come from it. Needs npm run build first (build/leasehold.cjs, native.node).
 //
 // 1. Single executables built from variants of the plugin bundle: an empty main (what SEA itself costs),
 //    a VERSION-only entry (what VERSION costs when it loads nothing else), the plugin bundle as the main
@@ -21,7 +21,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const out = join(root, 'build', 'startup');
 const ROUNDS = Number(process.env.STARTUP_ROUNDS ?? 20);
 const NODE = baseNode();
-const ADDON = join(root, 'build', 'flock.node');
+const ADDON = join(root, 'build', 'native.node');
 const BUNDLE = join(root, 'build', 'leasehold.cjs');
 if (!existsSync(ADDON) || !existsSync(BUNDLE)) throw new Error('run npm run build first');
 mkdirSync(out, { recursive: true });
@@ -90,7 +90,7 @@ if (process.env.STARTUP_SKIP_SEA !== '1') {
   await build({ ...esb, entryPoints: [snapEntry], outfile: join(out, 'snap.cjs') });
   writeFileSync(join(out, 'empty.cjs'), '');
 
-  const assets = { 'flock.node': ADDON };
+  const assets = { 'native.node': ADDON };
   const seas = {};
   for (const [name, bundle, seaOptions] of [
     ['empty main', join(out, 'empty.cjs'), {}],

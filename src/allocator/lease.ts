@@ -10,6 +10,8 @@ export interface Lease extends Attachment {
   addresses: string[];
   podNamespace?: string;
   podName?: string;
+  /** The pod's uid (K8S_POD_UID): tells a pod from a later one of the same name. */
+  podUid?: string;
   netns: string;
   createdAt: string;
   /** The kernel's boot id at ADD; null for leases adopted from host-local, whose boot is unknown. */

@@ -1,5 +1,5 @@
 // The single executable's Node-API addon (native/flock.c and native/socket.c), embedded as a SEA asset and
-// loaded from an unnamed O_TMPFILE in a directory of the caller's (nothing is left on disk; ~1 ms). A plain
+// loaded from an unnamed O_TMPFILE in a directory of the caller's (nothing is left on disk). A plain
 // script build has no addon, and a noexec mount cannot map one: callers then use their fallbacks.
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
 
@@ -33,7 +33,7 @@ export function loadNative(dir: string, onFail: (why: string) => void): NativeAd
     if (!sea.isSea()) return addon;
     fd = openSync(dir, O_TMPFILE | constants.O_RDWR, 0o700);
     // A short write (a full disk) must not reach dlopen: mapping past the end of the file is SIGBUS.
-    const bytes = new Uint8Array(sea.getRawAsset('flock.node') as ArrayBuffer);
+    const bytes = new Uint8Array(sea.getRawAsset('native.node') as ArrayBuffer);
     for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
     const mod = { exports: {} as NativeAddon };
     process.dlopen(mod, `/proc/self/fd/${fd}`);

@@ -1,6 +1,6 @@
 // Process-level I/O and time without Node's lazy machinery: the first touch of process.stdout builds a
-// stream stack (~8 ms measured in the single executable) and the first use of `performance` loads
-// perf_hooks (~3 ms). A CNI call writes one small document and reads a clock a few times.
+// stream stack and the first use of `performance` loads perf_hooks (both measured in docs/performance.md).
+// A CNI call writes one small document and reads a clock a few times.
 import { writeSync } from 'node:fs';
 
 export const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
@@ -21,7 +21,7 @@ const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 
 /**
  * `new Date(ms).toISOString()` without a Date: V8 loads the time zone (/etc/localtime and ICU's tables) on the
- * first Date it makes, ~0.3 ms of an ADD, and a lease's time is UTC anyway. Civil date from the day number
+ * first Date it makes, a cost every ADD paid, and a lease's time is UTC anyway. Civil date from the day number
  * by Howard Hinnant's algorithm (days_from_civil, inverted), for years 0000-9999. A fraction of a millisecond
  * (an lstat mtimeMs) is dropped toward zero, as Date does.
  */

@@ -1,5 +1,5 @@
 // The CLI is a second bundle, embedded in the single executable as an asset and compiled only when the
-// CLI runs: the plugin path never parses commander or the CLI's code (measured: ~14 ms of every start).
+// CLI runs: the plugin path never parses commander or the CLI's code (docs/performance.md).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runBundle } from '../base/embedded.js';

@@ -36,7 +36,15 @@ export interface ClusterConf {
   nodeName: string;
   /** Bounds every call to etcd as a whole, failover included. */
   timeoutMs: number;
+  /**
+   * What fails STATUS (docs/cluster.md, "STATUS and node readiness"): "node", conditions of this node alone;
+   * "cluster", also etcd unreachable or the shared pool full, which then mark every node NotReady at once.
+   * Absent means "node".
+   */
+  statusScope?: StatusScope;
 }
+
+export type StatusScope = 'node' | 'cluster';
 
 const bad = (key: string, msg: string): CniError => new CniError(Code.InvalidConfig, `ipam.cluster.${key} ${msg}`);
 
@@ -125,11 +133,15 @@ export function buildCluster(raw: RawCluster & Record<string, unknown>, network:
   const nodeName = raw.nodeName ?? hostName();
   if (!isValidId(nodeName))
     throw bad('nodeName', `${JSON.stringify(nodeName.slice(0, 80))} is invalid: use letters, digits, "_", "." and "-"; set it when the host name does not fit`);
+  const statusScope = raw.statusScope ?? 'node';
+  if (statusScope !== 'node' && statusScope !== 'cluster')
+    throw bad('statusScope', `${JSON.stringify(String(statusScope).slice(0, 80))} must be "node" (the default) or "cluster"`);
   return {
     etcd,
     prefix: prefix.replace(/\/+$/, '') || DEFAULT_PREFIX,
     pool,
     nodeName,
     timeoutMs: raw.timeoutMs ?? DEFAULT_ETCD_TIMEOUT_MS,
+    statusScope,
   };
 }

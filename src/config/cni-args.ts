@@ -5,6 +5,7 @@ export interface CniArgs {
   ips: string[];
   podNamespace?: string;
   podName?: string;
+  podUid?: string;
 }
 
 const KNOWN = new Set(['IgnoreUnknown', 'IP', 'K8S_POD_NAMESPACE', 'K8S_POD_NAME', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID']);
@@ -32,6 +33,7 @@ export function parseCniArgs(text: string | undefined, strict: boolean): CniArgs
     if (k === 'IP') out.ips.push(...v.split(',').filter((s) => s !== ''));
     else if (k === 'K8S_POD_NAMESPACE') out.podNamespace = v;
     else if (k === 'K8S_POD_NAME') out.podName = v;
+    else if (k === 'K8S_POD_UID') out.podUid = v;
   }
   return out;
 }

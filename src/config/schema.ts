@@ -1,6 +1,6 @@
 // The shape of the network config on stdin. Only types are checked here; meaning (CIDRs, overlaps,
 // families) is checked in ranges.ts and cluster.ts. Written by hand rather than with a schema library: this
-// runs on every plugin call, and loading zod/mini cost ~6 ms of each call's start-up (docs/performance.md).
+// runs on every plugin call, and loading zod/mini was a measurable part of each call's start-up (docs/performance.md).
 // Objects are loose (unknown keys pass through), and the messages are those operators already know:
 // `ipam.ranges[0][1].subnet must be string`.
 import { CniError, Code } from '../base/errors.js';
@@ -46,6 +46,7 @@ export type RawCluster = {
   pool?: string;
   nodeName?: string;
   timeoutMs?: number;
+  statusScope?: string;
 };
 
 export type RawAttachment = {
@@ -166,6 +167,7 @@ const netConf = obj({
         pool: optStr,
         nodeName: optStr,
         timeoutMs: opt(int(100, 600_000)),
+        statusScope: optStr,
       }),
     ),
     sticky: opt(obj({ holdSeconds: int(1, MAX_HOLD_SECONDS) })),

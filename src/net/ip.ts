@@ -1,7 +1,7 @@
 // Addresses as (family, bigint) pairs: parsed once, and all range arithmetic is plain bigint math so the
 // allocator never re-parses strings in its loop. The parser is the project's own, chosen on start-up cost:
-// loading it and parsing a first CIDR takes ~2.5 ms in the embedded Node 24, against ~6 ms for ipaddr.js
-// and ~11 ms for ip-address, which builds tables at load (docs/performance.md).
+// loading it and parsing a first CIDR costs less than ipaddr.js or ip-address, which builds tables at load
+// (measured in docs/performance.md).
 import { digitsValue } from '../base/digits.js';
 
 export type Family = 4 | 6;
@@ -23,8 +23,8 @@ const ZERO = 48;
 
 /**
  * An IPv4 address in dotted decimal without leading zeros ("010" is octal to inet_aton and decimal to Go, so it
- * is refused), or undefined. Read by hand: the equivalent regular expression took 0.2-0.4 ms to compile on its
- * first use, in every process.
+ * is refused), or undefined. Read by hand: the equivalent regular expression was compiled on its first use in
+ * every process (docs/performance.md).
  */
 function v4Value(text: string): bigint | undefined {
   let value = 0;

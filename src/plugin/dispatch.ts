@@ -84,7 +84,7 @@ export async function runPlugin(env: NodeJS.ProcessEnv, stdin: () => string, dep
   const log = async (line: Omit<OpLine, 'time' | 'verb' | 'network' | 'containerID' | 'ifname' | 'ms'>): Promise<void> => {
     if (!conf?.logFile || !cni) return;
     const { appendOpLog } = await import('./oplog.js');
-    appendOpLog(conf, { verb: cni.command, network: conf.name, containerID: cni.containerId, ifname: cni.ifname, ...line, ms: nowMs() - started });
+    appendOpLog(conf, { verb: cni.command, network: conf.name, containerID: cni.containerID, ifname: cni.ifname, ...line, ms: nowMs() - started });
   };
   try {
     cni = readEnv(env);
@@ -103,10 +103,11 @@ export async function runPlugin(env: NodeJS.ProcessEnv, stdin: () => string, dep
     const out: Outcome = await verb({
       conf,
       store,
-      att: { containerID: cni.containerId, ifname: cni.ifname },
+      att: { containerID: cni.containerID, ifname: cni.ifname },
       netns: cni.netns,
       podNamespace: args.podNamespace,
       podName: args.podName,
+      podUid: args.podUid,
     });
     await log({ ok: true, addresses: out.addresses, lockWaitMs: out.lockWaitMs });
     return { stdout: out.output ? `${JSON.stringify(out.output)}\n` : '', exitCode: 0 };

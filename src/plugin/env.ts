@@ -7,7 +7,7 @@ const VERBS: readonly Verb[] = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'
 
 export interface CniEnv {
   command: Verb;
-  containerId: string;
+  containerID: string;
   netns: string;
   ifname: string;
   args: string;
@@ -23,7 +23,7 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
   const verb = command as Verb;
   const out: CniEnv = {
     command: verb,
-    containerId: env.CNI_CONTAINERID ?? '',
+    containerID: env.CNI_CONTAINERID ?? '',
     netns: env.CNI_NETNS ?? '',
     ifname: env.CNI_IFNAME ?? '',
     args: env.CNI_ARGS ?? '',
@@ -31,11 +31,11 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
   // VERSION, GC and STATUS act on the whole network: they get empty id/netns/ifname and must accept that.
   if (verb === 'VERSION' || verb === 'GC' || verb === 'STATUS') return out;
 
-  if (out.containerId === '') throw new CniError(Code.InvalidEnv, 'CNI_CONTAINERID is required');
-  if (!isValidId(out.containerId)) {
+  if (out.containerID === '') throw new CniError(Code.InvalidEnv, 'CNI_CONTAINERID is required');
+  if (!isValidId(out.containerID)) {
     throw new CniError(
       Code.InvalidEnv,
-      `CNI_CONTAINERID ${show(out.containerId)} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`,
+      `CNI_CONTAINERID ${show(out.containerID)} is invalid: use letters, digits, "_", "." and "-", starting with a letter or digit`,
     );
   }
   if (verb !== 'DEL' && out.netns === '') throw new CniError(Code.InvalidEnv, 'CNI_NETNS is required');

@@ -11,6 +11,7 @@ export interface VerbRequest {
   netns: string;
   podNamespace?: string;
   podName?: string;
+  podUid?: string;
 }
 
 /** The JSON to print (if any) and facts for the operation log. */
@@ -23,5 +24,5 @@ export interface Outcome {
 export type Verb = (req: VerbRequest) => Promise<Outcome>;
 
 /** The plugin's open: the network is created (and host-local's files adopted) on first contact. */
-export const withPluginSession = <T>(req: VerbRequest, f: (s: NetworkSession) => Promise<T>, intent?: OpenOptions['intent']): Promise<T> =>
-  withSession(req.store, req.conf.name, { lockTimeoutMs: req.conf.lockTimeoutMs, create: true, ...(intent && { intent }) }, f);
+export const withPluginSession = <T>(req: VerbRequest, f: (s: NetworkSession) => Promise<T>, opts?: Pick<OpenOptions, 'intent' | 'release'>): Promise<T> =>
+  withSession(req.store, req.conf.name, { lockTimeoutMs: req.conf.lockTimeoutMs, create: true, ...opts }, f);

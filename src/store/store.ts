@@ -102,6 +102,11 @@ export interface OpenOptions {
    * left there. Without it (the CLI), the network must exist and nothing is created or adopted.
    */
   create: boolean;
+  /**
+   * DEL: the call frees one attachment's record and claims, and needs nothing else. A store opens for it
+   * whatever else in the network cannot be read (its state document), and adopts nothing.
+   */
+  release?: boolean;
   /** What the call is about to read (ADD): a store may read it all at once, with the network's state. */
   intent?: { att: Attachment; rangeSets: RangeSet[] };
 }
@@ -116,6 +121,13 @@ export interface Store {
   peek(network: string): NetworkReader;
   /** Networks this store holds state for, sorted. */
   networks(): Promise<string[]>;
+  /**
+   * STATUS: throws (code 5) when ADD could not write to the node's disk, checked without writing: the
+   * network's folder, or the nearest existing one above it, is not a writable folder here (a read-only file
+   * system, permissions) or its file system has no free block or inode. A store whose state is not on this
+   * node's disk has nothing to check.
+   */
+  checkWritable?(network: string): Promise<void>;
   has(network: string): Promise<boolean>;
 }
 

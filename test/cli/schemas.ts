@@ -75,6 +75,7 @@ export const listJson = z.strictObject({
       ifname: str,
       podNamespace: nstr,
       podName: nstr,
+      podUid: nstr,
       netns: str,
       createdAt: str,
       ageSeconds: count.nullable(),
@@ -127,6 +128,7 @@ export const checkJson = z.strictObject({
 export const freedJson = z.strictObject({
   dryRun: z.boolean(),
   refused: z.optional(z.array(str)),
+  runtime: z.optional(z.strictObject({ endpoint: str, sandboxes: z.number().int().nonnegative() })),
   freed: z.array(
     z.strictObject({
       network: str,

@@ -105,13 +105,26 @@ export async function ctrOk(cd: PrivateContainerd, args: string[], opts: RunOpti
   return r;
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch {
     return false;
   }
+}
+
+/** Stops a daemon by its PID: SIGTERM, and SIGKILL if it is still there after 10 s. */
+export async function terminate(pid: number): Promise<void> {
+  process.kill(pid, 'SIGTERM');
+  if (
+    await pollUntil(
+      () => alive(pid),
+      (a) => !a,
+      10_000,
+    )
+  )
+    process.kill(pid, 'SIGKILL');
 }
 
 /** PIDs of the shims serving this containerd (their command line names its socket). */
@@ -142,15 +155,7 @@ export async function stopContainerd(cd: PrivateContainerd): Promise<void> {
     }
     const containers = await ctr(cd, ['containers', 'ls', '-q']);
     for (const id of containers.stdout.split('\n').filter(Boolean)) await ctr(cd, ['containers', 'rm', id]);
-    process.kill(cd.pid, 'SIGTERM');
-    if (
-      await pollUntil(
-        () => alive(cd.pid),
-        (a) => !a,
-        10_000,
-      )
-    )
-      process.kill(cd.pid, 'SIGKILL');
+    await terminate(cd.pid);
   }
   for (const pid of shimPids(cd)) {
     try {
@@ -187,9 +192,10 @@ function sha256(data: Buffer | string): string {
 
 /**
  * Builds an OCI image archive from /bin/busybox (busybox-static) with no registry: a one-layer rootfs (busybox,
- * one symlink per applet, /etc/passwd), its config, manifest, oci-layout and an index.json naming it BB_IMAGE.
+ * one symlink per applet, /etc/passwd), its config (with `image.cmd`), manifest, oci-layout and an index.json
+ * naming it `image.name` (BB_IMAGE unless told).
  */
-export async function buildBusyboxImage(dir: string): Promise<string> {
+export async function buildBusyboxImage(dir: string, image: { name: string; cmd: string[] } = { name: BB_IMAGE, cmd: ['sh'] }): Promise<string> {
   const rootfs = join(dir, 'rootfs');
   const layout = join(dir, 'oci');
   const blobs = join(layout, 'blobs', 'sha256');
@@ -214,7 +220,7 @@ export async function buildBusyboxImage(dir: string): Promise<string> {
   const config = JSON.stringify({
     architecture: 'amd64',
     os: 'linux',
-    config: { Env: ['PATH=/bin'], Cmd: ['sh'], WorkingDir: '/' },
+    config: { Env: ['PATH=/bin'], Cmd: image.cmd, WorkingDir: '/' },
     rootfs: { type: 'layers', diff_ids: [layerDesc.digest] }, // uncompressed layer: diff id = digest
   });
   const configDesc = blob(config);
@@ -234,7 +240,7 @@ export async function buildBusyboxImage(dir: string): Promise<string> {
         {
           mediaType: 'application/vnd.oci.image.manifest.v1+json',
           ...manifestDesc,
-          annotations: { 'io.containerd.image.name': BB_IMAGE, 'org.opencontainers.image.ref.name': 'latest' },
+          annotations: { 'io.containerd.image.name': image.name, 'org.opencontainers.image.ref.name': 'latest' },
         },
       ],
     }),
@@ -266,9 +272,12 @@ export function makeCniSandbox(base: string, netns: string): CniSandbox {
   return sb;
 }
 
-// Bind-mounts $1 over $2; when $2 does not exist, its nearest existing parent is overlaid (upper in scratch) so
-// the mount point can be made without writing to the host's folder.
-const SANDBOX_SCRIPT = `set -e
+/**
+ * `sh -c` script for a private mount namespace: `sh SCRATCH SRC DST [SRC DST]... -- COMMAND...` bind-mounts each
+ * SRC over DST, then execs COMMAND. When DST does not exist, its nearest existing parent is overlaid (upper in
+ * SCRATCH) so the mount point can be made without writing to the host's folder.
+ */
+export const BIND_OVER_SCRIPT = `set -e
 scratch=$1; shift
 bindover() {
   src=$1 dst=$2
@@ -287,39 +296,42 @@ while [ "$1" != -- ]; do bindover "$1" "$2"; shift 2; done
 shift
 exec "$@"`;
 
+/**
+ * nsenter's arguments to run `command` in network namespace `netns` and a new private mount namespace where each
+ * [src, dst] of `binds` is bound over dst (BIND_OVER_SCRIPT).
+ */
+export function bindOverArgs(netns: string, scratch: string, binds: Array<[string, string]>, command: string[]): string[] {
+  return [
+    `--net=${netnsPath(netns)}`,
+    '--',
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    'sh',
+    '-c',
+    BIND_OVER_SCRIPT,
+    'sh',
+    scratch,
+    ...binds.flat(),
+    '--',
+    ...command,
+  ];
+}
+
 /** Runs ctr in the sandbox: the sandbox's network namespace, and its folders at go-cni's fixed paths. */
 export function ctrInSandbox(cd: PrivateContainerd, sb: CniSandbox, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return run(
-    'nsenter',
-    [
-      `--net=${netnsPath(sb.netns)}`,
-      '--',
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      '--',
-      'sh',
-      '-c',
-      SANDBOX_SCRIPT,
-      'sh',
-      sb.scratch,
-      sb.confDir,
-      '/etc/cni/net.d',
-      sb.binDir,
-      '/opt/cni/bin',
-      sb.cacheDir,
-      '/var/lib/cni',
-      '--',
-      CTR,
-      '-a',
-      cd.socket,
-      '-n',
-      CTR_NAMESPACE,
-      ...args,
-    ],
-    { env: { PATH: SYSTEM_PATH }, timeoutMs: 60_000, ...opts },
-  );
+  const binds: Array<[string, string]> = [
+    [sb.confDir, '/etc/cni/net.d'],
+    [sb.binDir, '/opt/cni/bin'],
+    [sb.cacheDir, '/var/lib/cni'],
+  ];
+  return run('nsenter', bindOverArgs(sb.netns, sb.scratch, binds, [CTR, '-a', cd.socket, '-n', CTR_NAMESPACE, ...args]), {
+    env: { PATH: SYSTEM_PATH },
+    timeoutMs: 60_000,
+    ...opts,
+  });
 }
 
 /** PID of a running task, from `ctr tasks ls`. */

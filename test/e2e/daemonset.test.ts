@@ -45,6 +45,22 @@ describe('deploy/daemonset.yaml', () => {
     );
   });
 
+  test("the gc container runs the timer's command every 10 minutes, with the runtime's socket, data dir and configs where it looks by default", () => {
+    const gc = pod.containers[0];
+    expect(gc.name).toBe('gc');
+    expect(gc.image).toBe(init.image);
+    const service = readFileSync(join(REPO, 'deploy', 'systemd', 'leasehold-gc.service'), 'utf8');
+    const timerCommand = /^ExecStart=\/opt\/cni\/bin\/(.+)$/m.exec(service)![1]!;
+    expect([...gc.command, ...gc.args].join(' ')).toBe(`/bin/sh -c while true; do /${timerCommand}; sleep 600; done`);
+    const hostPathOf = (name: string) => pod.volumes.find((v: any) => v.name === name).hostPath;
+    const mounts = Object.fromEntries(gc.volumeMounts.map((m: any) => [m.mountPath, hostPathOf(m.name)]));
+    expect(mounts).toEqual({
+      '/run/containerd/containerd.sock': { path: '/run/containerd/containerd.sock', type: 'Socket' },
+      '/var/lib/cni/networks': { path: '/var/lib/cni/networks', type: 'DirectoryOrCreate' },
+      '/etc/cni/net.d': { path: '/etc/cni/net.d', type: 'DirectoryOrCreate' },
+    });
+  });
+
   test("the installer image is the package's version and holds the plugin where the init container reads it", () => {
     expect(init.image).toBe(`leasehold-installer:${version}`);
     const containerfile = readFileSync(join(REPO, 'deploy', 'Containerfile'), 'utf8');

@@ -57,12 +57,15 @@ describe.skipIf(!isRoot)('the Debian package: dpkg -i, containerd runs the insta
   }, HOOK_TIMEOUT);
 
   test(
-    'npm run package: version from package.json, /opt/cni/bin/leasehold and the docs',
+    'npm run package: version from package.json, /opt/cni/bin/leasehold, the gc timer and the docs',
     async () => {
       const fields = await runOk('dpkg-deb', ['--field', deb, 'Package', 'Version', 'Architecture']);
       expect(fields.stdout.trim().split('\n')).toEqual(['Package: leasehold', `Version: ${version}`, 'Architecture: amd64']);
       const contents = (await runOk('dpkg-deb', ['--contents', deb])).stdout;
       expect(contents).toMatch(/^-rwxr-xr-x root\/root .* \.\/opt\/cni\/bin\/leasehold$/m);
+      for (const unit of ['leasehold-gc.service', 'leasehold-gc.timer']) {
+        expect(contents).toMatch(new RegExp(`^-rw-r--r-- root/root .* \\./lib/systemd/system/${unit.replace('.', '\\.')}$`, 'm'));
+      }
       for (const doc of ['README.md', 'cli.md', 'copyright', 'examples/10-pods-bridge.conflist']) {
         expect(contents).toContain(`./usr/share/doc/leasehold/${doc}`);
       }

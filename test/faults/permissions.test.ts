@@ -93,7 +93,7 @@ describe('permissions: symlinks and special files are refused', () => {
   for (const which of ['leasehold.json', 'leases/existing@eth0.json', 'leases', 'lock'] as const) {
     it(`${which} as a symlink to a file elsewhere`, async () => {
       const dataDir = join(root.dir, `sym-${which.replace(/\W+/g, '-')}`);
-      const { conf, netDir } = await established(dataDir);
+      const { conf, netDir, address } = await established(dataDir);
       const target = join(root.dir, `target-${which.replace(/\W+/g, '-')}`);
       // The target holds what was there (so a reader that follows the link would find valid content).
       cpSync(join(netDir, which), target, { recursive: true });
@@ -102,23 +102,29 @@ describe('permissions: symlinks and special files are refused', () => {
       const beforeTarget = tree(root.dir).get(target.slice(root.dir.length + 1));
       const beforeTargetTree = lstatSync(target).isDirectory() ? tree(target) : undefined;
       const before = stateTree(dataDir);
-      const calls: Array<[string, string]> = which.startsWith('leases/')
-        ? [
-            ['ADD', 'existing'],
-            ['DEL', 'existing'],
-            ['CHECK', 'existing'],
-          ]
-        : [
-            ['ADD', 'newcomer'],
-            ['DEL', 'existing'],
-            ['CHECK', 'existing'],
-          ];
+      const calls: Array<[string, string]> = [
+        ['ADD', which.startsWith('leases/') ? 'existing' : 'newcomer'],
+        ['CHECK', 'existing'],
+      ];
       for (const [verb, id] of calls) {
         const r = await call(verb, id, conf);
         expectCniError(r, [5, 7], `${verb} ${id} with ${which} a symlink`);
         expect(r.json.msg, `${verb} names the link`).toContain(join(netDir, which));
       }
       expect(stateTree(dataDir)).toEqual(before);
+      // DEL needs only the attachment's own record and claims: it frees them (a record that is a link is
+      // removed, never followed), unless the lock itself cannot be taken.
+      const del = await call('DEL', 'existing', conf);
+      if (which === 'lock') {
+        expectCniError(del, [5], `DEL with ${which} a symlink`);
+        expect(stateTree(dataDir)).toEqual(before);
+      } else {
+        expect(del.code, del.stdout).toBe(0);
+        const after = stateTree(dataDir);
+        expect(Object.keys(after)).not.toContain(`permnet/${address}`);
+        expect(Object.keys(after)).not.toContain('permnet/leases/existing@eth0.json');
+        if (which !== 'leases/existing@eth0.json') expect(after[`permnet/${which}`]).toEqual(before[`permnet/${which}`]);
+      }
       expect(tree(root.dir).get(target.slice(root.dir.length + 1))).toEqual(beforeTarget);
       if (beforeTargetTree) expect(tree(target)).toEqual(beforeTargetTree);
     }, 30_000);
@@ -126,15 +132,25 @@ describe('permissions: symlinks and special files are refused', () => {
 
   // A FIFO cannot be written by accident, but the store must not open one and wait forever (with the
   // network lock held, that would stall every other call on the network).
-  for (const which of ['leasehold.json', 'leases/existing@eth0.json'] as const) {
-    it(`${which} as a FIFO: refused at once instead of blocking with the lock held`, async () => {
-      const dataDir = join(root.dir, `fifo-${which.replace(/\W+/g, '-')}`);
-      const { conf, netDir } = await established(dataDir);
+  for (const [which, verb] of [
+    ['leasehold.json', 'ADD'],
+    ['leases/existing@eth0.json', 'ADD'],
+    ['leases/existing@eth0.json', 'DEL'],
+  ] as const) {
+    it(`${which} as a FIFO: ${verb} answers at once instead of blocking with the lock held`, async () => {
+      const dataDir = join(root.dir, `fifo-${which.replace(/\W+/g, '-')}-${verb}`);
+      const { conf, netDir, address } = await established(dataDir);
       rmSync(join(netDir, which));
       spawnSync('mkfifo', ['-m', '600', join(netDir, which)]);
-      const verb = which === 'leasehold.json' ? 'ADD' : 'DEL';
       const r = await call(verb, 'existing', conf, 5_000);
       expect(r.signal, `${verb} with ${which} a FIFO must not hang`).toBeNull();
+      if (verb === 'DEL') {
+        // The FIFO is at this attachment's record name: removed, and the claims naming it freed.
+        expect(r.code, r.stdout).toBe(0);
+        expect(readdirSync(netDir)).not.toContain(address);
+        expect(readdirSync(join(netDir, 'leases'))).not.toContain('existing@eth0.json');
+        return;
+      }
       expectCniError(r, [5, 7], `${verb} with ${which} a FIFO`);
       expect(r.json.msg).toContain(join(netDir, which));
       expect(readdirSync(netDir)).toContain('lock');

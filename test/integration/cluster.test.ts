@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addressOf, type CniReply, cli, isRoot, runCniAsync } from '../helpers/leasehold';
+import { startFakeCri } from '../helpers/fake-cri';
+import { addressOf, type CniReply, cli, cliAsync, isRoot, runCniAsync } from '../helpers/leasehold';
 import { checkJson } from '../cli/schemas';
 import { clusterForFile } from '../helpers/etcd-cluster';
 import { EtcdFaultProxy, keyOf } from '../helpers/etcd-fault-proxy';
@@ -273,7 +274,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect(held(net)).toHaveLength(14);
   }, 120_000);
 
-  it('quorum lost: ADD code 11 within timeoutMs, DEL succeeds with a journal entry, STATUS code 50; back: the journal frees the address', async () => {
+  it('quorum lost: ADD code 11 within timeoutMs, DEL succeeds with a journal entry, STATUS ready (code 50 with statusScope "cluster"); back: the journal frees the address', async () => {
     const net = newNet({ subnet: '10.54.0.0/29' });
     const first = await call('ADD', net, 'n1', 'q1');
     expect(first.code, first.stdout).toBe(0);
@@ -290,8 +291,19 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       expect(del.stderr).toMatch(/journaled/);
       const journal = join(root.dir, 'n1', 'lan', 'released');
       expect(readdirSync(journal)).toHaveLength(1);
+      // The whole cluster's outage: by default no reason to mark every node NotReady (docs/cluster.md).
       const status = await call('STATUS', net, 'n1', '', {}, 1500);
-      expect(status.json?.code, status.stdout).toBe(50);
+      expect(status.code, status.stdout).toBe(0);
+      expect(status.stderr).toMatch(/STATUS is ready although .*127\.0\.0\.1/);
+      const c = conf(net, 'n1', {}, 1500);
+      const strict = await runCniAsync({
+        command: 'STATUS',
+        containerId: '',
+        netns: '',
+        ifname: '',
+        stdin: { ...c, ipam: { ...c.ipam, cluster: { ...c.ipam.cluster, statusScope: 'cluster' } } },
+      });
+      expect(strict.json?.code, strict.stdout).toBe(50);
       console.log(`quorum lost: ADD answered code 11 in ${took} ms (timeoutMs 1500)`);
     } finally {
       await etcd.cluster.restoreQuorum();
@@ -347,6 +359,27 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect(gc.code, gc.stderr).toBe(0);
     expect(gc.json.freed.map((f: { containerID: string }) => f.containerID).sort()).toEqual(['k1', 'k2']);
     expect(cli(['list', ...args]).json.leases.map((l: { containerID: string }) => l.containerID)).toEqual(['k3']);
+  }, 60_000);
+
+  it("gc --cri on a cluster network: this node's leases of sandboxes its runtime does not list are freed, other nodes' are not", async () => {
+    const net = newNet({ name: 'crinet', subnet: '10.57.0.0/24' });
+    await addAll(net, [
+      ['n1', 'live'],
+      ['n1', 'gone'],
+      ['n2', 'elsewhere'],
+    ]);
+    const cri = await startFakeCri(root.dir);
+    try {
+      cri.sandboxes = [{ id: 'live' }];
+      // --grace 0s: these leases are seconds old, and the runtime's list is all there is to go by.
+      const gc = await cliAsync(['gc', '--cri', cri.endpoint, '--grace', '0s', ...cliArgs(net, 'n1'), '--json']);
+      expect(gc.code, gc.stderr).toBe(0);
+      expect(gc.json.freed.map((f: { containerID: string; reason: string }) => `${f.reason}:${f.containerID}`)).toEqual(['not-valid:gone']);
+      const left = cli(['list', ...cliArgs(net, 'n1'), '--json']).json.leases.map((l: { node: string; containerID: string }) => `${l.node}:${l.containerID}`);
+      expect(left.sort()).toEqual(['n1:live', 'n2:elsewhere']);
+    } finally {
+      await cri.stop();
+    }
   }, 60_000);
 
   it("a dead node's leases: check reports its silence and any index drift; release --node frees them once it is silent, or with --force", async () => {

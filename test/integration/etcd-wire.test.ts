@@ -1,6 +1,6 @@
 // The etcd client's wire layer against a hostile peer on loopback (test/helpers/hostile-peer.ts): a server
 // whose answers each test scripts byte for byte. Every transport test runs on both of the transport's paths:
-// node:net (a plain-script build, https) and the single executable's addon (native/socket.c, build/flock.node
+// node:net (a plain-script build, https) and the single executable's addon (native/socket.c, build/native.node
 // made by npm run build), which the plugin uses for plain http to an address literal or a unix socket.
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
@@ -20,7 +20,7 @@ import { HostilePeer, type Script } from '../helpers/hostile-peer';
 import { ROOT, netConf, runCniAsync, tempDataDir } from '../helpers/leasehold';
 import { timed } from '../helpers/timed';
 
-const ADDON = join(ROOT, 'build', 'flock.node');
+const ADDON = join(ROOT, 'build', 'native.node');
 if (!existsSync(ADDON)) throw new Error(`${ADDON} is missing: run npm run build first`);
 const mod = { exports: {} as NativeAddon };
 process.dlopen(mod, ADDON);

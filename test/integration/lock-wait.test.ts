@@ -1,6 +1,6 @@
 // The flock addon waits for the lock in the kernel: a timed-out wait lasts the timeout and not much more, and
 // a waiter gets the lock as soon as its holder lets go (no polling interval in between). Measured on the
-// addon itself (build/flock.node, made by npm run build), so no process start-up blurs the figures. The
+// addon itself (build/native.node, made by npm run build), so no process start-up blurs the figures. The
 // waiter runs in a worker thread, which also checks that the timer interrupts the waiting thread and not
 // another of the process's threads. The holder's raised priority is checked on the addon and, with strace,
 // in an ADD of the executable.
@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { straceAvailable } from '../faults/crash-explorer';
 import { BIN, ROOT, cniEnv, holdLock, isRoot, netConf, sleep, tempDataDir } from '../helpers/leasehold';
 
-const ADDON = join(ROOT, 'build', 'flock.node');
+const ADDON = join(ROOT, 'build', 'native.node');
 if (!existsSync(ADDON)) throw new Error(`${ADDON} is missing: run npm run build first`);
 
 interface FlockAddon {

@@ -123,6 +123,7 @@ describe('ADD', () => {
       addresses: ['10.88.0.2'],
       podNamespace: 'prod',
       podName: 'web-0',
+      podUid: 'u1',
       netns: '/var/run/netns/c1',
       bootId,
     });

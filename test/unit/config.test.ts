@@ -145,7 +145,7 @@ describe('config defaults and sources, as host-local', () => {
 describe('CNI_ARGS and environment', () => {
   it('parses IP and Kubernetes pod keys with IgnoreUnknown', () => {
     const a = parseCniArgs('IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=web;K8S_POD_UID=u;IP=10.0.0.3', true);
-    expect(a).toEqual({ ips: ['10.0.0.3'], podNamespace: 'ns', podName: 'web' });
+    expect(a).toEqual({ ips: ['10.0.0.3'], podNamespace: 'ns', podName: 'web', podUid: 'u' });
   });
   it('refuses unknown keys without IgnoreUnknown, but DEL (non-strict) accepts anything', () => {
     expect(() => parseCniArgs('FOO=1', true)).toThrow(/unknown keys FOO/);
@@ -167,9 +167,9 @@ describe('CNI_ARGS and environment', () => {
     expect(codeOf(() => readEnv(env(over)))).toBe(4);
   });
   it('DEL needs no netns; GC and STATUS need no id, netns or ifname', () => {
-    expect(readEnv(env({ CNI_COMMAND: 'DEL', CNI_NETNS: '' }))).toMatchObject({ command: 'DEL', containerId: 'c1', netns: '', ifname: 'eth0' });
-    expect(readEnv({ CNI_COMMAND: 'GC' })).toMatchObject({ command: 'GC', containerId: '', netns: '', ifname: '' });
-    expect(readEnv({ CNI_COMMAND: 'STATUS', CNI_CONTAINERID: '', CNI_IFNAME: '' })).toMatchObject({ command: 'STATUS', containerId: '', ifname: '' });
+    expect(readEnv(env({ CNI_COMMAND: 'DEL', CNI_NETNS: '' }))).toMatchObject({ command: 'DEL', containerID: 'c1', netns: '', ifname: 'eth0' });
+    expect(readEnv({ CNI_COMMAND: 'GC' })).toMatchObject({ command: 'GC', containerID: '', netns: '', ifname: '' });
+    expect(readEnv({ CNI_COMMAND: 'STATUS', CNI_CONTAINERID: '', CNI_IFNAME: '' })).toMatchObject({ command: 'STATUS', containerID: '', ifname: '' });
   });
 });
 

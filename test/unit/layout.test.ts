@@ -12,6 +12,9 @@ describe('parseClaim', () => {
     ['surrounding whitespace', '  c1\r\n eth0 \n', { containerID: 'c1', ifname: 'eth0' }],
     ['empty', '', undefined],
     ['blank', ' \r\n ', undefined],
+    ['an id that is a path', '/../../outside/pwn\r\neth0', undefined],
+    ['an id with a slash', 'a/b\r\neth0', undefined],
+    ['an interface name with a slash', 'c1\r\n../x', undefined],
   ])('%s', (_, text, want) => {
     expect(parseClaim(text)).toEqual(want);
   });

@@ -40,6 +40,7 @@ export async function list(opts: ListOpts, cmd: Command): Promise<number> {
         ifname: l.ifname,
         podNamespace: l.podNamespace ?? null,
         podName: l.podName ?? null,
+        podUid: l.podUid ?? null,
         netns: l.netns,
         createdAt: l.createdAt,
         ageSeconds: ageSeconds(l.createdAt, facts.now),

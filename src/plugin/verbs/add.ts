@@ -87,6 +87,7 @@ export function add(req: VerbRequest): Promise<Outcome> {
           addresses: [...picked, ...kept],
           ...(req.podNamespace !== undefined ? { podNamespace: req.podNamespace } : {}),
           ...(req.podName !== undefined ? { podName: req.podName } : {}),
+          ...(req.podUid !== undefined ? { podUid: req.podUid } : {}),
           netns: req.netns,
           createdAt: previous?.createdAt ?? isoTime(),
           bootId: previous ? previous.bootId : bootId,
@@ -114,6 +115,6 @@ export function add(req: VerbRequest): Promise<Outcome> {
         return { output: formatResult(conf.cniVersion, { ips, routes: conf.routes, dns }), addresses: picked, lockWaitMs: s.lockWaitMs };
       }
     },
-    { att, rangeSets: conf.rangeSets },
+    { intent: { att, rangeSets: conf.rangeSets } },
   );
 }

@@ -14,4 +14,4 @@ export function releasePolicy(conf: NetConf, at = Date.now()): ReleasePolicy {
 
 /** Frees every address of the attachment, configured range or not. Unknown attachments are not an error. */
 export const del = (req: VerbRequest): Promise<Outcome> =>
-  withPluginSession(req, async (s) => ({ addresses: await s.release(req.att, releasePolicy(req.conf)), lockWaitMs: s.lockWaitMs }));
+  withPluginSession(req, async (s) => ({ addresses: await s.release(req.att, releasePolicy(req.conf)), lockWaitMs: s.lockWaitMs }), { release: true });

@@ -2,25 +2,63 @@ import { hasFreeAddress } from '../../allocator/allocate.js';
 import { ReuseRules, describeHeld } from '../../allocator/reuse.js';
 import { isoTime } from '../../base/proc.js';
 import { CniError, Code } from '../../base/errors.js';
+import { etcdAccess } from '../../config/secrets.js';
 import { describeRange } from '../../net/range.js';
 import { cursorIps } from '../../store/state.js';
 import { unreadableError } from '../../store/store.js';
 import type { Outcome, VerbRequest } from '../verb.js';
 
 /**
- * STATUS: ready while every range set can give one more address. Reads only, without the lock; never writes.
- * A store that cannot be reached right now (etcd in cluster mode) also means ADD cannot be served: code 50.
+ * How long STATUS waits on etcd, whatever ipam.cluster.timeoutMs says: containerd >= 2.0.1 runs STATUS about
+ * every 5 s, for each network in turn, with no timeout of its own.
+ */
+export const CLUSTER_STATUS_TIMEOUT_MS = 2000;
+
+/**
+ * STATUS: ready while ADD could be served. Reads only, without the lock; never writes. On a node's disk every
+ * failure is this node's own (its range full, its data dir unusable): code 50, and kubelet marks the node
+ * NotReady. In cluster mode only this node's own failures (a credential or certificate file it cannot read)
+ * fail STATUS by default: etcd unreachable or the shared pool full is the whole cluster's condition, and
+ * failing it would mark every node NotReady at once, then evict their pods (docs/cluster.md). With
+ * ipam.cluster.statusScope "cluster" those fail STATUS too.
  */
 export async function status(req: VerbRequest): Promise<Outcome> {
+  const cluster = req.conf.cluster;
   try {
-    return await readiness(req);
+    // This node's own part of cluster mode: the TLS and password files it reads, before anything is asked of etcd.
+    if (cluster) etcdAccess(cluster);
   } catch (e) {
-    if (e instanceof CniError && e.code === Code.TryAgainLater) throw new CniError(Code.PluginNotAvailable, `cannot serve ADD: ${e.message}`, e.details);
-    throw e;
+    throw notAvailable(e);
+  }
+  try {
+    await (cluster ? within(readiness(req), Math.min(CLUSTER_STATUS_TIMEOUT_MS, cluster.timeoutMs)) : readiness(req));
+    return {};
+  } catch (e) {
+    if (!(e instanceof CniError)) throw e;
+    // Whatever etcd answers or fails to answer is the cluster's: a node cannot tell whether the others see the same.
+    if (cluster && (cluster.statusScope ?? 'node') === 'node') {
+      process.stderr.write(`leasehold: STATUS is ready although ${e.message} (a condition of the whole cluster; ipam.cluster.statusScope is "node")\n`);
+      return {};
+    }
+    throw notAvailable(e);
   }
 }
 
+function notAvailable(e: unknown): unknown {
+  if (!(e instanceof CniError)) return e;
+  return e.code === Code.PluginNotAvailable ? e : new CniError(Code.PluginNotAvailable, `cannot serve ADD: ${e.message}`, e.details);
+}
+
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CniError(Code.TryAgainLater, `etcd did not answer STATUS's reads within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 async function readiness({ conf, store }: VerbRequest): Promise<Outcome> {
+  await store.checkWritable?.(conf.name);
   const reader = store.peek(conf.name);
   const st = await reader.state();
   if (st.status === 'unreadable') {
@@ -33,10 +71,10 @@ async function readiness({ conf, store }: VerbRequest): Promise<Outcome> {
   const view = await reader.view({ rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: at, requested: [], held: [], reuse });
   conf.rangeSets.forEach((set, i) => {
     if (!hasFreeAddress(set, conf.exclude, at[i], view, reuse)) {
+      const where = `range set ${set.map(describeRange).join(', ')}${conf.cluster ? ` of the shared pool ${conf.cluster.pool}` : ''}`;
       throw new CniError(
         Code.PluginNotAvailable,
-        `no free address in range set ${set.map(describeRange).join(', ')}${describeHeld(new ReuseRules(reuse).heldIn(set))}; ` +
-          'new containers cannot start until leases are freed (leasehold gc)',
+        `no free address in ${where}${describeHeld(new ReuseRules(reuse).heldIn(set))}; new containers cannot start until leases are freed (leasehold gc)`,
       );
     }
   });

@@ -2,7 +2,7 @@
 // Write order makes every crash leave either the old state or a leaked-but-unique claim, never a lost lease:
 // ADD writes the record before its claims; DEL removes the record before its claims. Every I/O failure
 // becomes a CNI error with code 5 naming the path.
-import { lstatSync, readdirSync } from 'node:fs';
+import { type Stats, accessSync, constants, lstatSync, readdirSync, statSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { LeaseView } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
@@ -70,8 +70,16 @@ const io = <T>(what: string, path: string, f: () => T): T => {
 
 const NO_LOCK: Lock = { path: '', waitedMs: 0, release: () => {} };
 
-/** The documents `*.json` among `names` in dir, each through its decoder; what cannot be read or decoded apart. */
-function readDocuments<T>(dir: string, names: string[], decode: (text: string) => T | string): { docs: T[]; unreadable: Unreadable[] } {
+/**
+ * The documents `*.json` among `names` in dir, each through its decoder; what cannot be read or decoded apart,
+ * and what `nameOf` says belongs under another name (freeing it goes by that name: one stored elsewhere would stay).
+ */
+function readDocuments<T>(
+  dir: string,
+  names: string[],
+  decode: (text: string) => T | string,
+  nameOf: (doc: T) => string,
+): { docs: T[]; unreadable: Unreadable[] } {
   const docs: T[] = [];
   const unreadable: Unreadable[] = [];
   for (const name of names) {
@@ -87,6 +95,7 @@ function readDocuments<T>(dir: string, names: string[], decode: (text: string) =
     if (text === undefined) continue;
     const doc = decode(text);
     if (typeof doc === 'string') unreadable.push({ path, why: doc });
+    else if (nameOf(doc) !== name) unreadable.push({ path, why: 'it names an attachment whose record has another name' });
     else docs.push(doc);
   }
   return { docs, unreadable };
@@ -146,11 +155,40 @@ class DiskReader implements NetworkReader {
     return this.readLease(att);
   }
 
+  protected recordPath(att: Attachment): string {
+    return join(this.leasesDir, leaseFileName(att.containerID, att.ifname));
+  }
+
+  /**
+   * Whether leases/ is there; a symlink or any other file in its place is code 5: reading through it would read
+   * (and a DEL remove) files outside the data directory.
+   */
+  protected hasLeasesDir(): boolean {
+    const why = this.leasesDirProblem();
+    if (why === 'missing') return false;
+    if (why !== undefined) throw unreadableError(this.leasesDir, why);
+    return true;
+  }
+
+  /** What is wrong with leases/ ('missing' when it is not there), or undefined when it is a real directory. */
+  protected leasesDirProblem(): string | undefined {
+    let st: ReturnType<typeof lstatIfExists>;
+    try {
+      st = lstatIfExists(this.leasesDir);
+    } catch (e) {
+      return ioError('checking', this.leasesDir, e).message;
+    }
+    if (st === undefined) return 'missing';
+    if (st.isDirectory()) return undefined;
+    return st.isSymbolicLink() ? 'it is a symbolic link, not a directory' : 'it is not a directory';
+  }
+
   protected readLease(att: Attachment): Lease | undefined {
-    const path = join(this.leasesDir, leaseFileName(att.containerID, att.ifname));
+    if (!this.hasLeasesDir()) return undefined;
+    const path = this.recordPath(att);
     const text = io('reading', path, () => readIfExists(path));
     if (text === undefined) return undefined;
-    const lease = decodeLease(text);
+    const lease = decodeLease(text, att);
     if (typeof lease === 'string') throw unreadableError(path, lease);
     return lease;
   }
@@ -161,12 +199,9 @@ class DiskReader implements NetworkReader {
 
   protected readLeases(): { leases: Lease[]; unreadable: Unreadable[] } {
     // A directory only host-local has written to has no records yet.
-    if (!io('checking', this.leasesDir, () => exists(this.leasesDir))) return { leases: [], unreadable: [] };
-    const { docs, unreadable } = readDocuments(
-      this.leasesDir,
-      io('listing', this.leasesDir, () => readdirSync(this.leasesDir)),
-      decodeLease,
-    );
+    if (!this.hasLeasesDir()) return { leases: [], unreadable: [] };
+    const names = io('listing', this.leasesDir, () => readdirSync(this.leasesDir));
+    const { docs, unreadable } = readDocuments(this.leasesDir, names, decodeLease, (l) => leaseFileName(l.containerID, l.ifname));
     return { leases: docs, unreadable };
   }
 
@@ -182,12 +217,20 @@ class DiskReader implements NetworkReader {
       const path = join(this.location, name);
       // Read without the lock (a CLI's first look), a claim may be freed after the listing: gone, not an error.
       const st = io('checking', path, () => lstatIfExists(path));
-      return st ? [{ address, holder: this.holderOf(address), mtimeMs: st.mtimeMs }] : [];
+      return st ? [{ address, holder: this.holderIn(address, st), mtimeMs: st.mtimeMs }] : [];
     });
   }
 
   async claimHolder(address: string): Promise<Attachment | undefined> {
     return this.holderOf(address);
+  }
+
+  /**
+   * Neither plugin makes a claim that is not a regular file: a link, FIFO or directory there names no one, and
+   * is shown (and freed) as an unowned claim rather than stop every command that lists the claims.
+   */
+  protected holderIn(address: string, st: Stats): Attachment | undefined {
+    return st.isFile() ? this.holderOf(address) : undefined;
   }
 
   protected holderOf(address: string): Attachment | undefined {
@@ -196,8 +239,13 @@ class DiskReader implements NetworkReader {
     return text === undefined ? undefined : parseClaim(text);
   }
 
+  /** A claim that cannot be read (not a regular file, a symlink) is no one's that a record can free. */
   protected claimIsOurs(address: string, att: Attachment): boolean {
-    return sameAttachment(this.holderOf(address), att);
+    try {
+      return sameAttachment(this.holderOf(address), att);
+    } catch {
+      return false;
+    }
   }
 
   async view(): Promise<LeaseView> {
@@ -223,7 +271,7 @@ class DiskReader implements NetworkReader {
 
   async reuse(): Promise<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }> {
     const holdsDir = this.ownDir(this.holdsDir);
-    const { docs: holds, unreadable } = readDocuments(this.holdsDir, holdsDir ? namesIn(this.holdsDir) : [], decodeHold);
+    const { docs: holds, unreadable } = readDocuments(this.holdsDir, holdsDir ? namesIn(this.holdsDir) : [], decodeHold, holdFileName);
     if (holdsDir === undefined) unreadable.push({ path: this.holdsDir, why: 'is not a directory (a symbolic link or a file); it is not followed' });
     const cooling: Cooling[] = [];
     for (const address of this.ownDir(this.coolingDir) ? namesIn(this.coolingDir) : []) {
@@ -255,17 +303,27 @@ class DiskReader implements NetworkReader {
     for (const name of io('listing', this.location, () => readdirSync(this.location))) {
       const m = LEGACY_CURSOR.exec(name);
       if (!m) continue;
-      const text = io('reading', join(this.location, name), () => readIfExists(join(this.location, name)))?.trim();
+      let text: string | undefined;
+      try {
+        text = readIfExists(join(this.location, name))?.trim();
+      } catch {
+        continue; // a cursor only spreads allocations: one that cannot be read (a link, a FIFO) is ignored
+      }
       if (text && claimAddress(text)) cursors[m[1]!] = text;
     }
     return cursors;
   }
 
-  /** The plan that would adopt what host-local left here (leasehold import-host-local --dry-run prints it). */
+  /**
+   * The plan that would adopt what host-local left here (leasehold import-host-local --dry-run prints it). An
+   * unreadable record stops it (code 5): adopting a claim of its attachment would write over it.
+   */
   planAdoption(): Adoption {
     const st = this.readState();
     const current = st.status === 'ok' ? st.value.cursors : {};
-    return planAdoption(this.readClaims(), this.legacyCursors(), this.readLeases().leases, current);
+    const { leases, unreadable } = this.readLeases();
+    if (unreadable.length > 0) throw unreadableError(unreadable[0]!.path, unreadable[0]!.why);
+    return planAdoption(this.readClaims(), this.legacyCursors(), leases, current);
   }
 }
 
@@ -283,8 +341,12 @@ class DiskSession extends DiskReader implements NetworkSession {
     return this.loaded.status === 'ok' ? this.loaded.value : emptyState(this.network);
   }
 
-  /** Loads the state; on first contact (create), adopts host-local's files and writes the state. */
-  load(create: boolean): void {
+  /**
+   * Loads the state; on first contact (create), adopts host-local's files and writes the state. A release (DEL)
+   * reads nothing but the attachment's record and claims, so that nothing else that is broken can block it.
+   */
+  load(create: boolean, release = false): void {
+    if (release) return;
     // Checked on every open: a leases/ replaced by a symlink must not redirect writes outside the data dir.
     if (create) io('preparing', this.leasesDir, () => ensurePrivateDir(this.leasesDir));
     const st = this.readState();
@@ -298,8 +360,9 @@ class DiskSession extends DiskReader implements NetworkSession {
     // and later calls find it and sync only inside it: until the state exists, an open syncs the whole path
     // first (before the state, whose presence ends it).
     io('syncing', this.location, () => fsyncPath(dirname(this.location)));
-    // First contact with this network: take over what host-local left here, so a live node can switch.
-    this.applyAdoption(planAdoption(this.readClaims(), this.legacyCursors(), [], {}), true);
+    // First contact with this network: take over what host-local left here, so a live node can switch. Records
+    // may be here already (a state file removed by hand): they are extended, never replaced.
+    this.applyAdoption(this.planAdoption(), true);
   }
 
   private saveState(state: NetworkState): void {
@@ -458,21 +521,69 @@ class DiskSession extends DiskReader implements NetworkSession {
     return freed;
   }
 
+  /**
+   * Frees the attachment's record and the claims that name it, whatever else is broken. When its record cannot
+   * be used (unreadable, a bad address, a leases/ that is no directory) the claims are found by their content,
+   * as host-local's DEL finds them; so are they in a directory not adopted yet (host-local's, before leasehold's
+   * first ADD). Otherwise, without a record there is nothing to free: a repeated DEL, which runtimes send
+   * routinely, must not read every claim of a large network under its lock (a claim a killed DEL left is
+   * leaked, and GC frees it).
+   */
   async release(att: Attachment, policy?: ReleasePolicy): Promise<string[]> {
-    const lease = this.readLease(att);
-    if (!lease) return [];
-    this.leaveBehind(lease, policy);
-    return this.deleteLease(lease);
+    const dirProblem = this.leasesDirProblem();
+    // A leases/ that is not a real directory is left alone (ADD refuses it): its records may be outside.
+    if (dirProblem !== undefined && dirProblem !== 'missing') return this.freeClaimsOf(att);
+    let lease: Lease | undefined;
+    try {
+      lease = this.readLease(att);
+    } catch (e) {
+      if (!(e instanceof CniError)) throw e;
+      // An unusable record is still this attachment's (its name says so): removed first, as deleteLease does.
+      const path = this.recordPath(att);
+      io('removing', path, () => {
+        unlinkRecord(path);
+        fsyncDir(this.leasesDir);
+      });
+      return this.freeClaimsOf(att);
+    }
+    if (lease) {
+      this.leaveBehind(lease, policy);
+      return this.deleteLease(lease);
+    }
+    const adopted = dirProblem === undefined && io('checking', this.location, () => exists(join(this.location, STATE_FILE)));
+    return adopted ? [] : this.freeClaimsOf(att);
+  }
+
+  private freeClaimsOf(att: Attachment): string[] {
+    const freed: string[] = [];
+    for (const name of io('listing', this.location, () => readdirSync(this.location))) {
+      const address = claimAddress(name);
+      if (!address || !this.claimIsOurs(address, att)) continue;
+      io('removing', join(this.location, address), () => unlinkIfExists(join(this.location, address)));
+      freed.push(address);
+    }
+    if (freed.length > 0) io('syncing', this.location, () => fsyncDir(this.location));
+    return freed;
   }
 
   async removeClaim(address: string): Promise<void> {
     // Only a claim no record owns: a holder whose record is there (or unreadable) keeps it.
-    const holder = this.holderOf(address);
+    const st = io('checking', join(this.location, address), () => lstatIfExists(join(this.location, address)));
+    const holder = st && this.holderIn(address, st);
     if (holder && this.readLease(holder)) return;
     io('removing', join(this.location, address), () => {
       unlinkQuiet(join(this.location, address));
       fsyncDir(this.location);
     });
+  }
+}
+
+/** Removes a record; a directory in its place is no record, and is left for ADD to refuse and an operator to look at. */
+function unlinkRecord(path: string): void {
+  try {
+    unlinkIfExists(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EISDIR') throw e;
   }
 }
 
@@ -508,7 +619,7 @@ export class DiskStore implements Store {
     }
     const session = new DiskSession(dir, network, acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs));
     try {
-      session.load(opts.create);
+      session.load(opts.create, opts.release);
       return session;
     } catch (e) {
       session.close();
@@ -532,6 +643,19 @@ export class DiskStore implements Store {
 
   async has(network: string): Promise<boolean> {
     return isValidId(network) && looksLikeNetwork(this.dir(network));
+  }
+
+  async checkWritable(network: string): Promise<void> {
+    io('checking that ADD can write to', this.dir(network), () => {
+      let dir = this.dir(network);
+      while (!exists(dir) && dirname(dir) !== dir) dir = dirname(dir);
+      if (!statSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
+      accessSync(dir, constants.W_OK);
+      // Root writes into the blocks kept for it: only then does the count of free blocks it can use matter.
+      const fs = statfsSync(dir);
+      const blocks = process.getuid?.() === 0 ? fs.bfree : fs.bavail;
+      if (blocks === 0 || (fs.files > 0 && fs.ffree === 0)) throw Object.assign(new Error('no space left on the file system'), { code: 'ENOSPC' });
+    });
   }
 }
 

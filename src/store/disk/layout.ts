@@ -9,7 +9,7 @@
 //   holds/*.json    one hold per pod identity and interface (ipam.sticky): a deleted pod's addresses
 //   cooling/<address>  a symlink whose target is when the address's cooldown ends (ipam.reuseCooldownSeconds)
 import type { HoldKey } from '../../allocator/reuse.js';
-import type { Attachment } from '../../base/ids.js';
+import { type Attachment, isValidId, validateIfname } from '../../base/ids.js';
 import { canonicalIp } from '../../net/ip.js';
 
 export const LOCK_FILE = 'lock';
@@ -40,12 +40,18 @@ export function holdFileName(k: HoldKey): string {
 /** host-local's reservation content, kept for claim files so either plugin reads the other's. */
 export const claimContent = (a: Attachment): string => `${a.containerID}\r\n${a.ifname}`;
 
+/**
+ * The holder a claim names, if it names one that could have made it: ids that are no container id or interface
+ * name (a "../" in a hand-written file) name no one, since adopting them would write a record by that name.
+ */
 export function parseClaim(text: string): Attachment | undefined {
   // host-local writes "id\r\nifname" (older versions the id alone). Split by hand: a regular expression would
   // be compiled to machine code on its second run in a call.
-  const [line, ifname] = text.trim().split('\n');
+  const [line, ifname = ''] = text.trim().split('\n');
   const containerID = line?.endsWith('\r') ? line.slice(0, -1) : line;
-  return containerID ? { containerID, ifname: ifname?.trim() ?? '' } : undefined;
+  if (!containerID || !isValidId(containerID)) return undefined;
+  const name = ifname.trim();
+  return name === '' || validateIfname(name) === null ? { containerID, ifname: name } : undefined;
 }
 
 /**

@@ -6,7 +6,7 @@
 // mount), util-linux `flock` locks the open file description we pass it as fd 3 instead, which then stays
 // ours, locked, after the helper exits. Both give the same kernel lock, and both wait for it in the kernel
 // (a blocking flock bounded by a timer), so it passes to the next waiter the moment it is released.
-import { closeSync, constants, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CniError, Code, ioError } from '../../base/errors.js';
 import { type NativeAddon, loadNative } from '../../base/native.js';
@@ -32,7 +32,7 @@ function lockWithUtilLinux(fd: number, timeoutMs: number, path: string): boolean
 }
 
 /** Who holds an flock on this inode right now, from /proc/locks (pid, and its command name). */
-function describeHolder(fd: number, path: string): string {
+function describeHolder(fd: number): string {
   try {
     const ino = fstatSync(fd).ino;
     const pids = readFileSync('/proc/locks', 'latin1')
@@ -42,7 +42,9 @@ function describeHolder(fd: number, path: string): string {
       .map((w) => w[4]!);
     // When util-linux flock took the lock for its holder, /proc/locks names that helper's (gone) pid;
     // every holder also writes its own pid into the file.
-    const written = readFileSync(path, 'latin1').trim();
+    // Read from our descriptor, not by name: the name may have been replaced meanwhile (by a FIFO, even).
+    const head = Buffer.alloc(16);
+    const written = head.toString('latin1', 0, readSync(fd, head, 0, head.length, 0)).trim();
     for (const pid of [...pids, written]) {
       if (!/^\d+$/.test(pid)) continue;
       try {
@@ -89,9 +91,20 @@ export function acquireLock(path: string, timeoutMs: number): Lock {
 
 function flockAt(path: string, timeoutMs: number): Lock {
   let fd: number;
+  let shared: boolean;
   try {
-    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
   } catch (e) {
+    throw ioError('opening lock file', path, e);
+  }
+  try {
+    const st = fstatSync(fd);
+    // A FIFO or a device in its place would take the pid we write (or block on it).
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file; remove it'), { code: 'EINVAL' });
+    // A lock hard-linked to a file elsewhere is that file: the pid must not be written into it.
+    shared = st.nlink !== 1;
+  } catch (e) {
+    closeSync(fd);
     throw ioError('opening lock file', path, e);
   }
   const started = nowMs();
@@ -106,7 +119,7 @@ function flockAt(path: string, timeoutMs: number): Lock {
   }
   const waitedMs = nowMs() - started;
   if (!locked) {
-    const holder = describeHolder(fd, path);
+    const holder = describeHolder(fd);
     closeSync(fd);
     throw new CniError(
       Code.TryAgainLater,
@@ -117,7 +130,7 @@ function flockAt(path: string, timeoutMs: number): Lock {
   try {
     // Overwritten in place at a fixed width (pids have at most 7 digits): truncating first cost ~0.9 ms of
     // every lock hold, a block freed and allocated again through the journal.
-    writeSync(fd, `${String(process.pid).padEnd(10)}\n`, 0);
+    if (!shared) writeSync(fd, `${String(process.pid).padEnd(10)}\n`, 0);
   } catch {
     /* the pid is a hint for waiters, not part of the lock */
   }

@@ -38,7 +38,7 @@ import {
   unreadableError,
 } from '../store.js';
 import { ClusterLayout, decodeHolder } from './layout.js';
-import { EtcdPool, type Snapshot, etcdCall } from './pool.js';
+import { EtcdPool, type Snapshot, cniErrorOf, etcdCall } from './pool.js';
 import { type StoredHold, type StoredLease, orphanRemovalTxn } from './txns.js';
 
 /** How this store finds its pool and this node. */
@@ -455,16 +455,29 @@ class EtcdSession extends EtcdReader implements NetworkSession {
 
 export class EtcdStore implements Store {
   readonly location: string;
-  private readonly client: EtcdClient;
+  private made?: EtcdClient;
 
   private readonly me: NodeIdentity;
 
   constructor(private readonly opts: EtcdStoreOptions) {
     const { cluster } = opts;
     this.me = { node: cluster.nodeName, machine: readMachineId() };
-    // Reads the TLS and password files: a file that breaks its rule is code 7 from here.
-    this.client = new EtcdClient(etcdAccess(cluster));
     this.location = `etcd ${cluster.etcd.endpoints.map((e) => e.url).join(',')} ${cluster.prefix}/pools/${cluster.pool}`;
+  }
+
+  /**
+   * Made on first use, inside the verb: reading the TLS and password files (a file that breaks its rule is
+   * code 7 naming the key) is then the verb's to report, STATUS's included, not the dispatcher's before it.
+   */
+  private get client(): EtcdClient {
+    if (!this.made) {
+      try {
+        this.made = new EtcdClient(etcdAccess(this.opts.cluster));
+      } catch (e) {
+        throw cniErrorOf(e, 'setting up the etcd client');
+      }
+    }
+    return this.made;
   }
 
   private pool(network: string): EtcdPool {

@@ -181,10 +181,10 @@ export class MemoryStore implements Store {
     );
     await before;
     const session = new MemorySession(network, net, release, 0);
-    if (opts.create && net.state.status === 'missing') {
+    if (opts.create && !opts.release && net.state.status === 'missing') {
       await session.adopt(planAdoption(await session.listClaims(), net.legacyCursors, [], {}));
     }
-    if (opts.create && net.state.status === 'unreadable') {
+    if (opts.create && !opts.release && net.state.status === 'unreadable') {
       release();
       throw unreadableError(net.state.path, net.state.why);
     }
