@@ -96,7 +96,7 @@ try {
   // The same txn from this warm process on an open connection: what etcd itself takes (raft round + fsync).
   const WARM = 'warm process, open connection: claim txn (etcd commit alone)';
   samples[WARM] = [];
-  const warm = new EtcdClient(clientConfig({ endpoints: clusters.plain.endpoints, timeoutMs: 10000 }));
+  const warm = new EtcdClient(clientConfig({ endpoints: clusters.plain.endpoints, timeoutMs: 10000 }), 'node');
   for (let round = -2; round < RUNS; round++) {
     const key = `${prefix}warm-${round}`;
     const t = process.hrtime.bigint();
@@ -117,7 +117,6 @@ try {
   console.log('|---|---:|---:|---:|');
   for (const [name, xs] of Object.entries(samples))
     console.log(`| ${name} | ${q(xs, 0.5).toFixed(1)} | ${q(xs, 0.9).toFixed(1)} | ${name === WARM ? '—' : (q(xs, 0.5) - floor).toFixed(1)} |`);
-  warm.close();
   console.log(`TLS handshakes in the resumed-session cell: ${JSON.stringify(handshakes)}`);
   writeFileSync(join(work, 'etcd-cost.json'), JSON.stringify({ runs: RUNS, handshakes, samples }, null, 1));
 } finally {

@@ -19,7 +19,7 @@ const key = `${config.prefix}${process.pid}-${process.hrtime.bigint()}`;
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 async function viaClient(window: boolean): Promise<boolean> {
-  const client = new EtcdClient(etcdAccess(cluster));
+  const client = new EtcdClient(etcdAccess(cluster), 'addon');
   if (window) await client.range({ key: config.prefix, rangeEnd: prefixEnd(config.prefix), limit: 64, keysOnly: true });
   const r = await client.txn({
     compare: [{ key, target: 'CREATE', result: 'EQUAL', value: 0 }],
@@ -36,7 +36,7 @@ async function viaPool(): Promise<boolean> {
   const { ClusterLayout } = require('../../src/store/etcd/layout') as typeof import('../../src/store/etcd/layout');
   const { EtcdPool } = require('../../src/store/etcd/pool') as typeof import('../../src/store/etcd/pool');
   const pool = new EtcdPool(
-    new EtcdClient(etcdAccess(cluster)),
+    new EtcdClient(etcdAccess(cluster), 'addon'),
     new ClusterLayout({ prefix: cluster.prefix, pool: 'bench', network: 'bench', node: 'bench-node' }),
   );
   const att = { containerID: `c${process.pid}-${process.hrtime.bigint()}`, ifname: 'eth0' };

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_DATA_DIR, DEFAULT_LOCK_TIMEOUT_MS } from '../config/load.js';
 import { readBootId, readBootTimeMs } from '../base/host.js';
+import { writeAll } from '../base/proc.js';
 import type { LeakFacts } from '../allocator/leaks.js';
 
 export const EXIT = { ok: 0, findings: 1, error: 2 } as const;
@@ -88,8 +89,18 @@ export interface CliIo {
   stdin(): string;
 }
 
+/** Writes to our standard output; when its reader has gone (`leasehold list | head`), stops quietly. */
+function toReader(text: string): void {
+  try {
+    writeAll(1, text);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+    process.exit(EXIT.ok);
+  }
+}
+
 export const processIo: CliIo = {
-  stdout: (text) => process.stdout.write(text),
+  stdout: toReader,
   stderr: (text) => process.stderr.write(text),
   stdin: () => readFileSync(0, 'utf8'),
 };

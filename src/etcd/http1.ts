@@ -1,8 +1,8 @@
 // Just enough HTTP/1.1 for one POST and its answer on a kept-alive connection: the request's bytes, and an
 // incremental reader of the response (status, headers, then a body framed by Content-Length, by chunked
 // transfer coding with trailers, or by the end of the connection). etcd's JSON gateway answers with either
-// framing. node:http is not used: in the single executable it costs a CNI call ~10-20 ms to load and to make
-// its first request (docs/cluster.md), more than the etcd round trips themselves.
+// framing. node:http is not used: loading it and making its first request cost a CNI call more than the etcd
+// round trips themselves (docs/performance.md).
 //
 // The peer may be a proxy that misbehaves, so the reader is strict where a lax reading would let it smuggle
 // or stall: one Content-Length or chunked (never both), hex chunk sizes, a three-digit status, no body for

@@ -1,9 +1,6 @@
 // One HTTP attempt against one etcd member's JSON gateway, bounded by a hard timer, with the framing of
-// http1.ts. Plain http to an address literal or a unix socket goes through the single executable's addon
-// (native/socket.c: blocking calls bounded by poll) once the process has loaded it, as the network's lock
-// does: loading node:net and its streams costs a fresh process ~14 ms. Otherwise (https, host names, a
-// plain-script build) node:net or node:tls, loaded on first use. Connections are kept for the client's life,
-// so later calls of one process reuse them and their TLS session.
+// http1.ts, over one of two socket implementations that whoever builds the client chooses (Sockets).
+// Connections are kept for the client's life, so later calls of one process reuse them and their TLS session.
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { type NativeAddon, loadedNative } from '../base/native.js';
@@ -13,6 +10,15 @@ import type { AttemptFailure } from './errors.js';
 import { type Answer, BadRequestHeader, MalformedResponse, ResponseReader, postBytes } from './http1.js';
 
 export type { Answer } from './http1.js';
+
+/**
+ * Which sockets carry an attempt. 'addon' (the plugin): plain http to an address literal or a unix socket goes
+ * through the single executable's addon (native/socket.c: blocking calls bounded by poll), which the network's
+ * lock loads before any call to etcd, so a CNI call never loads node:net and its streams (docs/performance.md);
+ * https, host names, and a process without the addon (a plain-script build, a noexec data dir) use node:net or
+ * node:tls. 'node' (the CLI): node:net or node:tls always, loaded on first use.
+ */
+export type Sockets = 'addon' | 'node';
 
 /** The CA and client certificate the config named, made into one context (config/secrets.ts) for every connection. */
 export interface TlsMaterial {
@@ -84,16 +90,19 @@ class Connection {
 export class Transport {
   /** Idle connections by endpoint url. */
   private readonly idle = new Map<string, Connection[]>();
-  private readonly open = new Set<Socket>();
-  /** The addon's idle sockets by endpoint url, and every one it has open. */
+  /** The addon's idle sockets by endpoint url. */
   private readonly idleFds = new Map<string, number[]>();
-  private readonly openFds = new Set<number>();
+  /** The addon, for 'addon' sockets, when this process has loaded it. */
+  private readonly native: () => NativeAddon | null;
 
   constructor(
     private readonly tls: TlsMaterial,
-    /** The addon when this process has it (tests pass one in, or none, to choose the path). */
-    private readonly native: () => NativeAddon | null = loadedNative,
-  ) {}
+    sockets: Sockets,
+    /** Where the addon comes from (tests give the one npm run build made, as a plain-script process has none). */
+    addon: () => NativeAddon | null = loadedNative,
+  ) {
+    this.native = sockets === 'addon' ? addon : () => null;
+  }
 
   private connect(ep: Endpoint): Connection {
     const net = require('node:net') as typeof import('node:net');
@@ -125,7 +134,6 @@ export class Transport {
     const pooled = this.takeIdle(ep);
     const conn = pooled ?? this.connect(ep);
     const { socket } = conn;
-    this.open.add(socket);
     const reader = new ResponseReader();
     return new Promise<Answer>((resolve, reject) => {
       // Whether the request can have reached etcd: true once all of it was handed to the kernel. A request cut
@@ -137,7 +145,7 @@ export class Transport {
         done = true;
         clearTimeout(timer);
         socket.off('data', onData).off('end', onEnd).off('close', onEnd).off('error', onError);
-        if (err || !reader.keepAlive) this.discard(socket);
+        if (err || !reader.keepAlive) socket.destroy();
         else this.park(ep, conn);
         if (err?.staleConnection) this.dropIdle(ep);
         if (err) reject(err);
@@ -192,7 +200,6 @@ export class Transport {
     try {
       if (fd < 0) {
         fd = n.connect(target.host, target.port, left());
-        this.openFds.add(fd);
       }
       n.send(fd, request, left());
       // All of the request is with the kernel: from here it may reach etcd, as on node:net.
@@ -201,7 +208,7 @@ export class Transport {
         const chunk = n.recv(fd, left());
         const answer = chunk.length > 0 ? reader.push(chunk) : reader.end();
         if (answer) {
-          if (!reader.keepAlive) this.closeFd(n, fd);
+          if (!reader.keepAlive) n.close(fd);
           else if (this.idleFds.has(ep.url)) this.idleFds.get(ep.url)!.push(fd);
           else this.idleFds.set(ep.url, [fd]);
           return answer;
@@ -209,7 +216,7 @@ export class Transport {
         if (chunk.length === 0) throw new AttemptError(ep.url, closedEarly(reader), true, false, reused && !reader.started);
       }
     } catch (e) {
-      if (fd >= 0) this.closeFd(n, fd);
+      if (fd >= 0) n.close(fd);
       const err = this.attemptError(e, ep, timeoutMs, fd >= 0, written, reused && !reader.started);
       if (err.staleConnection) this.dropIdle(ep);
       throw err;
@@ -229,7 +236,7 @@ export class Transport {
     const list = this.idle.get(ep.url);
     for (let c = list?.pop(); c; c = list?.pop()) {
       if (c.take()) return c;
-      this.discard(c.socket);
+      c.socket.destroy();
     }
     return undefined;
   }
@@ -239,7 +246,7 @@ export class Transport {
     const list = this.idleFds.get(ep.url);
     for (let fd = list?.pop(); fd !== undefined; fd = list?.pop()) {
       if (n.idle(fd)) return fd;
-      this.closeFd(n, fd);
+      n.close(fd);
     }
     return -1;
   }
@@ -248,15 +255,10 @@ export class Transport {
   private dropIdle(ep: Endpoint): void {
     for (const c of this.idle.get(ep.url)?.splice(0) ?? []) {
       c.take();
-      this.discard(c.socket);
+      c.socket.destroy();
     }
     const n = this.native();
-    for (const fd of this.idleFds.get(ep.url)?.splice(0) ?? []) if (n) this.closeFd(n, fd);
-  }
-
-  private closeFd(n: NativeAddon, fd: number): void {
-    this.openFds.delete(fd);
-    n.close(fd);
+    for (const fd of this.idleFds.get(ep.url)?.splice(0) ?? []) n?.close(fd);
   }
 
   private park(ep: Endpoint, conn: Connection): void {
@@ -266,24 +268,8 @@ export class Transport {
     conn.park(() => {
       const i = list.indexOf(conn);
       if (i >= 0) list.splice(i, 1);
-      this.discard(conn.socket);
+      conn.socket.destroy();
     });
-  }
-
-  private discard(socket: Socket): void {
-    this.open.delete(socket);
-    socket.destroy();
-  }
-
-  /** Closes every connection (tests and long-running CLI commands; a CNI process just exits). */
-  close(): void {
-    for (const s of this.open) s.destroy();
-    this.open.clear();
-    this.idle.clear();
-    const n = this.native();
-    for (const fd of this.openFds) n?.close(fd);
-    this.openFds.clear();
-    this.idleFds.clear();
   }
 }
 

@@ -53,7 +53,7 @@ export interface PluginDeps {
 export const defaultDeps: PluginDeps = {
   storeFor: async (conf) =>
     conf.cluster
-      ? new (await import('../store/etcd/etcd-store.js')).EtcdStore({ cluster: conf.cluster, dataDir: conf.dataDir })
+      ? new (await import('../store/etcd/etcd-store.js')).EtcdStore({ cluster: conf.cluster, dataDir: conf.dataDir, sockets: 'addon' })
       : new (await import('../store/disk/disk-store.js')).DiskStore(conf.dataDir),
   stdinIsTerminal,
 };

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -43,6 +43,15 @@ describe('leasehold (no CNI_COMMAND)', () => {
     const added = runCni({ command: 'ADD', containerId: 'jitless', stdin: netConf(d.dir), env });
     expectOk(added);
     expect(addressOf(added)).toBe('10.88.0.2');
+  });
+
+  test('a reader that goes away early (leasehold --help | head -1) ends the command quietly, with no stack', async () => {
+    const p = spawn(BIN, ['--help'], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout.destroy();
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    const code = await new Promise((res) => p.on('close', res));
+    expect([code, err]).toEqual([0, '']);
   });
 
   test('--help lists every command and the exit codes', async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Code } from '../../src/base/errors';
-import { runCli } from '../../src/cli/index';
+import { cliIn } from '../helpers/leasehold';
 import { runPlugin } from '../../src/plugin/dispatch';
 import { DiskStore } from '../../src/store/disk/disk-store';
 
@@ -193,20 +193,9 @@ describe('the CLI lists what it can', () => {
     expect(spawnSync('mkfifo', [join(dir, '10.9.0.5')]).status).toBe(0);
     const conf = join(root, `conf${n}.json`);
     writeFileSync(conf, JSON.stringify({ cniVersion: '1.1.0', name: 'net1', ipam: { type: 'leasehold', ranges: [[{ subnet: '10.9.0.0/29' }]] } }));
-    let out = '';
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((t: string) => {
-      out += t;
-      return true;
-    }) as typeof process.stdout.write;
-    let code: number;
-    try {
-      code = await runCli(['check', '--data-dir', dirname(dir), '--config', conf, '--json']);
-    } finally {
-      process.stdout.write = write;
-    }
-    expect(code).toBe(1);
-    expect(out).toContain('10.9.0.5');
+    const r = await cliIn(['check', '--data-dir', dirname(dir), '--config', conf, '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('10.9.0.5');
     expect((await call('CHECK', 'a')).exitCode).toBe(0);
   });
 

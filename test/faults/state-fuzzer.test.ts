@@ -98,24 +98,19 @@ async function plugin(state: string, command: string, id: string, ifname = 'eth0
   return { ...r, json };
 }
 
-/** The CLI's entry in-process, its output captured. */
+/** The CLI's entry in-process, its output captured (and what the stores write to stderr themselves). */
 async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const o = process.stdout.write.bind(process.stdout);
   const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  }) as typeof process.stdout.write;
   process.stderr.write = ((s: string | Uint8Array) => {
     err += String(s);
     return true;
   }) as typeof process.stderr.write;
   try {
-    return { code: await runCli(argv), out, err };
+    const code = await runCli(argv, { stdout: (t) => (out += t), stderr: (t) => (err += t), stdin: () => '' });
+    return { code, out, err };
   } finally {
-    process.stdout.write = o;
     process.stderr.write = e;
   }
 }

@@ -99,17 +99,14 @@ describe('etcd failures as CNI errors', () => {
 
 describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`, () => {
   let cluster: EtcdCluster;
-  const clients: EtcdClient[] = [];
-  const pool = (o: Parameters<typeof names>[0] = {}, timeoutMs = 5000): EtcdPool => {
-    const c = new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs }));
-    clients.push(c);
-    return new EtcdPool(c, new ClusterLayout(names(o)));
-  };
+  const pool = (o: Parameters<typeof names>[0] = {}, timeoutMs = 5000): EtcdPool =>
+    new EtcdPool(new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs }), 'node'), new ClusterLayout(names(o)));
+  /** A key written behind the pool's back, in a txn as cluster mode writes. */
+  const put = (c: EtcdClient, key: string, value: string) => c.txn({ compare: [], success: [{ put: { key, value } }] });
   beforeAll(async () => {
     cluster = await EtcdCluster.start();
   });
   afterAll(async () => {
-    for (const c of clients) c.close();
     await cluster?.close();
   });
 
@@ -161,7 +158,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     const l = p.layout;
     const addrKeys = await c.range({ key: l.addressPrefix(4), rangeEnd: prefixEnd(l.addressPrefix(4)) });
     expect(addrKeys.kvs).toHaveLength(count);
-    expect((await c.range({ key: l.leasesPrefix(), rangeEnd: prefixEnd(l.leasesPrefix()), countOnly: true })).count).toBe(BigInt(count));
+    expect((await c.range({ key: l.leasesPrefix(), rangeEnd: prefixEnd(l.leasesPrefix()) })).count).toBe(BigInt(count));
     const { leases, unreadable } = await p.leases();
     expect(unreadable).toEqual([]);
     expect(leases.map((x) => [x.lease.containerID, x.lease.addresses[0]]).sort()).toEqual([...acked].sort());
@@ -317,7 +314,6 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
       [['10.65.0.1', '10.65.0.2'], true],
       [['fd65::9'], false],
     ]);
-    expect(snap.revision).toBeGreaterThan(empty.revision);
   });
 
   it('networks naming one pool never share an address, even with overlapping ranges', async () => {
@@ -367,7 +363,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     const p = pool();
     await p.claim({ lease: lease('fine', ['10.95.0.1']) });
     const broken = p.layout.leaseKey({ containerID: 'broken', ifname: 'eth0' });
-    await p.client.put({ key: broken, value: '{"format":99}' });
+    await put(p.client, broken, '{"format":99}');
     const { leases, unreadable } = await p.leases();
     expect(leases.map((x) => x.lease.containerID)).toEqual(['fine']);
     expect(unreadable).toEqual([{ key: broken, why: expect.stringMatching(/format 99/) }]);
@@ -381,7 +377,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     const owned = lease('owned', ['10.90.0.1']);
     await p.claim({ lease: owned });
     const orphanHolder = { network: 'net-a', containerID: 'gone', ifname: 'eth0' };
-    await c.put({ key: p.layout.addressKey(parseIp('10.90.0.2')), value: encodeHolder(orphanHolder) });
+    await put(c, p.layout.addressKey(parseIp('10.90.0.2')), encodeHolder(orphanHolder));
     expect((await c.txn(orphanRemovalTxn(p.layout, '10.90.0.1', p.layout.holder(owned)))).succeeded).toBe(false);
     expect((await c.txn(orphanRemovalTxn(p.layout, '10.90.0.2', orphanHolder))).succeeded).toBe(true);
     expect((await p.held(4, 0n, 0xffffffffn)).addresses.map(formatIp)).toEqual(['10.90.0.1']);
@@ -419,8 +415,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
       run++;
       const n = names({ network: 'viewed' });
       const l = new ClusterLayout({ ...n, network: 'other' });
-      const c = new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs: 5000 }));
-      clients.push(c);
+      const c = new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs: 5000 }), 'node');
       for (let i = 0; i < offsets.length; i += 100) {
         const puts = offsets
           .slice(i, i + 100)
@@ -430,6 +425,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
       const store = new EtcdStore({
         cluster: { etcd: { endpoints: cluster.endpoints.map(parseEndpoint) }, prefix: n.prefix, pool: n.pool, nodeName: n.node, timeoutMs: 5000 },
         dataDir: dataDir.dir,
+        sockets: 'node',
       });
       return { store, network: n.network };
     }

@@ -14,6 +14,7 @@ import type { ClusterConf } from '../../config/cluster.js';
 import { etcdAccess } from '../../config/secrets.js';
 import { EtcdClient } from '../../etcd/client.js';
 import { prefixEnd } from '../../etcd/keys.js';
+import type { Sockets } from '../../etcd/transport.js';
 import { type Family, type Ip, formatIp, parseIp } from '../../net/ip.js';
 import { type RangeSet, nextAssignable } from '../../net/range.js';
 import { ensurePrivateDir, mkdirsDurable } from '../disk/fsutil.js';
@@ -46,6 +47,8 @@ export interface EtcdStoreOptions {
   cluster: ClusterConf;
   /** This node's data directory: its lock and its journal of releases that did not reach etcd. */
   dataDir: string;
+  /** Which sockets carry the calls to etcd: the plugin's choice or the CLI's (etcd/transport.ts). */
+  sockets: Sockets;
 }
 
 /** Held keys read per window; the first window of a search, then four times more each time. */
@@ -472,7 +475,7 @@ export class EtcdStore implements Store {
   private get client(): EtcdClient {
     if (!this.made) {
       try {
-        this.made = new EtcdClient(etcdAccess(this.opts.cluster));
+        this.made = new EtcdClient(etcdAccess(this.opts.cluster), this.opts.sockets);
       } catch (e) {
         throw cniErrorOf(e, 'setting up the etcd client');
       }

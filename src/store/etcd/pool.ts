@@ -2,7 +2,8 @@
 // turned into CNI errors. The cluster store builds the Store interface on these.
 import { CniError, Code } from '../../base/errors.js';
 import type { Attachment } from '../../base/ids.js';
-import type { EtcdClient, KeyValue } from '../../etcd/client.js';
+import type { EtcdClient } from '../../etcd/client.js';
+import type { KeyValue } from '../../etcd/kv-types.js';
 import { EtcdRequestError, EtcdUnavailableError } from '../../etcd/errors.js';
 import { prefixEnd } from '../../etcd/keys.js';
 import type { Cooling, Hold, HoldKey } from '../../allocator/reuse.js';
@@ -62,8 +63,6 @@ export async function etcdCall<T>(what: string, f: () => Promise<T>): Promise<T>
 }
 
 export interface Snapshot {
-  /** The etcd revision every part was read at. */
-  revision: bigint;
   /** The attachment's record; a string says why it cannot be decoded. */
   record: StoredLease | string | undefined;
   /** The network state document as stored (decodeState reads it), if any. */
@@ -224,7 +223,6 @@ export class EtcdPool {
     const answers = r.responses.map((op) => ('range' in op ? op.range : undefined));
     const recordKv = answers[0]?.kvs[0];
     return {
-      revision: r.header.revision,
       record: recordKv && decodeStored(recordKv),
       state: answers[1]?.kvs[0]?.value,
       machineRegistered: (answers[2]?.kvs.length ?? 0) > 0,

@@ -1,7 +1,7 @@
 // The transactions cluster mode changes etcd with. Each keeps the lease record, its address keys and the
 // node's index in step, all or nothing, and guards every key it touches with a compare, so a retried, late or
 // duplicated request can never take or free what is not its own.
-import type { Compare, KeyValue, RequestOp, ResponseOp, TxnRequest, TxnResponse } from '../../etcd/client.js';
+import type { Compare, KeyValue, RequestOp, ResponseOp, TxnRequest, TxnResponse } from '../../etcd/kv-types.js';
 import type { Attachment } from '../../base/ids.js';
 import { isoTime } from '../../base/proc.js';
 import { parseIp } from '../../net/ip.js';
