@@ -56,7 +56,36 @@ const MUTANTS = [
   {
     name: 'add-claims-dir-fsync',
     what: 'ADD: fsync of the network dir after the claims are linked (putLease)',
-    edits: [[STORE, "    io('syncing', this.location, () => fsyncDir(this.location));\n  }\n\n  async deleteLease", '  }\n\n  async deleteLease']],
+    edits: [
+      [STORE, "    io('syncing', this.location, () => fsyncDir(this.location));\n    // A cooldown left on an address", '    // A cooldown left on an address'],
+    ],
+  },
+  {
+    name: 'del-hold-fsync',
+    what: "DEL: fsync of holds/ after the hold's rename (ipam.sticky)",
+    edits: [
+      [
+        STORE,
+        '        replaceFile(this.holdsDir, holdFileName(hold), encodeHold(hold));\n        fsyncDir(this.holdsDir);\n',
+        '        replaceFile(this.holdsDir, holdFileName(hold), encodeHold(hold));\n',
+      ],
+    ],
+  },
+  {
+    name: 'del-cooling-fsync',
+    what: 'DEL: fsync of cooling/ after the cooling links (ipam.reuseCooldownSeconds)',
+    edits: [
+      [
+        STORE,
+        '        for (const a of mine) replaceSymlink(this.coolingDir, a, policy.coolUntil);\n        fsyncDir(this.coolingDir);\n',
+        '        for (const a of mine) replaceSymlink(this.coolingDir, a, policy.coolUntil);\n',
+      ],
+    ],
+  },
+  {
+    name: 'add-hold-end-fsync',
+    what: "ADD: fsync of holds/ after the pod's hold is removed",
+    edits: [[STORE, '      unlinkIfExists(path);\n      fsyncDir(this.holdsDir);\n', '      unlinkIfExists(path);\n']],
   },
   {
     name: 'del-record-dir-fsync',

@@ -4,6 +4,7 @@ import { CniError, Code } from '../base/errors.js';
 import { type Ip, formatIp } from '../net/ip.js';
 import { type Range, type RangeSet, assignableCount, describeRange, inRange, nextAssignable, rangeSize } from '../net/range.js';
 import type { SpanSet } from '../net/spans.js';
+import { type ReuseFacts, ReuseRules, describeHeld, podName } from './reuse.js';
 
 /** What the allocator may know about the network: whether an address is already held by anyone. */
 export interface LeaseView {
@@ -19,6 +20,8 @@ export interface AllocationRequest {
   requested: Ip[];
   /** Addresses this attachment holds already (a repeated ADD): reused, never doubled. */
   held: Ip[];
+  /** Holds of deleted pods' addresses and cooling addresses (reuse.ts); none when absent. */
+  reuse?: ReuseFacts;
 }
 
 export interface AddressPick {
@@ -92,8 +95,29 @@ function firstFree(set: RangeSet, exclude: SpanSet, cursor: Ip | undefined, view
   return undefined;
 }
 
+/** The view with other pods' held addresses taken too, and (unless `cooled`) the cooling ones. */
+const skipping = (view: LeaseView, rules: ReuseRules, cooled: boolean): LeaseView => ({
+  isTaken: (ip) => view.isTaken(ip) || rules.holdOn(ip) !== undefined || (!cooled && rules.isCooling(ip)),
+});
+
+/**
+ * Round-robin over what is neither taken, reserved, held for another pod nor cooling; when only cooling
+ * addresses are left, the one whose cooldown ends first (a cooldown never makes an ADD fail or wait).
+ */
+function firstUsable(set: RangeSet, exclude: SpanSet, cursor: Ip | undefined, view: LeaseView, rules: ReuseRules): { range: Range; ip: Ip } | undefined {
+  const got = firstFree(set, exclude, cursor, skipping(view, rules, false));
+  if (got) return got;
+  const usable = skipping(view, rules, true);
+  for (const ip of rules.coolingIn(set)) {
+    const range = setContains(set, ip)!;
+    if (reservedReason(range, exclude, ip) === null && !usable.isTaken(ip)) return { range, ip };
+  }
+  return undefined;
+}
+
 export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
   const { rangeSets, exclude } = req;
+  const rules = new ReuseRules(req.reuse);
   const wanted = new Map<number, Ip>();
   for (const ip of req.requested) {
     const i = rangeSets.findIndex((s) => setContains(s, ip));
@@ -125,17 +149,30 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
     }
     if (want) {
       const range = setContains(set, want)!;
-      const why = reservedReason(range, exclude, want) ?? (view.isTaken(want) ? 'is already leased' : null);
+      const hold = rules.holdOn(want);
+      const why =
+        reservedReason(range, exclude, want) ??
+        (hold ? `is held for pod ${podName(hold)} until ${hold.until} (ipam.sticky)` : view.isTaken(want) ? 'is already leased' : null);
       if (why) throw new CniError(Code.AddressUnavailable, `requested address ${formatIp(want)} ${why}; ask for another address or none`);
       picks.push({ rangeSet: i, range, ip: want, fresh: true });
       return;
     }
-    const got = firstFree(set, exclude, cursors[i], view);
+    // The pod's own hold: its address comes back when nobody took it meanwhile (the cursor stays).
+    const back = rules.own.find((ip) => {
+      const range = setContains(set, ip);
+      return range !== undefined && reservedReason(range, exclude, ip) === null && !view.isTaken(ip);
+    });
+    if (back) {
+      picks.push({ rangeSet: i, range: setContains(set, back)!, ip: back, fresh: true });
+      return;
+    }
+    const got = firstUsable(set, exclude, cursors[i], view, rules);
     if (!got) {
       const size = set.reduce((n, r) => n + assignableCount(r, exclude), 0n);
+      const held = rules.heldIn(set);
       throw new CniError(
         Code.RangeExhausted,
-        `no IP addresses available in range set ${set.map(describeRange).join(', ')}: all ${size} usable addresses (without the gateway and ipam.exclude) are leased; ` +
+        `no IP addresses available in range set ${set.map(describeRange).join(', ')}: all ${size} usable addresses (without the gateway and ipam.exclude) are leased${held.count > 0 ? ' or held' : ''}${describeHeld(held)}; ` +
           'run `leasehold list --stale` to find leaked leases and `leasehold gc` to free them, or widen the range',
       );
     }
@@ -145,9 +182,9 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
   return { picks, cursors };
 }
 
-/** True when every range set still has an address to give (STATUS). */
-export function hasFreeAddress(set: RangeSet, exclude: SpanSet, cursor: Ip | undefined, view: LeaseView): boolean {
-  return firstFree(set, exclude, cursor, view) !== undefined;
+/** True when the range set still has an address to give a new pod (STATUS); a cooling one counts. */
+export function hasFreeAddress(set: RangeSet, exclude: SpanSet, cursor: Ip | undefined, view: LeaseView, reuse?: ReuseFacts): boolean {
+  return firstUsable(set, exclude, cursor, view, new ReuseRules(reuse)) !== undefined;
 }
 
 /**

@@ -4,11 +4,12 @@ import { setContains } from '../allocator/allocate.js';
 import { type Leak, findLeaks, isNetnsGone, isStaleBoot } from '../allocator/leaks.js';
 import type { NetConf } from '../config/load.js';
 import { formatCidr, formatIp, tryParseIp } from '../net/ip.js';
-import { assignableCount, inRange } from '../net/range.js';
+import { type Range, assignableCount, inRange } from '../net/range.js';
 import type { Lease } from '../store/lease.js';
 import { ownPart, ownership } from '../store/store.js';
 import type { Facts } from './context.js';
 import { duration, percent, shortId } from './format.js';
+import { expiredHolds, reuseRows } from './holds.js';
 import type { NetworkSnapshot } from './snapshot.js';
 
 export type LeaseFlag = 'stale-boot' | 'netns-gone';
@@ -27,7 +28,8 @@ export type FindingKind =
   | 'index-missing'
   | 'index-orphan'
   | 'node-silent'
-  | 'node-name-clash';
+  | 'node-name-clash'
+  | 'hold-expired';
 
 export interface Finding {
   network: string;
@@ -188,7 +190,31 @@ export function findings(snap: NetworkSnapshot, facts: Facts, conf: NetConf | un
       }
     }
   }
-  return [...out, ...nodeFindings(snap, facts), ...leaks(snap, facts)];
+  return [...out, ...nodeFindings(snap, facts), ...leaks(snap, facts), ...holdFindings(snap, facts)];
+}
+
+/** Holds whose end has passed and that nobody ended (the pod never came back): gc frees them. */
+export function holdFindings(snap: NetworkSnapshot, facts: Facts): Finding[] {
+  return expiredHolds(snap, facts.now).map((h) =>
+    finding({
+      network: snap.network,
+      kind: 'hold-expired',
+      addresses: h.addresses,
+      containerID: h.containerID,
+      ifname: h.ifname,
+      detail: `hold of ${h.addresses.join(', ')} for pod ${h.namespace}/${h.name} (${h.ifname}) ended at ${h.until} and is not cleaned up yet; leasehold gc frees it`,
+    }),
+  );
+}
+
+/** Live held and cooling addresses of a range that no lease holds (a hold's address may be back in a lease). */
+function reuseIn(snap: NetworkSnapshot, range: Range, now: number): { held: number; cooling: number } {
+  const leased = new Set(snap.leases.flatMap((l) => l.addresses));
+  const rows = reuseRows(snap, now).filter((r) => {
+    const ip = tryParseIp(r.address);
+    return r.live && ip !== undefined && inRange(range, ip) && !leased.has(r.address);
+  });
+  return { held: rows.filter((r) => r.kind === 'held').length, cooling: rows.filter((r) => r.kind === 'cooling').length };
 }
 
 /**
@@ -275,6 +301,9 @@ export interface RangeUsage {
   staleBoot: number;
   /** Leases gc would free: from an earlier boot or with their netns gone. */
   stale: number;
+  /** Free addresses held for deleted pods (not in `free`), and free ones cooling (in `free`: ADD takes them last). */
+  held: number;
+  cooling: number;
 }
 
 /** When the oldest of these leases was made (a record's own time; unreadable times are passed over), or null. */
@@ -303,7 +332,8 @@ export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage
     set.map((r): RangeUsage => {
       const here = placed.filter((p) => inRange(r, p.ip));
       const size = assignableCount(r, conf.exclude);
-      const free = size - BigInt(here.length);
+      const reuse = reuseIn(snap, r, facts.now);
+      const free = size - BigInt(here.length) - BigInt(reuse.held);
       const cursor = cursors[String(i)];
       const cursorIp = cursor ? tryParseIp(cursor) : undefined;
       const oldest = oldestCreatedAt(here.map((p) => p.lease));
@@ -320,6 +350,8 @@ export function usage(snap: NetworkSnapshot, conf: NetConf, facts: Facts): Usage
         oldestLease: oldest,
         staleBoot: here.filter((p) => p.flags.includes('stale-boot')).length,
         stale: here.filter((p) => p.flags.length > 0).length,
+        held: reuse.held,
+        cooling: reuse.cooling,
       };
     }),
   );
@@ -349,12 +381,17 @@ export interface NetworkSummary {
   oldestLease: string | null;
   cursors: Record<string, string>;
   ranges: RangeUsage[];
+  /** Addresses held for deleted pods, and cooling, whose end has not passed; holds that have (gc frees them). */
+  held: number;
+  cooling: number;
+  expiredHolds: number;
 }
 
 export function summarize(snap: NetworkSnapshot, facts: Facts, conf: { file: string; conf: NetConf } | undefined): NetworkSummary {
   const flags = snap.leases.map((l) => leaseFlags(l, facts, snap));
   const claimLeaks = leaks(snap, facts).filter((f) => !f.leak?.lease);
   const use = conf ? usage(snap, conf.conf, facts) : undefined;
+  const rows = reuseRows(snap, facts.now);
   return {
     network: snap.network,
     config: conf?.file ?? null,
@@ -372,5 +409,8 @@ export function summarize(snap: NetworkSnapshot, facts: Facts, conf: { file: str
     oldestLease: oldestCreatedAt(snap.leases),
     cursors: snap.state.status === 'ok' ? snap.state.value.cursors : {},
     ranges: use?.ranges ?? [],
+    held: rows.filter((r) => r.live && r.kind === 'held').length,
+    cooling: rows.filter((r) => r.live && r.kind === 'cooling').length,
+    expiredHolds: expiredHolds(snap, facts.now).length,
   };
 }

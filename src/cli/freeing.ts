@@ -1,14 +1,15 @@
 // Freeing leases and claims (release, gc) and reporting exactly what was freed, shared by both commands.
 import type { Leak } from '../allocator/leaks.js';
+import type { Hold } from '../allocator/reuse.js';
 import { type NetworkSession, freeLeaks } from '../store/store.js';
 import { out } from './context.js';
 import { json, shortId, table } from './format.js';
 
 export interface Freed {
   network: string;
-  /** A whole lease record with its claims, or a claim no record owns. */
-  kind: 'lease' | 'claim';
-  /** Why: stale-boot, netns-gone, orphan-claim, not-valid (gc --keep-from), or released (leasehold release). */
+  /** A whole lease record with its claims, a claim no record owns, or a deleted pod's hold. */
+  kind: 'lease' | 'claim' | 'hold';
+  /** Why: stale-boot, netns-gone, orphan-claim, not-valid (gc --keep-from), hold-expired, or released (leasehold release). */
   reason: string;
   containerID: string | null;
   ifname: string | null;
@@ -22,6 +23,16 @@ export function describeLeak(network: string, leak: Leak, reason: string = leak.
     ? { network, kind: 'lease', reason, containerID: l.containerID, ifname: l.ifname, addresses: [...l.addresses] }
     : { network, kind: 'claim', reason, containerID: null, ifname: null, addresses: [leak.address!] };
 }
+
+/** What ending a hold frees (its addresses, once it ended), for reporting. */
+export const describeHold = (network: string, hold: Hold, reason: string, addresses = hold.addresses): Freed => ({
+  network,
+  kind: 'hold',
+  reason,
+  containerID: hold.containerID,
+  ifname: hold.ifname,
+  addresses: [...addresses],
+});
 
 /** Frees one leak under the session's lock; `addresses` becomes what was actually freed. */
 export async function freeLeak(session: NetworkSession, leak: Leak, reason?: string): Promise<Freed> {

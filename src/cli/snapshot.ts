@@ -1,5 +1,6 @@
 // A whole network as the CLI judges it: state, records, claims, and what could not be read.
 import type { Claim } from '../allocator/leaks.js';
+import type { Cooling, Hold } from '../allocator/reuse.js';
 import type { Lease } from '../store/lease.js';
 import type { StateView } from '../store/state.js';
 import { type NetworkReader, type NetworkSession, type NodeFacts, type Store, type Unreadable, withSession } from '../store/store.js';
@@ -17,19 +18,26 @@ export interface NetworkSnapshot {
   claims: Claim[];
   /** Cluster mode: every node's index entries for the network and when each node was last seen. */
   nodes?: NodeFacts;
+  /** Holds of deleted pods' addresses (ipam.sticky) and cooling addresses, ended ones too. */
+  holds: Hold[];
+  cooling: Cooling[];
 }
 
 export async function snapshotOf(r: NetworkReader): Promise<NetworkSnapshot> {
-  const [state, records, claims] = [await r.state(), await r.listLeases(), await r.listClaims()];
+  const [state, records, claims, reuse] = [await r.state(), await r.listLeases(), await r.listClaims(), await r.reuse()];
   const nodes = r.nodes && (await r.nodes());
   return {
     network: r.network,
     ...(r.node !== undefined && { node: r.node, machine: r.machine ?? null }),
     location: r.location,
     state,
-    ...records,
+    leases: records.leases,
+    // A hold that cannot be read is reported like a record, and stops gc like one.
+    unreadable: [...records.unreadable, ...reuse.unreadable],
     claims,
     ...(nodes && { nodes }),
+    holds: reuse.holds,
+    cooling: reuse.cooling,
   };
 }
 
@@ -41,6 +49,8 @@ export const emptySnapshot = (location: string, network: string): NetworkSnapsho
   leases: [],
   unreadable: [],
   claims: [],
+  holds: [],
+  cooling: [],
 });
 
 /** A lock-free snapshot for display, or an empty one for a configured network with no state yet. */

@@ -9,7 +9,8 @@ import type { SpanSet } from '../net/spans.js';
 import { type ClusterConf, buildCluster } from './cluster.js';
 import { absolutePath, writablePath } from './paths.js';
 import { LIMITS, buildExcludes, buildRangeSets } from './ranges.js';
-import { type RawRoute, validateNetConf } from './schema.js';
+import { annotatedIps } from './annotations.js';
+import { IPS_ANNOTATION, POD_ANNOTATIONS, type RawRoute, validateNetConf } from './schema.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
@@ -23,8 +24,17 @@ export interface NetConf {
   routes: RawRoute[];
   /** Read on ADD only, so a missing file never blocks DEL. */
   resolvConf: string | undefined;
-  /** Addresses the runtime asked for (runtimeConfig.ips, args.cni.ips or CNI_ARGS IP), prefix dropped. */
+  /**
+   * Addresses the runtime asked for (runtimeConfig.ips, then args.cni.ips or else CNI_ARGS IP, then the pod
+   * annotation leasehold.io/ips), prefix dropped.
+   */
   requested: Ip[];
+  /** A request that cannot be read from the pod's annotation: ADD fails with it; DEL, CHECK and GC do not read it. */
+  requestProblem: CniError | undefined;
+  /** ipam.sticky: a deleted pod's addresses are held for its next attachment this long. */
+  holdSeconds: number | undefined;
+  /** ipam.reuseCooldownSeconds: a freed address waits this long while others are free (0: off). */
+  cooldownSeconds: number;
   lockTimeoutMs: number;
   reclaimStaleBoot: boolean;
   logFile: string | undefined;
@@ -107,16 +117,17 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
   const requestedText = [...(raw.runtimeConfig?.ips ?? []), ...(argIps ?? cniArgs.ips)];
   const requested: Ip[] = [];
   const seen = new Set<string>();
-  for (const text of requestedText) {
-    let ip: Ip;
-    try {
-      ip = parseIp(text);
-    } catch (e) {
-      throw new CniError(Code.InvalidConfig, `requested address: ${(e as Error).message}`);
-    }
+  const request = (ip: Ip): void => {
     const key = `${ip.family}/${ip.value}`;
     if (!seen.has(key)) requested.push(ip);
     seen.add(key);
+  };
+  for (const text of requestedText) {
+    try {
+      request(parseIp(text));
+    } catch (e) {
+      throw new CniError(Code.InvalidConfig, `requested address: ${(e as Error).message}`);
+    }
   }
   // One address per range set is given, so more than the most range sets can never be served; each one is
   // looked up in the store under the lock when a request fails.
@@ -125,6 +136,13 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
       Code.InvalidConfig,
       `${requested.length} addresses are requested (runtimeConfig.ips, args.cni.ips or CNI_ARGS IP); at most ${LIMITS.rangeSets} may be, one per range set`,
     );
+  }
+  // The pod annotation names at most one address per family; only ADD reads it (requestProblem).
+  let requestProblem: CniError | undefined;
+  try {
+    annotatedIps(raw.runtimeConfig?.[POD_ANNOTATIONS]?.[IPS_ANNOTATION]).forEach(request);
+  } catch (e) {
+    requestProblem = e as CniError;
   }
 
   const valid = raw['cni.dev/valid-attachments'] ?? raw['cni.dev/attachments'];
@@ -137,6 +155,9 @@ export function loadNetConf(stdin: string, cniArgs: CniArgs): NetConf {
     routes: ipam.routes ?? [],
     resolvConf: ipam.resolvConf === undefined ? undefined : absolutePath('ipam.resolvConf', ipam.resolvConf),
     requested,
+    requestProblem,
+    holdSeconds: ipam.sticky?.holdSeconds,
+    cooldownSeconds: ipam.reuseCooldownSeconds ?? 0,
     lockTimeoutMs: ipam.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
     reclaimStaleBoot: ipam.reclaimStaleBoot ?? true,
     logFile,

@@ -7,6 +7,14 @@ import { CniError, Code } from '../base/errors.js';
 
 // Type aliases, not interfaces: unknown keys are kept, and routes and the cluster object are passed on as
 // Record<string, unknown>, which an alias is assignable to.
+/** The runtimeConfig key under which containerd's CRI passes the pod's annotations (the plugin's capability). */
+export const POD_ANNOTATIONS = 'io.kubernetes.cri.pod-annotations';
+/** The pod annotation that names the pod's addresses. */
+export const IPS_ANNOTATION = 'leasehold.io/ips';
+/** The longest hold and cooldown: a year, and a day. */
+export const MAX_HOLD_SECONDS = 31_536_000;
+export const MAX_COOLDOWN_SECONDS = 86_400;
+
 export type RawRange = {
   subnet: string;
   rangeStart?: string;
@@ -66,8 +74,10 @@ export type RawNetConf = {
     logFile?: string;
     logMaxBytes?: number;
     cluster?: RawCluster;
+    sticky?: { holdSeconds: number };
+    reuseCooldownSeconds?: number;
   };
-  runtimeConfig?: { ips?: string[]; ipRanges?: RawRange[][] };
+  runtimeConfig?: { ips?: string[]; ipRanges?: RawRange[][]; [POD_ANNOTATIONS]?: Record<string, unknown> & { [IPS_ANNOTATION]?: string } };
   args?: { cni?: { ips?: string[] } };
   prevResult?: { ips?: Array<{ address: string }> };
   'cni.dev/valid-attachments'?: RawAttachment[];
@@ -160,8 +170,10 @@ const netConf = obj({
         statusScope: optStr,
       }),
     ),
+    sticky: opt(obj({ holdSeconds: int(1, MAX_HOLD_SECONDS) })),
+    reuseCooldownSeconds: opt(int(0, MAX_COOLDOWN_SECONDS)),
   }),
-  runtimeConfig: opt(obj({ ips: strings, ipRanges: rangeSets })),
+  runtimeConfig: opt(obj({ ips: strings, ipRanges: rangeSets, [POD_ANNOTATIONS]: opt(obj({ [IPS_ANNOTATION]: optStr })) })),
   args: opt(obj({ cni: opt(obj({ ips: strings })) })),
   prevResult: opt(obj({ ips: opt(arr(obj({ address: str }))) })),
   'cni.dev/valid-attachments': opt(attachments),

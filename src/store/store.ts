@@ -5,6 +5,8 @@ import type { AllocationRequest, LeaseView } from '../allocator/allocate.js';
 import type { Claim, Leak } from '../allocator/leaks.js';
 import type { Attachment } from '../base/ids.js';
 import type { RangeSet } from '../net/range.js';
+import type { Cooling, Hold } from '../allocator/reuse.js';
+import type { ReleasePolicy } from './hold.js';
 import type { Lease } from './lease.js';
 import type { StateView } from './state.js';
 import { CniError, Code } from '../base/errors.js';
@@ -43,6 +45,8 @@ export interface NetworkReader {
   claimHolder(address: string): Promise<Attachment | undefined>;
   /** Cluster mode only: the nodes' indexes and when each was last seen. */
   nodes?(): Promise<NodeFacts>;
+  /** Holds of deleted pods' addresses and cooling addresses, expired ones too; holds that cannot be read apart. */
+  reuse(): Promise<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }>;
   /**
    * What the allocator may ask while serving this request. A store that reads held addresses a window at a
    * time reads at least up to the first address each range set can give (from the request's cursors on) and
@@ -69,16 +73,22 @@ export interface Adoption {
 export interface NetworkSession extends LockedReader {
   /**
    * Records a lease, claims its new addresses and stores the cursors, durably and all or nothing: if a claim
-   * cannot be made, nothing changes (code 101 when someone else holds it).
+   * cannot be made, nothing changes (code 101 when someone else holds it). `ending` is the pod's own hold,
+   * which ends with it (in cluster mode in the same transaction: of two nodes, one consumes a hold).
    */
-  putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>): Promise<void>;
+  putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>, ending?: Hold): Promise<void>;
   /** Removes a lease and the claims still its own. Returns the addresses freed. */
   deleteLease(lease: Lease): Promise<string[]>;
   /**
-   * DEL: frees whatever the attachment holds (nothing is fine). In cluster mode a release that cannot reach
-   * etcd is journaled on the node and succeeds: a pod's deletion never waits on the cluster.
+   * DEL: frees whatever the attachment holds (nothing is fine), leaving a hold or cooldowns as `policy` says.
+   * In cluster mode a release that cannot reach etcd is journaled on the node and succeeds: a pod's deletion
+   * never waits on the cluster.
    */
-  release(att: Attachment): Promise<string[]>;
+  release(att: Attachment, policy?: ReleasePolicy): Promise<string[]>;
+  /** Ends a hold (still as given): its addresses are free again. Returns them, none if it was gone. */
+  endHold(hold: Hold): Promise<string[]>;
+  /** Ends the cooldowns of these addresses. */
+  endCooling(addresses: string[]): Promise<void>;
   /** Removes a claim that no record owns; a claim whose holder has a record stays. */
   removeClaim(address: string): Promise<void>;
   /** Applies an adoption plan: records written, cursors kept where the state has none. */

@@ -18,6 +18,8 @@ export const rangeUsage = z.strictObject({
   oldestLease: nstr,
   staleBoot: count,
   stale: count,
+  held: count,
+  cooling: count,
 });
 
 export const statusJson = z.strictObject({
@@ -41,12 +43,28 @@ export const statusJson = z.strictObject({
       oldestLease: nstr,
       cursors: z.record(str, str),
       ranges: z.array(rangeUsage),
+      held: count,
+      cooling: count,
+      expiredHolds: count,
     }),
   ),
   warnings: z.array(str),
 });
 
 const flag = z.enum(['stale-boot', 'netns-gone']);
+
+/** A held or cooling address as list --json shows it. */
+const reuseRow = (kind: 'held' | 'cooling') =>
+  z.strictObject({
+    network: str,
+    address: str,
+    kind: z.literal(kind),
+    pod: kind === 'held' ? str : z.null(),
+    ifname: kind === 'held' ? str : z.null(),
+    containerID: kind === 'held' ? str : z.null(),
+    until: str,
+    live: z.boolean(),
+  });
 
 export const listJson = z.strictObject({
   leases: z.array(
@@ -67,6 +85,8 @@ export const listJson = z.strictObject({
       flags: z.array(flag),
     }),
   ),
+  held: z.array(reuseRow('held')),
+  cooling: z.array(reuseRow('cooling')),
 });
 
 export const findingKind = z.enum([
@@ -84,6 +104,7 @@ export const findingKind = z.enum([
   'index-orphan',
   'node-silent',
   'node-name-clash',
+  'hold-expired',
 ]);
 
 export const checkJson = z.strictObject({
@@ -111,8 +132,8 @@ export const freedJson = z.strictObject({
   freed: z.array(
     z.strictObject({
       network: str,
-      kind: z.enum(['lease', 'claim']),
-      reason: z.enum(['stale-boot', 'netns-gone', 'orphan-claim', 'not-valid', 'released']),
+      kind: z.enum(['lease', 'claim', 'hold']),
+      reason: z.enum(['stale-boot', 'netns-gone', 'orphan-claim', 'not-valid', 'released', 'hold-expired']),
       containerID: nstr,
       ifname: nstr,
       addresses: z.array(str),

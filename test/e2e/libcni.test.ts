@@ -67,6 +67,8 @@ interface Attach {
   ifname?: string;
   cacheDir: string;
   capArgs?: unknown;
+  /** CNI_ARGS, as kubelet's runtime passes them (K8S_POD_NAMESPACE, K8S_POD_NAME, ...). */
+  args?: string;
   /** PATH for the driver and the plugins it runs */
   path?: string;
 }
@@ -81,6 +83,7 @@ function lhcni(verb: 'add' | 'check' | 'del' | 'validate', a: Attach): Promise<R
     CNI_CACHE_DIR: a.cacheDir,
   };
   if (a.capArgs) env.CAP_ARGS = JSON.stringify(a.capArgs);
+  if (a.args) env.CNI_ARGS = a.args;
   return run('nsenter', [`--net=${netnsPath(node)}`, '--', driver, verb, a.name, netnsPath(a.ns)], { env, timeoutMs: 30_000 });
 }
 
@@ -433,6 +436,34 @@ describe.skipIf(!isRoot)("libcni 1.1 (Debian's golang-github-appc-cni-dev) with 
         forwarder.close();
         await etcd.close();
       }
+    },
+    STEP_TIMEOUT,
+  );
+  test(
+    'bridge -> leasehold (70-statefulset-sticky): the pod annotation through the capability, a recreated pod gets its address back',
+    async () => {
+      const dataDir = join(work, 'sts');
+      const { name, confDir } = example('70-statefulset-sticky.conflist', dataDir);
+      const cacheDir = join(work, 'sts-cache');
+      const pod = (id: string, podName: string) =>
+        `IgnoreUnknown=1;K8S_POD_NAMESPACE=db;K8S_POD_NAME=${podName};K8S_POD_INFRA_CONTAINER_ID=${id};K8S_POD_UID=uid-${podName}`;
+      const attach = async (podName: string, capArgs?: unknown): Promise<Attach> => {
+        const id = newId();
+        return { confDir, name, ns: await newNs('lhsts'), id, cacheDir, args: pod(id, podName), ...(capArgs !== undefined && { capArgs }) };
+      };
+      // libcni turns the capability's argument into runtimeConfig for bridge, which hands it to leasehold.
+      const first = await attach('pg-0', { 'io.kubernetes.cri.pod-annotations': { 'leasehold.io/ips': '10.245.1.77' } });
+      const [ip] = await expectOnLink(first.ns, (await lhcniOk('add', first)).current);
+      expect(ip).toBe('10.245.1.77');
+      const other = await attach('pg-1');
+      const [otherIp] = await expectOnLink(other.ns, (await lhcniOk('add', other)).current);
+      await lhcniOk('del', first);
+      // The StatefulSet controller recreates pg-0: a new sandbox, no annotation this time; the hold gives .77 back.
+      const again = await attach('pg-0');
+      expect(await expectOnLink(again.ns, (await lhcniOk('add', again)).current)).toEqual(['10.245.1.77']);
+      await ping(again.ns, otherIp!);
+      for (const a of [again, other]) await lhcniOk('del', a);
+      expect(readdirSync(join(dataDir, name, 'holds')).filter((f) => f.endsWith('.json'))).toEqual(['db@pg-0@eth0.json', 'db@pg-1@eth0.json']);
     },
     STEP_TIMEOUT,
   );

@@ -47,6 +47,8 @@ export interface Call {
   etcdDown?: boolean;
   /** SIGKILLs the call on entry to the nth call of this syscall (strace's fault injection), as a runtime's timeout may. */
   killAt?: { syscall: string; nth: number };
+  /** The pod ("<namespace>/<name>") kubelet names in CNI_ARGS, for ipam.sticky. */
+  pod?: string;
 }
 
 export interface RecordedCall extends Call {
@@ -69,6 +71,9 @@ export interface Scenario {
   /** Attachments that hold addresses before the first call (host-local reservations). */
   initialHolders: Array<Attachment & { addresses: string[] }>;
   calls: Call[];
+  /** The conf has ipam.sticky (a DEL of a named pod leaves a hold) and ipam.reuseCooldownSeconds (others cool). */
+  sticky?: boolean;
+  cooldown?: boolean;
 }
 
 export interface Recording {
@@ -84,6 +89,8 @@ export interface Recording {
 
 const ROOT_INO = 0;
 export const key = (a: Attachment): string => `${a.containerID}@${a.ifname}`;
+/** kubelet's CNI_ARGS for a pod "<namespace>/<name>". */
+export const podArgs = (pod: string): string => `IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod.split('/')[0]};K8S_POD_NAME=${pod.split('/')[1]}`;
 /** The network directory, relative to the temp root. */
 export const netRel = (sc: Scenario): string => join(sc.dataDir, sc.network);
 
@@ -217,7 +224,7 @@ export function record(sc: Scenario): Recording {
     sc.calls.forEach((c, ci) => {
       const traceFile = join(root, '..', `${root.split('/').pop()}.trace-${ci}`);
       const conf = sc.conf(join(root, sc.dataDir), c.valid ? { 'cni.dev/valid-attachments': c.valid } : {}, c);
-      const call: CniCall = { command: c.verb, containerId: c.att?.containerID, ifname: c.att?.ifname, stdin: conf };
+      const call: CniCall = { command: c.verb, containerId: c.att?.containerID, ifname: c.att?.ifname, stdin: conf, ...(c.pod && { args: podArgs(c.pod) }) };
       const kill = c.killAt ? ['-e', `inject=${c.killAt.syscall}:signal=SIGKILL:when=${c.killAt.nth}`] : [];
       const r = spawnSync('strace', ['-f', '-y', '-xx', '-s', '65536', '-q', '-o', traceFile, '-e', `trace=${STRACE_SET}`, ...kill, '--', BIN], {
         env: cniEnv(call),
@@ -742,20 +749,42 @@ export interface Expectation {
   present: Map<string, { att: Attachment; addresses: string[]; record: boolean }>;
   /** Attachments whose DEL or GC was acknowledged: they must hold nothing. */
   absent: Map<string, Attachment>;
+  /** Holds an acknowledged DEL left ("<pod>@<ifname>" → addresses), until an ADD of the pod takes them over. */
+  holds: Map<string, string[]>;
+  /** Holds an acknowledged ADD of their pod ended: gone until the pod's next DEL. */
+  endedHolds: Set<string>;
+  /** Addresses an acknowledged DEL left cooling, until an ADD gets them. */
+  cooling: Set<string>;
 }
 
 /** What the acknowledged calls before the crash point promised. */
 export function expectationAt(rec: Recording, point: number): Expectation {
   const present: Expectation['present'] = new Map();
   const absent: Expectation['absent'] = new Map();
-  for (const h of rec.scenario.initialHolders) present.set(key(h), { att: h, addresses: h.addresses, record: false });
+  const holds: Expectation['holds'] = new Map();
+  const endedHolds: Expectation['endedHolds'] = new Set();
+  const cooling: Expectation['cooling'] = new Set();
+  const sc = rec.scenario;
+  /** The pod each live attachment was added for. */
+  const podOf = new Map<string, string>();
+  const holdKey = (c: Call): string => `${c.pod}@${c.att!.ifname}`;
+  for (const h of sc.initialHolders) present.set(key(h), { att: h, addresses: h.addresses, record: false });
   for (const c of rec.calls) {
     const acked = c.ack >= 0 && c.ack < point;
     if (!acked && c.first < point) {
       // The call in flight at the crash may have done any part of its work: what it touches is either way.
-      if (c.verb === 'ADD') absent.delete(key(c.att!));
-      else if (c.verb === 'DEL') present.delete(key(c.att!));
-      else for (const k of present.keys()) if (!c.valid!.some((v) => key(v) === k)) present.delete(k);
+      if (c.verb === 'ADD') {
+        absent.delete(key(c.att!));
+        if (c.pod) {
+          holds.delete(holdKey(c));
+          endedHolds.delete(holdKey(c));
+        }
+        for (const a of c.addresses) cooling.delete(a);
+      } else if (c.verb === 'DEL') {
+        const p = podOf.get(key(c.att!));
+        if (p) endedHolds.delete(`${p}@${c.att!.ifname}`);
+        present.delete(key(c.att!));
+      } else for (const k of present.keys()) if (!c.valid!.some((v) => key(v) === k)) present.delete(k);
     }
     if (!acked) continue;
     // Any acknowledged call has taken over host-local's reservations (first contact), so their records exist.
@@ -763,7 +792,19 @@ export function expectationAt(rec: Recording, point: number): Expectation {
     if (c.verb === 'ADD') {
       present.set(key(c.att!), { att: c.att!, addresses: c.addresses, record: true });
       absent.delete(key(c.att!));
+      for (const a of c.addresses) cooling.delete(a);
+      if (c.pod) {
+        podOf.set(key(c.att!), c.pod);
+        if (holds.delete(holdKey(c))) endedHolds.add(holdKey(c));
+      } else podOf.delete(key(c.att!));
     } else if (c.verb === 'DEL') {
+      const was = present.get(key(c.att!));
+      const p = podOf.get(key(c.att!));
+      if (was && p && sc.sticky) {
+        holds.set(`${p}@${c.att!.ifname}`, was.addresses);
+        endedHolds.delete(`${p}@${c.att!.ifname}`);
+      } else if (was && sc.cooldown) for (const a of was.addresses) cooling.add(a);
+      podOf.delete(key(c.att!));
       present.delete(key(c.att!));
       absent.set(key(c.att!), c.att!);
     } else {
@@ -775,7 +816,7 @@ export function expectationAt(rec: Recording, point: number): Expectation {
       }
     }
   }
-  return { present, absent };
+  return { present, absent, holds, endedHolds, cooling };
 }
 
 /** The network as an auditor reads it (util.ts readNetwork) from the state written to `root`. */
@@ -803,6 +844,13 @@ export function checkFiles(net: NetState, exp: Expectation): string[] {
     if (net.records.has(key(att))) out.push(`deleted attachment ${key(att)} came back as a record`);
     for (const [a, h] of net.claims) if (key(h) === key(att)) out.push(`deleted attachment ${key(att)} still claims ${a}`);
   }
+  for (const [k, addresses] of exp.holds) {
+    const got = net.holds.get(k);
+    if (!got) out.push(`acknowledged DEL's hold for ${k} is lost`);
+    else if (got.join() !== addresses.join()) out.push(`hold for ${k} keeps ${got.join(',')}, not ${addresses.join(',')}`);
+  }
+  for (const k of exp.endedHolds) if (net.holds.has(k)) out.push(`hold for ${k} came back after an acknowledged ADD of its pod ended it`);
+  for (const a of exp.cooling) if (!net.cooling.has(a)) out.push(`acknowledged DEL's cooldown of ${a} is lost`);
   return out;
 }
 
@@ -898,6 +946,7 @@ export async function checkWithBinary(rec: Recording, root: string, exp: Expecta
   const net = readNetwork(join(root, netRel(sc)));
   for (const a of got) {
     for (const p of exp.present.values()) if (p.addresses.includes(a)) out.push(`new ADD got ${a}, which acknowledged ${key(p.att)} holds`);
+    for (const [k, held] of exp.holds) if (held.includes(a)) out.push(`new ADD got ${a}, which the hold for ${k} keeps`);
     for (const [k, r] of net.records) {
       if (k === key(fresh) || !r.addresses.includes(a)) continue;
       if (exp.absent.has(k)) out.push(`deleted ${k} came back holding ${a}, which the new ADD now has`);

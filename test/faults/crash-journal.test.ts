@@ -10,7 +10,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
 import { type Checker, CrashReport, type Scenario, crashSettings, explore, failureMessage, filesMeaning, key, record, straceAvailable } from './crash-explorer';
-import { UNREACHABLE, checkJournalFiles, checkJournalWithBinary, clusterConf, entryWritten, journalEmptyAfter, journalExpectationAt } from './crash-journal';
+import {
+  UNREACHABLE,
+  checkJournalFiles,
+  checkJournalWithBinary,
+  clusterConf,
+  entryWritten,
+  journalEmptyAfter,
+  journalExpectationAt,
+  scenarioIpam,
+} from './crash-journal';
 
 const SETTINGS = crashSettings(64);
 const at = (containerID: string) => ({ containerID, ifname: 'eth0' });
@@ -57,6 +66,27 @@ const SCENARIOS: Array<Omit<Scenario, 'conf'>> = [
       { verb: 'ADD', att: at('k3') },
     ],
   },
+  {
+    // ipam.sticky: a pod's DEL journaled while etcd is away leaves its hold once replayed, with the hold the
+    // DEL computed; the pod's next ADD takes it over, and its DEL journaled again leaves it again.
+    name: 'cluster node, ipam.sticky: pods’ DELs journaled, their holds made by the replay',
+    network: 'snet',
+    dataDir: 'cni',
+    initial: {},
+    initialHolders: [],
+    sticky: true,
+    calls: [
+      { verb: 'ADD', att: at('s1'), pod: 'shop/web-0' },
+      { verb: 'ADD', att: at('s2'), pod: 'shop/web-1' },
+      { verb: 'DEL', att: at('s1'), etcdDown: true, pod: 'shop/web-0' },
+      { verb: 'DEL', att: at('s1'), etcdDown: true, pod: 'shop/web-0' },
+      { verb: 'ADD', att: at('s3') },
+      { verb: 'DEL', att: at('s2'), pod: 'shop/web-1' },
+      { verb: 'ADD', att: at('s4'), pod: 'shop/web-0' },
+      { verb: 'DEL', att: at('s4'), etcdDown: true, pod: 'shop/web-0' },
+      { verb: 'GC', valid: [at('s3')] },
+    ],
+  },
 ];
 
 /** Resolves when a connection to the endpoint is refused, as the scenarios need of UNREACHABLE. */
@@ -92,7 +122,13 @@ describe.skipIf(skip !== '')(`the node's release journal under the power-loss mo
       const prefix = `/lh-crash-journal-${process.pid}-${si}`;
       const sc: Scenario = {
         ...base,
-        conf: (dataDir, extra, call) => clusterConf(base.network, dataDir, { endpoints: call?.etcdDown ? [UNREACHABLE] : cluster.endpoints, prefix }, extra),
+        conf: (dataDir, extra, call) =>
+          clusterConf(
+            base.network,
+            dataDir,
+            { endpoints: call?.etcdDown ? [UNREACHABLE] : cluster.endpoints, prefix, ipam: scenarioIpam(base as Scenario) },
+            extra,
+          ),
       };
       const rec = record(sc);
       for (const [ci, c] of rec.calls.entries()) {

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EtcdCluster } from '../helpers/etcd-cluster';
-import { type Attachment, type BinRun, type Recording, type Tree, isTempName, key, materialize, netRel, runBin } from './crash-explorer';
+import { type Attachment, type BinRun, type Recording, type Scenario, type Tree, isTempName, key, materialize, netRel, runBin } from './crash-explorer';
 
 export const JOURNAL_DIR = 'released';
 export const NODE = 'node-a';
@@ -16,6 +16,8 @@ export const UNREACHABLE = 'http://127.0.0.1:1';
 export interface ClusterTarget {
   endpoints: string[];
   prefix: string;
+  /** More ipam keys (a scenario's ipam.sticky). */
+  ipam?: Record<string, unknown>;
 }
 
 /** The network config of the journal's scenarios: one node of a cluster pool, etcd as the target says. */
@@ -30,8 +32,12 @@ export const clusterConf = (network: string, dataDir: string, target: ClusterTar
     ranges: [[{ subnet: '10.95.0.0/28' }]],
     lockTimeoutMs: 20_000,
     cluster: { etcd: { endpoints: target.endpoints }, prefix: target.prefix, pool: 'jpool', nodeName: NODE, timeoutMs: 2000 },
+    ...target.ipam,
   },
 });
+
+/** The ipam keys a scenario adds. */
+export const scenarioIpam = (sc: Scenario): Record<string, unknown> => (sc.sticky ? { sticky: { holdSeconds: 3600 } } : {});
 
 // ---------------------------------------------------------------------------------------------------------
 // etcd at a crash point
@@ -61,16 +67,22 @@ interface Pool {
   records: Map<string, string[]>;
   /** Held IPv4 addresses → the attachment key their address key names. */
   holders: Map<string, string>;
+  /** The network's holds ("<namespace>/<name>@<ifname>") → the addresses each keeps. */
+  holds: Map<string, string[]>;
 }
 
 async function readPool(cluster: EtcdCluster, prefix: string, network: string): Promise<Pool> {
   const r = await etcd(cluster, '/v3/kv/range', under(prefix));
   const records = new Map<string, string[]>();
   const holders = new Map<string, string>();
+  const holds = new Map<string, string[]>();
   for (const kv of (r.kvs ?? []) as Kv[]) {
     const k = unb64(kv.key).slice(prefix.length);
     const lease = /^\/networks\/([^/]+)\/leases\/([^/]+)\/([^/]+)$/.exec(k);
     if (lease?.[1] === network) records.set(key({ containerID: lease[2]!, ifname: decodeURIComponent(lease[3]!) }), JSON.parse(unb64(kv.value)).addresses);
+    const hold = /^\/networks\/([^/]+)\/holds\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(k);
+    if (hold?.[1] === network)
+      holds.set(`${hold.slice(2, 4).map(decodeURIComponent).join('/')}@${decodeURIComponent(hold[4]!)}`, JSON.parse(unb64(kv.value)).addresses);
     const addr = /^\/pools\/[^/]+\/addresses\/v4\/([0-9a-f]{8})$/.exec(k);
     if (addr) {
       const n = Number.parseInt(addr[1]!, 16);
@@ -78,7 +90,7 @@ async function readPool(cluster: EtcdCluster, prefix: string, network: string): 
       holders.set([24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.'), key(h));
     }
   }
-  return { records, holders };
+  return { records, holders, holds };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -98,6 +110,8 @@ export interface JournalExpectation {
   /** In etcd, after a replay: attachments that must keep their addresses, and attachments that must hold nothing. */
   held: Map<string, { att: Attachment; addresses: string[] }>;
   freed: Map<string, Attachment>;
+  /** ipam.sticky: holds ("<pod>@<ifname>" → addresses) that released attachments of pods leave in etcd once replayed. */
+  holds: Map<string, string[]>;
   /** etcd at the crash point: the revision of the last answer read from it before (0: nothing written yet). */
   revision: number;
 }
@@ -148,7 +162,14 @@ export function journalExpectationAt(rec: Recording, point: number): JournalExpe
     held.delete(k);
     freed.delete(k);
   };
-  const free = (att: Attachment): void => {
+  const holds: JournalExpectation['holds'] = new Map();
+  /** The pod each attachment was last added for (ipam.sticky). */
+  const podOf = new Map<string, string>();
+  const holdOf = (att: Attachment): string | undefined => (podOf.has(key(att)) ? `${podOf.get(key(att))}@${att.ifname}` : undefined);
+  const free = (att: Attachment, released = true): void => {
+    const h = holdOf(att);
+    const was = held.get(key(att));
+    if (rec.scenario.sticky && released && h && was) holds.set(h, was.addresses);
     held.delete(key(att));
     freed.set(key(att), att);
   };
@@ -168,6 +189,8 @@ export function journalExpectationAt(rec: Recording, point: number): JournalExpe
           const prev = entries.get(written.name);
           entries.set(written.name, { att, must: prev?.must ?? false, contents: new Set([...(prev?.contents ?? []), written.content]) });
         }
+        const h = holdOf(att);
+        if (h) holds.delete(h);
         unknown(key(att));
       }
       continue;
@@ -176,15 +199,22 @@ export function journalExpectationAt(rec: Recording, point: number): JournalExpe
     if (acked) entries.clear();
     else for (const e of entries.values()) e.must = false;
     if (!acked) {
-      if (c.att) unknown(key(c.att));
-      else for (const k of [...held.keys()]) if (!c.valid!.some((v) => key(v) === k)) unknown(k);
+      if (c.att) {
+        const h = c.pod ? `${c.pod}@${c.att.ifname}` : holdOf(c.att);
+        if (h) holds.delete(h);
+        unknown(key(c.att));
+      } else for (const k of [...held.keys()]) if (!c.valid!.some((v) => key(v) === k)) unknown(k);
       continue;
     }
     if (c.verb === 'ADD') {
       held.set(key(c.att!), { att: c.att!, addresses: c.addresses });
       freed.delete(key(c.att!));
+      if (c.pod) {
+        podOf.set(key(c.att!), c.pod);
+        holds.delete(`${c.pod}@${c.att!.ifname}`);
+      }
     } else if (c.verb === 'DEL') free(c.att!);
-    else for (const { att } of [...held.values()]) if (!c.valid!.some((v) => key(v) === key(att))) free(att);
+    else for (const { att } of [...held.values()]) if (!c.valid!.some((v) => key(v) === key(att))) free(att, false);
   }
   // etcd does not crash: it stays as the last answer before the crash point showed it (a request still
   // unanswered may have been applied or not; the node's files cannot have changed after it yet).
@@ -193,7 +223,7 @@ export function journalExpectationAt(rec: Recording, point: number): JournalExpe
     const op = rec.ops[i]!;
     if (op.kind === 'etcd') revision = op.revision;
   }
-  return { entries, held, freed, revision };
+  return { entries, held, freed, holds, revision };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -252,7 +282,7 @@ export async function checkJournalWithBinary(
   await copyAt(cluster, recordedPrefix, exp.revision, prefix);
   const out: string[] = [];
   const run = async (att: Attachment, command: string, endpoints: string[]): Promise<BinRun> => {
-    const conf = JSON.stringify(clusterConf(sc.network, dataDir, { endpoints, prefix }));
+    const conf = JSON.stringify(clusterConf(sc.network, dataDir, { endpoints, prefix, ipam: scenarioIpam(sc) }));
     return runBin({ command, containerId: att.containerID, ifname: att.ifname }, [], conf);
   };
   try {
@@ -279,6 +309,11 @@ export async function checkJournalWithBinary(
         if (pool.holders.get(a) !== key(att))
           out.push(`acknowledged lease ${key(att)} lost ${a} after the replay (held by ${pool.holders.get(a) ?? 'nobody'})`);
       }
+    }
+    for (const [pod, addresses] of exp.holds) {
+      const got = pool.holds.get(pod);
+      if (!got) out.push(`the hold for ${pod} that a release left is not in etcd after the replay`);
+      else if (got.join() !== addresses.join()) out.push(`the hold for ${pod} keeps ${got.join(',')}, not ${addresses.join(',')}`);
     }
     for (const att of [...exp.freed.values(), victim]) {
       if (pool.records.has(key(att))) out.push(`released ${key(att)} still has a record after the replay`);

@@ -34,13 +34,13 @@ const { seed: SEED, scale: SCALE } = SETTINGS;
 const at = (containerID: string, ifname = 'eth0') => ({ containerID, ifname });
 
 const conf =
-  (network: string, ranges: unknown) =>
+  (network: string, ranges: unknown, more: Record<string, unknown> = {}) =>
   (dataDir: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     cniVersion: '1.1.0',
     name: network,
     type: 'bridge',
     ...extra,
-    ipam: { type: 'leasehold', dataDir, ranges, lockTimeoutMs: 20_000 },
+    ipam: { type: 'leasehold', dataDir, ranges, lockTimeoutMs: 20_000, ...more },
   });
 
 const SCENARIOS: Scenario[] = [
@@ -126,6 +126,36 @@ const SCENARIOS: Scenario[] = [
       { verb: 'ADD', att: at('k1') },
       { verb: 'ADD', att: at('k2') },
       { verb: 'DEL', att: at('k1') },
+    ],
+  },
+  {
+    // A StatefulSet network with ipam.sticky and a cooldown on a range of seven: a pod's DEL leaves a hold, its
+    // next sandbox takes it over; a nameless container's DEL leaves its address cooling, which round-robin
+    // passes over after wrapping round (the executable's ADD on each state then takes it, nothing else left).
+    name: 'sticky holds and cooldowns: DEL, recreate, repeated DEL, wrap-around',
+    network: 'stsnet',
+    dataDir: 'cni',
+    conf: conf('stsnet', [[{ subnet: '10.95.0.0/24', rangeStart: '10.95.0.2', rangeEnd: '10.95.0.8' }]], {
+      sticky: { holdSeconds: 3600 },
+      reuseCooldownSeconds: 3600,
+    }),
+    initial: {},
+    initialHolders: [],
+    sticky: true,
+    cooldown: true,
+    calls: [
+      { verb: 'ADD', att: at('s1'), pod: 'shop/web-0' },
+      { verb: 'ADD', att: at('s2'), pod: 'shop/web-1' },
+      { verb: 'ADD', att: at('p1') },
+      { verb: 'DEL', att: at('s1'), pod: 'shop/web-0' },
+      { verb: 'DEL', att: at('p1') },
+      { verb: 'ADD', att: at('s3'), pod: 'shop/web-0' },
+      { verb: 'ADD', att: at('p2') },
+      { verb: 'DEL', att: at('s3'), pod: 'shop/web-0' },
+      { verb: 'DEL', att: at('s3'), pod: 'shop/web-0' },
+      { verb: 'ADD', att: at('p3') },
+      { verb: 'ADD', att: at('p4') },
+      { verb: 'ADD', att: at('p5') },
     ],
   },
 ];

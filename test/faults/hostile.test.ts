@@ -100,6 +100,18 @@ const KEYS: Array<[string[], fc.Arbitrary<unknown>]> = [
   [['runtimeConfig'], notObject],
   [['runtimeConfig', 'ips'], notArray],
   [['runtimeConfig', 'ips', '0'], notString],
+  [['ipam', 'sticky'], notObject],
+  [
+    ['ipam', 'sticky', 'holdSeconds'],
+    fc.oneof(
+      notInt.filter((v) => !(typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 31_536_000)),
+      fc.integer({ min: -1000, max: 0 }),
+      fc.integer({ min: 31_536_001 }),
+    ),
+  ],
+  [['ipam', 'reuseCooldownSeconds'], fc.oneof(notInt, fc.integer({ min: -1000, max: -1 }), fc.integer({ min: 86_401 }))],
+  [['runtimeConfig', 'io.kubernetes.cri.pod-annotations'], notObject],
+  [['runtimeConfig', 'io.kubernetes.cri.pod-annotations', 'leasehold.io/ips'], notString],
   [['runtimeConfig', 'ipRanges'], notArray],
   [['runtimeConfig', 'ipRanges', '0', '0', 'subnet'], notString],
   [['args'], notObject],

@@ -9,6 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { buildCluster } from '../../src/config/cluster';
 import type { RawCluster } from '../../src/config/schema';
 import { type EtcdAccess, etcdAccess } from '../../src/config/secrets';
@@ -17,6 +18,33 @@ import { type EtcdAccess, etcdAccess } from '../../src/config/secrets';
 export function clientConfig(etcd: RawCluster['etcd'] & { timeoutMs?: number }): EtcdAccess {
   const { timeoutMs, ...keys } = etcd;
   return etcdAccess(buildCluster({ etcd: keys, nodeName: 'test', ...(timeoutMs !== undefined && { timeoutMs }) }, 'test'));
+}
+
+/**
+ * A 3-member cluster for the tests of one file: started before them and stopped (by PID) after, with a temp
+ * root for the simulated nodes' data dirs. `missing` says why there is none here (the file's tests skip), `why`
+ * is that as a suffix for a suite's title.
+ */
+export function clusterForFile(rootPrefix: string): { missing: string | undefined; why: string; root: { dir: string }; readonly cluster: EtcdCluster } {
+  const missing = etcdMissing();
+  const root = { dir: mkdtempSync(join(tmpdir(), rootPrefix)) };
+  let cluster: EtcdCluster | undefined;
+  beforeAll(async () => {
+    if (!missing) cluster = await EtcdCluster.start();
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.close();
+    rmSync(root.dir, { recursive: true, force: true });
+  });
+  return {
+    missing,
+    why: missing ? ` (skipped: ${missing})` : '',
+    root,
+    get cluster(): EtcdCluster {
+      if (!cluster) throw new Error(`no etcd cluster: ${missing ?? 'it did not start'}`);
+      return cluster;
+    },
+  };
 }
 
 /** Why a cluster cannot be started here, or undefined when it can. */

@@ -265,6 +265,10 @@ export interface NetState {
   claims: Map<string, { containerID: string; ifname: string }>; // address → holder
   /** address → attachment key, for addresses that are leased (claim whose holder's record lists it). */
   leased: Map<string, string>;
+  /** "<namespace>/<name>@<ifname>" → the addresses its hold keeps (holds/, ipam.sticky). */
+  holds: Map<string, string[]>;
+  /** address → when its cooldown ends (cooling/, ipam.reuseCooldownSeconds). */
+  cooling: Map<string, string>;
   problems: string[];
 }
 
@@ -337,7 +341,29 @@ export function readNetwork(netDir: string): NetState {
     });
     if (owning.length > 1) problems.push(`address ${a} owned by ${owning.join(', ')}`);
   }
-  return { state, records, claims, leased, problems };
+  const holds = new Map<string, string[]>();
+  const holdsDir = join(netDir, 'holds');
+  for (const name of existsSync(holdsDir) ? readdirSync(holdsDir) : []) {
+    if (name.startsWith('.') || !name.endsWith('.json')) continue;
+    try {
+      const h = JSON.parse(readFileSync(join(holdsDir, name), 'utf8'));
+      if (h.format !== 1 || typeof h.name !== 'string' || !Array.isArray(h.addresses) || typeof h.until !== 'string')
+        throw new Error(`bad shape ${JSON.stringify(h)}`);
+      holds.set(`${h.namespace}/${h.name}@${h.ifname}`, h.addresses);
+    } catch (e) {
+      problems.push(`hold ${name} does not parse: ${(e as Error).message}`);
+    }
+  }
+  const cooling = new Map<string, string>();
+  const coolingDir = join(netDir, 'cooling');
+  for (const name of existsSync(coolingDir) ? readdirSync(coolingDir) : []) {
+    if (!isAddressName(name)) continue;
+    const path = join(coolingDir, name);
+    if (!lstatSync(path).isSymbolicLink()) problems.push(`cooling/${name} is not a symbolic link`);
+    else if (!/^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(readlinkSync(path))) problems.push(`cooling/${name} -> ${readlinkSync(path)}`);
+    else cooling.set(name, readlinkSync(path));
+  }
+  return { state, records, claims, leased, holds, cooling, problems };
 }
 
 /** Holds <lockPath> with util-linux flock in its own process group (flock + sleep), until kill(). */

@@ -7,24 +7,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReleaseJournal } from '../../src/store/node/journal';
 import { startFakeCri } from '../helpers/fake-cri';
-import { addressOf, type CniReply, cli, cliAsync, isRoot, runCniAsync, tempDataDir, tree } from '../helpers/leasehold';
+import { addressOf, type CniReply, cli, cliAsync, isRoot, runCniAsync, tree } from '../helpers/leasehold';
 import { checkJson } from '../cli/schemas';
-import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
+import { clusterForFile } from '../helpers/etcd-cluster';
 import { EtcdFaultProxy, keyOf } from '../helpers/etcd-fault-proxy';
 
-const missing = etcdMissing();
-const why = missing ? ` (skipped: ${missing})` : '';
-const root = tempDataDir('lh-cluster-');
-let cluster: EtcdCluster;
+const etcd = clusterForFile('lh-cluster-');
+const { missing, why, root } = etcd;
 let prefix = 0;
-
-beforeAll(async () => {
-  if (!missing) cluster = await EtcdCluster.start();
-}, 60_000);
-afterAll(async () => {
-  await cluster?.close();
-  root.remove();
-});
 
 interface Net {
   name: string;
@@ -49,7 +39,7 @@ const conf = (net: Net, node: string, extra: Record<string, unknown> = {}, timeo
     // 40 processes a node queue for its lock in the bursts below; on two loaded cores the last waits long.
     lockTimeoutMs: 60_000,
     ranges: [[{ subnet: net.subnet, ...(net.rangeStart && { rangeStart: net.rangeStart }), ...(net.rangeEnd && { rangeEnd: net.rangeEnd }) }]],
-    cluster: { etcd: { endpoints: net.endpoints ?? cluster.endpoints }, prefix: net.prefix, pool: net.pool, nodeName: node, timeoutMs },
+    cluster: { etcd: { endpoints: net.endpoints ?? etcd.cluster.endpoints }, prefix: net.prefix, pool: net.pool, nodeName: node, timeoutMs },
   },
   ...extra,
 });
@@ -78,7 +68,7 @@ function cliArgs(net: Net, node: string): string[] {
 }
 
 const held = (net: Net): string[] =>
-  cluster
+  etcd.cluster
     .etcdctl(['get', '--prefix', '--keys-only', `${net.prefix}/pools/${net.pool}/addresses/`])
     .split('\n')
     .filter((l) => l.trim() !== '');
@@ -132,7 +122,7 @@ async function addOn(m: Machine, net: Net, id: string): Promise<CniReply> {
 }
 
 const recordOf = (net: Net, id: string): Record<string, unknown> | undefined => {
-  const text = cluster.etcdctl(['get', `${net.prefix}/networks/${net.name}/leases/${id}/eth0`, '--print-value-only']).trim();
+  const text = etcd.cluster.etcdctl(['get', `${net.prefix}/networks/${net.name}/leases/${id}/eth0`, '--print-value-only']).trim();
   return text ? JSON.parse(text) : undefined;
 };
 
@@ -292,7 +282,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const net = newNet({ subnet: '10.54.0.0/29' });
     const first = await call('ADD', net, 'n1', 'q1');
     expect(first.code, first.stdout).toBe(0);
-    await cluster.loseQuorum();
+    await etcd.cluster.loseQuorum();
     try {
       const t0 = Date.now();
       const add = await call('ADD', net, 'n1', 'q2', {}, 1500);
@@ -320,7 +310,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       expect(strict.json?.code, strict.stdout).toBe(50);
       console.log(`quorum lost: ADD answered code 11 in ${took} ms (timeoutMs 1500)`);
     } finally {
-      await cluster.restoreQuorum();
+      await etcd.cluster.restoreQuorum();
     }
     // Still taken until a call on n1 reaches etcd and replays the journal.
     expect(held(net)).toHaveLength(1);
@@ -333,11 +323,11 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
   it('a DEL journaled during an outage never frees a later ADD of the same attachment', async () => {
     const net = newNet({ subnet: '10.55.0.0/29' });
     expect((await call('ADD', net, 'n1', 'same')).code).toBe(0);
-    await cluster.loseQuorum();
+    await etcd.cluster.loseQuorum();
     try {
       expect((await call('DEL', net, 'n1', 'same', {}, 1500)).code).toBe(0);
     } finally {
-      await cluster.restoreQuorum();
+      await etcd.cluster.restoreQuorum();
     }
     const again = await call('ADD', net, 'n1', 'same');
     expect(again.code, again.stdout).toBe(0);
@@ -416,7 +406,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect(held(net)).toHaveLength(3);
 
     // Three hours of silence (its seen time set back as a node that died then would have left it).
-    cluster.etcdctl(['put', `${net.prefix}/seen/n3`, JSON.stringify({ at: new Date(Date.now() - 3 * 3_600_000).toISOString() })]);
+    etcd.cluster.etcdctl(['put', `${net.prefix}/seen/n3`, JSON.stringify({ at: new Date(Date.now() - 3 * 3_600_000).toISOString() })]);
     const silent = cli(['check', ...args]).json.findings.filter((f: { kind: string }) => f.kind === 'node-silent');
     expect(silent).toHaveLength(1);
     expect(silent[0].detail).toMatch(/node n3 holds 2 lease\(s\) .* was last seen 3h00m ago .*leasehold release --node n3/);
@@ -431,11 +421,11 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect(cli(['release', ...args, '--node', 'n3', '--force']).json.freed.map((f: { containerID: string }) => f.containerID)).toEqual(['d3']);
 
     // The indexes drifting from the records (never done by leasehold: one transaction writes both).
-    cluster.etcdctl(['del', `${net.prefix}/nodes/n1/deadnet/k1/eth0`]);
-    cluster.etcdctl(['put', `${net.prefix}/nodes/n9/deadnet/ghost/eth0`, '']);
+    etcd.cluster.etcdctl(['del', `${net.prefix}/nodes/n1/deadnet/k1/eth0`]);
+    etcd.cluster.etcdctl(['put', `${net.prefix}/nodes/n9/deadnet/ghost/eth0`, '']);
     // An address key no record owns (etcdctl at work): reported, and freed only with --force.
     const stray = `${net.prefix}/pools/${net.pool}/addresses/v4/0a3b00fa`;
-    cluster.etcdctl(['put', stray, JSON.stringify({ network: 'deadnet', containerID: 'ghost2', ifname: 'eth0' })]);
+    etcd.cluster.etcdctl(['put', stray, JSON.stringify({ network: 'deadnet', containerID: 'ghost2', ifname: 'eth0' })]);
     expect(kinds()).toEqual(expect.arrayContaining(['index-missing:k1', 'index-orphan:ghost', 'orphan-claim:ghost2']));
     expect(cli(['release', ...args, '10.59.0.250']).stderr).toMatch(
       /claim 10\.59\.0\.250 not freed: its address key names ghost2\/eth0, which has no lease record/,
@@ -524,7 +514,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect(onDisk.code, onDisk.stdout).toBe(0);
     const nodeDir = join(root.dir, 'r1');
     ReleaseJournal.of(join(nodeDir, net.name)).add({ network: net.name, containerID: 'p1', ifname: 'eth0', at: new Date(Date.now() + 60_000).toISOString() });
-    const revision = (): string => JSON.parse(cluster.etcdctl(['get', '/', '-w', 'json'])).header.revision;
+    const revision = (): string => JSON.parse(etcd.cluster.etcdctl(['get', '/', '-w', 'json'])).header.revision;
     const before = { revision: revision(), tree: tree(nodeDir) };
     const args = cliArgs(net, 'r1');
     const check = cli(['check', ...args, '--json']);
@@ -549,7 +539,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       ['u2', theirs],
     ] as const) {
       const bad = { ...recordOf(net, id), addresses: [a.replace(/\.(\d+)$/, '.0$1')] };
-      cluster.etcdctl(['put', key(id), JSON.stringify(bad)]);
+      etcd.cluster.etcdctl(['put', key(id), JSON.stringify(bad)]);
     }
     expect(held(net)).toHaveLength(2);
     const del = await call('DEL', net, 'b1', 'u1');
@@ -592,22 +582,22 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       }),
     );
     const faults: string[] = [];
-    const leader = await cluster.leader();
+    const leader = await etcd.cluster.leader();
     await new Promise((r) => setTimeout(r, 800));
-    await cluster.kill(leader);
+    await etcd.cluster.kill(leader);
     faults.push(`leader m${leader + 1} killed`);
     try {
       await new Promise((r) => setTimeout(r, 1500));
-      await cluster.restart(leader);
+      await etcd.cluster.restart(leader);
       const other = (leader + 1) % 3;
-      cluster.pause(other);
+      etcd.cluster.pause(other);
       faults.push(`m${other + 1} stopped`);
       await new Promise((r) => setTimeout(r, 1500));
-      cluster.resume(other);
+      etcd.cluster.resume(other);
       await burst;
     } finally {
-      if (!cluster.isAlive(leader)) await cluster.restart(leader);
-      for (let i = 0; i < 3; i++) cluster.resume(i);
+      if (!etcd.cluster.isAlive(leader)) await etcd.cluster.restart(leader);
+      for (let i = 0; i < 3; i++) etcd.cluster.resume(i);
     }
     const addresses = [...acked.values()].map((a) => addressOf(a.reply));
     expect(acked.size).toBe(30);
@@ -624,7 +614,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const net = newNet({ subnet: '10.58.0.0/29' });
     // A forwarder that passes every request to etcd but swallows the answers to transactions that write
     // (the client sends each request in one piece): the claim commits, and the plugin never hears so.
-    const upstream = new URL(cluster.endpoints[0]!);
+    const upstream = new URL(etcd.cluster.endpoints[0]!);
     const proxy = createServer((c) => {
       const up = createConnection({ host: upstream.hostname, port: Number(upstream.port) });
       let swallow = false;
@@ -675,7 +665,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const { machine, ...older } = recordOf(net, 'legacy')!;
     expect(machine).toMatch(/^[0-9a-f]{32}$/);
     // As an older leasehold wrote it: no machine, and the node by its short host name.
-    cluster.etcdctl(['put', key, `${JSON.stringify({ ...older, node: 'old1', bootId: '00000000-0000-4000-8000-000000000000' })}\n`]);
+    etcd.cluster.etcdctl(['put', key, `${JSON.stringify({ ...older, node: 'old1', bootId: '00000000-0000-4000-8000-000000000000' })}\n`]);
     // Another machine of the same name may have made it: no rule frees it in bulk.
     expect((await call('GC', net, 'old1.dc-a', '', { 'cni.dev/valid-attachments': [] })).code).toBe(0);
     expect((await call('ADD', net, 'old1.dc-a', 'next')).json?.code).toBe(100);
@@ -691,7 +681,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
   describe('a DEL journaled during an outage, behind a proxy that answers 503 "no leader" to chosen requests', () => {
     let proxy: EtcdFaultProxy;
     beforeAll(async () => {
-      proxy = await EtcdFaultProxy.start(cluster.endpoints[0]!);
+      proxy = await EtcdFaultProxy.start(etcd.cluster.endpoints[0]!);
     });
     afterAll(async () => {
       await proxy?.close();
@@ -741,13 +731,13 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       expect(journal('j2')).toHaveLength(1);
       // The record is written again after the DEL read it (what a later ADD of the same attachment does).
       const key = `${net.prefix}/networks/${net.name}/leases/pod1/eth0`;
-      const value = cluster.etcdctl(['get', key, '--print-value-only']).trim();
+      const value = etcd.cluster.etcdctl(['get', key, '--print-value-only']).trim();
       expect(value).toMatch(/"containerID":"pod1"/);
-      cluster.etcdctl(['put', key, `${value}\n`]);
+      etcd.cluster.etcdctl(['put', key, `${value}\n`]);
       const next = await call('ADD', net, 'j2', 'pod2');
       expect(next.json?.code, `pod2 got ${addressOf(next)}, pod1's address`).toBe(100);
       expect(journal('j2')).toEqual([]);
-      expect(cluster.etcdctl(['get', key, '--print-value-only']).trim()).toBe(value);
+      expect(etcd.cluster.etcdctl(['get', key, '--print-value-only']).trim()).toBe(value);
       expect(held(net)).toHaveLength(1);
     }, 60_000);
   });
@@ -755,7 +745,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
   describe.skipIf(!!noMachines)(`two machines on one etcd${noMachines ? ` (skipped: ${noMachines})` : ''}`, () => {
     let proxy: EtcdFaultProxy;
     beforeAll(async () => {
-      proxy = await EtcdFaultProxy.start(cluster.endpoints[0]!);
+      proxy = await EtcdFaultProxy.start(etcd.cluster.endpoints[0]!);
     });
     afterAll(async () => {
       await proxy?.close();
@@ -768,7 +758,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       const record = recordOf(net, 'a1')!;
       // Another machine has another boot: write a1's record as machine a's boot would have.
       const key = `${net.prefix}/networks/${net.name}/leases/a1/eth0`;
-      cluster.etcdctl(['put', key, `${JSON.stringify({ ...record, bootId: '00000000-0000-4000-8000-000000000000' })}\n`]);
+      etcd.cluster.etcdctl(['put', key, `${JSON.stringify({ ...record, bootId: '00000000-0000-4000-8000-000000000000' })}\n`]);
       const gc = await onMachine(b, 'GC', net, '', { 'cni.dev/valid-attachments': [] });
       expect(gc.code, gc.stdout + gc.stderr).toBe(0);
       expect(recordOf(net, 'a1'), 'GC on worker1.dc-b freed worker1.dc-a lease').toBeDefined();

@@ -235,6 +235,74 @@ describe.each(backends)('Store contract: $name', (backend) => {
     });
   });
 
+  const sticky = { now: '2026-12-07T12:00:00.000Z', holdUntil: '2026-12-07T12:10:00.000Z' };
+  const podLease = (containerID: string, addresses: string[]): Lease => ({ ...lease(containerID, addresses), podNamespace: 'shop', podName: 'web-0' });
+
+  test('release with a hold policy frees the claims and leaves a hold for the pod; a repeated release changes nothing', async () => {
+    const { store } = await backend.fresh();
+    await withOpen(store, async (s) => {
+      await s.putLease(podLease('a', ['10.70.0.2', 'fd70::2']), undefined, {});
+      await s.putLease(lease('nameless', ['10.70.0.3']), undefined, {});
+      expect((await s.release({ containerID: 'a', ifname: 'eth0' }, sticky)).sort()).toEqual(['10.70.0.2', 'fd70::2']);
+      expect(await s.release({ containerID: 'a', ifname: 'eth0' }, { ...sticky, holdUntil: '2026-12-07T13:00:00.000Z' })).toEqual([]);
+      // A lease that names no pod leaves no hold.
+      await s.release({ containerID: 'nameless', ifname: 'eth0' }, sticky);
+    });
+    await withOpen(store, async (s) => {
+      expect(await holders(s)).toEqual({});
+      const { holds, cooling } = await s.reuse();
+      expect(holds).toMatchObject([
+        { namespace: 'shop', name: 'web-0', ifname: 'eth0', addresses: ['10.70.0.2', 'fd70::2'], until: sticky.holdUntil, containerID: 'a' },
+      ]);
+      expect(cooling).toEqual([]);
+    });
+  });
+
+  test('putLease ending the pod’s hold takes its addresses over and ends it; endHold ends one and frees what it kept', async () => {
+    const { store } = await backend.fresh();
+    await withOpen(store, async (s) => {
+      await s.putLease(podLease('a', ['10.70.0.2']), undefined, {});
+      await s.putLease(podLease('x', ['10.70.0.4']), undefined, {});
+      await s.release({ containerID: 'a', ifname: 'eth0' }, sticky);
+    });
+    await withOpen(store, async (s) => {
+      const [hold] = (await s.reuse()).holds;
+      await s.putLease(podLease('b', ['10.70.0.2']), undefined, {}, hold);
+      expect(await holders(s)).toEqual({ '10.70.0.2': 'b/eth0', '10.70.0.4': 'x/eth0' });
+      expect((await s.reuse()).holds).toEqual([]);
+      await s.release({ containerID: 'x', ifname: 'eth0' }, sticky);
+    });
+    await withOpen(store, async (s) => {
+      const [hold] = (await s.reuse()).holds;
+      expect(await s.endHold(hold!)).toEqual(['10.70.0.4']);
+      expect(await s.endHold(hold!)).toEqual([]);
+      expect((await s.reuse()).holds).toEqual([]);
+      // Its address is anyone's again (in etcd its key no longer names the hold).
+      await s.putLease(lease('c', ['10.70.0.4']), undefined, {});
+      expect(await holders(s)).toEqual({ '10.70.0.2': 'b/eth0', '10.70.0.4': 'c/eth0' });
+    });
+  });
+
+  test('release with a cooldown lists the freed addresses as cooling; a claim or endCooling ends it', async () => {
+    const { store } = await backend.fresh();
+    const cool = { now: sticky.now, coolUntil: '2026-12-07T12:01:00.000Z' };
+    await withOpen(store, async (s) => {
+      await s.putLease(lease('a', ['10.70.0.2', 'fd70::2']), undefined, {});
+      await s.release({ containerID: 'a', ifname: 'eth0' }, cool);
+    });
+    await withOpen(store, async (s) => {
+      const cooling = (await s.reuse()).cooling.sort((x, y) => x.address.localeCompare(y.address));
+      expect(cooling).toEqual([
+        { address: '10.70.0.2', until: cool.coolUntil },
+        { address: 'fd70::2', until: cool.coolUntil },
+      ]);
+      await s.putLease(lease('b', ['10.70.0.2']), undefined, {});
+      expect((await s.reuse()).cooling).toEqual([{ address: 'fd70::2', until: cool.coolUntil }]);
+      await s.endCooling(['fd70::2']);
+      expect((await s.reuse()).cooling).toEqual([]);
+    });
+  });
+
   test('a reader opened without create on a network that does not exist is an error, and creates nothing', async () => {
     const { store } = await backend.fresh();
     const err = await store.open('never-made', { lockTimeoutMs: 1000, create: false }).then(
@@ -259,7 +327,7 @@ describe.each(backends)('Store contract: $name', (backend) => {
       ReleaseJournal.of(join(nodeDir(store), NET)).add({ network: NET, containerID: 'a', ifname: 'eth0', at: '2026-12-02T00:00:00.000Z' });
     }
     const before = fingerprint();
-    const writes = ['putLease', 'deleteLease', 'release', 'removeClaim', 'adopt'];
+    const writes = ['putLease', 'deleteLease', 'release', 'endHold', 'endCooling', 'removeClaim', 'adopt'];
     const locked = await store.inspect(NET, 5000);
     try {
       // Read-only, the lock still keeps every other process's writer out while the reader looks.

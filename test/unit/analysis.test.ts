@@ -92,6 +92,8 @@ describe('CLI analysis', () => {
       leases,
       unreadable: [],
       claims: [],
+      holds: [],
+      cooling: [],
       nodes: {
         index: [
           { node: 'n1', containerID: 'a1', ifname: 'eth0' },
@@ -125,6 +127,8 @@ describe('CLI analysis', () => {
       ],
       unreadable: [],
       claims: [],
+      holds: [],
+      cooling: [],
       nodes: {
         index: ['mine', 'theirs', 'older'].map((containerID) => ({ node: 'n1', containerID, ifname: 'eth0' })),
         seen: { n1: new Date(facts.now).toISOString() },

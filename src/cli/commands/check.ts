@@ -18,6 +18,9 @@ export function register(program: Command, act: Act): void {
 
 type CheckOpts = CommonOpts & ConfigOpts & SilenceOpts;
 
+/** What leasehold gc frees: leaks the rule calls freeable, and holds that ended. */
+const gcFrees = (f: Finding): boolean => f.leak !== undefined || f.kind === 'hold-expired';
+
 export async function check(opts: CheckOpts, cmd: Command): Promise<number> {
   const stores = storesFor(cmd, opts);
   const { dataDir, configs } = stores;
@@ -36,7 +39,14 @@ export async function check(opts: CheckOpts, cmd: Command): Promise<number> {
   }
   const code = all.length > 0 ? EXIT.findings : EXIT.ok;
   if (opts.json) {
-    out(json({ clean: all.length === 0, dataDir, networks: checked, findings: all.map(({ leak: _leak, ...f }) => ({ ...f, freeable: _leak !== undefined })) }));
+    out(
+      json({
+        clean: all.length === 0,
+        dataDir,
+        networks: checked,
+        findings: all.map(({ leak: _leak, ...f }) => ({ ...f, freeable: gcFrees({ ...f, leak: _leak }) })),
+      }),
+    );
     return code;
   }
   for (const c of checked) {
@@ -52,7 +62,7 @@ export async function check(opts: CheckOpts, cmd: Command): Promise<number> {
         all.map((f) => [f.network, f.kind, f.detail]),
       ),
     );
-    const freeable = all.filter((f) => f.leak).length;
+    const freeable = all.filter(gcFrees).length;
     if (freeable > 0) out(`\n${freeable} finding(s) are leaks that leasehold gc frees (see leasehold gc --dry-run)`);
   }
   return code;

@@ -9,7 +9,8 @@ import { isAttachmentList } from '../../config/schema.js';
 import { byLeak, judgeable, leakFacts } from '../analysis.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, durationArg, readFacts, readInput, warn } from '../context.js';
-import { type Freed, describeLeak, freeLeak, printFreed } from '../freeing.js';
+import { type Freed, describeHold, describeLeak, freeLeak, printFreed } from '../freeing.js';
+import { endHolds, expiredCooling, expiredHolds } from '../holds.js';
 import { peekSnapshot, snapshotOf, withExistingNetwork } from '../snapshot.js';
 import { type Stores, storesFor } from '../stores.js';
 
@@ -36,7 +37,7 @@ export function register(program: Command, act: Act): void {
   const cmd = program
     .command('gc')
     .description(
-      'free leaked leases: from an earlier boot or with their netns gone, and unowned claims from an earlier boot; ' +
+      'free leaked leases: from an earlier boot or with their netns gone, unowned claims from an earlier boot, and holds that ended; ' +
         'or (--keep-from, --cri) every lease of an attachment the runtime does not list',
     )
     .option('--dry-run', 'print what would be freed; change nothing')
@@ -140,6 +141,13 @@ export async function gc(opts: GcOpts, cmd: Command): Promise<number> {
         .filter((l) => l.freeable)
         .sort(byLeak);
       for (const leak of targets) freed.push(opts.dryRun ? describeLeak(network, leak) : await freeLeak(session, leak));
+      // Holds whose pod never came back, and cooldowns that are over (these delay nothing: only tidied).
+      const ended = expiredHolds(snap, facts.now);
+      if (opts.dryRun) freed.push(...ended.map((h) => describeHold(network, h, 'hold-expired')));
+      else {
+        for (const { hold, addresses } of await endHolds(session, ended)) freed.push(describeHold(network, hold, 'hold-expired', addresses));
+        await session.endCooling(expiredCooling(snap, facts.now).map((c) => c.address));
+      }
     });
   }
   printFreed(freed, opts, { refused, ...(endpoint !== undefined ? { runtime: { endpoint, sandboxes: keep!.containers!.size } } : {}) });

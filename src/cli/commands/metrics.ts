@@ -45,7 +45,7 @@ const FAMILIES: Family[] = [
     ),
   },
   { name: 'leasehold_capacity', help: 'Addresses the range can hand out (without gateway and ipam.exclude).', samples: perRange((r) => r.size) },
-  { name: 'leasehold_free', help: 'Addresses of the range not leased.', samples: perRange((r) => r.free) },
+  { name: 'leasehold_free', help: 'Addresses of the range not leased nor held for a deleted pod.', samples: perRange((r) => r.free) },
   {
     name: 'leasehold_stale_leases',
     help: 'Leased addresses gc would free: from an earlier boot or with their netns gone.',
@@ -59,6 +59,27 @@ const FAMILIES: Family[] = [
     name: 'leasehold_state_errors',
     help: 'Unreadable files in the network: leasehold.json (1) plus lease records.',
     samples: (n) => [[{ network: n.network }, (n.state === 'unreadable' ? 1 : 0) + n.unreadableRecords]],
+  },
+  {
+    name: 'leasehold_held',
+    help: 'Addresses held for deleted pods (ipam.sticky) until their hold ends (range="" when no network config was found).',
+    samples: perRange(
+      (r) => r.held,
+      (n) => n.held,
+    ),
+  },
+  {
+    name: 'leasehold_cooling',
+    help: 'Freed addresses in their reuse cooldown (ipam.reuseCooldownSeconds), counted in leasehold_free.',
+    samples: perRange(
+      (r) => r.cooling,
+      (n) => n.cooling,
+    ),
+  },
+  {
+    name: 'leasehold_expired_holds',
+    help: 'Holds of deleted pods that ended and that gc has not freed yet.',
+    samples: (n) => [[{ network: n.network }, n.expiredHolds]],
   },
 ];
 

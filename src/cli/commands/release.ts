@@ -6,7 +6,8 @@ import { canonicalIp } from '../../net/ip.js';
 import { judgeable, leakFacts, silentFor } from '../analysis.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, CliError, type CommonOpts, EXIT, type Facts, type SilenceOpts, addCommonOptions, addSilenceOption, readFacts } from '../context.js';
-import { type Freed, freeLeak, printFreed } from '../freeing.js';
+import { type Freed, describeHold, freeLeak, printFreed } from '../freeing.js';
+import { endHolds, podHolds } from '../holds.js';
 import { duration, shortId } from '../format.js';
 import { type NetworkSnapshot, snapshotOf, withSessions } from '../snapshot.js';
 import { storesFor } from '../stores.js';
@@ -15,6 +16,7 @@ interface ReleaseOpts extends CommonOpts, ConfigOpts, SilenceOpts {
   container?: string;
   ifname?: string;
   node?: string;
+  hold?: string;
   force?: boolean;
 }
 
@@ -26,6 +28,7 @@ export function register(program: Command, act: Act): void {
     .option('--container <id>', 'the container (full id, or a unique prefix as list shows it)')
     .option('--ifname <name>', 'with --container: only this interface')
     .option('--node <name>', 'cluster mode: every lease a node made, for a node that is gone for good')
+    .option('--hold <namespace/name>', "end the holds of a deleted pod's addresses (ipam.sticky): other pods may get them")
     .option(
       '--force',
       'also free leases whose netns still exists or is unknown, unowned claims written in this boot, and leases of a node seen within --silent-after',
@@ -133,9 +136,10 @@ function problems(targets: Target[], addresses: string[], opts: ReleaseOpts): st
 }
 
 export async function release(args: string[], opts: ReleaseOpts, cmd: Command): Promise<number> {
-  if ([args.length > 0, opts.container !== undefined, opts.node !== undefined].filter(Boolean).length !== 1) {
-    throw new CliError('give addresses, --container ID or --node NAME');
+  if ([args.length > 0, opts.container !== undefined, opts.node !== undefined, opts.hold !== undefined].filter(Boolean).length !== 1) {
+    throw new CliError('give addresses, --container ID, --node NAME or --hold NAMESPACE/NAME');
   }
+  if (opts.hold !== undefined) return releaseHold(opts.hold, opts, cmd);
   if (opts.ifname !== undefined && opts.container === undefined) throw new CliError('--ifname needs --container');
   const addresses = [...new Set(args.map(canonical))];
   const facts = readFacts(opts.silentAfter);
@@ -157,6 +161,24 @@ export async function release(args: string[], opts: ReleaseOpts, cmd: Command): 
     for (const t of targets) done.push(await freeLeak(sessions.get(t.network)!, t.leak, 'released'));
     return done;
   });
+  printFreed(freed, opts);
+  return EXIT.ok;
+}
+
+/** Ends every hold of the pod (each interface, in every selected network) under the networks' locks. */
+async function releaseHold(pod: string, opts: ReleaseOpts, cmd: Command): Promise<number> {
+  if (!/^[^/]+\/[^/]+$/.test(pod)) throw new CliError(`--hold ${pod}: give the pod as NAMESPACE/NAME`);
+  const stores = storesFor(cmd, opts);
+  const involved: string[] = [];
+  for (const n of await stores.existing(opts)) if (podHolds(await snapshotOf(stores.of(n).peek(n)), pod).length > 0) involved.push(n);
+  const freed = await withSessions(stores, involved, opts.lockTimeout, async (sessions) => {
+    const done: Freed[] = [];
+    for (const s of sessions.values()) {
+      for (const { hold, addresses } of await endHolds(s, podHolds(await snapshotOf(s), pod))) done.push(describeHold(s.network, hold, 'released', addresses));
+    }
+    return done;
+  });
+  if (freed.length === 0) throw new CliError(`nothing freed: no hold for pod ${pod}${opts.network ? ` in network ${opts.network}` : ''}`, EXIT.findings);
   printFreed(freed, opts);
   return EXIT.ok;
 }

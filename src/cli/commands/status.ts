@@ -43,24 +43,40 @@ export async function status(opts: CommonOpts & ConfigOpts, cmd: Command): Promi
   );
   const ranged = networks.filter((n) => n.ranges.length > 0);
   if (ranged.length > 0) {
+    // HELD and COOLING appear once a network has held or cooling addresses (ipam.sticky, reuseCooldownSeconds).
+    const reuse = ranged.some((n) => n.ranges.some((r) => r.held > 0 || r.cooling > 0));
     out('');
     out(
       table(
-        ['NETWORK', 'RANGE', 'SIZE', 'LEASED', 'FREE', 'USED', 'LAST HANDED OUT', 'OLDEST LEASE', 'EARLIER BOOT'],
+        [
+          'NETWORK',
+          'RANGE',
+          'SIZE',
+          'LEASED',
+          ...(reuse ? ['HELD'] : []),
+          'FREE',
+          ...(reuse ? ['COOLING'] : []),
+          'USED',
+          'LAST HANDED OUT',
+          'OLDEST LEASE',
+          'EARLIER BOOT',
+        ],
         ranged.flatMap((n) =>
           n.ranges.map((r) => [
             n.network,
             `${r.subnet} ${r.start}-${r.end}`,
             count(r.size),
             String(r.leased),
+            ...(reuse ? [String(r.held)] : []),
             count(r.free),
+            ...(reuse ? [String(r.cooling)] : []),
             `${bar(r.usedPercent)} ${`${r.usedPercent.toFixed(1)}%`.padStart(6)}`,
             r.lastHandedOut ?? '-',
             ageOf(r.oldestLease, facts.now),
             String(r.staleBoot),
           ]),
         ),
-        [2, 3, 4, 8],
+        reuse ? [2, 3, 4, 5, 6, 10] : [2, 3, 4, 8],
       ),
     );
   }
@@ -80,6 +96,7 @@ function warningsOf(n: NetworkSummary): string[] {
   if (n.state === 'unreadable') w.push(`${n.network}: leasehold.json is unreadable (${n.stateError}); run leasehold check`);
   if (n.unreadableRecords > 0) w.push(`${n.network}: ${n.unreadableRecords} lease record(s) are unreadable; run leasehold check`);
   if (n.outsideRanges) w.push(`${n.network}: ${n.outsideRanges} leased address(es) lie outside the configured ranges`);
+  if (n.expiredHolds > 0) w.push(`${n.network}: ${n.expiredHolds} hold(s) of deleted pods ended and are not cleaned up yet; run leasehold gc`);
   if (n.notImported > 0) w.push(`${n.network}: ${n.notImported} host-local reservation(s) not imported yet; run leasehold import-host-local`);
   return w;
 }

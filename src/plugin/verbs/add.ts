@@ -1,5 +1,6 @@
 import { type Allocation, type AllocationRequest, type LeaseView, allocate, setContains, spreadStart } from '../../allocator/allocate.js';
 import { freeableLeaks } from '../../allocator/leaks.js';
+import { type HoldKey, type ReuseFacts, isLive, ownHold } from '../../allocator/reuse.js';
 import { CniError, Code } from '../../base/errors.js';
 import { readBootId, readBootTimeMs } from '../../base/host.js';
 import { sameAttachment } from '../../base/ids.js';
@@ -26,7 +27,10 @@ async function choose(s: NetworkSession, conf: NetConf, request: AllocationReque
       // A full range on a rebooted node is usually leases of containers that died with the old boot.
       const { leases, claims } = await ownState(s);
       const leaks = freeableLeaks(leases, claims, { bootId, bootTimeMs: readBootTimeMs() });
-      if ((await freeLeaks(s, leaks)).length === 0) throw e;
+      let freed = (await freeLeaks(s, leaks)).length;
+      // Holds that ended keep their addresses in cluster mode (the pool's keys) until someone ends them.
+      for (const h of request.reuse?.holds ?? []) if (!isLive(h, request.reuse!.now)) freed += (await s.endHold(h)).length;
+      if (freed === 0) throw e;
       return allocate(request, await s.view(request));
     }
     if (e.code === Code.AddressUnavailable) {
@@ -38,8 +42,13 @@ async function choose(s: NetworkSession, conf: NetConf, request: AllocationReque
   }
 }
 
+/** The pod the ADD is for, as CNI_ARGS name it: only a named pod has holds. */
+const podOf = (req: VerbRequest): HoldKey | undefined =>
+  req.podName && req.podNamespace !== undefined ? { namespace: req.podNamespace, name: req.podName, ifname: req.att.ifname } : undefined;
+
 export function add(req: VerbRequest): Promise<Outcome> {
   const { conf, att } = req;
+  if (conf.requestProblem) throw conf.requestProblem;
   const dns = conf.resolvConf !== undefined ? readResolvConf(conf.resolvConf) : undefined;
   const bootId = readBootId();
   return withPluginSession(
@@ -64,7 +73,9 @@ export function add(req: VerbRequest): Promise<Outcome> {
         const spread = attempt > 1 ? `${att.containerID}/${att.ifname}/${attempt}` : s.node;
         const shared = cursorIps(cursorText, conf.rangeSets.length);
         const starts = spread === undefined ? shared : shared.map((c, i) => spreadStart(conf.rangeSets[i]!, c, spread));
-        const request = { rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: starts, requested: conf.requested, held };
+        const { holds, cooling } = await s.reuse();
+        const reuse: ReuseFacts = { now: isoTime(), pod: podOf(req), holds, cooling };
+        const request = { rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: starts, requested: conf.requested, held, reuse };
         const alloc = await choose(s, conf, request, await s.view(request), bootId);
         const picked = alloc.picks.map((p) => formatIp(p.ip));
         // Addresses held from a range that is no longer configured stay recorded, so DEL still frees them.
@@ -86,8 +97,11 @@ export function add(req: VerbRequest): Promise<Outcome> {
           if (c) cursors[String(i)] = formatIp(c);
         });
         const changed = !previous || unclaimed || alloc.picks.some((p) => p.fresh) || lease.addresses.length !== previous.addresses.length;
+        // The pod is back: its hold ends, whether its addresses came back or it asked for others.
+        const ending = ownHold(reuse);
         try {
-          if (changed) await s.putLease(lease, previous, cursors);
+          if (changed) await s.putLease(lease, previous, cursors, ending);
+          else if (ending) await s.endHold(ending);
         } catch (e) {
           const asked = conf.requested.some((r) => formatIp(r) === (e as ClaimConflict).address);
           if (e instanceof ClaimConflict && !asked && attempt < MAX_ATTEMPTS) continue;

@@ -1,4 +1,6 @@
 import { hasFreeAddress } from '../../allocator/allocate.js';
+import { ReuseRules, describeHeld } from '../../allocator/reuse.js';
+import { isoTime } from '../../base/proc.js';
 import { CniError, Code } from '../../base/errors.js';
 import { etcdAccess } from '../../config/secrets.js';
 import { describeRange } from '../../net/range.js';
@@ -64,11 +66,16 @@ async function readiness({ conf, store }: VerbRequest): Promise<Outcome> {
   }
   const cursors = st.status === 'ok' ? st.value.cursors : {};
   const at = cursorIps(cursors, conf.rangeSets.length);
-  const view = await reader.view({ rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: at, requested: [], held: [] });
+  const { holds, cooling } = await reader.reuse();
+  const reuse = { now: isoTime(), holds, cooling };
+  const view = await reader.view({ rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: at, requested: [], held: [], reuse });
   conf.rangeSets.forEach((set, i) => {
-    if (!hasFreeAddress(set, conf.exclude, at[i], view)) {
+    if (!hasFreeAddress(set, conf.exclude, at[i], view, reuse)) {
       const where = `range set ${set.map(describeRange).join(', ')}${conf.cluster ? ` of the shared pool ${conf.cluster.pool}` : ''}`;
-      throw new CniError(Code.PluginNotAvailable, `no free address in ${where}; new containers cannot start until leases are freed (leasehold gc)`);
+      throw new CniError(
+        Code.PluginNotAvailable,
+        `no free address in ${where}${describeHeld(new ReuseRules(reuse).heldIn(set))}; new containers cannot start until leases are freed (leasehold gc)`,
+      );
     }
   });
   return {};

@@ -6,10 +6,12 @@ import { type Stats, accessSync, constants, lstatSync, readdirSync, statSync, st
 import { dirname, join } from 'node:path';
 import type { LeaseView } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
+import type { Cooling } from '../../allocator/reuse.js';
 import { CniError, Code, ioError } from '../../base/errors.js';
 import { type Attachment, isValidId, sameAttachment } from '../../base/ids.js';
 import { formatIp } from '../../net/ip.js';
 import { planAdoption } from '../adoption.js';
+import { type Hold, type ReleasePolicy, decodeCoolingEnd, decodeHold, encodeHold, holdFor, keepsHold } from '../hold.js';
 import { type Lease, decodeLease, encodeLease } from '../lease.js';
 import { type NetworkState, type StateView, decodeState, emptyState, encodeState } from '../state.js';
 import {
@@ -39,9 +41,22 @@ import {
   unlinkIfExists,
   unlinkQuiet,
 } from '../node/fsutil.js';
-import { CURSORS_LINK, LEASES_DIR, LEGACY_CURSOR, STATE_FILE, claimAddress, claimContent, decodeCursorList, encodeCursorList, parseClaim } from './layout.js';
 import { type Lock, acquireLock, lockNetworkDir } from '../node/lock.js';
 import { LOCK_FILE, leaseFileName } from '../node/names.js';
+import {
+  COOLING_DIR,
+  CURSORS_LINK,
+  HOLDS_DIR,
+  LEASES_DIR,
+  LEGACY_CURSOR,
+  STATE_FILE,
+  claimAddress,
+  claimContent,
+  decodeCursorList,
+  encodeCursorList,
+  holdFileName,
+  parseClaim,
+} from './layout.js';
 
 const io = <T>(what: string, path: string, f: () => T): T => {
   try {
@@ -53,6 +68,37 @@ const io = <T>(what: string, path: string, f: () => T): T => {
 };
 
 const NO_LOCK: Lock = { path: '', waitedMs: 0, release: () => {} };
+
+/**
+ * The documents `*.json` among `names` in dir, each through its decoder; what cannot be read or decoded apart,
+ * and what `nameOf` says belongs under another name (freeing it goes by that name: one stored elsewhere would stay).
+ */
+function readDocuments<T>(
+  dir: string,
+  names: string[],
+  decode: (text: string) => T | string,
+  nameOf: (doc: T) => string,
+): { docs: T[]; unreadable: Unreadable[] } {
+  const docs: T[] = [];
+  const unreadable: Unreadable[] = [];
+  for (const name of names) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    const path = join(dir, name);
+    let text: string | undefined;
+    try {
+      text = readIfExists(path);
+    } catch (e) {
+      unreadable.push({ path, why: ioError('reading', path, e).message });
+      continue;
+    }
+    if (text === undefined) continue;
+    const doc = decode(text);
+    if (typeof doc === 'string') unreadable.push({ path, why: doc });
+    else if (nameOf(doc) !== name) unreadable.push({ path, why: 'it names an attachment whose record has another name' });
+    else docs.push(doc);
+  }
+  return { docs, unreadable };
+}
 
 /** Reads one network directory; writes nothing. */
 class DiskReader implements NetworkReader {
@@ -151,28 +197,11 @@ class DiskReader implements NetworkReader {
   }
 
   protected readLeases(): { leases: Lease[]; unreadable: Unreadable[] } {
-    const leases: Lease[] = [];
-    const unreadable: Unreadable[] = [];
     // A directory only host-local has written to has no records yet.
-    if (!this.hasLeasesDir()) return { leases, unreadable };
-    for (const name of io('listing', this.leasesDir, () => readdirSync(this.leasesDir))) {
-      if (!name.endsWith('.json') || name.startsWith('.')) continue;
-      const path = join(this.leasesDir, name);
-      let text: string | undefined;
-      try {
-        text = readIfExists(path);
-      } catch (e) {
-        unreadable.push({ path, why: ioError('reading', path, e).message });
-        continue;
-      }
-      if (text === undefined) continue;
-      const lease = decodeLease(text);
-      if (typeof lease === 'string') unreadable.push({ path, why: lease });
-      // Freeing a record goes by the name its attachment gives: one stored under another name would stay.
-      else if (leaseFileName(lease.containerID, lease.ifname) !== name) unreadable.push({ path, why: 'it names an attachment whose record has another name' });
-      else leases.push(lease);
-    }
-    return { leases, unreadable };
+    if (!this.hasLeasesDir()) return { leases: [], unreadable: [] };
+    const names = io('listing', this.leasesDir, () => readdirSync(this.leasesDir));
+    const { docs, unreadable } = readDocuments(this.leasesDir, names, decodeLease, (l) => leaseFileName(l.containerID, l.ifname));
+    return { leases: docs, unreadable };
   }
 
   async listClaims(): Promise<Claim[]> {
@@ -220,6 +249,51 @@ class DiskReader implements NetworkReader {
 
   async view(): Promise<LeaseView> {
     return { isTaken: (ip) => io('checking', this.location, () => exists(join(this.location, formatIp(ip)))) };
+  }
+
+  protected get holdsDir(): string {
+    return join(this.location, HOLDS_DIR);
+  }
+
+  protected get coolingDir(): string {
+    return join(this.location, COOLING_DIR);
+  }
+
+  /**
+   * Whether holds/ or cooling/ is there to read and change: a real directory. One replaced by a symlink or a
+   * file is never followed (undefined says so), so nothing is read or removed through it.
+   */
+  protected ownDir(path: string): boolean | undefined {
+    const st = io('checking', path, () => lstatIfExists(path));
+    return st === undefined ? false : st.isDirectory() ? true : undefined;
+  }
+
+  async reuse(): Promise<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }> {
+    const holdsDir = this.ownDir(this.holdsDir);
+    const { docs: holds, unreadable } = readDocuments(this.holdsDir, holdsDir ? namesIn(this.holdsDir) : [], decodeHold, holdFileName);
+    if (holdsDir === undefined) unreadable.push({ path: this.holdsDir, why: 'is not a directory (a symbolic link or a file); it is not followed' });
+    const cooling: Cooling[] = [];
+    for (const address of this.ownDir(this.coolingDir) ? namesIn(this.coolingDir) : []) {
+      if (!claimAddress(address)) continue;
+      // A cooldown is a hint: one that cannot be read is no cooldown.
+      let target: string | undefined;
+      try {
+        target = readlinkIfExists(join(this.coolingDir, address));
+      } catch {
+        continue;
+      }
+      const until = target === undefined ? undefined : decodeCoolingEnd(target);
+      if (until) cooling.push({ address, until });
+    }
+    return { holds, cooling, unreadable };
+  }
+
+  protected readHold(hold: Hold): Hold | undefined {
+    if (!this.ownDir(this.holdsDir)) return undefined;
+    const path = join(this.holdsDir, holdFileName(hold));
+    const text = io('reading', path, () => readIfExists(path));
+    const got = text === undefined ? undefined : decodeHold(text);
+    return typeof got === 'string' ? undefined : got;
   }
 
   /** host-local's round-robin positions (last_reserved_ip.<n>), for adoption. */
@@ -320,7 +394,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     }
   }
 
-  async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>): Promise<void> {
+  async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>, ending?: Hold): Promise<void> {
     const name = leaseFileName(lease.containerID, lease.ifname);
     const path = join(this.leasesDir, name);
     const fresh = lease.addresses.filter((a) => !previous?.addresses.includes(a) || !this.claimIsOurs(a, lease));
@@ -369,6 +443,56 @@ class DiskSession extends DiskReader implements NetworkSession {
     }
     // One fsync makes the claims and the cursors link durable together.
     io('syncing', this.location, () => fsyncDir(this.location));
+    // A cooldown left on an address claimed now is over; one that comes back after a crash delays nothing held.
+    if (this.ownDir(this.coolingDir)) for (const a of fresh) unlinkQuiet(join(this.coolingDir, a));
+    if (ending) await this.endHold(ending);
+  }
+
+  async endHold(hold: Hold): Promise<string[]> {
+    const current = this.readHold(hold);
+    if (!current || current.releasedAt !== hold.releasedAt || current.containerID !== hold.containerID) return [];
+    const path = join(this.holdsDir, holdFileName(hold));
+    io('removing', path, () => {
+      unlinkIfExists(path);
+      fsyncDir(this.holdsDir);
+    });
+    return current.addresses;
+  }
+
+  async endCooling(addresses: string[]): Promise<void> {
+    if (addresses.length === 0 || !this.ownDir(this.coolingDir)) return;
+    io('removing cooldowns in', this.coolingDir, () => {
+      for (const a of addresses) unlinkIfExists(join(this.coolingDir, a));
+      fsyncDir(this.coolingDir);
+    });
+  }
+
+  /**
+   * What a DEL leaves for the next pod, made durable before the lease's record and claims go (the network
+   * directory's fsync that ends the release makes holds/ and cooling/ durable in it). A failure here costs
+   * the hold or the cooldown, never the release: DEL frees what is the attachment's.
+   */
+  private leaveBehind(lease: Lease, policy: ReleasePolicy | undefined): void {
+    const hold = holdFor(lease, policy);
+    try {
+      if (hold) {
+        const existing = this.readHold(hold);
+        if (existing && keepsHold(existing, lease)) return;
+        ensurePrivateDir(this.holdsDir);
+        replaceFile(this.holdsDir, holdFileName(hold), encodeHold(hold));
+        fsyncDir(this.holdsDir);
+      } else if (policy?.coolUntil) {
+        const mine = lease.addresses.filter((a) => this.claimIsOurs(a, lease));
+        if (mine.length === 0) return;
+        ensurePrivateDir(this.coolingDir);
+        for (const a of mine) replaceSymlink(this.coolingDir, a, policy.coolUntil);
+        fsyncDir(this.coolingDir);
+      }
+    } catch (e) {
+      process.stderr.write(
+        `leasehold: ${hold ? 'holding' : 'cooling'} the addresses of ${lease.containerID}/${lease.ifname} failed, releasing them anyway: ${(e as Error).message}\n`,
+      );
+    }
   }
 
   async deleteLease(lease: Lease): Promise<string[]> {
@@ -405,7 +529,7 @@ class DiskSession extends DiskReader implements NetworkSession {
    * routinely, must not read every claim of a large network under its lock (a claim a killed DEL left is
    * leaked, and GC frees it).
    */
-  async release(att: Attachment): Promise<string[]> {
+  async release(att: Attachment, policy?: ReleasePolicy): Promise<string[]> {
     const dirProblem = this.leasesDirProblem();
     // A leases/ that is not a real directory is left alone (ADD refuses it): its records may be outside.
     if (dirProblem !== undefined && dirProblem !== 'missing') return this.freeClaimsOf(att);
@@ -422,7 +546,10 @@ class DiskSession extends DiskReader implements NetworkSession {
       });
       return this.freeClaimsOf(att);
     }
-    if (lease) return this.deleteLease(lease);
+    if (lease) {
+      this.leaveBehind(lease, policy);
+      return this.deleteLease(lease);
+    }
     const adopted = dirProblem === undefined && io('checking', this.location, () => exists(join(this.location, STATE_FILE)));
     return adopted ? [] : this.freeClaimsOf(att);
   }

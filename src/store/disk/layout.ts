@@ -6,6 +6,9 @@
 //   <address>       a claim per leased address, in host-local's reservation format ("<id>\r\n<ifname>"),
 //                   created with link(2) so a name can only be claimed once: no address is ever held twice.
 //   last_reserved_ip.<n>  host-local's round-robin position, read when adopting its reservations.
+//   holds/*.json    one hold per pod identity and interface (ipam.sticky): a deleted pod's addresses
+//   cooling/<address>  a symlink whose target is when the address's cooldown ends (ipam.reuseCooldownSeconds)
+import type { HoldKey } from '../../allocator/reuse.js';
 import { type Attachment, isValidId, validateIfname } from '../../base/ids.js';
 import { canonicalIp } from '../../net/ip.js';
 
@@ -13,6 +16,16 @@ export const STATE_FILE = 'leasehold.json';
 export const LEASES_DIR = 'leases';
 export const CURSORS_LINK = 'cursors';
 export const LEGACY_CURSOR = /^last_reserved_ip\.(\d+)$/;
+export const HOLDS_DIR = 'holds';
+export const COOLING_DIR = 'cooling';
+
+/** File name of a pod's hold: namespace, name and ifname, each percent-encoded, hashed when too long. */
+export function holdFileName(k: HoldKey): string {
+  const plain = `${encodeURIComponent(k.namespace)}@${encodeURIComponent(k.name)}@${encodeURIComponent(k.ifname)}.json`;
+  if (plain.length <= 200 && !plain.startsWith('.')) return plain;
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  return `h-${createHash('sha256').update(`${k.namespace}\0${k.name}\0${k.ifname}`).digest('hex')}.json`;
+}
 
 /** host-local's reservation content, kept for claim files so either plugin reads the other's. */
 export const claimContent = (a: Attachment): string => `${a.containerID}\r\n${a.ifname}`;

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { type AllocationRequest, type LeaseView, type SearchSpan, firstFreeIn, searchSpans, setContains } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
+import { type Cooling, type Hold, ownHold } from '../../allocator/reuse.js';
 import { CniError, Code } from '../../base/errors.js';
 import { readMachineId } from '../../base/host.js';
 import { type Attachment, sameAttachment } from '../../base/ids.js';
@@ -16,6 +17,7 @@ import { prefixEnd } from '../../etcd/keys.js';
 import type { Sockets } from '../../etcd/transport.js';
 import { type Family, type Ip, formatIp, parseIp } from '../../net/ip.js';
 import { type RangeSet, nextAssignable } from '../../net/range.js';
+import { type ReleasePolicy, holdFor } from '../hold.js';
 import { type PendingRelease, ReleaseJournal } from '../node/journal.js';
 import { type Lock, acquireLock, lockNetworkDir } from '../node/lock.js';
 import { LOCK_FILE } from '../node/names.js';
@@ -37,7 +39,7 @@ import {
 } from '../store.js';
 import { ClusterLayout, decodeHolder } from './layout.js';
 import { EtcdPool, type Snapshot, cniErrorOf, etcdCall } from './pool.js';
-import { type StoredLease, orphanRemovalTxn } from './txns.js';
+import { type StoredHold, type StoredLease, orphanRemovalTxn } from './txns.js';
 
 /** How this store finds its pool and this node. */
 export interface EtcdStoreOptions {
@@ -73,8 +75,15 @@ class Knowledge {
     return this.covers(ip.family, ip.value, ip.value);
   }
 
+  /** Addresses free to this ADD whatever a window read later says: their keys name the pod's own hold. */
+  private readonly ours = new Set<string>();
+
+  free(ip: Ip): void {
+    this.ours.add(ipKey(ip));
+  }
+
   /** Unknown addresses answer taken: the allocator never hands out one it has not seen free. */
-  readonly view: LeaseView = { isTaken: (ip) => this.held.has(ipKey(ip)) || !this.knows(ip) };
+  readonly view: LeaseView = { isTaken: (ip) => !this.ours.has(ipKey(ip)) && (this.held.has(ipKey(ip)) || !this.knows(ip)) };
 }
 
 class EtcdReader implements NetworkReader {
@@ -85,9 +94,12 @@ class EtcdReader implements NetworkReader {
   protected readonly stored = new Map<string, StoredLease>();
   /**
    * An ADD's first reads, made in one round trip when the network was opened (see EtcdSession.prefetch). They
-   * answer state(), getLease() and view() in any order and as often as asked, until this session writes.
+   * answer state(), getLease(), view() and the holds and cooldowns in any order and as often as asked, until
+   * this session writes.
    */
   protected prefetched?: { att: Attachment; snapshot: Snapshot; rangeSets: RangeSet[] };
+  /** Holds as read, with the revisions that guard taking them over. */
+  protected readonly storedHolds = new Map<string, StoredHold>();
 
   constructor(
     readonly network: string,
@@ -145,6 +157,13 @@ class EtcdReader implements NetworkReader {
     return this.pool.nodeFacts();
   }
 
+  async reuse(): Promise<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }> {
+    const p = this.prefetched;
+    const r = p ? p.snapshot.reuse : await this.pool.reuse();
+    for (const h of r.holds) this.storedHolds.set(this.pool.layout.holdKey(h.hold), h);
+    return { holds: r.holds.map((h) => h.hold), cooling: r.cooling, unreadable: r.unreadable.map((u) => ({ path: `etcd:${u.key}`, why: u.why })) };
+  }
+
   async claimHolder(address: string): Promise<Attachment | undefined> {
     const key = this.pool.layout.addressKey(parseIp(address));
     const r = await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }));
@@ -167,6 +186,21 @@ class EtcdReader implements NetworkReader {
       p.rangeSets.flat().forEach((r, i) => {
         const got = p.snapshot.held[i];
         if (got && !got.more) k.learn(r.family, r.start, r.end, got.addresses);
+      });
+    }
+    // The pod's own hold: its addresses' keys name the hold, and are free to this ADD while they do.
+    const own = ownHold(req.reuse);
+    const ownIps = (own?.addresses ?? []).map(parseIp).filter((ip) => req.rangeSets.some((set) => setContains(set, ip)));
+    if (own && ownIps.length) {
+      const marker = this.pool.layout.holdMarker(own);
+      const r = await etcdCall('reading the addresses of the pod’s hold', () =>
+        this.pool.client.txn({ compare: [], success: ownIps.map((ip) => ({ range: { key: this.pool.layout.addressKey(ip) } })) }),
+      );
+      ownIps.forEach((ip, i) => {
+        const op = r.responses[i];
+        const kv = op && 'range' in op ? op.range.kvs[0] : undefined;
+        if (kv === undefined || kv.value === marker) k.free(ip);
+        else k.learn(ip.family, ip.value, ip.value, [ip]);
       });
     }
     const points = req.requested.filter((ip) => !k.knows(ip));
@@ -255,19 +289,23 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
     return lease;
   }
 
-  async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>): Promise<void> {
+  async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>, ending?: Hold): Promise<void> {
     const before = previous && this.stored.get(this.pool.layout.leaseKey(previous));
     const { machine } = this.me;
     const mine = { ...lease, node: this.node, ...(machine !== null && { machine }) };
     const registered = this.prefetched?.snapshot.machineRegistered ?? true;
+    const held = ending && this.storedHolds.get(this.pool.layout.holdKey(ending));
+    const hold = held?.hold.releasedAt === ending?.releasedAt ? held : undefined;
     const out = await this.pool.claim({
       lease: mine,
       ...(before && { previous: before }),
       cursors,
       ...(machine !== null && { machine: { id: machine, registered } }),
+      ...(hold && { hold }),
     });
     // Whatever happened, what was read before no longer describes the pool.
     this.prefetched = undefined;
+    if (hold) this.storedHolds.delete(this.pool.layout.holdKey(hold.hold));
     if (out.status === 'claimed' || out.status === 'already-ours') {
       this.remember(out.stored);
       return;
@@ -293,21 +331,54 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
     );
   }
 
-  async deleteLease(lease: Lease): Promise<string[]> {
+  deleteLease(lease: Lease): Promise<string[]> {
+    return this.releaseLease(lease, undefined);
+  }
+
+  /**
+   * One guarded release (a replay's also by the record's mod_revision as read); with a hold for the pod, the
+   * pod's hold it replaces is read first (and guarded).
+   */
+  private async releaseLease(lease: Lease, policy: ReleasePolicy | undefined, modRevision?: bigint): Promise<string[]> {
     this.prefetched = undefined;
     const s = this.stored.get(this.pool.layout.leaseKey(lease)) ?? (await this.pool.readLease(lease));
     if (s === undefined) return [];
     if (typeof s === 'string') throw unreadableError(`etcd:${this.pool.layout.leaseKey(lease)}`, s);
-    const out = await this.pool.release({ attachment: lease, createRevision: s.createRevision, addresses: s.lease.addresses, node: s.lease.node ?? this.node });
-    this.stored.delete(this.pool.layout.leaseKey(lease));
-    return out.status === 'released' ? out.freed : [];
+    const hold = holdFor({ ...s.lease, node: s.lease.node ?? this.node }, policy);
+    for (let attempt = 1; ; attempt++) {
+      const previous = hold && (await this.pool.readHold(hold));
+      const out = await this.pool.release({
+        attachment: lease,
+        createRevision: s.createRevision,
+        ...(modRevision !== undefined && { modRevision }),
+        addresses: s.lease.addresses,
+        node: s.lease.node ?? this.node,
+        ...(hold && { hold: { hold, ...(previous && { previous }) } }),
+        ...(!hold && policy?.coolUntil && { coolUntil: policy.coolUntil }),
+      });
+      if (out.status === 'hold-changed' && attempt < 3) continue;
+      this.stored.delete(this.pool.layout.leaseKey(lease));
+      return out.status === 'released' ? out.freed : [];
+    }
+  }
+
+  async endHold(hold: Hold): Promise<string[]> {
+    this.prefetched = undefined;
+    this.storedHolds.delete(this.pool.layout.holdKey(hold));
+    return this.pool.endHold(hold);
+  }
+
+  async endCooling(addresses: string[]): Promise<void> {
+    this.prefetched = undefined;
+    await this.pool.endCooling(addresses.map(parseIp));
   }
 
   /**
-   * DEL never waits on etcd: a release that cannot reach it is journaled here and replayed later. Frees only an
-   * attachment this node made (see ownership): another node's of the same container id is left alone.
+   * DEL never waits on etcd: a release that cannot reach it is journaled here (with what it leaves behind) and
+   * replayed later. Frees only an attachment this node made (see ownership): another node's of the same
+   * container id is left alone.
    */
-  async release(att: Attachment): Promise<string[]> {
+  async release(att: Attachment, policy?: ReleasePolicy): Promise<string[]> {
     let read: StoredLease | undefined;
     try {
       const s = await this.pool.readLease(att);
@@ -319,10 +390,10 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
       }
       read = s;
       this.remember(s);
-      return await this.deleteLease(s.lease);
+      return await this.releaseLease(s.lease, policy);
     } catch (e) {
       if (!(e instanceof CniError) || e.code !== Code.TryAgainLater) throw e;
-      const entry = { network: this.network, containerID: att.containerID, ifname: att.ifname, at: isoTime() };
+      const entry = { network: this.network, containerID: att.containerID, ifname: att.ifname, at: isoTime(), ...(policy && { policy }) };
       this.journal.add({ ...entry, ...(read && { modRevision: String(read.modRevision) }) });
       process.stderr.write(
         `leasehold: ${e.message}; the release of ${att.containerID}/${att.ifname} is journaled and will reach etcd with a later call on this node\n`,
@@ -389,7 +460,8 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
     if (s === undefined || typeof s === 'string' || ownership(s.lease, this.me) === 'other') return;
     const read = entry.modRevision === undefined ? undefined : BigInt(entry.modRevision);
     if (read === undefined ? s.lease.createdAt > entry.at : s.modRevision !== read) return;
-    await this.pool.release({ attachment: entry, createRevision: s.createRevision, modRevision: s.modRevision, addresses: s.lease.addresses, node: this.node });
+    this.remember(s);
+    await this.releaseLease(s.lease, entry.policy, s.modRevision);
   }
 
   /** An ADD must not pass a release of its own attachment that the journal still holds: the DEL came first. */

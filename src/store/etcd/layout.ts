@@ -7,12 +7,17 @@
 //   <prefix>/nodes/<node>/<network>/<containerID>/<ifname>      per-node index of attachments; value empty
 //   <prefix>/seen/<node>                                        when the node last changed the pool: {"at": ISO}
 //   <prefix>/machines/<node>                                    the machine that uses the name (NodeIdentity)
+//   <prefix>/networks/<network>/holds/<namespace>/<name>/<ifname>  a deleted pod's hold (ipam.sticky): the Hold JSON;
+//                                                               its address keys stay, naming the hold (holdMarker)
+//   <prefix>/pools/<pool>/cooling/v4/<8 hex digits>             a cooling address (ipam.reuseCooldownSeconds); value:
+//   <prefix>/pools/<pool>/cooling/v6/<32 hex digits>            when its cooldown ends (ISO)
 //
 // Addresses are fixed-width hex of the address's integer, so key order is address order and a keys-only read
 // of [addressKey(a), addressKey(b + 1)) is exactly the held addresses of a range. Address keys belong to the
 // pool, not the network, so networks that name one pool never hold one address twice, even with overlapping
 // ranges. Pool, network and container ids are checked ids (no "/"); the node name is checked likewise, and
 // the ifname is percent-encoded.
+import type { HoldKey } from '../../allocator/reuse.js';
 import { type Attachment, isValidId } from '../../base/ids.js';
 import { type Family, type Ip, bitsOf, formatIp } from '../../net/ip.js';
 
@@ -61,6 +66,17 @@ export function decodeSeen(text: string): string | undefined {
 }
 
 const hexWidth = (family: Family): number => bitsOf(family) / 4;
+const hexOf = (ip: Ip): string => ip.value.toString(16).padStart(hexWidth(ip.family), '0');
+
+/** The address a key under prefixOf(family) names in fixed-width hex, or undefined. */
+function ipUnder(key: string, prefixOf: (family: Family) => string): Ip | undefined {
+  for (const family of [4, 6] as const) {
+    const p = prefixOf(family);
+    const hex = key.startsWith(p) ? key.slice(p.length) : '';
+    if (hex.length === hexWidth(family) && /^[0-9a-f]+$/.test(hex)) return { family, value: BigInt(`0x${hex}`) };
+  }
+  return undefined;
+}
 
 export class ClusterLayout {
   readonly prefix: string;
@@ -82,17 +98,38 @@ export class ClusterLayout {
   }
 
   addressKey(ip: Ip): string {
-    return this.addressPrefix(ip.family) + ip.value.toString(16).padStart(hexWidth(ip.family), '0');
+    return this.addressPrefix(ip.family) + hexOf(ip);
   }
 
   /** The address an address key names, or undefined for a key that is not one. */
   addressOf(key: string): Ip | undefined {
-    for (const family of [4, 6] as const) {
-      const p = this.addressPrefix(family);
-      const hex = key.startsWith(p) ? key.slice(p.length) : '';
-      if (hex.length === hexWidth(family) && /^[0-9a-f]+$/.test(hex)) return { family, value: BigInt(`0x${hex}`) };
-    }
-    return undefined;
+    return ipUnder(key, (family) => this.addressPrefix(family));
+  }
+
+  /** Every cooling key of the pool starts with this; one family's with coolingPrefix() + `v4/` or `v6/`. */
+  coolingPrefix(): string {
+    return `${this.prefix}/pools/${this.names.pool}/cooling/`;
+  }
+
+  coolingKey(ip: Ip): string {
+    return `${this.coolingPrefix()}v${ip.family}/${hexOf(ip)}`;
+  }
+
+  coolingAddressOf(key: string): Ip | undefined {
+    return ipUnder(key, (family) => `${this.coolingPrefix()}v${family}/`);
+  }
+
+  holdsPrefix(network = this.names.network): string {
+    return `${this.networkPrefix(network)}holds/`;
+  }
+
+  holdKey(k: HoldKey, network = this.names.network): string {
+    return `${this.holdsPrefix(network)}${[k.namespace, k.name, k.ifname].map(encodeURIComponent).join('/')}`;
+  }
+
+  /** What a held address's key holds: the hold, not an attachment (decodeHolder reads it as no holder). */
+  holdMarker(k: HoldKey, network = this.names.network): string {
+    return JSON.stringify({ network, hold: { namespace: k.namespace, name: k.name, ifname: k.ifname } });
   }
 
   /** [key, rangeEnd) covering the address keys of first..last, for a range read. */

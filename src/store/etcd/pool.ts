@@ -6,7 +6,9 @@ import type { EtcdClient } from '../../etcd/client.js';
 import type { KeyValue } from '../../etcd/kv-types.js';
 import { EtcdRequestError, EtcdUnavailableError } from '../../etcd/errors.js';
 import { prefixEnd } from '../../etcd/keys.js';
-import type { Family, Ip } from '../../net/ip.js';
+import type { Cooling, Hold, HoldKey } from '../../allocator/reuse.js';
+import { type Family, type Ip, formatIp } from '../../net/ip.js';
+import { decodeCoolingEnd } from '../hold.js';
 import type { NodeFacts } from '../store.js';
 import { type ClusterLayout, decodeSeen } from './layout.js';
 import {
@@ -14,10 +16,13 @@ import {
   type ClaimPlan,
   type ReleaseOutcome,
   type ReleasePlan,
+  type StoredHold,
   type StoredLease,
   claimOutcome,
   claimTxn,
   decodeStored,
+  decodeStoredHold,
+  endHoldTxn,
   releaseOutcome,
   releaseTxn,
 } from './txns.js';
@@ -65,6 +70,15 @@ export interface Snapshot {
   /** Whether the node name's machine key exists (a claim then compares it, else writes it). */
   machineRegistered: boolean;
   held: Array<{ addresses: Ip[]; more: boolean }>;
+  /** The network's holds and the pool's cooling addresses. */
+  reuse: ReuseRead;
+}
+
+/** Holds (with the revisions that guard them) and cooling addresses as read; holds that cannot be decoded apart. */
+export interface ReuseRead {
+  holds: StoredHold[];
+  cooling: Cooling[];
+  unreadable: Array<{ key: string; why: string }>;
 }
 
 export class EtcdPool {
@@ -95,6 +109,59 @@ export class EtcdPool {
     );
     const [record, index, machine] = r.responses.map((op) => ('range' in op ? op.range.kvs[0] : undefined));
     return { record, indexed: index !== undefined, machine: machine?.value };
+  }
+
+  /** The two range reads of reuseOf, for a txn. */
+  private reuseReads(): Array<{ key: string; rangeEnd: Buffer }> {
+    const l = this.layout;
+    return [l.holdsPrefix(), l.coolingPrefix()].map((key) => ({ key, rangeEnd: prefixEnd(key) }));
+  }
+
+  private reuseOf(holds: KeyValue[], cooling: KeyValue[]): ReuseRead {
+    const out: ReuseRead = { holds: [], cooling: [], unreadable: [] };
+    for (const kv of holds) {
+      const d = decodeStoredHold(kv);
+      if (typeof d === 'string') out.unreadable.push({ key: kv.key, why: d });
+      else out.holds.push(d);
+    }
+    for (const kv of cooling) {
+      const ip = this.layout.coolingAddressOf(kv.key);
+      const until = decodeCoolingEnd(kv.value);
+      if (ip && until) out.cooling.push({ address: formatIp(ip), until });
+    }
+    return out;
+  }
+
+  /** The network's holds and the pool's cooling addresses, in one round trip. */
+  async reuse(): Promise<ReuseRead> {
+    const r = await etcdCall(`reading ${this.layout.holdsPrefix()} and ${this.layout.coolingPrefix()}`, () =>
+      this.client.txn({ compare: [], success: this.reuseReads().map((range) => ({ range })) }),
+    );
+    const [holds, cooling] = r.responses.map((op) => ('range' in op ? op.range.kvs : []));
+    return this.reuseOf(holds ?? [], cooling ?? []);
+  }
+
+  /** One hold as stored, or undefined (a hold that cannot be decoded is none: a new one replaces it). */
+  async readHold(k: HoldKey): Promise<StoredHold | undefined> {
+    const key = this.layout.holdKey(k);
+    const kv = (await etcdCall(`reading ${key}`, () => this.client.range({ key }))).kvs[0];
+    const d = kv && decodeStoredHold(kv);
+    return typeof d === 'string' ? undefined : d;
+  }
+
+  /** Ends a hold if it is still as given; returns the addresses it kept, none if it had changed or gone. */
+  async endHold(hold: Hold): Promise<string[]> {
+    const stored = await this.readHold(hold);
+    if (!stored || stored.hold.releasedAt !== hold.releasedAt) return [];
+    const r = await etcdCall(`ending the hold ${this.layout.holdKey(hold)}`, () => this.client.txn(endHoldTxn(this.layout, stored)));
+    return r.succeeded ? stored.hold.addresses : [];
+  }
+
+  async endCooling(ips: Ip[]): Promise<void> {
+    if (ips.length === 0) return;
+    await etcdCall(`removing cooling keys under ${this.layout.coolingPrefix()}`, () =>
+      this.client.txn({ compare: [], success: ips.map((ip) => ({ deleteRange: { key: this.layout.coolingKey(ip) } })) }),
+    );
   }
 
   /** Every record of the network, and the keys whose value cannot be decoded (never to be freed blindly). */
@@ -164,6 +231,7 @@ export class EtcdPool {
       { key: l.stateKey() },
       { key: l.machineKey(), keysOnly: true },
       ...spans.map((s) => ({ ...l.addressSpan(s.family, s.first, s.last), keysOnly: true, ...(limit !== undefined && { limit }) })),
+      ...this.reuseReads(),
     ];
     const r = await etcdCall(`reading ${l.leaseKey(att)} and the pool's held addresses`, () =>
       this.client.txn({ compare: [], success: reads.map((range) => ({ range })) }),
@@ -175,6 +243,7 @@ export class EtcdPool {
       state: answers[1]?.kvs[0]?.value,
       machineRegistered: (answers[2]?.kvs.length ?? 0) > 0,
       held: spans.map((_, i) => ({ addresses: answers[i + 3]?.kvs.flatMap((kv) => l.addressOf(kv.key) ?? []) ?? [], more: answers[i + 3]?.more ?? false })),
+      reuse: this.reuseOf(answers[spans.length + 3]?.kvs ?? [], answers[spans.length + 4]?.kvs ?? []),
     };
   }
 

@@ -5,6 +5,8 @@ import type { Compare, KeyValue, RequestOp, ResponseOp, TxnRequest, TxnResponse 
 import type { Attachment } from '../../base/ids.js';
 import { isoTime } from '../../base/proc.js';
 import { parseIp } from '../../net/ip.js';
+import type { Hold } from '../../allocator/reuse.js';
+import { decodeHold, encodeHold } from '../hold.js';
 import { type Lease, decodeLease, encodeLease } from '../lease.js';
 import { STATE_FORMAT, encodeState } from '../state.js';
 import { type ClusterLayout, type Holder, decodeHolder, encodeHolder, encodeSeen } from './layout.js';
@@ -23,6 +25,17 @@ export interface StoredLease {
 export function decodeStored(kv: KeyValue): StoredLease | string {
   const lease = decodeLease(kv.value);
   return typeof lease === 'string' ? lease : { lease, createRevision: kv.createRevision, modRevision: kv.modRevision };
+}
+
+/** A hold record as etcd holds it, with the revision that guards its end. */
+export interface StoredHold {
+  hold: Hold;
+  modRevision: bigint;
+}
+
+export function decodeStoredHold(kv: KeyValue): StoredHold | string {
+  const hold = decodeHold(kv.value);
+  return typeof hold === 'string' ? hold : { hold, modRevision: kv.modRevision };
 }
 
 const created = (key: string, value: bigint | number): Compare => ({ key, target: 'CREATE', result: 'EQUAL', value });
@@ -48,51 +61,83 @@ export interface ClaimPlan {
    * `registered`: the name's machine key was there when last read; if not, this claim writes it.
    */
   machine?: { id: string; registered: boolean };
+  /** The pod's own hold, which the claim ends: its addresses are taken over from it, the rest freed. */
+  hold?: StoredHold;
 }
 
-/** The addresses of a claim in key form, split into those to create and those the previous record holds. */
-function claimKeys(layout: ClusterLayout, plan: ClaimPlan): { fresh: string[]; held: string[] } {
+/**
+ * The addresses of a claim in key form: those to create, those taken over from the pod's hold (their keys
+ * name the hold), and those the previous record holds.
+ */
+function claimKeys(layout: ClusterLayout, plan: ClaimPlan): { fresh: string[]; fromHold: string[]; held: string[] } {
   const before = new Set(plan.previous?.lease.addresses ?? []);
+  const holding = new Set(plan.hold?.hold.addresses ?? []);
   const fresh: string[] = [];
+  const fromHold: string[] = [];
   const held: string[] = [];
-  for (const a of plan.lease.addresses) (before.has(a) ? held : fresh).push(layout.addressKey(parseIp(a)));
-  return { fresh, held };
+  for (const a of plan.lease.addresses) (before.has(a) ? held : holding.has(a) ? fromHold : fresh).push(layout.addressKey(parseIp(a)));
+  return { fresh, fromHold, held };
 }
+
+/** Deletes each address key while it still names the hold: what a hold kept and nobody took back. */
+const freeHeld = (layout: ClusterLayout, hold: Hold, addresses: string[]): RequestOp[] =>
+  addresses.map((a) => {
+    const key = layout.addressKey(parseIp(a));
+    return { txn: { compare: [valueIs(key, layout.holdMarker(hold))], success: [{ deleteRange: { key } }] } };
+  });
 
 /**
  * One txn that records the lease and claims its addresses:
  *   compare  record CREATE == 0 (new attachment) or MOD == previous.modRevision (repeated ADD);
- *            every new address key CREATE == 0; every address kept from `previous` still holds this attachment;
- *            the node's machine key names this machine (or, not registered yet, does not exist)
+ *            every new address key CREATE == 0, or names the pod's hold when taken over from it; every
+ *            address kept from `previous` still holds this attachment; the node's machine key names this
+ *            machine (or, not registered yet, does not exist); the pod's hold MOD as read
  *   success  put record, put each new address key (value: its holder), put the node's index entry and its
- *            seen time, put cursors, and the machine key when not registered yet
- *   failure  read the record, every address key and the machine key, to say what went wrong (claimOutcome)
+ *            seen time, put cursors, delete each new address's cooling key, and the machine key when not
+ *            registered yet; delete the hold, and free what it kept that the lease does not take
+ *   failure  read the record, every address key, the machine key and the hold, to say what went wrong
+ *            (claimOutcome)
+ * Of two nodes that take over one hold, one commits: the other's compare on the hold fails.
  */
 export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = isoTime()): TxnRequest {
-  const { lease, previous } = plan;
+  const { lease, previous, hold } = plan;
   const record = layout.leaseKey(lease);
   const holder = encodeHolder(layout.holder(lease));
-  const { fresh, held } = claimKeys(layout, plan);
+  const { fresh, fromHold, held } = claimKeys(layout, plan);
+  const taking = new Set([...fresh, ...fromHold]);
   const success: RequestOp[] = [
     { put: { key: record, value: encodeLease(lease) } },
-    ...fresh.map((key) => ({ put: { key, value: holder } })),
+    ...[...taking].map((key) => ({ put: { key, value: holder } })),
     { put: { key: layout.nodeIndexKey(lease), value: '' } },
     { put: { key: layout.seenKey(), value: encodeSeen(at) } },
+    ...lease.addresses.filter((a) => taking.has(layout.addressKey(parseIp(a)))).map((a) => ({ deleteRange: { key: layout.coolingKey(parseIp(a)) } })),
   ];
   const { machine } = plan;
   if (machine && !machine.registered) success.push({ put: { key: layout.machineKey(), value: machine.id } });
   if (plan.cursors)
     success.push({ put: { key: layout.stateKey(), value: encodeState({ format: STATE_FORMAT, network: layout.names.network, cursors: plan.cursors }) } });
+  if (hold) {
+    success.push(
+      { deleteRange: { key: layout.holdKey(hold.hold) } },
+      ...freeHeld(
+        layout,
+        hold.hold,
+        hold.hold.addresses.filter((a) => !lease.addresses.includes(a)),
+      ),
+    );
+  }
   const machineKey = machine ? [layout.machineKey()] : [];
   return checkSize(`claiming ${lease.addresses.length} addresses`, {
     compare: [
       previous ? modified(record, previous.modRevision) : created(record, 0),
       ...fresh.map((k) => created(k, 0)),
+      ...fromHold.map((k) => valueIs(k, layout.holdMarker(hold!.hold))),
       ...held.map((k) => valueIs(k, holder)),
       ...machineKey.map((k) => (machine!.registered ? valueIs(k, machine!.id) : created(k, 0))),
+      ...(hold ? [modified(layout.holdKey(hold.hold), hold.modRevision)] : []),
     ],
     success,
-    failure: [record, ...fresh, ...held, ...machineKey].map((key) => ({ range: { key } })),
+    failure: [record, ...fresh, ...fromHold, ...held, ...machineKey, ...(hold ? [layout.holdKey(hold.hold)] : [])].map((key) => ({ range: { key } })),
   });
 }
 
@@ -115,8 +160,8 @@ export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnRespo
     return { status: 'claimed', stored: { lease, createRevision: previous?.createRevision ?? r.header.revision, modRevision: r.header.revision } };
   }
   const record = rangeOf(r.responses[0]);
-  const { fresh, held } = claimKeys(layout, plan);
-  const keys = [...fresh, ...held];
+  const { fresh, fromHold, held } = claimKeys(layout, plan);
+  const keys = [...fresh, ...fromHold, ...held];
   if (plan.machine) {
     const kv = rangeOf(r.responses[keys.length + 1]);
     if (kv !== undefined && kv.value !== plan.machine.id) return { status: 'name-in-use', machine: kv.value };
@@ -129,8 +174,13 @@ export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnRespo
   const mine = encodeHolder(layout.holder(lease));
   for (const [i, key] of keys.entries()) {
     const kv = rangeOf(r.responses[i + 1]);
-    const lost = i < fresh.length ? kv !== undefined : kv?.value !== mine;
+    const lost =
+      i < fresh.length ? kv !== undefined : i < fresh.length + fromHold.length ? kv?.value !== layout.holdMarker(plan.hold!.hold) : kv?.value !== mine;
     if (lost) return { status: 'taken', address: layout.describeAddressKey(key), holder: kv ? decodeHolder(kv.value) : undefined };
+  }
+  // The hold was taken over or ended meanwhile (another node's ADD of the pod): choose again without it.
+  if (plan.hold && rangeOf(r.responses[keys.length + (plan.machine ? 2 : 1)])?.modRevision !== plan.hold.modRevision) {
+    return { status: 'taken', address: plan.hold.hold.addresses[0] ?? layout.holdKey(plan.hold.hold), holder: undefined };
   }
   // Every compare read back as passing: the keys changed again between the txn and its failure reads.
   return { status: 'record-changed', current: record };
@@ -145,33 +195,62 @@ export interface ReleasePlan {
   node?: string;
   /** A journaled release: the record's modRevision when DEL read it. A record changed since is not freed. */
   modRevision?: bigint;
+  /** ipam.sticky: the hold the release leaves for the pod, and the pod's hold it replaces (as read), if any. */
+  hold?: { hold: Hold; previous?: StoredHold };
+  /** ipam.reuseCooldownSeconds: freed addresses cool until then (not with a hold). */
+  coolUntil?: string;
 }
 
 /**
  * One txn that frees an attachment, only if its record is still the incarnation `createRevision` names (a late
  * DEL never frees a newer ADD of the same container and interface):
- *   compare  record CREATE == createRevision (and MOD == modRevision, when the plan names one)
+ *   compare  record CREATE == createRevision (and MOD == modRevision, when the plan names one; and, with a
+ *            hold, the pod's hold MOD as read, or CREATE == 0)
  *   success  delete record, delete the node's index entry, put the acting node's seen time, and per address
- *            a nested txn that deletes the
- *            address key only while it still names this attachment (an address reused meanwhile stays)
- *   failure  read the record (gone: an earlier DEL won; other revision: a newer ADD)
+ *            a nested txn that, only while the address key still names this attachment (an address reused
+ *            meanwhile stays), deletes it (and puts its cooling key), or with a hold makes it name the hold;
+ *            with a hold, put the hold and free what the pod's hold it replaces kept and this one does not
+ *   failure  read the record (gone: an earlier DEL won; other revision: a newer ADD) and the hold
+ * A repeated release finds no record of that incarnation, so it never extends a hold or a cooldown.
  */
 export function releaseTxn(layout: ClusterLayout, plan: ReleasePlan, at = isoTime()): TxnRequest {
   const record = layout.leaseKey(plan.attachment);
   const holder = encodeHolder(layout.holder(plan.attachment));
+  const hold = plan.hold?.hold;
+  const holdKey = hold && layout.holdKey(hold);
+  const before = plan.hold?.previous;
+  const success: RequestOp[] = [
+    { deleteRange: { key: record } },
+    { deleteRange: { key: layout.nodeIndexKey(plan.attachment, plan.node) } },
+    // The node that acts, which for an operator's release of a dead node's lease is not that node.
+    { put: { key: layout.seenKey(), value: encodeSeen(at) } },
+    ...plan.addresses.map((a) => {
+      const ip = parseIp(a);
+      const key = layout.addressKey(ip);
+      const then: RequestOp[] = hold
+        ? [{ put: { key, value: layout.holdMarker(hold) } }]
+        : [{ deleteRange: { key } }, ...(plan.coolUntil ? [{ put: { key: layout.coolingKey(ip), value: plan.coolUntil } }] : [])];
+      return { txn: { compare: [valueIs(key, holder)], success: then } };
+    }),
+  ];
+  if (hold && holdKey) {
+    success.push(
+      { put: { key: holdKey, value: encodeHold(hold) } },
+      ...freeHeld(
+        layout,
+        hold,
+        (before?.hold.addresses ?? []).filter((a) => !plan.addresses.includes(a)),
+      ),
+    );
+  }
   return checkSize(`releasing ${plan.addresses.length} addresses`, {
-    compare: [created(record, plan.createRevision), ...(plan.modRevision === undefined ? [] : [modified(record, plan.modRevision)])],
-    success: [
-      { deleteRange: { key: record } },
-      { deleteRange: { key: layout.nodeIndexKey(plan.attachment, plan.node) } },
-      // The node that acts, which for an operator's release of a dead node's lease is not that node.
-      { put: { key: layout.seenKey(), value: encodeSeen(at) } },
-      ...plan.addresses.map((a) => {
-        const key = layout.addressKey(parseIp(a));
-        return { txn: { compare: [valueIs(key, holder)], success: [{ deleteRange: { key } }] } };
-      }),
+    compare: [
+      created(record, plan.createRevision),
+      ...(plan.modRevision === undefined ? [] : [modified(record, plan.modRevision)]),
+      ...(holdKey ? [before ? modified(holdKey, before.modRevision) : created(holdKey, 0)] : []),
     ],
-    failure: [{ range: { key: record } }],
+    success,
+    failure: [{ range: { key: record } }, ...(holdKey ? [{ range: { key: holdKey } }] : [])],
   });
 }
 
@@ -180,11 +259,15 @@ export type ReleaseOutcome =
   /** No record: released before (a repeated DEL). Nothing changed. */
   | { status: 'gone' }
   /** The record is a newer incarnation (a new ADD of the same attachment). Nothing changed. */
-  | { status: 'replaced'; current: KeyValue };
+  | { status: 'replaced'; current: KeyValue }
+  /** The pod's hold changed since it was read (another release of the pod). Nothing changed; read it again. */
+  | { status: 'hold-changed' };
 
 export function releaseOutcome(plan: ReleasePlan, r: TxnResponse): ReleaseOutcome {
   if (!r.succeeded) {
     const record = rangeOf(r.responses[0]);
+    const same = record?.createRevision === plan.createRevision && (plan.modRevision === undefined || record.modRevision === plan.modRevision);
+    if (plan.hold && same) return { status: 'hold-changed' };
     return record ? { status: 'replaced', current: record } : { status: 'gone' };
   }
   const freed = plan.addresses.filter((_, i) => {
@@ -192,6 +275,15 @@ export function releaseOutcome(plan: ReleasePlan, r: TxnResponse): ReleaseOutcom
     return op !== undefined && 'txn' in op && op.txn.succeeded;
   });
   return { status: 'released', freed };
+}
+
+/** Ends a hold as read: deletes it and frees what it kept (keys that still name it). */
+export function endHoldTxn(layout: ClusterLayout, stored: StoredHold): TxnRequest {
+  const key = layout.holdKey(stored.hold);
+  return checkSize(`ending the hold of ${stored.hold.addresses.length} addresses`, {
+    compare: [modified(key, stored.modRevision)],
+    success: [{ deleteRange: { key } }, ...freeHeld(layout, stored.hold, stored.hold.addresses)],
+  });
 }
 
 /**

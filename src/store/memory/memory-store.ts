@@ -2,10 +2,12 @@
 // for in-process tests of the plugin verbs and the CLI's rules. Never used by the shipped plugin.
 import type { LeaseView } from '../../allocator/allocate.js';
 import type { Claim } from '../../allocator/leaks.js';
+import { type Cooling, type Hold, sameHoldKey } from '../../allocator/reuse.js';
 import { CniError, Code } from '../../base/errors.js';
 import { type Attachment, attachmentKey, sameAttachment } from '../../base/ids.js';
 import { formatIp } from '../../net/ip.js';
 import { planAdoption } from '../adoption.js';
+import { type ReleasePolicy, holdFor, keepsHold } from '../hold.js';
 import type { Lease } from '../lease.js';
 import { type NetworkState, type StateView, emptyState } from '../state.js';
 import {
@@ -28,9 +30,20 @@ export interface MemoryNetwork {
   unreadable: Unreadable[];
   /** host-local's round-robin positions, as adoption reads them. */
   legacyCursors: Record<string, string>;
+  holds: Hold[];
+  /** Cooling addresses and when each cooldown ends. */
+  cooling: Map<string, string>;
 }
 
-export const emptyNetwork = (): MemoryNetwork => ({ state: { status: 'missing' }, leases: new Map(), claims: new Map(), unreadable: [], legacyCursors: {} });
+export const emptyNetwork = (): MemoryNetwork => ({
+  state: { status: 'missing' },
+  leases: new Map(),
+  claims: new Map(),
+  unreadable: [],
+  legacyCursors: {},
+  holds: [],
+  cooling: new Map(),
+});
 
 class MemoryReader implements NetworkReader {
   constructor(
@@ -64,6 +77,10 @@ class MemoryReader implements NetworkReader {
 
   async view(): Promise<LeaseView> {
     return { isTaken: (ip) => this.net.claims.has(formatIp(ip)) };
+  }
+
+  async reuse(): Promise<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }> {
+    return { holds: [...this.net.holds], cooling: [...this.net.cooling].map(([address, until]) => ({ address, until })), unreadable: [] };
   }
 }
 
@@ -104,7 +121,7 @@ class MemorySession extends MemoryReader implements NetworkSession {
     this.net.state = { status: 'ok', value: { ...this.current, cursors }, ignoredCursors: {} };
   }
 
-  async putLease(lease: Lease, _previous: Lease | undefined, cursors: Record<string, string>): Promise<void> {
+  async putLease(lease: Lease, _previous: Lease | undefined, cursors: Record<string, string>, ending?: Hold): Promise<void> {
     const taken = lease.addresses.find((a) => this.net.claims.has(a) && !sameAttachment(this.net.claims.get(a)!.holder, lease));
     if (taken) {
       throw new ClaimConflict(taken, this.net.claims.get(taken)!.holder.containerID);
@@ -112,6 +129,17 @@ class MemorySession extends MemoryReader implements NetworkSession {
     this.net.leases.set(attachmentKey(lease), lease);
     for (const a of lease.addresses) this.net.claims.set(a, { holder: { containerID: lease.containerID, ifname: lease.ifname }, mtimeMs: Date.now() });
     this.setCursors(cursors);
+    for (const a of lease.addresses) this.net.cooling.delete(a);
+    if (ending) await this.endHold(ending);
+  }
+
+  async endHold(hold: Hold): Promise<string[]> {
+    const i = this.net.holds.findIndex((h) => sameHoldKey(h, hold) && h.releasedAt === hold.releasedAt);
+    return i < 0 ? [] : this.net.holds.splice(i, 1)[0]!.addresses;
+  }
+
+  async endCooling(addresses: string[]): Promise<void> {
+    for (const a of addresses) this.net.cooling.delete(a);
   }
 
   async deleteLease(lease: Lease): Promise<string[]> {
@@ -121,9 +149,15 @@ class MemorySession extends MemoryReader implements NetworkSession {
     return freed;
   }
 
-  async release(att: Attachment): Promise<string[]> {
+  async release(att: Attachment, policy?: ReleasePolicy): Promise<string[]> {
     const lease = this.net.leases.get(attachmentKey(att));
-    return lease ? this.deleteLease(lease) : [];
+    if (!lease) return [];
+    const hold = holdFor(lease, policy);
+    const existing = hold && this.net.holds.find((h) => sameHoldKey(h, hold));
+    if (hold && !(existing && keepsHold(existing, lease))) this.net.holds = [...this.net.holds.filter((h) => !sameHoldKey(h, hold)), hold];
+    const freed = await this.deleteLease(lease);
+    if (!hold && policy?.coolUntil) for (const a of freed) this.net.cooling.set(a, policy.coolUntil);
+    return freed;
   }
 
   async removeClaim(address: string): Promise<void> {

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { ioError } from '../../base/errors.js';
 import type { Attachment } from '../../base/ids.js';
+import type { ReleasePolicy } from '../hold.js';
 import { ensurePrivateDir, fsyncDir, fsyncPath, namesIn, readIfExists, replaceFile, unlinkIfExists } from './fsutil.js';
 import { leaseFileName } from './names.js';
 
@@ -19,6 +20,8 @@ export interface PendingRelease extends Attachment {
    * record only while it is still that one. Absent when DEL could not read the record at all.
    */
   modRevision?: string;
+  /** What the DEL leaves behind (a hold, cooldowns), with the times it computed when it ran. */
+  policy?: ReleasePolicy;
 }
 
 const isRevision = (v: unknown): boolean => typeof v === 'string' && /^[1-9][0-9]{0,18}$/.test(v);
