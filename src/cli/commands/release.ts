@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { type Leak, findLeaks } from '../../allocator/leaks.js';
 import { canonicalIp } from '../../net/ip.js';
-import { judgeable, leakFacts, silentFor } from '../analysis.js';
+import { silentFor } from '../findings.js';
+import { judgeable, leakFacts } from '../leak-view.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, CliError, type CommonOpts, EXIT, type Facts, type SilenceOpts, addCommonOptions, addSilenceOption, readFacts } from '../context.js';
 import { type Freed, describeHold, freeLeak, printFreed } from '../freeing.js';
