@@ -1,6 +1,7 @@
 // Freeing leases and claims (release, gc) and reporting exactly what was freed, shared by both commands.
-import type { Leak } from '../allocator/leaks.js';
+import type { Leak, LeakReason } from '../allocator/leaks.js';
 import type { Hold } from '../allocator/reuse.js';
+import type { Lease } from '../store/lease.js';
 import { type NetworkSession, freeLeaks } from '../store/store.js';
 import { out } from './context.js';
 import { json, shortId, table } from './format.js';
@@ -9,23 +10,26 @@ export interface Freed {
   network: string;
   /** A whole lease record with its claims, a claim no record owns, or a deleted pod's hold. */
   kind: 'lease' | 'claim' | 'hold';
-  /** Why: stale-boot, netns-gone, orphan-claim, not-valid (gc --keep-from), hold-expired, or released (leasehold release). */
-  reason: string;
+  /** Why: what the leak rule found (not-valid is gc --keep-from's), hold-expired, or released (leasehold release). */
+  reason: LeakReason | 'hold-expired' | 'released';
   containerID: string | null;
   ifname: string | null;
   addresses: string[];
 }
 
-/** What freeing the leak would free, without doing it. */
-export function describeLeak(network: string, leak: Leak, reason: string = leak.reason): Freed {
-  const l = leak.lease;
+/** What freeing a lease (with its claims) or a claim no record owns would free, without doing it. */
+function describe(network: string, what: Pick<Leak, 'lease' | 'address'>, reason: Freed['reason']): Freed {
+  const l = what.lease;
   return l
     ? { network, kind: 'lease', reason, containerID: l.containerID, ifname: l.ifname, addresses: [...l.addresses] }
-    : { network, kind: 'claim', reason, containerID: null, ifname: null, addresses: [leak.address!] };
+    : { network, kind: 'claim', reason, containerID: null, ifname: null, addresses: [what.address!] };
 }
 
+/** What freeing the leak would free, without doing it. */
+export const describeLeak = (network: string, leak: Leak): Freed => describe(network, leak, leak.reason);
+
 /** What ending a hold frees (its addresses, once it ended), for reporting. */
-export const describeHold = (network: string, hold: Hold, reason: string, addresses = hold.addresses): Freed => ({
+export const describeHold = (network: string, hold: Hold, reason: Freed['reason'], addresses = hold.addresses): Freed => ({
   network,
   kind: 'hold',
   reason,
@@ -34,9 +38,18 @@ export const describeHold = (network: string, hold: Hold, reason: string, addres
   addresses: [...addresses],
 });
 
-/** Frees one leak under the session's lock; `addresses` becomes what was actually freed. */
-export async function freeLeak(session: NetworkSession, leak: Leak, reason?: string): Promise<Freed> {
-  return { ...describeLeak(session.network, leak, reason), addresses: await freeLeaks(session, [leak]) };
+/** Frees one leak the rule found under the session's lock; `addresses` becomes what was actually freed. */
+export async function freeLeak(session: NetworkSession, leak: Leak): Promise<Freed> {
+  return { ...describeLeak(session.network, leak), addresses: await freeLeaks(session, [leak]) };
+}
+
+/** What an operator's release names: a whole lease with its claims, or one claim no record owns. */
+export type Release = { lease: Lease } | { address: string };
+
+/** Frees what the operator named under the session's lock, reported as `released`; `addresses` is what was actually freed. */
+export async function freeRelease(session: NetworkSession, what: Release): Promise<Freed> {
+  const addresses = 'lease' in what ? await session.deleteLease(what.lease) : await session.removeClaim(what.address).then(() => [what.address]);
+  return { ...describe(session.network, what, 'released'), addresses };
 }
 
 export function printFreed(items: Freed[], opts: { json?: boolean; dryRun?: boolean }, extra: Record<string, unknown> = {}): void {

@@ -1,6 +1,6 @@
 // The per-network summary that status and metrics show: each selected network, lock-free, with its config.
 import type { Command } from 'commander';
-import { type NetworkSummary, summarize } from './analysis.js';
+import { type NetworkSummary, summarize } from './usage.js';
 import type { ConfigOpts } from './cni-configs.js';
 import { type CommonOpts, type Facts, readFacts, warn } from './context.js';
 import { peekSnapshot } from './snapshot.js';

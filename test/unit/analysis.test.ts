@@ -1,6 +1,8 @@
 // The CLI's judgement of a network (leasehold check / status), in-process over the memory store.
 import { describe, expect, it } from 'vitest';
-import { findings, judgeable, nodeFindings, summarize } from '../../src/cli/analysis';
+import { findings, nodeFindings } from '../../src/cli/findings';
+import { judgeable } from '../../src/cli/leak-view';
+import { summarize } from '../../src/cli/usage';
 import type { Facts } from '../../src/cli/context';
 import { snapshotOf } from '../../src/cli/snapshot';
 import { loadNetConf } from '../../src/config/load';

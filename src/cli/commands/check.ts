@@ -1,6 +1,7 @@
 // leasehold check: integrity and leak report. Exit 0 clean, 1 findings, 2 usage or I/O errors.
 import type { Command } from 'commander';
-import { type Finding, findings } from '../analysis.js';
+import type { Finding } from '../finding.js';
+import { findings } from '../findings.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, type CommonOpts, EXIT, type SilenceOpts, addCommonOptions, addSilenceOption, out, readFacts, warn } from '../context.js';
 import { json, table } from '../format.js';

@@ -6,7 +6,7 @@ import { type Command, Option } from 'commander';
 import { type Claim, type LeakFacts, findLeaks } from '../../allocator/leaks.js';
 import type { Attachment } from '../../base/ids.js';
 import { isAttachmentList } from '../../config/schema.js';
-import { byLeak, judgeable, leakFacts } from '../analysis.js';
+import { byLeak, judgeable, leakFacts } from '../leak-view.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, durationArg, readFacts, readInput, warn } from '../context.js';
 import { type Freed, describeHold, describeLeak, freeLeak, printFreed } from '../freeing.js';

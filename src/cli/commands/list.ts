@@ -1,6 +1,7 @@
 // leasehold list: one row per lease, with the flags that make gc free it.
 import type { Command } from 'commander';
-import { compareAddresses, leaseFlags } from '../analysis.js';
+import { compareAddresses } from '../address-order.js';
+import { leaseFlags } from '../lease-flags.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, type CommonOpts, EXIT, addCommonOptions, out, readFacts } from '../context.js';
 import { ageOf, ageSeconds, json, pod, shortId, table } from '../format.js';

@@ -1,6 +1,6 @@
 // leasehold metrics: Prometheus text exposition for node_exporter's textfile collector.
 import type { Command } from 'commander';
-import type { NetworkSummary } from '../analysis.js';
+import type { NetworkSummary } from '../usage.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { summaries } from '../summaries.js';
 import { type Act, type CommonOpts, EXIT, addCommonOptions, out } from '../context.js';

@@ -10,7 +10,7 @@ import type { NetConf } from '../../config/load.js';
 import { parseIp } from '../../net/ip.js';
 import type { Lease } from '../../store/lease.js';
 import { type LockedReader, type NetworkReader, type NetworkSession, type Store, ownership, withSession } from '../../store/store.js';
-import { compareAddresses } from '../analysis.js';
+import { compareAddresses } from '../address-order.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, out } from '../context.js';
 import { json, shortId, table } from '../format.js';

@@ -1,12 +1,13 @@
 // leasehold release: frees named leases, all or nothing. A lease whose netns still exists (or is unknown,
 // for leases adopted from host-local) may belong to a running container: that needs --force.
 import type { Command } from 'commander';
-import { type Leak, findLeaks } from '../../allocator/leaks.js';
+import { findLeaks } from '../../allocator/leaks.js';
 import { canonicalIp } from '../../net/ip.js';
-import { judgeable, leakFacts, silentFor } from '../analysis.js';
+import { silentFor } from '../findings.js';
+import { judgeable, leakFacts } from '../leak-view.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, CliError, type CommonOpts, EXIT, type Facts, type SilenceOpts, addCommonOptions, addSilenceOption, readFacts } from '../context.js';
-import { type Freed, describeHold, freeLeak, printFreed } from '../freeing.js';
+import { type Freed, type Release, describeHold, freeRelease, printFreed } from '../freeing.js';
 import { endHolds, podHolds } from '../holds.js';
 import { duration, shortId } from '../format.js';
 import { type NetworkSnapshot, snapshotOf, withSessions } from '../snapshot.js';
@@ -39,7 +40,7 @@ export function register(program: Command, act: Act): void {
 
 interface Target {
   network: string;
-  leak: Leak;
+  what: Release;
   /** Why it may not be freed without --force. */
   guard?: string;
 }
@@ -60,24 +61,24 @@ function resolveIn(snap: NetworkSnapshot, addresses: string[], opts: ReleaseOpts
   if (opts.node !== undefined) return nodeTargets(snap, opts.node, facts);
   const { leases: own, claims } = judgeable(snap);
   const judged = findLeaks(own, claims, leakFacts(snap, facts));
-  const freeable = (l: Leak): boolean => judged.some((j) => j.freeable && (l.lease ? j.lease === l.lease : j.address === l.address));
   const leaseGuard = (netns: string): string => (netns === '' ? 'its netns is unknown (adopted from host-local)' : `its netns ${netns} still exists`);
   const leases = snap.leases.filter((l) =>
     opts.container !== undefined
       ? l.containerID.startsWith(opts.container) && (opts.ifname === undefined || l.ifname === opts.ifname)
       : l.addresses.some((a) => addresses.includes(a)),
   );
-  const targets: Target[] = leases.map((lease) => {
-    const leak: Leak = { reason: 'not-valid', lease, freeable: true };
-    return { network: snap.network, leak, guard: freeable(leak) ? undefined : leaseGuard(lease.netns) };
-  });
+  const targets: Target[] = leases.map((lease) => ({
+    network: snap.network,
+    what: { lease },
+    guard: judged.some((j) => j.freeable && j.lease === lease) ? undefined : leaseGuard(lease.netns),
+  }));
   if (opts.container === undefined && snap.nodes) {
     // Cluster mode judges no claim by rule (see nodeFindings): an address key with no record needs --force.
     const recorded = new Set(snap.leases.flatMap((l) => l.addresses));
     for (const c of snap.claims) {
       if (!addresses.includes(c.address) || recorded.has(c.address)) continue;
       const guard = `its address key names ${c.holder ? `${shortId(c.holder.containerID)}/${c.holder.ifname}` : 'nobody named'}, which has no lease record`;
-      targets.push({ network: snap.network, leak: { reason: 'orphan-claim', address: c.address, freeable: true }, guard });
+      targets.push({ network: snap.network, what: { address: c.address }, guard });
     }
   } else if (opts.container === undefined) {
     const recorded = new Set(leases.flatMap((l) => l.addresses));
@@ -85,7 +86,7 @@ function resolveIn(snap: NetworkSnapshot, addresses: string[], opts: ReleaseOpts
       if (j.lease || !addresses.includes(j.address!) || recorded.has(j.address!)) continue;
       const held = j.holder ? `${shortId(j.holder.containerID)}/${j.holder.ifname}` : 'nobody named';
       const guard = j.freeable ? undefined : j.reason === 'not-imported' ? j.keptBecause : `${j.keptBecause} (held for ${held})`;
-      targets.push({ network: snap.network, leak: { reason: 'orphan-claim', address: j.address!, freeable: true }, guard });
+      targets.push({ network: snap.network, what: { address: j.address! }, guard });
     }
   }
   return targets;
@@ -97,7 +98,7 @@ function nodeTargets(snap: NetworkSnapshot, node: string, facts: Facts): Target[
   const silence = silentFor(snap.nodes.seen[node], facts);
   const guard =
     silence === null ? `node ${node} was seen ${ageText(snap.nodes.seen[node], facts)} ago, within --silent-after, and may still run pods` : undefined;
-  return snap.leases.filter((l) => l.node === node).map((lease) => ({ network: snap.network, leak: { reason: 'not-valid', lease, freeable: true }, guard }));
+  return snap.leases.filter((l) => l.node === node).map((lease) => ({ network: snap.network, what: { lease }, guard }));
 }
 
 const ageText = (iso: string | undefined, facts: Facts): string => (iso ? duration(facts.now - Date.parse(iso)) : '?');
@@ -105,7 +106,7 @@ const ageText = (iso: string | undefined, facts: Facts): string => (iso ? durati
 /** Everything wrong with the request, given what was found; empty when it can go ahead. */
 function problems(targets: Target[], addresses: string[], opts: ReleaseOpts): string[] {
   const p: string[] = [];
-  const covers = (t: Target, a: string): boolean => (t.leak.lease ? t.leak.lease.addresses.includes(a) : t.leak.address === a);
+  const covers = (t: Target, a: string): boolean => ('lease' in t.what ? t.what.lease.addresses.includes(a) : t.what.address === a);
   for (const a of addresses) {
     const nets = [...new Set(targets.filter((t) => covers(t, a)).map((t) => t.network))];
     if (nets.length === 0) p.push(`${a}: not leased${opts.network ? ` in network ${opts.network}` : ''}`);
@@ -113,7 +114,7 @@ function problems(targets: Target[], addresses: string[], opts: ReleaseOpts): st
   }
   if (opts.node !== undefined && targets.length === 0) p.push(`node ${opts.node}: no leases${opts.network ? ` in network ${opts.network}` : ''}`);
   if (opts.container !== undefined) {
-    const ids = [...new Set(targets.map((t) => t.leak.lease!.containerID))];
+    const ids = [...new Set(targets.flatMap((t) => ('lease' in t.what ? [t.what.lease.containerID] : [])))];
     if (ids.length === 0) p.push(`container ${opts.container}${opts.ifname ? ` interface ${opts.ifname}` : ''}: no lease`);
     if (ids.length > 1) p.push(`container ${opts.container} is ambiguous: it matches ${ids.join(', ')}`);
   }
@@ -126,9 +127,10 @@ function problems(targets: Target[], addresses: string[], opts: ReleaseOpts): st
     }
   } else if (!opts.force) {
     for (const t of targets.filter((x) => x.guard)) {
-      const what = t.leak.lease
-        ? `lease of ${shortId(t.leak.lease.containerID)}/${t.leak.lease.ifname} (${t.leak.lease.addresses.join(', ')})`
-        : `claim ${t.leak.address}`;
+      const what =
+        'lease' in t.what
+          ? `lease of ${shortId(t.what.lease.containerID)}/${t.what.lease.ifname} (${t.what.lease.addresses.join(', ')})`
+          : `claim ${t.what.address}`;
       p.push(`${t.network}: ${what} not freed: ${t.guard}; stop the container first, or use --force`);
     }
   }
@@ -158,7 +160,7 @@ export async function release(args: string[], opts: ReleaseOpts, cmd: Command): 
     const p = problems(targets, addresses, opts);
     if (p.length > 0) throw new CliError(`nothing freed: ${p.join('; ')}`, EXIT.findings);
     const done: Freed[] = [];
-    for (const t of targets) done.push(await freeLeak(sessions.get(t.network)!, t.leak, 'released'));
+    for (const t of targets) done.push(await freeRelease(sessions.get(t.network)!, t.what));
     return done;
   });
   printFreed(freed, opts);

@@ -1,6 +1,6 @@
 // leasehold status: per network and range, how full it is and what is leaked.
 import type { Command } from 'commander';
-import { FULL_PERCENT, type NetworkSummary } from '../analysis.js';
+import { FULL_PERCENT, type NetworkSummary } from '../usage.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { summaries } from '../summaries.js';
 import { type Act, type CommonOpts, EXIT, addCommonOptions, out } from '../context.js';
