@@ -38,19 +38,19 @@ export const describeHold = (network: string, hold: Hold, reason: Freed['reason'
   addresses: [...addresses],
 });
 
-/** Frees one leak the rule found under the session's lock; `addresses` becomes what was actually freed. */
-export async function freeLeak(session: NetworkSession, leak: Leak): Promise<Freed> {
-  return { ...describeLeak(session.network, leak), addresses: await freeLeaks(session, [leak]) };
+/** Frees a lease with its claims, or a claim no record owns, under the session's lock; `addresses` is what was actually freed. */
+async function free(session: NetworkSession, what: Pick<Leak, 'lease' | 'address'>, reason: Freed['reason']): Promise<Freed> {
+  return { ...describe(session.network, what, reason), addresses: await freeLeaks(session, [what]) };
 }
+
+/** Frees one leak the rule found. */
+export const freeLeak = (session: NetworkSession, leak: Leak): Promise<Freed> => free(session, leak, leak.reason);
 
 /** What an operator's release names: a whole lease with its claims, or one claim no record owns. */
 export type Release = { lease: Lease } | { address: string };
 
-/** Frees what the operator named under the session's lock, reported as `released`; `addresses` is what was actually freed. */
-export async function freeRelease(session: NetworkSession, what: Release): Promise<Freed> {
-  const addresses = 'lease' in what ? await session.deleteLease(what.lease) : await session.removeClaim(what.address).then(() => [what.address]);
-  return { ...describe(session.network, what, 'released'), addresses };
-}
+/** Frees what the operator named, reported as `released`. */
+export const freeRelease = (session: NetworkSession, what: Release): Promise<Freed> => free(session, what, 'released');
 
 export function printFreed(items: Freed[], opts: { json?: boolean; dryRun?: boolean }, extra: Record<string, unknown> = {}): void {
   if (opts.json) {

@@ -186,7 +186,7 @@ export async function withSession<T>(store: Store, network: string, opts: OpenOp
 }
 
 /** Frees leaks under the session's lock; returns the addresses actually freed. */
-export async function freeLeaks(session: NetworkSession, leaks: Leak[]): Promise<string[]> {
+export async function freeLeaks(session: NetworkSession, leaks: Array<Pick<Leak, 'lease' | 'address'>>): Promise<string[]> {
   const freed: string[] = [];
   for (const leak of leaks) {
     if (leak.lease) freed.push(...(await session.deleteLease(leak.lease)));

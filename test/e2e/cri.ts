@@ -67,7 +67,8 @@ export interface SandboxItem {
 
 /** A CRI v1 RuntimeService client on a unix socket; every call has a deadline. */
 export class CriClient {
-  private readonly client: grpc.Client & Record<string, Function>;
+  private readonly client: grpc.Client &
+    Record<string, (request: object, options: grpc.CallOptions, done: (err: grpc.ServiceError | null, res: never) => void) => void>;
 
   constructor(
     readonly socket: string,
