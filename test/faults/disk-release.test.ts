@@ -1,7 +1,7 @@
 // DEL frees what the attachment holds whatever else in the network directory is broken (issue 20, items 6
 // and 7), and ADD refuses what it cannot read. In-process, through runPlugin and the disk store.
 import { spawnSync } from 'node:child_process';
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,22 @@ async function network() {
   const record = (id: string) => join(dir, 'leases', `${id}@eth0.json`);
   return { dir, call, claims, record };
 }
+
+describe('a refused ADD changes nothing', () => {
+  it('a repeated ADD whose claim file names no one is refused, and its record keeps its bytes and mode', async () => {
+    const { dir, call, record } = await network();
+    // The record as someone left it: other whitespace and a mode of their own; its claim overwritten.
+    writeFileSync(record('a'), `${JSON.stringify(JSON.parse(readFileSync(record('a'), 'utf8')), null, 2)}\n`);
+    chmodSync(record('a'), 0o644);
+    writeFileSync(join(dir, '10.9.0.2'), 'not a claim');
+    const before = readFileSync(record('a'));
+    const add = await call('ADD', 'a');
+    expect(add.json.code, add.stdout).toBe(Code.AddressUnavailable);
+    expect(readFileSync(record('a'))).toEqual(before);
+    expect(statSync(record('a')).mode & 0o777).toBe(0o644);
+    expect(readFileSync(join(dir, '10.9.0.2'), 'utf8')).toBe('not a claim');
+  });
+});
 
 describe('DEL frees the attachment whatever else is broken', () => {
   it('an unreadable leasehold.json (only the cursors) blocks no DEL; ADD refuses it with code 5 and leaves it', async () => {

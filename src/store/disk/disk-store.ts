@@ -398,6 +398,9 @@ class DiskSession extends DiskReader implements NetworkSession {
     const name = leaseFileName(lease.containerID, lease.ifname);
     const path = join(this.leasesDir, name);
     const fresh = lease.addresses.filter((a) => !previous?.addresses.includes(a) || !this.claimIsOurs(a, lease));
+    // Refused before anything is written: restoring the previous record afterwards would rewrite its file.
+    const taken = fresh.find((a) => io('checking', join(this.location, a), () => exists(join(this.location, a))) && !this.claimIsOurs(a, lease));
+    if (taken) throw new ClaimConflict(taken, this.holderOf(taken)?.containerID);
     io('writing', path, () => {
       replaceFile(this.leasesDir, name, encodeLease(lease));
       fsyncDir(this.leasesDir);
