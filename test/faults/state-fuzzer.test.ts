@@ -699,7 +699,14 @@ async function runState(index: number, all: string[][]): Promise<StateReport> {
     if (verb === 'ADD') {
       const [id, ifname] = who!.split('/') as [string, string];
       const own = `leases/${leaseFileName(id, ifname)}`;
-      if (!res.ok && changed.length) problems.push(`${op.name}: a refused ADD changed ${changed.join(', ')}`);
+      // Opening a network with no state is first contact: the open adopts host-local's claims (the state, the
+      // cursors, other attachments' records) whatever the ADD then answers. Nothing else may change, its own record
+      // least of all.
+      const firstContact = !before.has('leasehold.json');
+      const adoption = (p: string): boolean =>
+        firstContact && (p === 'leasehold.json' || p === 'cursors' || p === 'leases' || (p.startsWith('leases/') && p !== own));
+      const refusedChanged = changed.filter((p) => !adoption(p));
+      if (!res.ok && refusedChanged.length) problems.push(`${op.name}: a refused ADD changed ${refusedChanged.join(', ')}`);
       if (res.ok) {
         const rewritten = changed.filter((p) => before.has(p) && p !== 'cursors' && p !== own && p !== 'leases');
         if (rewritten.length) problems.push(`${op.name}: ADD rewrote or removed ${rewritten.join(', ')}`);
