@@ -9,7 +9,6 @@
 // LEASEHOLD_FAULT_SEED picks the seed, LEASEHOLD_FUZZ_MS the time spent, LEASEHOLD_FUZZ_STATE one state to replay,
 // LEASEHOLD_FUZZ_TRACE a file that logs each call before it runs.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   appendFileSync,
   chmodSync,
@@ -20,7 +19,6 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
-  readdirSync,
   readlinkSync,
   rmSync,
   symlinkSync,
@@ -37,6 +35,7 @@ import { claimAddress, parseClaim } from '../../src/store/disk/layout';
 import { leaseFileName } from '../../src/store/node/names';
 import { decodeLease } from '../../src/store/lease';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
+import { type Entry, tree } from '../helpers/leasehold';
 
 const SEED = Number(process.env.LEASEHOLD_FAULT_SEED ?? Date.now() % 1_000_000);
 const BUDGET_MS = Number(process.env.LEASEHOLD_FUZZ_MS ?? 20_000);
@@ -118,55 +117,8 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
 
 // ---- snapshots
 
-interface Entry {
-  kind: 'file' | 'dir' | 'symlink' | 'other';
-  mode: number;
-  uid: number;
-  hash?: string;
-  /** A small file's text, to judge what it held before a call. */
-  text?: string;
-  target?: string;
-  mtimeMs?: number;
-}
-
-function snapshot(dir: string, withTimes = false): Map<string, Entry> {
-  const out = new Map<string, Entry>();
-  try {
-    // A network directory made a link is looked at as the link, not walked through.
-    if (lstatSync(dir).isSymbolicLink()) return out.set('', { kind: 'symlink', mode: 0, uid: 0, target: readlinkSync(dir) });
-  } catch {
-    return out;
-  }
-  const walk = (rel: string): void => {
-    let names: string[];
-    try {
-      names = readdirSync(rel ? join(dir, rel) : dir);
-    } catch {
-      return;
-    }
-    for (const name of names.sort()) {
-      const r = rel ? `${rel}/${name}` : name;
-      const p = join(dir, r);
-      const st = lstatSync(p);
-      const base = { mode: st.mode & 0o7777, uid: st.uid, ...(withTimes && { mtimeMs: st.mtimeMs }) };
-      if (st.isSymbolicLink()) out.set(r, { kind: 'symlink', ...base, target: readlinkSync(p) });
-      else if (st.isDirectory()) {
-        out.set(r, { kind: 'dir', ...base });
-        walk(r);
-      } else if (st.isFile()) {
-        const bytes = readFileSync(p);
-        out.set(r, {
-          kind: 'file',
-          ...base,
-          hash: createHash('sha256').update(bytes).digest('hex'),
-          ...(bytes.length < 65536 && { text: bytes.toString('utf8') }),
-        });
-      } else out.set(r, { kind: 'other', ...base });
-    }
-  };
-  walk('');
-  return out;
-}
+/** A network directory as a call found it: owners and small files' text too; `outside` with times. */
+const snapshot = (dir: string, times = false): Map<string, Entry> => tree(dir, { owner: true, text: true, times, linkRoot: true });
 
 const same = (a: Entry | undefined, b: Entry | undefined): boolean => JSON.stringify(a) === JSON.stringify(b);
 

@@ -205,32 +205,59 @@ export function expectOk(r: CniReply, ctx = ''): void {
 export interface Entry {
   kind: 'file' | 'dir' | 'symlink' | 'other';
   mode: number;
+  /** The owner ({ owner: true }). */
+  uid?: number;
+  /** The modification time ({ times: true }). */
+  mtimeMs?: number;
   hash?: string;
   target?: string;
+  /** A small file's text ({ text: true }), to judge what it held. */
+  text?: string;
 }
 
-/** Recursive listing of `root`: relative path → kind, permission bits and content hash. */
-export function tree(root: string): Map<string, Entry> {
+export interface TreeOptions {
+  owner?: boolean;
+  times?: boolean;
+  /** The text of files under 64 KiB. */
+  text?: boolean;
+  /** A root that is a symbolic link is listed as the link (path ''), not walked through. */
+  linkRoot?: boolean;
+}
+
+/** Recursive listing of `root`: relative path → kind, permission bits and content hash, and what `o` asks for. */
+export function tree(root: string, o: TreeOptions = {}): Map<string, Entry> {
   const out = new Map<string, Entry>();
+  const entry = (p: string): Entry => {
+    const st = lstatSync(p);
+    const kind = st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
+    const e: Entry = { kind, mode: st.mode & 0o7777, ...(o.owner && { uid: st.uid }), ...(o.times && { mtimeMs: st.mtimeMs }) };
+    if (kind === 'symlink') e.target = readlinkSync(p);
+    else if (kind === 'file') {
+      const bytes = readFileSync(p);
+      e.hash = createHash('sha256').update(bytes).digest('hex');
+      if (o.text && bytes.length < 65536) e.text = bytes.toString('utf8');
+    }
+    return e;
+  };
+  if (o.linkRoot) {
+    try {
+      if (lstatSync(root).isSymbolicLink()) return out.set('', entry(root));
+    } catch {
+      return out;
+    }
+  }
   const walk = (rel: string): void => {
-    const abs = rel ? join(root, rel) : root;
     let names: string[];
     try {
-      names = readdirSync(abs);
+      names = readdirSync(rel ? join(root, rel) : root);
     } catch {
       return;
     }
     for (const name of names.sort()) {
       const r = rel ? `${rel}/${name}` : name;
-      const p = join(root, r);
-      const st = lstatSync(p);
-      const mode = st.mode & 0o7777;
-      if (st.isSymbolicLink()) out.set(r, { kind: 'symlink', mode, target: readlinkSync(p) });
-      else if (st.isDirectory()) {
-        out.set(r, { kind: 'dir', mode });
-        walk(r);
-      } else if (st.isFile()) out.set(r, { kind: 'file', mode, hash: createHash('sha256').update(readFileSync(p)).digest('hex') });
-      else out.set(r, { kind: 'other', mode });
+      const e = entry(join(root, r));
+      out.set(r, e);
+      if (e.kind === 'dir') walk(r);
     }
   };
   walk('');
