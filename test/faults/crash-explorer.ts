@@ -1,11 +1,12 @@
 // Crash-state explorer: records the file-system operations the built executable makes (strace), then builds
 // every state a power cut may leave under the persistence model of docs/crash-model.md, and checks each one.
-// Nothing here imports src/: the recording, the states and the checks all come from the real binary's calls.
+// The recording and the states come from the real executable's calls; the sampled states are then handed to
+// the plugin and the CLI in-process, or to the executable LEASEHOLD_BIN names (scripts/crash-mutations.mjs does).
 import { spawn, spawnSync } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { BIN, type CniCall, type CniReply, cniEnv, parseReply, type NetState, pool, readNetwork, rng } from '../helpers/leasehold';
+import { BIN, type CniCall, type CniReply, cliIn, cniEnv, cniIn, IN_PROCESS, parseReply, type NetState, pool, readNetwork, rng } from '../helpers/leasehold';
 
 // ---------------------------------------------------------------------------------------------------------
 // Recording
@@ -587,15 +588,15 @@ export function* crashStates(rec: Recording, opts: { seed: number; exhaustiveMax
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Exploring a recording: every state checked from its files, a sample of them by the executable
+// Exploring a recording: every state checked from its files, a sample of them by leasehold's verbs
 
 /** What a scenario's states must satisfy. */
 export interface Checker {
   /** What one state breaks, judged from its files alone (run on every state). */
   files(s: CrashState): string[];
-  /** States with the same meaning need the executable once (promises plus files, temp names left out). */
+  /** States with the same meaning need leasehold's verbs once (promises plus files, temp names left out). */
   meaning(s: CrashState): string;
-  /** What the executable, run on the state written at `root`, finds broken. */
+  /** What leasehold (in-process, or LEASEHOLD_BIN), run on the state written at `root`, finds broken. */
   binary(s: CrashState, root: string): Promise<{ violations: string[]; runs: number }>;
 }
 
@@ -680,7 +681,7 @@ export const failureMessage = (e: Exploration, seed: number): string =>
     .map((f) => JSON.stringify(f, null, 1))
     .join('\n')}`;
 
-/** Checks every crash state of a recording from its files, then a seeded sample of its meanings with the executable. */
+/** Checks every crash state of a recording from its files, then a seeded sample of its meanings with leasehold's verbs. */
 export async function explore(rec: Recording, checker: Checker, opts: ExploreOptions): Promise<Exploration> {
   const started = performance.now();
   const findings: Finding[] = [];
@@ -706,7 +707,8 @@ export async function explore(rec: Recording, checker: Checker, opts: ExploreOpt
     .map((x) => x.s);
   const sample = classes.slice(0, opts.binaryStates);
   let binaryRuns = 0;
-  await pool(sample, 2, async (s, i) => {
+  // Two executables at once keep both cores busy; in-process calls share one process's streams: one at a time.
+  await pool(sample, IN_PROCESS ? 1 : 2, async (s, i) => {
     const root = join(opts.scratch, `b${opts.index}-${i}`);
     writeTree(s.tree, root);
     try {
@@ -724,7 +726,7 @@ export async function explore(rec: Recording, checker: Checker, opts: ExploreOpt
   const line =
     `crash-states [${sc.name}] seed ${opts.seed}: ${rec.calls.length} calls, ${ops} file-system ops, ${rec.ops.length + 1} crash points; ` +
     `${states} crash states checked from their files (${exhaustive} by exhaustive subsets, ${states - exhaustive} sampled; ${distinct.size} distinct contents) ` +
-    `in ${(fileMs / 1000).toFixed(1)} s; the executable ran ${binaryRuns} times on ${sample.length} of ${classes.length} states that differ in meaning ` +
+    `in ${(fileMs / 1000).toFixed(1)} s; leasehold ran ${binaryRuns} times (${IN_PROCESS ? 'in-process' : BIN}) on ${sample.length} of ${classes.length} states that differ in meaning ` +
     `in ${(binaryMs / 1000).toFixed(1)} s; ${findings.length} state(s) broke an invariant`;
   const summary = {
     scenario: sc.name,
@@ -864,15 +866,32 @@ export interface BinRun {
   ms: number;
 }
 
-/** Runs the executable once (as a CNI call when `call` is given), killing it after 30 s without an answer. */
-export function runBin(call: CniCall | undefined, args: string[], stdin: string): Promise<BinRun> {
+const HANG_MS = 30_000;
+
+/**
+ * Runs leasehold once (as a CNI call when `call` is given): in-process, or the executable LEASEHOLD_BIN names,
+ * killed after 30 s without an answer. An in-process call cannot be killed: past 30 s the check fails.
+ */
+export async function runBin(call: CniCall | undefined, args: string[], stdin: string): Promise<BinRun> {
   const started = performance.now();
+  if (IN_PROCESS) {
+    let timer: NodeJS.Timeout | undefined;
+    const hang = new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new Error(`hang: ${call ? call.command : args.join(' ')} gave no answer in ${HANG_MS} ms`)), HANG_MS);
+    });
+    try {
+      const reply = await Promise.race([call ? cniIn({ ...call, stdin }) : cliIn(args, stdin), hang]);
+      return { args, call, reply: { ...reply, signal: null }, ms: performance.now() - started };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
   return new Promise((res, rej) => {
     const env = call ? cniEnv(call) : { PATH: process.env.PATH ?? '/usr/bin:/bin' };
     const p = spawn(BIN, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+    const timer = setTimeout(() => p.kill('SIGKILL'), HANG_MS);
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (err += d));
     p.on('error', rej);

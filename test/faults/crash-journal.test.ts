@@ -1,7 +1,8 @@
 // Power loss on a cluster-mode node: every state the file system may leave at any point of a recorded sequence
 // of DELs journaled while etcd is unreachable and of the calls that replay the journal once it is back
 // (persistence model: docs/crash-model.md). Each state's released/ is checked from its files; a seeded sample is
-// handed to the executable, which journals on top of it and replays it against a real 3-member etcd.
+// handed to the plugin (in-process, or the executable LEASEHOLD_BIN names), which journals on top of it and
+// replays it against a real 3-member etcd.
 // The settings (LEASEHOLD_CRASH_*) are crash-states.test.ts's.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';

@@ -1,6 +1,6 @@
 // The node's journal of releases (cluster mode) under the crash-state explorer: what a recorded sequence of
 // calls promised about released/ and about the pool in etcd at each crash point, the check of a state's files,
-// and the check with the executable, which replays the journal of a crash state against a real etcd.
+// and the check with the plugin, which replays the journal of a crash state against a real etcd.
 // etcd itself does not crash: at each crash point it is as the node's last answer from it showed it (its
 // revision, read from the trace), copied from etcd's history under a fresh prefix for each state checked.
 import { existsSync, readdirSync } from 'node:fs';
@@ -265,7 +265,7 @@ const failed = (r: BinRun, label: string): string | undefined =>
 let checkSeq = 0;
 
 /**
- * Runs the executable on a crash state written at `root`, against etcd as it was at the crash point: a DEL while
+ * Runs the plugin on a crash state written at `root`, against etcd as it was at the crash point: a DEL while
  * etcd is unreachable (it must journal on top of whatever the crash left), then an ADD that reaches etcd and
  * replays the journal. Then the pool must hold exactly the promised leases and released/ must be empty.
  */

@@ -1,8 +1,9 @@
 // Power loss, not SIGKILL: every state the file system may leave after a crash at any point of a recorded
 // ADD/DEL/GC/adoption sequence (persistence model: docs/crash-model.md). Each state is checked in-process from
-// its files; a seeded sample of them is also handed to the real executable for every verb and `leasehold check`.
+// its files; a seeded sample of them is also handed to every verb and `leasehold check` (in-process, or the
+// executable LEASEHOLD_BIN names).
 // LEASEHOLD_CRASH_SEED replays a run, LEASEHOLD_CRASH_SCALE multiplies the sampling, LEASEHOLD_CRASH_BINARY sets
-// how many states the executable runs on, LEASEHOLD_CRASH_REPORT writes a JSON summary (scripts/crash-mutations.mjs).
+// how many states the verbs run on, LEASEHOLD_CRASH_REPORT writes a JSON summary (scripts/crash-mutations.mjs).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,7 +132,7 @@ const SCENARIOS: Scenario[] = [
   {
     // A StatefulSet network with ipam.sticky and a cooldown on a range of seven: a pod's DEL leaves a hold, its
     // next sandbox takes it over; a nameless container's DEL leaves its address cooling, which round-robin
-    // passes over after wrapping round (the executable's ADD on each state then takes it, nothing else left).
+    // passes over after wrapping round (the check's ADD on each state then takes it, nothing else left).
     name: 'sticky holds and cooldowns: DEL, recreate, repeated DEL, wrap-around',
     network: 'stsnet',
     dataDir: 'cni',

@@ -69,19 +69,47 @@ export function runCni(c: CniCall): CniReply {
   return parseReply(r.status, r.signal, r.stdout, r.stderr);
 }
 
+const stderrCollectors = new Set<{ text: string }>();
+let realStderrWrite: typeof process.stderr.write | undefined;
+
+/**
+ * What `f` writes to this process's stderr (the plugin and the stores write their warnings there), kept from the
+ * terminal. Calls that overlap each see every line written while they run.
+ */
+export async function capturingStderr<T>(f: () => Promise<T>): Promise<[T, string]> {
+  const c = { text: '' };
+  if (stderrCollectors.size === 0) {
+    realStderrWrite = process.stderr.write;
+    process.stderr.write = ((s: string | Uint8Array) => {
+      for (const k of stderrCollectors) k.text += typeof s === 'string' ? s : Buffer.from(s).toString();
+      return true;
+    }) as typeof process.stderr.write;
+  }
+  stderrCollectors.add(c);
+  try {
+    return [await f(), c.text];
+  } finally {
+    stderrCollectors.delete(c);
+    if (stderrCollectors.size === 0) process.stderr.write = realStderrWrite!;
+  }
+}
+
+/** No LEASEHOLD_BIN: suites that may run in-process do (cni below; the crash explorer's checks). */
+export const IN_PROCESS = !process.env.LEASEHOLD_BIN;
+
 /** The plugin in this process, through runPlugin with the real stores, as the executable runs it. */
 export async function cniIn(c: CniCall): Promise<CniReply> {
   const { runPlugin } = await import('../../src/plugin/dispatch');
   const stdin = stdinOf(c);
-  const r = await runPlugin(cniEnv(c), () => stdin.toString());
-  return parseReply(r.exitCode, null, r.stdout, '');
+  const [r, stderr] = await capturingStderr(() => runPlugin(cniEnv(c), () => stdin.toString()));
+  return parseReply(r.exitCode, null, r.stdout, stderr);
 }
 
 /**
  * The plugin for suites that test what it answers, not the process: in-process by default; the executable
  * when LEASEHOLD_BIN names one (another build, or another architecture's under qemu).
  */
-export const cni = (c: CniCall): Promise<CniReply> => (process.env.LEASEHOLD_BIN ? runCniAsync(c) : cniIn(c));
+export const cni = (c: CniCall): Promise<CniReply> => (IN_PROCESS ? cniIn(c) : runCniAsync(c));
 
 export function runCniAsync(c: CniCall): Promise<CniReply> {
   return new Promise((res, rej) => {
@@ -536,8 +564,9 @@ export async function cliIn(args: string[], input = ''): Promise<CliRun> {
   const { runCli } = await import('../../src/cli/index');
   let stdout = '';
   let stderr = '';
-  const code = await runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), stdin: () => input });
-  return parse(code, stdout, stderr);
+  // The stores write their own warnings to the process's stderr.
+  const [code, stores] = await capturingStderr(() => runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), stdin: () => input }));
+  return parse(code, stdout, stderr + stores);
 }
 
 /** The CLI as the executable: for what only the executable shows (its start-up, the code cache). */
