@@ -15,6 +15,19 @@ const SEED = Number(process.env.LEASEHOLD_FAULT_SEED ?? Date.now() % 1_000_000);
 
 type Model = { kind: 'present'; address: string } | { kind: 'absent' } | { kind: 'unknown' };
 
+/** Waits (up to 2 s) until the process shows as stopped in /proc: 'stopped', or 'running'. */
+async function isStopped(pid: number): Promise<string> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if (/^\d+ \(.*\) [Tt] /.test(readFileSync(`/proc/${pid}/stat`, 'latin1'))) return 'stopped';
+    } catch {
+      return 'running'; // gone
+    }
+    await sleep(10);
+  }
+  return 'running';
+}
+
 const readPid = (lockPath: string): number => {
   try {
     return Number(readFileSync(lockPath, 'latin1').trim());
@@ -163,10 +176,16 @@ describe('crash: SIGKILL during ADD/DEL', () => {
     for (let attempt = 0; attempt < 30 && !caught; attempt++) {
       const run = startCni({ command: 'ADD', containerId: `victim-${attempt}`, stdin: conf });
       const pid = run.child.pid!;
+      let stop: (v: string) => void = () => {};
+      const stopped = new Promise<string>((r) => (stop = r));
       const w = watch(lockPath, () => {
-        if (readPid(lockPath) === pid) run.child.kill('SIGSTOP');
+        if (readPid(lockPath) !== pid) return;
+        run.child.kill('SIGSTOP');
+        stop('stopped');
       });
-      const stoppedOrDone = await Promise.race([run.done.then(() => 'done'), sleep(3_000).then(() => 'stopped')]);
+      // Stopped as soon as the signal is sent (then seen stopped in /proc), or done; an attempt whose lock
+      // write the watch missed is given up after 3 s.
+      const stoppedOrDone = await Promise.race([run.done.then(() => 'done'), stopped.then(() => isStopped(pid)), sleep(3_000).then(() => 'missed')]);
       w.close();
       if (stoppedOrDone === 'stopped' && lockIsHeld(lockPath)) caught = run;
       else {
