@@ -1,5 +1,8 @@
-// Cluster mode end to end: the built executable, as several simulated nodes (own dataDir and nodeName), on one
-// real 3-member etcd cluster on loopback. Uniqueness, acknowledged leases, DEL during an outage, STATUS, GC.
+// Cluster mode end to end: several simulated nodes (own dataDir and nodeName) on one real 3-member etcd cluster
+// on loopback. Uniqueness, acknowledged leases, DEL during an outage, STATUS, GC. Calls made one after another
+// run in-process (the plugin through runPlugin, the CLI through its entry); calls that race each other are
+// each their own process, as a runtime starts them, and so are the simulated machines (namespaces). With
+// LEASEHOLD_BIN every call runs that executable.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
@@ -7,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReleaseJournal } from '../../src/store/node/journal';
 import { startFakeCri } from '../helpers/fake-cri';
-import { addressOf, type CniReply, cli, cliAsync, isRoot, runCniAsync, tree } from '../helpers/leasehold';
+import { addressOf, type CniCall, type CniReply, cliIn, cni, isRoot, runCniAsync, tree } from '../helpers/leasehold';
 import { checkJson } from '../cli/schemas';
 import { clusterForFile } from '../helpers/etcd-cluster';
 import { EtcdFaultProxy, keyOf } from '../helpers/etcd-fault-proxy';
@@ -44,15 +47,20 @@ const conf = (net: Net, node: string, extra: Record<string, unknown> = {}, timeo
   ...extra,
 });
 
-const call = (command: string, net: Net, node: string, id: string, extra: Record<string, unknown> = {}, timeoutMs?: number, args?: string): Promise<CniReply> =>
-  runCniAsync({
-    command,
-    containerId: id,
-    netns: id ? `/var/run/netns/${id}` : '',
-    ifname: id ? 'eth0' : '',
-    stdin: conf(net, node, extra, timeoutMs),
-    ...(args && { args }),
-  });
+const cniCall = (command: string, net: Net, node: string, id: string, extra: Record<string, unknown> = {}, timeoutMs?: number, args?: string): CniCall => ({
+  command,
+  containerId: id,
+  netns: id ? `/var/run/netns/${id}` : '',
+  ifname: id ? 'eth0' : '',
+  stdin: conf(net, node, extra, timeoutMs),
+  ...(args && { args }),
+});
+
+/** One call after another: in-process (the executable when LEASEHOLD_BIN is set). */
+const call = (...a: Parameters<typeof cniCall>): Promise<CniReply> => cni(cniCall(...a));
+
+/** Calls that race others on a node's lock: each its own process, as a runtime starts them. */
+const spawned = (...a: Parameters<typeof cniCall>): Promise<CniReply> => runCniAsync(cniCall(...a));
 
 /** ADDs made one after another, each [node, containerID], every one succeeding. */
 async function addAll(net: Net, adds: Array<[string, string]>): Promise<void> {
@@ -133,7 +141,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const nodeOf = (i: number): string => nodes[i % nodes.length]!;
     const started = Date.now();
     // etcd's answers may wait behind 200 processes' CPU: the bound here is generous, uniqueness is what is tested.
-    const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => call('ADD', net, nodeOf(i), `c${i}`, {}, 15_000)));
+    const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => spawned('ADD', net, nodeOf(i), `c${i}`, {}, 15_000)));
     const wall = Date.now() - started;
     for (const r of replies) expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(new Set(replies.map(addressOf)).size).toBe(200);
@@ -142,8 +150,8 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     // DELs of the first 50 race ADDs of 50 new attachments on every node: a new ADD either finds an address a DEL
     // freed, or is told the range is full; none gets an address twice.
     const mixed = await Promise.all([
-      ...Array.from({ length: 50 }, (_, i) => call('DEL', net, nodeOf(i), `c${i}`, {}, 15_000)),
-      ...Array.from({ length: 50 }, (_, i) => call('ADD', net, nodeOf(i), `d${i}`, {}, 15_000)),
+      ...Array.from({ length: 50 }, (_, i) => spawned('DEL', net, nodeOf(i), `c${i}`, {}, 15_000)),
+      ...Array.from({ length: 50 }, (_, i) => spawned('ADD', net, nodeOf(i), `d${i}`, {}, 15_000)),
     ]);
     const dels = mixed.slice(0, 50);
     const adds = mixed.slice(50);
@@ -158,7 +166,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       const check = await call('CHECK', net, nodeOf(i), `c${i}`, { prevResult: r.json });
       expect(check.code, check.stdout).toBe(0);
     }
-    const report = checkJson.parse(cli(['check', ...cliArgs(net, 'n1'), '--json']).json);
+    const report = checkJson.parse((await cliIn(['check', ...cliArgs(net, 'n1'), '--json'])).json);
     expect(report.findings.filter((f) => !['netns-gone'].includes(f.kind))).toEqual([]);
     expect(report.networks[0]).toMatchObject({ leases: live.length, claims: live.length });
     const refused = adds.filter((r) => r.code !== 0).length;
@@ -187,7 +195,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       exclude: ['10.64.0.3/32', '10.64.0.8/30'],
     });
     const add = (node: string, id: string, args?: string): Promise<CniReply> =>
-      runCniAsync({
+      cni({
         command: 'ADD',
         containerId: id,
         netns: `/var/run/netns/${id}`,
@@ -196,7 +204,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
         ...(args && { args }),
       });
     const del = (node: string, id: string): Promise<CniReply> =>
-      runCniAsync({ command: 'DEL', containerId: id, netns: `/var/run/netns/${id}`, ifname: 'eth0', stdin: { ...conf(net, node), ipam: ipam(node) } });
+      cni({ command: 'DEL', containerId: id, netns: `/var/run/netns/${id}`, ifname: 'eth0', stdin: { ...conf(net, node), ipam: ipam(node) } });
     // Freed, an address is not handed out again at once while others are free: the cursor is the pool's.
     const first = addressOf(await add('n1', 'rr0'));
     expect((await del('n1', 'rr0')).code).toBe(0);
@@ -227,7 +235,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       exclude: ['fd65::/96', ...Array.from({ length: 2000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`)],
     });
     const run = (command: string, node: string, id: string): Promise<CniReply> =>
-      runCniAsync({
+      cni({
         command,
         containerId: id,
         netns: id ? `/var/run/netns/${id}` : '',
@@ -253,7 +261,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     // Both networks hand out the same six addresses: twelve ADDs at once, half to each, from two nodes.
     const a = newNet({ name: 'net-a', pool: 'shared', subnet: '10.52.0.0/28', rangeStart: '10.52.0.2', rangeEnd: '10.52.0.7' });
     const b = { ...a, name: 'net-b' };
-    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => call('ADD', i % 2 ? b : a, i % 3 ? 'n1' : 'n2', `o${i}`)));
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => spawned('ADD', i % 2 ? b : a, i % 3 ? 'n1' : 'n2', `o${i}`)));
     const got = replies.filter((r) => r.code === 0).map(addressOf);
     expect(got.sort()).toEqual(['10.52.0.2', '10.52.0.3', '10.52.0.4', '10.52.0.5', '10.52.0.6', '10.52.0.7']);
     for (const r of replies.filter((x) => x.code !== 0)) expect(r.json?.code, r.stdout).toBe(100);
@@ -267,8 +275,8 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const listed = (node: string) => [...ids(node, 'keep', 3), ...ids(node, 'new', 4)].map((containerID) => ({ containerID, ifname: 'eth0' }));
     // The runtime lists what it runs, including the pods it is starting right now.
     const replies = await Promise.all([
-      ...nodes.map((node) => call('GC', net, node, '', { 'cni.dev/valid-attachments': listed(node) })),
-      ...nodes.flatMap((node) => ids(node, 'new', 4).map((id) => call('ADD', net, node, id))),
+      ...nodes.map((node) => spawned('GC', net, node, '', { 'cni.dev/valid-attachments': listed(node) })),
+      ...nodes.flatMap((node) => ids(node, 'new', 4).map((id) => spawned('ADD', net, node, id))),
     ]);
     for (const r of replies) expect(r.code, r.stdout + r.stderr).toBe(0);
     for (const node of nodes) {
@@ -300,7 +308,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       expect(status.code, status.stdout).toBe(0);
       expect(status.stderr).toMatch(/STATUS is ready although .*127\.0\.0\.1/);
       const c = conf(net, 'n1', {}, 1500);
-      const strict = await runCniAsync({
+      const strict = await cni({
         command: 'STATUS',
         containerId: '',
         netns: '',
@@ -346,23 +354,23 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     ]);
     // As node n1 sees it: its config names the pool and the node.
     const args = [...cliArgs(net, 'n1'), '--json'];
-    const list = cli(['list', ...args]);
+    const list = await cliIn(['list', ...args]);
     expect(list.code, list.stderr).toBe(0);
     expect(list.json.leases.map((l: { node: string }) => l.node).sort()).toEqual(['n1', 'n1', 'n2']);
-    expect(cli(['list', ...args, '--node', 'n2']).json.leases).toHaveLength(1);
-    const status = cli(['status', ...args]);
+    expect((await cliIn(['list', ...args, '--node', 'n2'])).json.leases).toHaveLength(1);
+    const status = await cliIn(['status', ...args]);
     expect(status.json.networks.find((n: { network: string }) => n.network === 'clinet')).toMatchObject({ leases: 3 });
     // n1's recorded netns paths do not exist on this machine: its two leases are leaks; n2's are not n1's to judge.
-    const check = cli(['check', ...args]);
+    const check = await cliIn(['check', ...args]);
     expect(check.code, check.stderr).toBe(1);
     expect(check.json.findings.map((f: { kind: string; containerID: string }) => `${f.kind}:${f.containerID}`).sort()).toEqual([
       'netns-gone:k1',
       'netns-gone:k2',
     ]);
-    const gc = cli(['gc', ...args]);
+    const gc = await cliIn(['gc', ...args]);
     expect(gc.code, gc.stderr).toBe(0);
     expect(gc.json.freed.map((f: { containerID: string }) => f.containerID).sort()).toEqual(['k1', 'k2']);
-    expect(cli(['list', ...args]).json.leases.map((l: { containerID: string }) => l.containerID)).toEqual(['k3']);
+    expect((await cliIn(['list', ...args])).json.leases.map((l: { containerID: string }) => l.containerID)).toEqual(['k3']);
   }, 60_000);
 
   it("gc --cri on a cluster network: this node's leases of sandboxes its runtime does not list are freed, other nodes' are not", async () => {
@@ -376,10 +384,12 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     try {
       cri.sandboxes = [{ id: 'live' }];
       // --grace 0s: these leases are seconds old, and the runtime's list is all there is to go by.
-      const gc = await cliAsync(['gc', '--cri', cri.endpoint, '--grace', '0s', ...cliArgs(net, 'n1'), '--json']);
+      const gc = await cliIn(['gc', '--cri', cri.endpoint, '--grace', '0s', ...cliArgs(net, 'n1'), '--json']);
       expect(gc.code, gc.stderr).toBe(0);
       expect(gc.json.freed.map((f: { containerID: string; reason: string }) => `${f.reason}:${f.containerID}`)).toEqual(['not-valid:gone']);
-      const left = cli(['list', ...cliArgs(net, 'n1'), '--json']).json.leases.map((l: { node: string; containerID: string }) => `${l.node}:${l.containerID}`);
+      const left = (await cliIn(['list', ...cliArgs(net, 'n1'), '--json'])).json.leases.map(
+        (l: { node: string; containerID: string }) => `${l.node}:${l.containerID}`,
+      );
       expect(left.sort()).toEqual(['n1:live', 'n2:elsewhere']);
     } finally {
       await cri.stop();
@@ -394,11 +404,12 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       ['n3', 'd2'],
     ]);
     const args = [...cliArgs(net, 'n1'), '--json', '--silent-after', '1h'];
-    const kinds = (): string[] => checkJson.parse(cli(['check', ...args]).json).findings.map((f) => `${f.kind}:${f.containerID ?? ''}`);
-    expect(kinds()).not.toContain('node-silent:');
+    const kinds = async (): Promise<string[]> =>
+      checkJson.parse((await cliIn(['check', ...args])).json).findings.map((f) => `${f.kind}:${f.containerID ?? ''}`);
+    expect(await kinds()).not.toContain('node-silent:');
 
     // n3 was seen a moment ago: it may still run pods.
-    const refused = cli(['release', ...args, '--node', 'n3']);
+    const refused = await cliIn(['release', ...args, '--node', 'n3']);
     expect(refused.code, refused.stdout).toBe(1);
     expect(refused.stderr).toMatch(
       /nothing freed: deadnet: 2 lease\(s\) of node n3 not freed: node n3 was seen \d+s ago, within --silent-after.*kubectl get node.*--force/,
@@ -407,18 +418,18 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
 
     // Three hours of silence (its seen time set back as a node that died then would have left it).
     etcd.cluster.etcdctl(['put', `${net.prefix}/seen/n3`, JSON.stringify({ at: new Date(Date.now() - 3 * 3_600_000).toISOString() })]);
-    const silent = cli(['check', ...args]).json.findings.filter((f: { kind: string }) => f.kind === 'node-silent');
+    const silent = (await cliIn(['check', ...args])).json.findings.filter((f: { kind: string }) => f.kind === 'node-silent');
     expect(silent).toHaveLength(1);
     expect(silent[0].detail).toMatch(/node n3 holds 2 lease\(s\) .* was last seen 3h00m ago .*leasehold release --node n3/);
-    const freed = cli(['release', ...args, '--node', 'n3']);
+    const freed = await cliIn(['release', ...args, '--node', 'n3']);
     expect(freed.code, freed.stderr).toBe(0);
     expect(freed.json.freed.map((f: { containerID: string }) => f.containerID).sort()).toEqual(['d1', 'd2']);
     expect(held(net)).toHaveLength(1);
-    expect(cli(['release', ...args, '--node', 'n3']).stderr).toMatch(/node n3: no leases/);
+    expect((await cliIn(['release', ...args, '--node', 'n3'])).stderr).toMatch(/node n3: no leases/);
 
     // A node at work: --force frees its leases anyway.
     expect((await call('ADD', net, 'n3', 'd3')).code).toBe(0);
-    expect(cli(['release', ...args, '--node', 'n3', '--force']).json.freed.map((f: { containerID: string }) => f.containerID)).toEqual(['d3']);
+    expect((await cliIn(['release', ...args, '--node', 'n3', '--force'])).json.freed.map((f: { containerID: string }) => f.containerID)).toEqual(['d3']);
 
     // The indexes drifting from the records (never done by leasehold: one transaction writes both).
     etcd.cluster.etcdctl(['del', `${net.prefix}/nodes/n1/deadnet/k1/eth0`]);
@@ -426,16 +437,16 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     // An address key no record owns (etcdctl at work): reported, and freed only with --force.
     const stray = `${net.prefix}/pools/${net.pool}/addresses/v4/0a3b00fa`;
     etcd.cluster.etcdctl(['put', stray, JSON.stringify({ network: 'deadnet', containerID: 'ghost2', ifname: 'eth0' })]);
-    expect(kinds()).toEqual(expect.arrayContaining(['index-missing:k1', 'index-orphan:ghost', 'orphan-claim:ghost2']));
-    expect(cli(['release', ...args, '10.59.0.250']).stderr).toMatch(
+    expect(await kinds()).toEqual(expect.arrayContaining(['index-missing:k1', 'index-orphan:ghost', 'orphan-claim:ghost2']));
+    expect((await cliIn(['release', ...args, '10.59.0.250'])).stderr).toMatch(
       /claim 10\.59\.0\.250 not freed: its address key names ghost2\/eth0, which has no lease record/,
     );
-    expect(cli(['release', ...args, '10.59.0.250', '--force']).code).toBe(0);
+    expect((await cliIn(['release', ...args, '10.59.0.250', '--force'])).code).toBe(0);
     expect(held(net)).not.toContain(stray);
     // On a node's own disk there are no nodes.
     const empty = join(root.dir, 'no-configs');
     mkdirSync(empty, { recursive: true });
-    const disk = cli(['release', '--data-dir', join(root.dir, 'n1'), '--cni-conf-dir', empty, '--node', 'n3']);
+    const disk = await cliIn(['release', '--data-dir', join(root.dir, 'n1'), '--cni-conf-dir', empty, '--node', 'n3']);
     expect(disk.code).toBe(2);
     expect(disk.stderr).toMatch(/--node applies to networks in cluster mode/);
   }, 60_000);
@@ -444,20 +455,20 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const net = newNet({ name: 'movenet', subnet: '10.62.0.0/24' });
     const { cluster: _, ...diskIpam } = conf(net, 'n5').ipam;
     const onDisk = (command: string, id: string): Promise<CniReply> =>
-      runCniAsync({ command, containerId: id, netns: `/var/run/netns/${id}`, ifname: 'eth0', stdin: { ...conf(net, 'n5'), ipam: diskIpam } });
+      cni({ command, containerId: id, netns: `/var/run/netns/${id}`, ifname: 'eth0', stdin: { ...conf(net, 'n5'), ipam: diskIpam } });
     const m1 = addressOf(await onDisk('ADD', 'm1'));
     const m2 = addressOf(await onDisk('ADD', 'm2'));
     // Another node took m2's address in the pool meanwhile.
     const x = await call('ADD', net, 'n6', 'x', {}, undefined, `IP=${m2}`);
     expect(addressOf(x)).toBe(m2);
     const args = cliArgs(net, 'n5');
-    const refused = cli(['migrate', ...args]);
+    const refused = await cliIn(['migrate', ...args]);
     expect(refused.code, refused.stdout).toBe(1);
     expect(refused.stderr).toMatch(new RegExp(`movenet: nothing moved: m2/eth0: ${m2.replace(/\./g, '\\.')} is held in the pool by x/eth0`));
     expect(held(net)).toHaveLength(1);
 
     expect((await call('DEL', net, 'n6', 'x')).code).toBe(0);
-    const dry = cli(['migrate', ...args, '--dry-run', '--json']);
+    const dry = await cliIn(['migrate', ...args, '--dry-run', '--json']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.json.leases.map((l: { containerID: string; action: string }) => `${l.containerID}:${l.action}`).sort()).toEqual([
       'm1:would-move',
@@ -465,25 +476,23 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     ]);
     expect(held(net)).toHaveLength(0);
 
-    const moved = cli(['migrate', ...args, '--json']);
+    const moved = await cliIn(['migrate', ...args, '--json']);
     expect(moved.code, moved.stderr).toBe(0);
     expect(moved.json.leases.map((l: { containerID: string; action: string }) => `${l.containerID}:${l.action}`).sort()).toEqual(['m1:moved', 'm2:moved']);
     expect(held(net)).toHaveLength(2);
     expect(readdirSync(join(root.dir, 'n5', 'movenet', 'leases'))).toEqual([]);
-    expect(cli(['migrate', ...args]).stdout).toMatch(/nothing to move/);
+    expect((await cliIn(['migrate', ...args])).stdout).toMatch(/nothing to move/);
     // The moved attachment is this node's in the pool: its repeated ADD gets its address, its DEL frees it.
     expect(addressOf(await call('ADD', net, 'n5', 'm1'))).toBe(m1);
     expect(
-      cli(['list', ...args, '--json'])
-        .json.leases.map((l: { containerID: string; node: string }) => `${l.containerID}@${l.node}`)
-        .sort(),
+      (await cliIn(['list', ...args, '--json'])).json.leases.map((l: { containerID: string; node: string }) => `${l.containerID}@${l.node}`).sort(),
     ).toEqual(['m1@n5', 'm2@n5']);
     expect((await call('DEL', net, 'n5', 'm1')).code).toBe(0);
     expect(held(net)).toHaveLength(1);
     // A migration cut short after the claim: the record is in the pool, the disk still has it; a rerun removes it.
     const m3 = addressOf(await onDisk('ADD', 'm3'));
     expect(addressOf(await call('ADD', net, 'n5', 'm3', {}, undefined, `IP=${m3}`))).toBe(m3);
-    const rerun = cli(['migrate', ...args, '--json']);
+    const rerun = await cliIn(['migrate', ...args, '--json']);
     expect(rerun.json.leases.map((l: { containerID: string; action: string }) => `${l.containerID}:${l.action}`)).toEqual(['m3:in-pool']);
     expect(readdirSync(join(root.dir, 'n5', 'movenet', 'leases'))).toEqual([]);
 
@@ -491,9 +500,9 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const narrow = newNet({ name: 'narrownet', subnet: '10.63.0.0/24', rangeStart: '10.63.0.100', rangeEnd: '10.63.0.150' });
     const { cluster: __, ...wide } = conf({ ...narrow, rangeStart: undefined, rangeEnd: undefined }, 'n5').ipam;
     const stray = addressOf(
-      await runCniAsync({ command: 'ADD', containerId: 's1', netns: '/var/run/netns/s1', ifname: 'eth0', stdin: { ...conf(narrow, 'n5'), ipam: wide } }),
+      await cni({ command: 'ADD', containerId: 's1', netns: '/var/run/netns/s1', ifname: 'eth0', stdin: { ...conf(narrow, 'n5'), ipam: wide } }),
     );
-    const outside = cli(['migrate', ...cliArgs(narrow, 'n5')]);
+    const outside = await cliIn(['migrate', ...cliArgs(narrow, 'n5')]);
     expect(outside.code).toBe(1);
     expect(outside.stderr).toContain(`s1/eth0: ${stray} outside the configured ranges`);
   }, 60_000);
@@ -504,7 +513,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     expect((await call('ADD', net, 'r1', 'p1')).code).toBe(0);
     expect((await call('ADD', net, 'r1', 'p2')).code).toBe(0);
     // A disk lease still to migrate, and a DEL of p1 journaled while etcd was away (only a writer replays it).
-    const onDisk = await runCniAsync({
+    const onDisk = await cni({
       command: 'ADD',
       containerId: 'd1',
       netns: '/var/run/netns/d1',
@@ -517,12 +526,12 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const revision = (): string => JSON.parse(etcd.cluster.etcdctl(['get', '/', '-w', 'json'])).header.revision;
     const before = { revision: revision(), tree: tree(nodeDir) };
     const args = cliArgs(net, 'r1');
-    const check = cli(['check', ...args, '--json']);
+    const check = await cliIn(['check', ...args, '--json']);
     expect(check.stderr).toBe('');
-    const dry = cli(['migrate', ...args, '--dry-run', '--json']);
+    const dry = await cliIn(['migrate', ...args, '--dry-run', '--json']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.json.leases.map((l: { containerID: string; action: string }) => `${l.containerID}:${l.action}`)).toEqual(['d1:would-move']);
-    for (const cmd of ['status', 'list']) expect(cli([cmd, ...args]).code).toBe(0);
+    for (const cmd of ['status', 'list']) expect((await cliIn([cmd, ...args])).code).toBe(0);
     expect(revision()).toBe(before.revision);
     expect(tree(nodeDir)).toEqual(before.tree);
     expect(recordOf(net, 'p1')).toBeDefined();
@@ -565,7 +574,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const addUntilDone = async (node: string, id: string): Promise<void> => {
       for (let attempt = 0; attempt < 20; attempt++) {
         const t0 = Date.now();
-        const r = await call('ADD', net, node, id, {}, 2000);
+        const r = await spawned('ADD', net, node, id, {}, 2000);
         worst = Math.max(worst, Date.now() - t0);
         if (r.code === 0) {
           acked.set(id, { node, reply: r });
@@ -633,7 +642,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     const port = (proxy.address() as AddressInfo).port;
     try {
-      const lost = await runCniAsync({
+      const lost = await cni({
         command: 'ADD',
         containerId: 'lost',
         netns: '/var/run/netns/lost',
