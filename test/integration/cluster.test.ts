@@ -298,23 +298,26 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       expect(add.json?.code, add.stdout).toBe(11);
       expect(add.json?.msg).toMatch(/127\.0\.0\.1/);
       expect(took).toBeLessThan(1500 + 2500);
-      const del = await call('DEL', net, 'n1', 'q1', {}, 1500);
+      // STATUS reads without the lock: both scopes wait out the outage while the DEL does.
+      const c = conf(net, 'n1', {}, 1500);
+      const [del, status, strict] = await Promise.all([
+        call('DEL', net, 'n1', 'q1', {}, 1500),
+        call('STATUS', net, 'n1', '', {}, 1500),
+        cni({
+          command: 'STATUS',
+          containerId: '',
+          netns: '',
+          ifname: '',
+          stdin: { ...c, ipam: { ...c.ipam, cluster: { ...c.ipam.cluster, statusScope: 'cluster' } } },
+        }),
+      ]);
       expect(del.code, del.stdout + del.stderr).toBe(0);
       expect(del.stderr).toMatch(/journaled/);
       const journal = join(root.dir, 'n1', 'lan', 'released');
       expect(readdirSync(journal)).toHaveLength(1);
       // The whole cluster's outage: by default no reason to mark every node NotReady (docs/cluster.md).
-      const status = await call('STATUS', net, 'n1', '', {}, 1500);
       expect(status.code, status.stdout).toBe(0);
       expect(status.stderr).toMatch(/STATUS is ready although .*127\.0\.0\.1/);
-      const c = conf(net, 'n1', {}, 1500);
-      const strict = await cni({
-        command: 'STATUS',
-        containerId: '',
-        netns: '',
-        ifname: '',
-        stdin: { ...c, ipam: { ...c.ipam, cluster: { ...c.ipam.cluster, statusScope: 'cluster' } } },
-      });
       expect(strict.json?.code, strict.stdout).toBe(50);
       console.log(`quorum lost: ADD answered code 11 in ${took} ms (timeoutMs 1500)`);
     } finally {
