@@ -569,6 +569,9 @@ export async function cliIn(args: string[], input = ''): Promise<CliRun> {
   return parse(code, stdout, stderr + stores);
 }
 
+/** The CLI for suites that test what it answers: in-process by default; the executable when LEASEHOLD_BIN names one. */
+export const cliCall = (args: string[]): Promise<CliRun> => (IN_PROCESS ? cliIn(args) : cliAsync(args));
+
 /** The CLI as the executable: for what only the executable shows (its start-up, the code cache). */
 export function cli(args: string[], input?: string, bin = BIN): CliRun {
   const r = spawnSync(bin, args, { env: env(), input, encoding: 'utf8', timeout: 60_000 });

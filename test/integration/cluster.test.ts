@@ -1,7 +1,7 @@
-// Cluster mode end to end: several simulated nodes (own dataDir and nodeName) on one real 3-member etcd cluster
-// on loopback. Uniqueness, acknowledged leases, DEL during an outage, STATUS, GC. Calls made one after another
-// run in-process (the plugin through runPlugin, the CLI through its entry); calls that race each other are
-// each their own process, as a runtime starts them, and so are the simulated machines (namespaces). With
+// Cluster mode end to end: several simulated nodes (own dataDir and nodeName) on one real 3-member etcd cluster on
+// loopback. Uniqueness, acknowledged leases, DEL during an outage, STATUS, GC. Calls made one after another run
+// in-process (the plugin through runPlugin, the CLI through its entry: cni, cliCall); calls that race each other
+// are each their own process, as a runtime starts them, and so are the simulated machines (namespaces). With
 // LEASEHOLD_BIN every call runs that executable.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReleaseJournal } from '../../src/store/node/journal';
 import { startFakeCri } from '../helpers/fake-cri';
-import { addressOf, type CniCall, type CniReply, cliIn, cni, isRoot, runCniAsync, tree } from '../helpers/leasehold';
+import { addressOf, type CniCall, type CniReply, cliCall, cni, isRoot, runCniAsync, tree } from '../helpers/leasehold';
 import { checkJson } from '../cli/schemas';
 import { clusterForFile } from '../helpers/etcd-cluster';
 import { EtcdFaultProxy, keyOf } from '../helpers/etcd-fault-proxy';
@@ -166,7 +166,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
       const check = await call('CHECK', net, nodeOf(i), `c${i}`, { prevResult: r.json });
       expect(check.code, check.stdout).toBe(0);
     }
-    const report = checkJson.parse((await cliIn(['check', ...cliArgs(net, 'n1'), '--json'])).json);
+    const report = checkJson.parse((await cliCall(['check', ...cliArgs(net, 'n1'), '--json'])).json);
     expect(report.findings.filter((f) => !['netns-gone'].includes(f.kind))).toEqual([]);
     expect(report.networks[0]).toMatchObject({ leases: live.length, claims: live.length });
     const refused = adds.filter((r) => r.code !== 0).length;
@@ -357,23 +357,23 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     ]);
     // As node n1 sees it: its config names the pool and the node.
     const args = [...cliArgs(net, 'n1'), '--json'];
-    const list = await cliIn(['list', ...args]);
+    const list = await cliCall(['list', ...args]);
     expect(list.code, list.stderr).toBe(0);
     expect(list.json.leases.map((l: { node: string }) => l.node).sort()).toEqual(['n1', 'n1', 'n2']);
-    expect((await cliIn(['list', ...args, '--node', 'n2'])).json.leases).toHaveLength(1);
-    const status = await cliIn(['status', ...args]);
+    expect((await cliCall(['list', ...args, '--node', 'n2'])).json.leases).toHaveLength(1);
+    const status = await cliCall(['status', ...args]);
     expect(status.json.networks.find((n: { network: string }) => n.network === 'clinet')).toMatchObject({ leases: 3 });
     // n1's recorded netns paths do not exist on this machine: its two leases are leaks; n2's are not n1's to judge.
-    const check = await cliIn(['check', ...args]);
+    const check = await cliCall(['check', ...args]);
     expect(check.code, check.stderr).toBe(1);
     expect(check.json.findings.map((f: { kind: string; containerID: string }) => `${f.kind}:${f.containerID}`).sort()).toEqual([
       'netns-gone:k1',
       'netns-gone:k2',
     ]);
-    const gc = await cliIn(['gc', ...args]);
+    const gc = await cliCall(['gc', ...args]);
     expect(gc.code, gc.stderr).toBe(0);
     expect(gc.json.freed.map((f: { containerID: string }) => f.containerID).sort()).toEqual(['k1', 'k2']);
-    expect((await cliIn(['list', ...args])).json.leases.map((l: { containerID: string }) => l.containerID)).toEqual(['k3']);
+    expect((await cliCall(['list', ...args])).json.leases.map((l: { containerID: string }) => l.containerID)).toEqual(['k3']);
   }, 60_000);
 
   it("gc --cri on a cluster network: this node's leases of sandboxes its runtime does not list are freed, other nodes' are not", async () => {
@@ -387,10 +387,10 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     try {
       cri.sandboxes = [{ id: 'live' }];
       // --grace 0s: these leases are seconds old, and the runtime's list is all there is to go by.
-      const gc = await cliIn(['gc', '--cri', cri.endpoint, '--grace', '0s', ...cliArgs(net, 'n1'), '--json']);
+      const gc = await cliCall(['gc', '--cri', cri.endpoint, '--grace', '0s', ...cliArgs(net, 'n1'), '--json']);
       expect(gc.code, gc.stderr).toBe(0);
       expect(gc.json.freed.map((f: { containerID: string; reason: string }) => `${f.reason}:${f.containerID}`)).toEqual(['not-valid:gone']);
-      const left = (await cliIn(['list', ...cliArgs(net, 'n1'), '--json'])).json.leases.map(
+      const left = (await cliCall(['list', ...cliArgs(net, 'n1'), '--json'])).json.leases.map(
         (l: { node: string; containerID: string }) => `${l.node}:${l.containerID}`,
       );
       expect(left.sort()).toEqual(['n1:live', 'n2:elsewhere']);
@@ -408,11 +408,11 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     ]);
     const args = [...cliArgs(net, 'n1'), '--json', '--silent-after', '1h'];
     const kinds = async (): Promise<string[]> =>
-      checkJson.parse((await cliIn(['check', ...args])).json).findings.map((f) => `${f.kind}:${f.containerID ?? ''}`);
+      checkJson.parse((await cliCall(['check', ...args])).json).findings.map((f) => `${f.kind}:${f.containerID ?? ''}`);
     expect(await kinds()).not.toContain('node-silent:');
 
     // n3 was seen a moment ago: it may still run pods.
-    const refused = await cliIn(['release', ...args, '--node', 'n3']);
+    const refused = await cliCall(['release', ...args, '--node', 'n3']);
     expect(refused.code, refused.stdout).toBe(1);
     expect(refused.stderr).toMatch(
       /nothing freed: deadnet: 2 lease\(s\) of node n3 not freed: node n3 was seen \d+s ago, within --silent-after.*kubectl get node.*--force/,
@@ -421,18 +421,18 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
 
     // Three hours of silence (its seen time set back as a node that died then would have left it).
     etcd.cluster.etcdctl(['put', `${net.prefix}/seen/n3`, JSON.stringify({ at: new Date(Date.now() - 3 * 3_600_000).toISOString() })]);
-    const silent = (await cliIn(['check', ...args])).json.findings.filter((f: { kind: string }) => f.kind === 'node-silent');
+    const silent = (await cliCall(['check', ...args])).json.findings.filter((f: { kind: string }) => f.kind === 'node-silent');
     expect(silent).toHaveLength(1);
     expect(silent[0].detail).toMatch(/node n3 holds 2 lease\(s\) .* was last seen 3h00m ago .*leasehold release --node n3/);
-    const freed = await cliIn(['release', ...args, '--node', 'n3']);
+    const freed = await cliCall(['release', ...args, '--node', 'n3']);
     expect(freed.code, freed.stderr).toBe(0);
     expect(freed.json.freed.map((f: { containerID: string }) => f.containerID).sort()).toEqual(['d1', 'd2']);
     expect(held(net)).toHaveLength(1);
-    expect((await cliIn(['release', ...args, '--node', 'n3'])).stderr).toMatch(/node n3: no leases/);
+    expect((await cliCall(['release', ...args, '--node', 'n3'])).stderr).toMatch(/node n3: no leases/);
 
     // A node at work: --force frees its leases anyway.
     expect((await call('ADD', net, 'n3', 'd3')).code).toBe(0);
-    expect((await cliIn(['release', ...args, '--node', 'n3', '--force'])).json.freed.map((f: { containerID: string }) => f.containerID)).toEqual(['d3']);
+    expect((await cliCall(['release', ...args, '--node', 'n3', '--force'])).json.freed.map((f: { containerID: string }) => f.containerID)).toEqual(['d3']);
 
     // The indexes drifting from the records (never done by leasehold: one transaction writes both).
     etcd.cluster.etcdctl(['del', `${net.prefix}/nodes/n1/deadnet/k1/eth0`]);
@@ -441,15 +441,15 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const stray = `${net.prefix}/pools/${net.pool}/addresses/v4/0a3b00fa`;
     etcd.cluster.etcdctl(['put', stray, JSON.stringify({ network: 'deadnet', containerID: 'ghost2', ifname: 'eth0' })]);
     expect(await kinds()).toEqual(expect.arrayContaining(['index-missing:k1', 'index-orphan:ghost', 'orphan-claim:ghost2']));
-    expect((await cliIn(['release', ...args, '10.59.0.250'])).stderr).toMatch(
+    expect((await cliCall(['release', ...args, '10.59.0.250'])).stderr).toMatch(
       /claim 10\.59\.0\.250 not freed: its address key names ghost2\/eth0, which has no lease record/,
     );
-    expect((await cliIn(['release', ...args, '10.59.0.250', '--force'])).code).toBe(0);
+    expect((await cliCall(['release', ...args, '10.59.0.250', '--force'])).code).toBe(0);
     expect(held(net)).not.toContain(stray);
     // On a node's own disk there are no nodes.
     const empty = join(root.dir, 'no-configs');
     mkdirSync(empty, { recursive: true });
-    const disk = await cliIn(['release', '--data-dir', join(root.dir, 'n1'), '--cni-conf-dir', empty, '--node', 'n3']);
+    const disk = await cliCall(['release', '--data-dir', join(root.dir, 'n1'), '--cni-conf-dir', empty, '--node', 'n3']);
     expect(disk.code).toBe(2);
     expect(disk.stderr).toMatch(/--node applies to networks in cluster mode/);
   }, 60_000);
@@ -465,13 +465,13 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const x = await call('ADD', net, 'n6', 'x', {}, undefined, `IP=${m2}`);
     expect(addressOf(x)).toBe(m2);
     const args = cliArgs(net, 'n5');
-    const refused = await cliIn(['migrate', ...args]);
+    const refused = await cliCall(['migrate', ...args]);
     expect(refused.code, refused.stdout).toBe(1);
     expect(refused.stderr).toMatch(new RegExp(`movenet: nothing moved: m2/eth0: ${m2.replace(/\./g, '\\.')} is held in the pool by x/eth0`));
     expect(held(net)).toHaveLength(1);
 
     expect((await call('DEL', net, 'n6', 'x')).code).toBe(0);
-    const dry = await cliIn(['migrate', ...args, '--dry-run', '--json']);
+    const dry = await cliCall(['migrate', ...args, '--dry-run', '--json']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.json.leases.map((l: { containerID: string; action: string }) => `${l.containerID}:${l.action}`).sort()).toEqual([
       'm1:would-move',
@@ -479,23 +479,23 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     ]);
     expect(held(net)).toHaveLength(0);
 
-    const moved = await cliIn(['migrate', ...args, '--json']);
+    const moved = await cliCall(['migrate', ...args, '--json']);
     expect(moved.code, moved.stderr).toBe(0);
     expect(moved.json.leases.map((l: { containerID: string; action: string }) => `${l.containerID}:${l.action}`).sort()).toEqual(['m1:moved', 'm2:moved']);
     expect(held(net)).toHaveLength(2);
     expect(readdirSync(join(root.dir, 'n5', 'movenet', 'leases'))).toEqual([]);
-    expect((await cliIn(['migrate', ...args])).stdout).toMatch(/nothing to move/);
+    expect((await cliCall(['migrate', ...args])).stdout).toMatch(/nothing to move/);
     // The moved attachment is this node's in the pool: its repeated ADD gets its address, its DEL frees it.
     expect(addressOf(await call('ADD', net, 'n5', 'm1'))).toBe(m1);
     expect(
-      (await cliIn(['list', ...args, '--json'])).json.leases.map((l: { containerID: string; node: string }) => `${l.containerID}@${l.node}`).sort(),
+      (await cliCall(['list', ...args, '--json'])).json.leases.map((l: { containerID: string; node: string }) => `${l.containerID}@${l.node}`).sort(),
     ).toEqual(['m1@n5', 'm2@n5']);
     expect((await call('DEL', net, 'n5', 'm1')).code).toBe(0);
     expect(held(net)).toHaveLength(1);
     // A migration cut short after the claim: the record is in the pool, the disk still has it; a rerun removes it.
     const m3 = addressOf(await onDisk('ADD', 'm3'));
     expect(addressOf(await call('ADD', net, 'n5', 'm3', {}, undefined, `IP=${m3}`))).toBe(m3);
-    const rerun = await cliIn(['migrate', ...args, '--json']);
+    const rerun = await cliCall(['migrate', ...args, '--json']);
     expect(rerun.json.leases.map((l: { containerID: string; action: string }) => `${l.containerID}:${l.action}`)).toEqual(['m3:in-pool']);
     expect(readdirSync(join(root.dir, 'n5', 'movenet', 'leases'))).toEqual([]);
 
@@ -505,7 +505,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const stray = addressOf(
       await cni({ command: 'ADD', containerId: 's1', netns: '/var/run/netns/s1', ifname: 'eth0', stdin: { ...conf(narrow, 'n5'), ipam: wide } }),
     );
-    const outside = await cliIn(['migrate', ...cliArgs(narrow, 'n5')]);
+    const outside = await cliCall(['migrate', ...cliArgs(narrow, 'n5')]);
     expect(outside.code).toBe(1);
     expect(outside.stderr).toContain(`s1/eth0: ${stray} outside the configured ranges`);
   }, 60_000);
@@ -529,12 +529,12 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const revision = (): string => JSON.parse(etcd.cluster.etcdctl(['get', '/', '-w', 'json'])).header.revision;
     const before = { revision: revision(), tree: tree(nodeDir) };
     const args = cliArgs(net, 'r1');
-    const check = await cliIn(['check', ...args, '--json']);
+    const check = await cliCall(['check', ...args, '--json']);
     expect(check.stderr).toBe('');
-    const dry = await cliIn(['migrate', ...args, '--dry-run', '--json']);
+    const dry = await cliCall(['migrate', ...args, '--dry-run', '--json']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.json.leases.map((l: { containerID: string; action: string }) => `${l.containerID}:${l.action}`)).toEqual(['d1:would-move']);
-    for (const cmd of ['status', 'list']) expect((await cliIn([cmd, ...args])).code).toBe(0);
+    for (const cmd of ['status', 'list']) expect((await cliCall([cmd, ...args])).code).toBe(0);
     expect(revision()).toBe(before.revision);
     expect(tree(nodeDir)).toEqual(before.tree);
     expect(recordOf(net, 'p1')).toBeDefined();
