@@ -28,14 +28,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/index';
 import { runPlugin } from '../../src/plugin/dispatch';
 import { DiskStore } from '../../src/store/disk/disk-store';
 import { claimAddress, parseClaim } from '../../src/store/disk/layout';
 import { leaseFileName } from '../../src/store/node/names';
 import { decodeLease } from '../../src/store/lease';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
-import { type Entry, tree } from '../helpers/leasehold';
+import { type CliRun, cliIn, type Entry, tree } from '../helpers/leasehold';
 
 const SEED = Number(process.env.LEASEHOLD_FAULT_SEED ?? Date.now() % 1_000_000);
 const BUDGET_MS = Number(process.env.LEASEHOLD_FUZZ_MS ?? 20_000);
@@ -96,23 +95,6 @@ async function plugin(state: string, command: string, id: string, ifname = 'eth0
     json = undefined;
   }
   return { ...r, json };
-}
-
-/** The CLI's entry in-process, its output captured (and what the stores write to stderr themselves). */
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const e = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    const code = await runCli(argv, { stdout: (t) => (out += t), stderr: (t) => (err += t), stdin: () => '' });
-    return { code, out, err };
-  } finally {
-    process.stderr.write = e;
-  }
 }
 
 // ---- snapshots
@@ -498,15 +480,16 @@ const cliOp = (args: string[], readOnly: boolean, config = 'conf.json'): Op => (
     if (args[0] !== 'log') argv.push('--config', join(state, config));
     else argv.push('--file', join(state, 'op.log'));
     if (['check', 'release', 'gc', 'import-host-local', 'list', 'status', 'migrate'].includes(args[0]!)) argv.push('--lock-timeout', '1000');
-    let r: Awaited<ReturnType<typeof cli>>;
+    let r: CliRun;
     try {
-      r = await cli(argv.map((a) => a.replace('$STATE', state)));
+      // In-process, its output and what the stores write to stderr themselves captured.
+      r = await cliIn(argv.map((a) => a.replace('$STATE', state)));
     } catch (e) {
       return { ok: false, failure: 'runCli threw', detail: (e as Error).stack ?? String(e) };
     }
-    const detail = `exit ${r.code}: ${r.err.slice(0, 300)}`;
-    if (![0, 1, 2].includes(r.code)) return { ok: false, failure: `exit ${r.code}`, detail };
-    if (/internal error/i.test(r.err + r.out)) return { ok: false, failure: 'internal error', detail };
+    const detail = `exit ${r.code}: ${r.stderr.slice(0, 300)}`;
+    if (![0, 1, 2].includes(r.code ?? -1)) return { ok: false, failure: `exit ${r.code}`, detail };
+    if (/internal error/i.test(r.stderr + r.stdout)) return { ok: false, failure: 'internal error', detail };
     return { ok: r.code === 0, detail };
   },
 });
