@@ -42,7 +42,7 @@ async function viaPool(): Promise<boolean> {
   const att = { containerID: `c${process.pid}-${process.hrtime.bigint()}`, ifname: 'eth0' };
   const first = parseIp('10.0.0.0').value;
   const snap = await pool.snapshot(att, [{ family: 4, first, last: first + 0xffffffn }], 64);
-  const taken = new Set(snap.held[0]!.addresses.map((a) => a.value));
+  const taken = new Set(snap.taken[0]!.addresses.map((a) => a.value));
   let v = first;
   while (taken.has(v)) v++;
   const lease = { format: 1 as const, ...att, addresses: [formatIp({ family: 4, value: v })], netns: '', createdAt: new Date().toISOString(), bootId: null };

@@ -114,11 +114,12 @@ export interface OpenOptions {
 export interface Store {
   /** Where this store keeps its networks, for messages. */
   readonly location: string;
-  open(network: string, opts: OpenOptions): Promise<NetworkSession>;
+  /** The network opened for change, under its lock (the plugin's verbs, and the CLI's writers). */
+  openForChange(network: string, opts: OpenOptions): Promise<NetworkSession>;
   /** A read-only view under the network's lock. */
-  inspect(network: string, lockTimeoutMs: number): Promise<LockedReader>;
+  readLocked(network: string, lockTimeoutMs: number): Promise<LockedReader>;
   /** A lock-free read-only view: fine for display and STATUS; a concurrent change may show half-done. */
-  peek(network: string): NetworkReader;
+  readUnlocked(network: string): NetworkReader;
   /** Networks this store holds state for, sorted. */
   networks(): Promise<string[]>;
   /**
@@ -151,22 +152,21 @@ export function ownership(lease: Lease, me: NodeIdentity): 'mine' | 'legacy' | '
 }
 
 /**
- * What the plugin may judge as leaked: every lease and unowned claim on a node's own disk; in cluster mode only
- * this node's leases (unowned address keys in the pool are left to the operator's `leasehold gc`).
+ * The part of a network's leases and claims that this node may judge as leaked: on its own disk (no `node`) all
+ * of it; in cluster mode only the leases this name made on this machine (unowned address keys in the pool are
+ * left to the operator's `leasehold gc`).
  */
-export async function ownState(s: NetworkReader): Promise<{ leases: Lease[]; unreadable: Unreadable[]; claims: Claim[] }> {
-  const { leases, unreadable } = await s.listLeases();
-  return { ...ownPart(s, leases, s.node === undefined ? await s.listClaims() : []), unreadable };
-}
-
-/**
- * The part of a network's leases and claims that a node may judge: on its own disk (no `node`) all of it; in
- * cluster mode only the leases this name made on this machine.
- */
-export const ownPart = (me: { node?: string; machine?: string | null }, leases: Lease[], claims: Claim[]): { leases: Lease[]; claims: Claim[] } => {
-  const { node, machine = null } = me;
+export const judgeablePart = (of: { node?: string; machine?: string | null; leases: Lease[]; claims: Claim[] }): { leases: Lease[]; claims: Claim[] } => {
+  const { node, machine = null, leases, claims } = of;
   return node === undefined ? { leases, claims } : { leases: leases.filter((l) => ownership(l, { node, machine }) === 'mine'), claims: [] };
 };
+
+/** Reads the judgeable part (judgeablePart) of a network, with the records that could not be read. */
+export async function readJudgeable(s: NetworkReader): Promise<{ leases: Lease[]; unreadable: Unreadable[]; claims: Claim[] }> {
+  const { leases, unreadable } = await s.listLeases();
+  const claims = s.node === undefined ? await s.listClaims() : [];
+  return { ...judgeablePart({ node: s.node, machine: s.machine, leases, claims }), unreadable };
+}
 
 /**
  * Whether an open is the network's first contact, when what host-local left is adopted: the plugin's open
@@ -177,7 +177,7 @@ export const adoptsOnOpen = (opts: Pick<OpenOptions, 'create' | 'release'>, stat
 
 /** Runs f on the network opened for change, closing it (releasing the lock) whatever happens. */
 export async function withSession<T>(store: Store, network: string, opts: OpenOptions, f: (s: NetworkSession) => Promise<T>): Promise<T> {
-  const session = await store.open(network, opts);
+  const session = await store.openForChange(network, opts);
   try {
     return await f(session);
   } finally {

@@ -59,7 +59,7 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
 
 async function readiness({ conf, store }: VerbRequest): Promise<Outcome> {
   await store.checkWritable?.(conf.name);
-  const reader = store.peek(conf.name);
+  const reader = store.readUnlocked(conf.name);
   const st = await reader.state();
   if (st.status === 'unreadable') {
     throw unreadableError(st.path, st.why);
@@ -68,7 +68,7 @@ async function readiness({ conf, store }: VerbRequest): Promise<Outcome> {
   const at = cursorIps(cursors, conf.rangeSets.length);
   const { holds, cooling } = await reader.reuse();
   const reuse = { now: isoTime(), holds, cooling };
-  const view = await reader.view({ rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: at, requested: [], held: [], reuse });
+  const view = await reader.view({ rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: at, requested: [], alreadyLeased: [], reuse });
   conf.rangeSets.forEach((set, i) => {
     if (!hasFreeAddress(set, conf.exclude, at[i], view, reuse)) {
       const where = `range set ${set.map(describeRange).join(', ')}${conf.cluster ? ` of the shared pool ${conf.cluster.pool}` : ''}`;

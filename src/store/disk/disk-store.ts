@@ -397,9 +397,9 @@ class DiskSession extends DiskReader implements NetworkSession {
   async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>, ending?: Hold): Promise<void> {
     const name = leaseFileName(lease.containerID, lease.ifname);
     const path = join(this.leasesDir, name);
-    const fresh = lease.addresses.filter((a) => !previous?.addresses.includes(a) || !this.claimIsOurs(a, lease));
+    const toClaim = lease.addresses.filter((a) => !previous?.addresses.includes(a) || !this.claimIsOurs(a, lease));
     // Refused before anything is written: restoring the previous record afterwards would rewrite its file.
-    const taken = fresh.find((a) => io('checking', join(this.location, a), () => exists(join(this.location, a))) && !this.claimIsOurs(a, lease));
+    const taken = toClaim.find((a) => io('checking', join(this.location, a), () => exists(join(this.location, a))) && !this.claimIsOurs(a, lease));
     if (taken) throw new ClaimConflict(taken, this.holderOf(taken)?.containerID);
     io('writing', path, () => {
       replaceFile(this.leasesDir, name, encodeLease(lease));
@@ -417,7 +417,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     };
     const claims = exclusiveLinker(this.location, claimContent(lease));
     try {
-      for (const address of fresh) {
+      for (const address of toClaim) {
         let ok: boolean;
         try {
           ok = io('claiming', join(this.location, address), () => claims.link(address));
@@ -447,7 +447,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     // One fsync makes the claims and the cursors link durable together.
     io('syncing', this.location, () => fsyncDir(this.location));
     // A cooldown left on an address claimed now is over; one that comes back after a crash delays nothing held.
-    if (this.ownDir(this.coolingDir)) for (const a of fresh) unlinkQuiet(join(this.coolingDir, a));
+    if (this.ownDir(this.coolingDir)) for (const a of toClaim) unlinkQuiet(join(this.coolingDir, a));
     if (ending) await this.endHold(ending);
   }
 
@@ -609,7 +609,7 @@ export class DiskStore implements Store {
     return join(this.location, network);
   }
 
-  async open(network: string, opts: OpenOptions): Promise<DiskSession> {
+  async openForChange(network: string, opts: OpenOptions): Promise<DiskSession> {
     const dir = this.dir(network);
     if (!opts.create && !looksLikeNetwork(dir)) throw new CniError(Code.InvalidConfig, `no network ${network} in ${this.location}`);
     const lock = opts.create ? lockNetworkDir(this.location, network, opts.lockTimeoutMs).lock : acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs);
@@ -624,13 +624,13 @@ export class DiskStore implements Store {
   }
 
   /** A reader under the network's lock, taken read-only: it has no method that writes, and opens nothing to write. */
-  async inspect(network: string, lockTimeoutMs: number): Promise<LockedReader & DiskReader> {
+  async readLocked(network: string, lockTimeoutMs: number): Promise<LockedReader & DiskReader> {
     const dir = this.dir(network);
     if (!looksLikeNetwork(dir)) throw new CniError(Code.InvalidConfig, `no network ${network} in ${this.location}`);
     return new DiskReader(dir, network, acquireLock(join(dir, LOCK_FILE), lockTimeoutMs, 'read'));
   }
 
-  peek(network: string): DiskReader {
+  readUnlocked(network: string): DiskReader {
     return new DiskReader(this.dir(network), network);
   }
 

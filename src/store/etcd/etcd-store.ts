@@ -57,13 +57,13 @@ const PREFETCH = 256;
 
 const ipKey = (ip: Ip): string => `${ip.family}/${ip.value}`;
 
-/** What a view has read: held addresses, and the stretches of addresses it knows all held ones of. */
+/** What a view has read: taken addresses (their keys exist), and the stretches it knows all taken ones of. */
 class Knowledge {
-  readonly held = new Set<string>();
+  readonly taken = new Set<string>();
   private readonly known: Array<{ family: Family; first: bigint; last: bigint }> = [];
 
-  learn(family: Family, first: bigint, last: bigint, held: Ip[]): void {
-    for (const ip of held) this.held.add(ipKey(ip));
+  learn(family: Family, first: bigint, last: bigint, taken: Ip[]): void {
+    for (const ip of taken) this.taken.add(ipKey(ip));
     this.known.push({ family, first, last });
   }
 
@@ -83,7 +83,7 @@ class Knowledge {
   }
 
   /** Unknown addresses answer taken: the allocator never hands out one it has not seen free. */
-  readonly view: LeaseView = { isTaken: (ip) => !this.ours.has(ipKey(ip)) && (this.held.has(ipKey(ip)) || !this.knows(ip)) };
+  readonly view: LeaseView = { isTaken: (ip) => !this.ours.has(ipKey(ip)) && (this.taken.has(ipKey(ip)) || !this.knows(ip)) };
 }
 
 class EtcdReader implements NetworkReader {
@@ -175,7 +175,7 @@ class EtcdReader implements NetworkReader {
   }
 
   /**
-   * The held addresses the allocator needs: for each range set, windows of held keys in the order the
+   * The taken addresses the allocator needs: for each range set, windows of address keys in the order the
    * allocator searches, until one address it may hand out is seen (or the set is read whole); and each
    * requested address. Ranges the ADD's first read saw whole are not read again.
    */
@@ -184,7 +184,7 @@ class EtcdReader implements NetworkReader {
     const p = this.prefetched;
     if (p) {
       p.rangeSets.flat().forEach((r, i) => {
-        const got = p.snapshot.held[i];
+        const got = p.snapshot.taken[i];
         if (got && !got.more) k.learn(r.family, r.start, r.end, got.addresses);
       });
     }
@@ -214,7 +214,7 @@ class EtcdReader implements NetworkReader {
       });
     }
     for (const [i, set] of req.rangeSets.entries()) {
-      if (req.held.some((ip) => setContains(set, ip)) || req.requested.some((ip) => setContains(set, ip))) continue;
+      if (req.alreadyLeased.some((ip) => setContains(set, ip)) || req.requested.some((ip) => setContains(set, ip))) continue;
       await this.readUntilFree(k, searchSpans(set, req.cursors[i]), req);
     }
     return k.view;
@@ -228,7 +228,7 @@ class EtcdReader implements NetworkReader {
       for (let first = nextAssignable(range, req.exclude, span.first); first !== undefined && first <= span.last; ) {
         let last = span.last;
         if (!k.covers(range.family, first, last)) {
-          const got = await this.pool.held(range.family, first, last, limit);
+          const got = await this.pool.taken(range.family, first, last, limit);
           if (got.more) last = got.addresses[got.addresses.length - 1]!.value;
           k.learn(range.family, first, last, got.addresses);
           limit *= 4;
@@ -294,8 +294,8 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
     const { machine } = this.me;
     const mine = { ...lease, node: this.node, ...(machine !== null && { machine }) };
     const registered = this.prefetched?.snapshot.machineRegistered ?? true;
-    const held = ending && this.storedHolds.get(this.pool.layout.holdKey(ending));
-    const hold = held?.hold.releasedAt === ending?.releasedAt ? held : undefined;
+    const stored = ending && this.storedHolds.get(this.pool.layout.holdKey(ending));
+    const hold = stored?.hold.releasedAt === ending?.releasedAt ? stored : undefined;
     const out = await this.pool.claim({
       lease: mine,
       ...(before && { previous: before }),
@@ -430,7 +430,7 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
     return out.status === 'released' ? out.freed : [];
   }
 
-  /** An ADD's record, cursors and (for ranges small enough) held addresses, in one round trip. */
+  /** An ADD's record, cursors and (for ranges small enough) taken addresses, in one round trip. */
   async prefetch(att: Attachment, rangeSets: RangeSet[]): Promise<void> {
     const spans = rangeSets.flat().map((r) => ({ family: r.family, first: r.start, last: r.end }));
     const snapshot = await this.pool.snapshot(att, spans, PREFETCH);
@@ -441,7 +441,7 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
    * Replays journaled releases. Frees only a record this node made, and only the one the DEL read (its
    * mod_revision) or, when the DEL could read none, one created before the DEL asked: a newer ADD of the same
    * attachment (here or elsewhere) is never freed by a late release. Stops while etcd is away: an ADD of an
-   * attachment whose release is still pending then fails (see EtcdStore.open).
+   * attachment whose release is still pending then fails (see EtcdStore.openForChange).
    */
   async replayJournal(): Promise<void> {
     for (const entry of this.journal.list()) {
@@ -531,7 +531,7 @@ export class EtcdStore implements Store {
     return new EtcdPool(this.client, new ClusterLayout({ prefix, pool, network, node: nodeName }));
   }
 
-  async open(network: string, opts: OpenOptions): Promise<EtcdSession> {
+  async openForChange(network: string, opts: OpenOptions): Promise<EtcdSession> {
     const { dir, lock } = lockNetworkDir(this.opts.dataDir, network, opts.lockTimeoutMs);
     const session = new EtcdSession(network, this.pool(network), this.me, lock, ReleaseJournal.of(dir));
     try {
@@ -551,12 +551,12 @@ export class EtcdStore implements Store {
    * A reader under this node's lock, taken read-only: it creates no directory, replays no journal (a pending
    * release stays for the next plugin call) and writes nothing to etcd.
    */
-  async inspect(network: string, lockTimeoutMs: number): Promise<LockedReader> {
+  async readLocked(network: string, lockTimeoutMs: number): Promise<LockedReader> {
     const lock = acquireLock(join(this.opts.dataDir, network, LOCK_FILE), lockTimeoutMs, 'read');
     return new EtcdLockedReader(network, this.pool(network), this.me, lock);
   }
 
-  peek(network: string): NetworkReader {
+  readUnlocked(network: string): NetworkReader {
     return new EtcdReader(network, this.pool(network), this.me);
   }
 

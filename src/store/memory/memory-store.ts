@@ -197,7 +197,7 @@ export class MemoryStore implements Store {
     return release;
   }
 
-  async open(network: string, opts: OpenOptions): Promise<MemorySession> {
+  async openForChange(network: string, opts: OpenOptions): Promise<MemorySession> {
     if (!opts.create && !this.nets.has(network)) throw new CniError(Code.InvalidConfig, `no network ${network} in memory`);
     const net = this.network(network);
     const release = await this.lock(network);
@@ -213,14 +213,14 @@ export class MemoryStore implements Store {
   }
 
   /** A reader under the network's lock: it has no method that changes the network. */
-  async inspect(network: string, _lockTimeoutMs: number): Promise<LockedReader> {
+  async readLocked(network: string, _lockTimeoutMs: number): Promise<LockedReader> {
     const net = this.nets.get(network);
     if (!net) throw new CniError(Code.InvalidConfig, `no network ${network} in memory`);
     return new MemoryLockedReader(network, net, await this.lock(network));
   }
 
   /** A lock-free reader; a network not held is read as empty, and is not created. */
-  peek(network: string): NetworkReader {
+  readUnlocked(network: string): NetworkReader {
     return new MemoryReader(network, this.nets.get(network) ?? emptyNetwork());
   }
 
