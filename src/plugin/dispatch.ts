@@ -51,10 +51,15 @@ export interface PluginDeps {
 }
 
 export const defaultDeps: PluginDeps = {
-  storeFor: async (conf) =>
-    conf.cluster
-      ? new (await import('../store/etcd/etcd-store.js')).EtcdStore({ cluster: conf.cluster, dataDir: conf.dataDir, sockets: 'addon' })
-      : new (await import('../store/disk/disk-store.js')).DiskStore(conf.dataDir),
+  storeFor: async (conf) => {
+    if (!conf.cluster) return new (await import('../store/disk/disk-store.js')).DiskStore(conf.dataDir);
+    const [{ EtcdStore }, { loadNative }] = await Promise.all([import('../store/etcd/etcd-store.js'), import('../base/native.js')]);
+    // The addon's sockets. It is loaded once per process: a verb that locks has it (or has said why not) from the
+    // network's directory already; STATUS, which takes no lock, maps it here from an unnamed file in the data dir,
+    // which leaves nothing there.
+    const load = () => loadNative(conf.dataDir, (why) => process.stderr.write(`leasehold: socket addon unavailable (${why}); calling etcd through node:net\n`));
+    return new EtcdStore({ cluster: conf.cluster, dataDir: conf.dataDir, sockets: { kind: 'addon', load } });
+  },
   stdinIsTerminal,
 };
 

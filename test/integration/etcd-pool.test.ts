@@ -100,7 +100,7 @@ describe('etcd failures as CNI errors', () => {
 describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`, () => {
   let cluster: EtcdCluster;
   const pool = (o: Parameters<typeof names>[0] = {}, timeoutMs = 5000): EtcdPool =>
-    new EtcdPool(new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs }), 'node'), new ClusterLayout(names(o)));
+    new EtcdPool(new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs }), { kind: 'node' }), new ClusterLayout(names(o)));
   /** A key written behind the pool's back, in a txn as cluster mode writes. */
   const put = (c: EtcdClient, key: string, value: string) => c.txn({ compare: [], success: [{ put: { key, value } }] });
   beforeAll(async () => {
@@ -415,7 +415,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
       run++;
       const n = names({ network: 'viewed' });
       const l = new ClusterLayout({ ...n, network: 'other' });
-      const c = new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs: 5000 }), 'node');
+      const c = new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs: 5000 }), { kind: 'node' });
       for (let i = 0; i < offsets.length; i += 100) {
         const puts = offsets
           .slice(i, i + 100)
@@ -425,7 +425,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
       const store = new EtcdStore({
         cluster: { etcd: { endpoints: cluster.endpoints.map(parseEndpoint) }, prefix: n.prefix, pool: n.pool, nodeName: n.node, timeoutMs: 5000 },
         dataDir: dataDir.dir,
-        sockets: 'node',
+        sockets: { kind: 'node' },
       });
       return { store, network: n.network };
     }

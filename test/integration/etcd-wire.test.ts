@@ -43,12 +43,12 @@ async function peer(script: Script | string, on: 'tcp' | 'unix' = 'tcp'): Promis
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const PATHS: Array<[string, Sockets]> = [
-  ['node:net', 'node'],
-  ['addon', 'addon'],
+  ['node:net', { kind: 'node' }],
+  ['addon', { kind: 'addon', load: () => addon }],
 ];
 
 describe.each(PATHS)('transport over %s against a hostile peer', (_, sockets) => {
-  const transport = (): Transport => new Transport({}, sockets, () => addon);
+  const transport = (): Transport => new Transport({}, sockets);
   const post = (t: Transport, ep: Endpoint, timeoutMs: number, body = '{}') => t.post(ep, '/v3/kv/range', body, {}, timeoutMs);
 
   it('Content-Length: 99999999999999 then an endless body: refused at the head, at once', async () => {
@@ -175,7 +175,7 @@ describe.each(PATHS)('a unix socket whose backlog is full, over %s', (_, sockets
         fillers.push(s);
         full = await new Promise<boolean>((r) => s.once('connect', () => r(false)).once('error', (e: NodeJS.ErrnoException) => r(e.code === 'EAGAIN')));
       }
-      const t = new Transport({}, sockets, () => addon);
+      const t = new Transport({}, sockets);
       const r = await timed(() => t.post({ url: `unix://${path}`, https: false, socketPath: path }, '/v3/kv/put', '{}', {}, 1500));
       expect(r.error).toBeInstanceOf(AttemptError);
       expect(r.error.reason).toMatch(/EAGAIN/);
@@ -192,7 +192,7 @@ describe.each(PATHS)('a unix socket whose backlog is full, over %s', (_, sockets
 
 describe('the client against a hostile peer (node:net)', () => {
   const client = (p: HostilePeer, extra: Partial<Parameters<typeof clientConfig>[0]> = {}): EtcdClient => {
-    return new EtcdClient(clientConfig({ endpoints: [p.url], timeoutMs: 2000, ...extra }), 'node');
+    return new EtcdClient(clientConfig({ endpoints: [p.url], timeoutMs: 2000, ...extra }), { kind: 'node' });
   };
   /**
    * A peer answering every request 200 with `body`; a txn of one put of key "put" (or one delete of key "del")

@@ -6,6 +6,8 @@
 // mount), util-linux `flock` locks the open file description we pass it as fd 3 instead, which then stays
 // ours, locked, after the helper exits. Both give the same kernel lock, and both wait for it in the kernel
 // (a blocking flock bounded by a timer), so it passes to the next waiter the moment it is released.
+// The addon is loaded once per process (base/native.ts): the plugin's sockets to etcd (etcd/transport.ts)
+// then use the one the lock loaded.
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CniError, Code, ioError } from '../../base/errors.js';
