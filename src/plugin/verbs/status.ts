@@ -15,7 +15,8 @@ import type { Outcome, VerbRequest } from '../verb.js';
 export const CLUSTER_STATUS_TIMEOUT_MS = 2000;
 
 /**
- * STATUS: ready while ADD could be served. Reads only, without the lock; never writes. On a node's disk every
+ * STATUS: ready while ADD could be served. Reads only, without the lock; never writes (in cluster mode the addon
+ * for its sockets is mapped from an unnamed file in the data dir, which leaves nothing). On a node's disk every
  * failure is this node's own (its range full, its data dir unusable): code 50, and kubelet marks the node
  * NotReady. In cluster mode only this node's own failures (a credential or certificate file it cannot read)
  * fail STATUS by default: etcd unreachable or the shared pool full is the whole cluster's condition, and
