@@ -8,6 +8,7 @@ import { CniError, Code } from '../../src/base/errors';
 import type { Attachment } from '../../src/base/ids';
 import { parseCniArgs } from '../../src/config/cni-args';
 import { loadNetConf } from '../../src/config/load';
+import { buildExcludes, buildRangeSets } from '../../src/config/ranges';
 import { parseIp } from '../../src/net/ip';
 import { defaultDeps } from '../../src/plugin/dispatch';
 import { DiskStore } from '../../src/store/disk/disk-store';
@@ -194,6 +195,30 @@ describe.each(backends)('Store contract: $name', (backend) => {
       expect(err).toBeInstanceOf(ClaimConflict);
       expect((await s.getLease(two))?.addresses).toEqual(['10.70.0.2', 'fd70::2']);
       expect(await holders(s)).toEqual({ '10.70.0.2': 'a/eth0', 'fd70::2': 'a/eth0', 'fd70::3': 'other/eth0' });
+    });
+  });
+
+  test('readForAdd gives the record, the state and the holds as read, and a view of what is taken; a later write leaves what it read as it was', async () => {
+    const { store } = await backend.fresh();
+    const rangeSets = buildRangeSets([[{ subnet: '10.70.0.0/29' }]], () => 'ipam.ranges');
+    const request = { rangeSets, exclude: buildExcludes([]), cursors: [undefined], requested: [], alreadyLeased: [] };
+    await withOpen(store, async (s) => {
+      await s.putLease(lease('a', ['10.70.0.2']), undefined, { '0': '10.70.0.2' });
+      const read = await s.readForAdd({ containerID: 'a', ifname: 'eth0' }, rangeSets);
+      expect(read.previous?.addresses).toEqual(['10.70.0.2']);
+      expect(read.state.status === 'ok' && read.state.value.cursors).toEqual({ '0': '10.70.0.2' });
+      expect(read.reuse).toMatchObject({ holds: [], cooling: [] });
+      const view = await read.view(request);
+      expect(view.isTaken(parseIp('10.70.0.2'))).toBe(true);
+      expect(view.isTaken(parseIp('10.70.0.3'))).toBe(false);
+
+      await s.putLease(lease('b', ['10.70.0.3']), undefined, { '0': '10.70.0.3' });
+      expect(read.state.status === 'ok' && read.state.value.cursors).toEqual({ '0': '10.70.0.2' });
+      const next = await s.readForAdd({ containerID: 'b', ifname: 'eth0' }, rangeSets);
+      expect(next.previous?.addresses).toEqual(['10.70.0.3']);
+      expect(next.state.status === 'ok' && next.state.value.cursors).toEqual({ '0': '10.70.0.3' });
+      expect((await next.view(request)).isTaken(parseIp('10.70.0.3'))).toBe(true);
+      expect((await s.readForAdd({ containerID: 'c', ifname: 'eth0' }, rangeSets)).previous).toBeUndefined();
     });
   });
 

@@ -11,6 +11,7 @@ import { type ReleasePolicy, holdFor, keepsHold } from '../hold.js';
 import type { Lease } from '../lease.js';
 import { type NetworkState, type StateView, emptyState } from '../state.js';
 import {
+  type AddReading,
   type Adoption,
   type LockedReader,
   type NetworkReader,
@@ -20,6 +21,7 @@ import {
   type Unreadable,
   ClaimConflict,
   adoptsOnOpen,
+  readOneByOne,
   unreadableError,
 } from '../store.js';
 
@@ -111,6 +113,10 @@ class MemorySession extends MemoryReader implements NetworkSession {
 
   close(): void {
     this.unlock();
+  }
+
+  readForAdd(att: Attachment): Promise<AddReading> {
+    return readOneByOne(this, att);
   }
 
   private get current(): NetworkState {
