@@ -37,13 +37,14 @@ vi.mock('../../src/base/native', async (original) => ({
 native.addon = { ...mod.exports, connect };
 
 const NETWORK = 'socknet';
-const ipamOf = (url: string, dataDir: string) => ({
+const ipamOf = (url: string, dataDir: string, cluster: Record<string, unknown> = {}) => ({
   type: 'leasehold',
   dataDir,
   ranges: [[{ subnet: '10.78.0.0/24' }]],
-  cluster: { etcd: { endpoints: [url] }, nodeName: 'n1' },
+  cluster: { etcd: { endpoints: [url] }, nodeName: 'n1', ...cluster },
 });
-const stdinOf = (url: string, dataDir: string): string => JSON.stringify({ cniVersion: '1.1.0', name: NETWORK, ipam: ipamOf(url, dataDir) });
+const stdinOf = (url: string, dataDir: string, cluster: Record<string, unknown> = {}): string =>
+  JSON.stringify({ cniVersion: '1.1.0', name: NETWORK, ipam: ipamOf(url, dataDir, cluster) });
 
 describe('the sockets a call to etcd takes, as the plugin and the CLI build their stores', () => {
   let peer: HostilePeer;
@@ -181,5 +182,30 @@ describe.skipIf(!straceAvailable())("the executable's STATUS (traced)", () => {
     } finally {
       umountQuiet(dataDir);
     }
+  });
+});
+
+describe("the executable's STATUS against a member that accepts and never answers", () => {
+  let peer: HostilePeer;
+  let dataDir: string;
+  beforeAll(async () => {
+    peer = await HostilePeer.start('() => {}', 'tcp');
+    dataDir = mkdtempSync(join(tmpdir(), 'lh-sockets-'));
+  });
+  afterAll(async () => {
+    await peer?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  // The addon's calls block the event loop, so no timer can cut them short: the bound is the etcd client's own.
+  it("answers within its own 2 s on the addon's sockets, not ipam.cluster.timeoutMs (10 s)", async () => {
+    const t0 = performance.now();
+    const r = await runCniAsync({ command: 'STATUS', stdin: stdinOf(peer.url, dataDir, { timeoutMs: 10_000, statusScope: 'cluster' }) });
+    const ms = performance.now() - t0;
+    expect(r.json, r.stderr).toMatchObject({ code: 50, msg: expect.stringMatching(/etcd unreachable after \d+ ms \(timeout \d+ ms\)/) });
+    expect(r.stderr).toBe('');
+    expect((await peer.stats()).requests.length).toBeGreaterThan(0);
+    // 2 s, and room for the executable's start on a loaded machine.
+    expect(ms).toBeLessThan(4000);
   });
 });

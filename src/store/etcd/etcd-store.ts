@@ -49,6 +49,8 @@ export interface EtcdStoreOptions {
   dataDir: string;
   /** Which sockets carry the calls to etcd: the plugin's choice or the CLI's (etcd/transport.ts). */
   sockets: Sockets;
+  /** When every call to etcd must be over (nowMs): STATUS's own bound (plugin/verbs/status.ts). */
+  until?: number;
 }
 
 /** Held keys read per window; the first window of a search, then four times more each time. */
@@ -534,7 +536,7 @@ export class EtcdStore implements Store {
   private get client(): EtcdClient {
     if (!this.made) {
       try {
-        this.made = new EtcdClient(etcdAccess(this.opts.cluster), this.opts.sockets);
+        this.made = new EtcdClient(etcdAccess(this.opts.cluster), this.opts.sockets, this.opts.until);
       } catch (e) {
         throw cniErrorOf(e, 'setting up the etcd client');
       }
