@@ -105,7 +105,7 @@ describe.skipIf(!!missing)(`ipam.sticky and the cooldown in cluster mode, on a r
       // seen the deletion yet), as separate processes.
       const race = await Promise.all(
         (['node-b', 'node-c'] as const).map((node, i) =>
-          runCniAsync({ command: 'ADD', containerId: `r${round}-${i}`, args: podArgs('web-1', `r${round}-${i}`), stdin: conf(p, node, '10.72.0.0/24') }),
+          runCniAsync({ command: 'ADD', containerID: `r${round}-${i}`, args: podArgs('web-1', `r${round}-${i}`), stdin: conf(p, node, '10.72.0.0/24') }),
         ),
       );
       for (const r of race) expect(r.code, r.stdout + r.stderr).toBe(0);

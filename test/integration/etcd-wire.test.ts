@@ -356,7 +356,7 @@ describe('the executable, whose plugin path uses the addon, against a hostile pe
   async function cni(command: string, endpoint: string, dataDir: string, unix = false) {
     return runCniAsync({
       command,
-      containerId: 'c1',
+      containerID: 'c1',
       stdin: netConf(dataDir, { cluster: { etcd: { endpoints: [endpoint] }, nodeName: 'n1', timeoutMs: TIMEOUT_MS } }, { name: unix ? 'wireunix' : 'wirenet' }),
     });
   }

@@ -209,7 +209,7 @@ export class MemoryStore implements Store {
     const release = await this.lock(network);
     const session = new MemorySession(network, net, release, 0);
     if (adoptsOnOpen(opts, net.state)) {
-      await session.adopt(planAdoption(await session.listClaims(), net.legacyCursors, [], {}));
+      await session.adopt(planAdoption(await session.listClaims(), net.legacyCursors, (await session.listLeases()).leases, {}));
     }
     if (opts.create && !opts.release && net.state.status === 'unreadable') {
       release();
