@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NativeAddon } from '../../src/base/native';
+import { nowMs } from '../../src/base/proc';
 import { EtcdClient } from '../../src/etcd/client';
 import { EtcdUnavailableError } from '../../src/etcd/errors';
 import { MAX_BODY } from '../../src/etcd/http1';
@@ -187,6 +188,19 @@ describe.each(PATHS)('a unix socket whose backlog is full, over %s', (_, sockets
       await w.terminate();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe.each(PATHS)("the client's until, over %s", (_, sockets) => {
+  it('bounds all its calls together against a member that accepts and never answers', async () => {
+    const p = await peer(() => {});
+    const c = new EtcdClient(clientConfig({ endpoints: [p.url], timeoutMs: 5000 }), sockets, nowMs() + 1000);
+    const r = await timed(async () => {
+      for (let i = 0; i < 3; i++) await expect(c.range({ key: 'k' })).rejects.toBeInstanceOf(EtcdUnavailableError);
+    });
+    expect(r.error).toBeUndefined();
+    expect(r.ms).toBeGreaterThanOrEqual(900);
+    expect(r.ms).toBeLessThan(1000 + MARGIN_MS);
   });
 });
 
