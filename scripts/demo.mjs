@@ -17,17 +17,17 @@ const dataDir = mkdtempSync(join(tmpdir(), 'leasehold-demo-'));
 const conf = { cniVersion: list.cniVersion, name: list.name, ...plugin, ipam: { ...plugin.ipam, dataDir } };
 delete conf.ipam.resolvConf; // the example's resolv.conf path exists only on a configured node
 
-function cni(command, containerId, extra = {}) {
+function cni(command, containerID, extra = {}) {
   const env = {
     PATH: process.env.PATH,
     CNI_COMMAND: command,
-    CNI_CONTAINERID: containerId,
-    CNI_NETNS: `/var/run/netns/${containerId}`,
+    CNI_CONTAINERID: containerID,
+    CNI_NETNS: `/var/run/netns/${containerID}`,
     CNI_IFNAME: 'eth0',
-    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${containerId}`,
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${containerID}`,
   };
   const r = spawnSync(bin, [], { env, input: JSON.stringify({ ...conf, ...extra }), encoding: 'utf8' });
-  console.log(`$ CNI_COMMAND=${command} CNI_CONTAINERID=${containerId} leasehold < config   → exit ${r.status}`);
+  console.log(`$ CNI_COMMAND=${command} CNI_CONTAINERID=${containerID} leasehold < config   → exit ${r.status}`);
   if (r.stdout.trim()) console.log(`  ${r.stdout.trim()}`);
   if (r.status !== 0) process.exitCode = 1;
   return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;

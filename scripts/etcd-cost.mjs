@@ -96,7 +96,7 @@ try {
   // The same txn from this warm process on an open connection: what etcd itself takes (raft round + fsync).
   const WARM = 'warm process, open connection: claim txn (etcd commit alone)';
   samples[WARM] = [];
-  const warm = new EtcdClient(clientConfig({ endpoints: clusters.plain.endpoints, timeoutMs: 10000 }), 'node');
+  const warm = new EtcdClient(clientConfig({ endpoints: clusters.plain.endpoints, timeoutMs: 10000 }), { kind: 'node' });
   for (let round = -2; round < RUNS; round++) {
     const key = `${prefix}warm-${round}`;
     const t = process.hrtime.bigint();

@@ -2,7 +2,8 @@
 // makes per ADD (after an optional 64-key window read), through src/etcd like the plugin; mode "add" is a
 // cluster ADD's two round trips through src/store/etcd (snapshot, claim). Mode "resume" is the
 // same txn over raw node:https with the TLS session ticket kept in a file between processes, to measure what
-// resumption would save. Exit code 0 only when the claim succeeded.
+// resumption would save. Exit code 0 only when the claim succeeded. A plain script has no addon: node:net
+// carries every mode.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { buildCluster } from '../../src/config/cluster';
 import { EtcdClient } from '../../src/etcd/client';
@@ -19,7 +20,7 @@ const key = `${config.prefix}${process.pid}-${process.hrtime.bigint()}`;
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 async function viaClient(window: boolean): Promise<boolean> {
-  const client = new EtcdClient(etcdAccess(cluster), 'addon');
+  const client = new EtcdClient(etcdAccess(cluster), { kind: 'node' });
   if (window) await client.range({ key: config.prefix, rangeEnd: prefixEnd(config.prefix), limit: 64, keysOnly: true });
   const r = await client.txn({
     compare: [{ key, target: 'CREATE', result: 'EQUAL', value: 0 }],
@@ -36,13 +37,13 @@ async function viaPool(): Promise<boolean> {
   const { ClusterLayout } = require('../../src/store/etcd/layout') as typeof import('../../src/store/etcd/layout');
   const { EtcdPool } = require('../../src/store/etcd/pool') as typeof import('../../src/store/etcd/pool');
   const pool = new EtcdPool(
-    new EtcdClient(etcdAccess(cluster), 'addon'),
+    new EtcdClient(etcdAccess(cluster), { kind: 'node' }),
     new ClusterLayout({ prefix: cluster.prefix, pool: 'bench', network: 'bench', node: 'bench-node' }),
   );
   const att = { containerID: `c${process.pid}-${process.hrtime.bigint()}`, ifname: 'eth0' };
   const first = parseIp('10.0.0.0').value;
   const snap = await pool.snapshot(att, [{ family: 4, first, last: first + 0xffffffn }], 64);
-  const taken = new Set(snap.held[0]!.addresses.map((a) => a.value));
+  const taken = new Set(snap.taken[0]!.addresses.map((a) => a.value));
   let v = first;
   while (taken.has(v)) v++;
   const lease = { format: 1 as const, ...att, addresses: [formatIp({ family: 4, value: v })], netns: '', createdAt: new Date().toISOString(), bootId: null };

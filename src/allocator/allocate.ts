@@ -6,7 +6,7 @@ import { type Range, type RangeSet, assignableCount, describeRange, inRange, nex
 import type { SpanSet } from '../net/spans.js';
 import { type ReuseFacts, ReuseRules, describeHeld, podName } from './reuse.js';
 
-/** What the allocator may know about the network: whether an address is already held by anyone. */
+/** What the allocator may know about the network: whether an address is already leased or claimed by anyone. */
 export interface LeaseView {
   isTaken(ip: Ip): boolean;
 }
@@ -18,8 +18,8 @@ export interface AllocationRequest {
   cursors: ReadonlyArray<Ip | undefined>;
   /** Addresses the runtime asked for. */
   requested: Ip[];
-  /** Addresses this attachment holds already (a repeated ADD): reused, never doubled. */
-  held: Ip[];
+  /** Addresses this attachment leases already (a repeated ADD): reused, never doubled. */
+  alreadyLeased: Ip[];
   /** Holds of deleted pods' addresses and cooling addresses (reuse.ts); none when absent. */
   reuse?: ReuseFacts;
 }
@@ -28,8 +28,8 @@ export interface AddressPick {
   rangeSet: number;
   range: Range;
   ip: Ip;
-  /** False when the attachment already held this address. */
-  fresh: boolean;
+  /** True when this ADD claims the address; false when the attachment leased it already. */
+  isNew: boolean;
 }
 
 export interface Allocation {
@@ -138,13 +138,13 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
   const picks: AddressPick[] = [];
   const cursors = [...req.cursors];
   rangeSets.forEach((set, i) => {
-    const held = req.held.find((h) => setContains(set, h));
+    const leased = req.alreadyLeased.find((h) => setContains(set, h));
     const want = wanted.get(i);
-    if (held) {
-      if (want && !same(want, held)) {
-        throw new CniError(Code.AddressUnavailable, `this attachment already holds ${formatIp(held)}; DEL it before asking for ${formatIp(want)}`);
+    if (leased) {
+      if (want && !same(want, leased)) {
+        throw new CniError(Code.AddressUnavailable, `this attachment already holds ${formatIp(leased)}; DEL it before asking for ${formatIp(want)}`);
       }
-      picks.push({ rangeSet: i, range: setContains(set, held)!, ip: held, fresh: false });
+      picks.push({ rangeSet: i, range: setContains(set, leased)!, ip: leased, isNew: false });
       return;
     }
     if (want) {
@@ -154,7 +154,7 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
         reservedReason(range, exclude, want) ??
         (hold ? `is held for pod ${podName(hold)} until ${hold.until} (ipam.sticky)` : view.isTaken(want) ? 'is already leased' : null);
       if (why) throw new CniError(Code.AddressUnavailable, `requested address ${formatIp(want)} ${why}; ask for another address or none`);
-      picks.push({ rangeSet: i, range, ip: want, fresh: true });
+      picks.push({ rangeSet: i, range, ip: want, isNew: true });
       return;
     }
     // The pod's own hold: its address comes back when nobody took it meanwhile (the cursor stays).
@@ -163,7 +163,7 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
       return range !== undefined && reservedReason(range, exclude, ip) === null && !view.isTaken(ip);
     });
     if (back) {
-      picks.push({ rangeSet: i, range: setContains(set, back)!, ip: back, fresh: true });
+      picks.push({ rangeSet: i, range: setContains(set, back)!, ip: back, isNew: true });
       return;
     }
     const got = firstUsable(set, exclude, cursors[i], view, rules);
@@ -177,7 +177,7 @@ export function allocate(req: AllocationRequest, view: LeaseView): Allocation {
       );
     }
     cursors[i] = got.ip;
-    picks.push({ rangeSet: i, range: got.range, ip: got.ip, fresh: true });
+    picks.push({ rangeSet: i, range: got.range, ip: got.ip, isNew: true });
   });
   return { picks, cursors };
 }

@@ -23,7 +23,11 @@ const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY;
 
 let addon: NativeAddon | null | undefined;
 
-/** The addon, loaded once per process; null (once reported through onFail) when it cannot be had here. */
+/**
+ * The addon, loaded once per process from `dir` of its first caller (the network's lock, from the network's
+ * directory; the plugin's etcd sockets, from the data dir, when no lock came first); null (reported once, to
+ * the caller whose load failed) when it cannot be had here.
+ */
 export function loadNative(dir: string, onFail: (why: string) => void): NativeAddon | null {
   if (addon !== undefined) return addon;
   addon = null;
@@ -46,5 +50,5 @@ export function loadNative(dir: string, onFail: (why: string) => void): NativeAd
   return addon;
 }
 
-/** The addon if this process has loaded it already (the network's lock does, before any call to etcd). */
+/** The addon if this process has loaded it already: a reader's lock, which must not load it into the directory. */
 export const loadedNative = (): NativeAddon | null => addon ?? null;

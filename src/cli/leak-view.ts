@@ -1,7 +1,7 @@
 // The leak rule's verdict on a network snapshot as check, gc and release see it: what this node may judge, the
 // facts the rule gets, and each leak as a finding (only freeable ones carry what gc frees).
 import { type Leak, findLeaks } from '../allocator/leaks.js';
-import { ownPart } from '../store/store.js';
+import { judgeablePart } from '../store/store.js';
 import { compareAddresses } from './address-order.js';
 import type { Facts } from './context.js';
 import { type Finding, type FindingKind, finding, who } from './finding.js';
@@ -13,15 +13,12 @@ export function byLeak(a: Leak, b: Leak): number {
   return Number(!a.lease) - Number(!b.lease) || compareAddresses(first(a), first(b));
 }
 
-/** What this node may judge: everything on its own disk; in cluster mode its own leases only (see ownState). */
-export const judgeable = (snap: NetworkSnapshot): Pick<NetworkSnapshot, 'leases' | 'claims'> => ownPart(snap, snap.leases, snap.claims);
-
 /** The facts the leak rule gets for a snapshot: this boot, live netns, and whether leasehold has written here. */
 export const leakFacts = (snap: NetworkSnapshot, facts: Facts): Facts => ({ ...facts, imported: snap.state.status !== 'missing' });
 
 /** Leaks as the leak rule judges them; only those it calls freeable carry `leak` (what gc frees). */
 export function leaks(snap: NetworkSnapshot, facts: Facts): Finding[] {
-  const { leases, claims } = judgeable(snap);
+  const { leases, claims } = judgeablePart(snap);
   const found = findLeaks(leases, claims, leakFacts(snap, facts)).sort(byLeak);
   return found.map((leak): Finding => {
     const base = { network: snap.network, ...(leak.freeable ? { leak } : {}) };

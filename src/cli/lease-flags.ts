@@ -1,7 +1,7 @@
 // Flags list shows next to a lease (the ones gc frees for).
 import { isNetnsGone, isStaleBoot } from '../allocator/leaks.js';
 import type { Lease } from '../store/lease.js';
-import { ownPart } from '../store/store.js';
+import { judgeablePart } from '../store/store.js';
 import type { Facts } from './context.js';
 
 export type LeaseFlag = 'stale-boot' | 'netns-gone';
@@ -12,7 +12,7 @@ export type LeaseFlag = 'stale-boot' | 'netns-gone';
  */
 export function leaseFlags(lease: Lease, facts: Facts, me: { node?: string; machine?: string | null }): LeaseFlag[] {
   const flags: LeaseFlag[] = [];
-  if (me.node !== undefined && ownPart(me, [lease], []).leases.length === 0) return flags;
+  if (me.node !== undefined && judgeablePart({ ...me, leases: [lease], claims: [] }).leases.length === 0) return flags;
   if (isStaleBoot(lease, facts.bootId)) flags.push('stale-boot');
   if (isNetnsGone(lease, facts.netnsExists)) flags.push('netns-gone');
   return flags;

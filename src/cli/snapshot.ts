@@ -54,8 +54,8 @@ export const emptySnapshot = (location: string, network: string): NetworkSnapsho
 });
 
 /** A lock-free snapshot for display, or an empty one for a configured network with no state yet. */
-export async function peekSnapshot(store: Store, network: string): Promise<NetworkSnapshot> {
-  return (await store.has(network)) ? snapshotOf(store.peek(network)) : emptySnapshot(store.location, network);
+export async function unlockedSnapshot(store: Store, network: string): Promise<NetworkSnapshot> {
+  return (await store.has(network)) ? snapshotOf(store.readUnlocked(network)) : emptySnapshot(store.location, network);
 }
 
 /** The CLI's open: the network must exist; nothing is created or adopted (the CLI only looks and frees). */
@@ -70,12 +70,12 @@ export async function withSessions<T>(
   f: (s: Map<string, NetworkSession>) => Promise<T>,
 ): Promise<T> {
   const sorted = [...new Set(networks)].sort();
-  const held = new Map<string, NetworkSession>();
+  const sessions = new Map<string, NetworkSession>();
   const step = (i: number): Promise<T> =>
     i === sorted.length
-      ? f(held)
+      ? f(sessions)
       : withExistingNetwork(stores.of(sorted[i]!), sorted[i]!, lockTimeoutMs, (s) => {
-          held.set(sorted[i]!, s);
+          sessions.set(sorted[i]!, s);
           return step(i + 1);
         });
   return step(0);

@@ -24,7 +24,7 @@ export class Stores {
   of(network: string): Store {
     const conf = this.configs.byNetwork.get(network)?.conf;
     if (!conf?.cluster) return this.disk;
-    const s = this.clustered.get(network) ?? new EtcdStore({ cluster: conf.cluster, dataDir: conf.dataDir, sockets: 'node' });
+    const s = this.clustered.get(network) ?? new EtcdStore({ cluster: conf.cluster, dataDir: conf.dataDir, sockets: { kind: 'node' } });
     this.clustered.set(network, s);
     return s;
   }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { type NetworkSummary, summarize } from './usage.js';
 import type { ConfigOpts } from './cni-configs.js';
 import { type CommonOpts, type Facts, readFacts, warn } from './context.js';
-import { peekSnapshot } from './snapshot.js';
+import { unlockedSnapshot } from './snapshot.js';
 import { storesFor } from './stores.js';
 
 export async function summaries(opts: CommonOpts & ConfigOpts, cmd: Command): Promise<{ dataDir: string; facts: Facts; networks: NetworkSummary[] }> {
@@ -12,6 +12,6 @@ export async function summaries(opts: CommonOpts & ConfigOpts, cmd: Command): Pr
   configs.problems.forEach(warn);
   const facts = readFacts();
   const networks: NetworkSummary[] = [];
-  for (const n of await stores.select(opts, true)) networks.push(summarize(await peekSnapshot(stores.of(n), n), facts, configs.byNetwork.get(n)));
+  for (const n of await stores.select(opts, true)) networks.push(summarize(await unlockedSnapshot(stores.of(n), n), facts, configs.byNetwork.get(n)));
   return { dataDir, facts, networks };
 }

@@ -19,12 +19,13 @@ export class EtcdClient {
   /**
    * ipam.cluster.etcd as the config parsed it (config/cluster.ts: endpoints tried in this order) with its files
    * read and checked (config/secrets.ts), taken as it is; `sockets` says which implementation carries the
-   * attempts (transport.ts), chosen by whoever builds the client.
+   * attempts (transport.ts), chosen by whoever builds the client; no call runs past `until` (nowMs), which
+   * bounds all of them together where a timer could not: the addon's blocking calls hold the event loop.
    */
-  constructor(config: EtcdAccess, sockets: Sockets) {
+  constructor(config: EtcdAccess, sockets: Sockets, until?: number) {
     const transport = new Transport(config.tls, sockets);
     const auth = config.credentials && new Auth(transport, config.credentials);
-    this.failover = new Failover(config.endpoints, config.timeoutMs, transport, auth);
+    this.failover = new Failover(config.endpoints, config.timeoutMs, transport, auth, until);
   }
 
   range(r: RangeRequest): Promise<RangeResponse> {

@@ -26,6 +26,8 @@ export class Failover {
     private readonly timeoutMs: number,
     private readonly transport: Transport,
     private readonly auth: Auth | undefined,
+    /** No call runs past this time (nowMs), whatever its own timeout leaves. */
+    private readonly until = Number.POSITIVE_INFINITY,
   ) {}
 
   /**
@@ -38,7 +40,7 @@ export class Failover {
    */
   async call<T>(path: string, payload: Wire, mutating: boolean, decode: (w: unknown) => T): Promise<T> {
     const start = nowMs();
-    const deadline = start + this.timeoutMs;
+    const deadline = Math.min(start + this.timeoutMs, this.until);
     const failures: AttemptFailure[] = [];
     const json = JSON.stringify(payload);
     let reauthenticated = false;
@@ -103,7 +105,7 @@ export class Failover {
       }
       const left = deadline - nowMs();
       const pause = Math.min(50 << Math.min(round, 4), left);
-      if (!worthAnotherRound || left <= pause + 1) throw new EtcdUnavailableError(failures, nowMs() - start, this.timeoutMs, mutating);
+      if (!worthAnotherRound || left <= pause + 1) throw new EtcdUnavailableError(failures, nowMs() - start, Math.round(deadline - start), mutating);
       await sleep(pause);
     }
   }

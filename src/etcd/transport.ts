@@ -3,7 +3,7 @@
 // Connections are kept for the client's life, so later calls of one process reuse them and their TLS session.
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
-import { type NativeAddon, loadedNative } from '../base/native.js';
+import type { NativeAddon } from '../base/native.js';
 import { nowMs } from '../base/proc.js';
 import type { Endpoint } from '../config/cluster.js';
 import type { AttemptFailure } from './errors.js';
@@ -12,13 +12,14 @@ import { type Answer, BadRequestHeader, MalformedResponse, ResponseReader, postB
 export type { Answer } from './http1.js';
 
 /**
- * Which sockets carry an attempt. 'addon' (the plugin): plain http to an address literal or a unix socket goes
- * through the single executable's addon (native/socket.c: blocking calls bounded by poll), which the network's
- * lock loads before any call to etcd, so a CNI call never loads node:net and its streams (docs/performance.md);
- * https, host names, and a process without the addon (a plain-script build, a noexec data dir) use node:net or
+ * Which sockets carry an attempt, as whoever builds the client chooses them. 'addon' (the plugin): plain http to
+ * an address literal or a unix socket goes through the single executable's addon (native/socket.c: blocking
+ * calls bounded by poll), which `load` yields (asked once, by the first attempt that can use it, whatever else
+ * the process has loaded), so a CNI call never loads node:net and its streams (docs/performance.md); https, host
+ * names, and a process where `load` yields null (a plain-script build, a noexec data dir) use node:net or
  * node:tls. 'node' (the CLI): node:net or node:tls always, loaded on first use.
  */
-export type Sockets = 'addon' | 'node';
+export type Sockets = { kind: 'addon'; load: () => NativeAddon | null } | { kind: 'node' };
 
 /** The CA and client certificate the config named, made into one context (config/secrets.ts) for every connection. */
 export interface TlsMaterial {
@@ -92,16 +93,17 @@ export class Transport {
   private readonly idle = new Map<string, Connection[]>();
   /** The addon's idle sockets by endpoint url. */
   private readonly idleFds = new Map<string, number[]>();
-  /** The addon, for 'addon' sockets, when this process has loaded it. */
-  private readonly native: () => NativeAddon | null;
+  /** The addon once asked for (null: node:net for every attempt). */
+  private addon?: NativeAddon | null;
 
   constructor(
     private readonly tls: TlsMaterial,
-    sockets: Sockets,
-    /** Where the addon comes from (tests give the one npm run build made, as a plain-script process has none). */
-    addon: () => NativeAddon | null = loadedNative,
-  ) {
-    this.native = sockets === 'addon' ? addon : () => null;
+    private readonly sockets: Sockets,
+  ) {}
+
+  private native(): NativeAddon | null {
+    if (this.addon === undefined) this.addon = this.sockets.kind === 'addon' ? this.sockets.load() : null;
+    return this.addon;
   }
 
   private connect(ep: Endpoint): Connection {
@@ -122,8 +124,8 @@ export class Transport {
       if (!(e instanceof BadRequestHeader)) throw e;
       return Promise.reject(new AttemptError(ep.url, `request not sent: ${e.message}`, false));
     }
-    const native = this.native();
-    const target = native && nativeTarget(ep);
+    const target = nativeTarget(ep);
+    const native = target && this.native();
     if (native && target) {
       try {
         return Promise.resolve(this.postNative(native, target, ep, request, timeoutMs));
@@ -257,8 +259,7 @@ export class Transport {
       c.take();
       c.socket.destroy();
     }
-    const n = this.native();
-    for (const fd of this.idleFds.get(ep.url)?.splice(0) ?? []) n?.close(fd);
+    for (const fd of this.idleFds.get(ep.url)?.splice(0) ?? []) this.addon?.close(fd);
   }
 
   private park(ep: Endpoint, conn: Connection): void {

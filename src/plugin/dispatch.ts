@@ -45,16 +45,27 @@ const VERBS: Record<Exclude<VerbName, 'VERSION'>, VerbEntry> = {
 
 /** What the dispatcher depends on, injectable so tests can run it in-process with a fake store. */
 export interface PluginDeps {
-  storeFor(conf: NetConf): Promise<Store>;
+  /** The store of the network `conf` names, for `verb` (STATUS bounds its calls to etcd). */
+  storeFor(conf: NetConf, verb?: VerbName): Promise<Store>;
   /** Whether stdin is a terminal (an operator typing VERSION by hand): then it is not read. */
   stdinIsTerminal(): boolean;
 }
 
 export const defaultDeps: PluginDeps = {
-  storeFor: async (conf) =>
-    conf.cluster
-      ? new (await import('../store/etcd/etcd-store.js')).EtcdStore({ cluster: conf.cluster, dataDir: conf.dataDir, sockets: 'addon' })
-      : new (await import('../store/disk/disk-store.js')).DiskStore(conf.dataDir),
+  storeFor: async (conf, verb) => {
+    const cluster = conf.cluster;
+    if (!cluster) return new (await import('../store/disk/disk-store.js')).DiskStore(conf.dataDir);
+    const [{ EtcdStore }, { loadNative }, until] = await Promise.all([
+      import('../store/etcd/etcd-store.js'),
+      import('../base/native.js'),
+      verb === 'STATUS' ? import('./verbs/status.js').then((m) => m.statusDeadline(cluster)) : undefined,
+    ]);
+    // The addon's sockets. It is loaded once per process: a verb that locks has it (or has said why not) from the
+    // network's directory already; STATUS, which takes no lock, maps it here from an unnamed file in the data dir,
+    // which leaves nothing there.
+    const load = () => loadNative(conf.dataDir, (why) => process.stderr.write(`leasehold: socket addon unavailable (${why}); calling etcd through node:net\n`));
+    return new EtcdStore({ cluster, dataDir: conf.dataDir, sockets: { kind: 'addon', load }, until });
+  },
   stdinIsTerminal,
 };
 
@@ -99,7 +110,7 @@ export async function runPlugin(env: NodeJS.ProcessEnv, stdin: () => string, dep
     if (entry.since && !atLeast(conf.cniVersion, entry.since)) {
       throw new CniError(Code.IncompatibleVersion, `${cni.command} needs cniVersion ${entry.since} or later; the config says ${conf.cniVersion}`);
     }
-    const [verb, store] = await Promise.all([entry.load(), deps.storeFor(conf)]);
+    const [verb, store] = await Promise.all([entry.load(), deps.storeFor(conf, cni.command)]);
     const out: Outcome = await verb({
       conf,
       store,

@@ -24,5 +24,5 @@ export interface Outcome {
 export type Verb = (req: VerbRequest) => Promise<Outcome>;
 
 /** The plugin's open: the network is created (and host-local's files adopted) on first contact. */
-export const withPluginSession = <T>(req: VerbRequest, f: (s: NetworkSession) => Promise<T>, opts?: Pick<OpenOptions, 'intent' | 'release'>): Promise<T> =>
+export const withPluginSession = <T>(req: VerbRequest, f: (s: NetworkSession) => Promise<T>, opts?: Pick<OpenOptions, 'release'>): Promise<T> =>
   withSession(req.store, req.conf.name, { lockTimeoutMs: req.conf.lockTimeoutMs, create: true, ...opts }, f);

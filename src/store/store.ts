@@ -24,6 +24,9 @@ export interface NodeFacts {
   seen: Record<string, string>;
 }
 
+/** A store on the node's disk answers at once; one across the network, in time. */
+export type Awaitable<T> = T | Promise<T>;
+
 /** What any reader of one network may do: look, never change. */
 export interface NetworkReader {
   readonly network: string;
@@ -36,23 +39,23 @@ export interface NetworkReader {
   readonly node?: string;
   /** In cluster mode, the machine this view acts for (see NodeIdentity); undefined on a node's own disk. */
   readonly machine?: string | null;
-  state(): Promise<StateView>;
-  getLease(att: Attachment): Promise<Lease | undefined>;
+  state(): Awaitable<StateView>;
+  getLease(att: Attachment): Awaitable<Lease | undefined>;
   /** Every record, plus those that could not be read (a caller must not free what an unreadable record may hold). */
-  listLeases(): Promise<{ leases: Lease[]; unreadable: Unreadable[] }>;
+  listLeases(): Awaitable<{ leases: Lease[]; unreadable: Unreadable[] }>;
   /** Every claimed address with the holder its claim names. */
-  listClaims(): Promise<Claim[]>;
-  claimHolder(address: string): Promise<Attachment | undefined>;
+  listClaims(): Awaitable<Claim[]>;
+  claimHolder(address: string): Awaitable<Attachment | undefined>;
   /** Cluster mode only: the nodes' indexes and when each was last seen. */
   nodes?(): Promise<NodeFacts>;
   /** Holds of deleted pods' addresses and cooling addresses, expired ones too; holds that cannot be read apart. */
-  reuse(): Promise<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }>;
+  reuse(): Awaitable<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }>;
   /**
    * What the allocator may ask while serving this request. A store that reads held addresses a window at a
    * time reads at least up to the first address each range set can give (from the request's cursors on) and
    * the requested ones; it answers "taken" for any address beyond what it read.
    */
-  view(request: AllocationRequest): Promise<LeaseView>;
+  view(request: AllocationRequest): Awaitable<LeaseView>;
 }
 
 /** A reader that holds the network's lock until closed: what it shows is not half-done by a concurrent writer. */
@@ -69,8 +72,28 @@ export interface Adoption {
   cursors: Record<string, string>;
 }
 
+/**
+ * What an ADD reads before it chooses, read together (in cluster mode in one round trip, at one revision). Its
+ * fields stay as read: a later write is not seen in them, so each attempt of an ADD reads a new one.
+ */
+export interface AddReading {
+  /** The attachment's own record (a repeated ADD). */
+  previous: Lease | undefined;
+  state: StateView;
+  reuse: { holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] };
+  /** What the allocator may ask for this request: answered from what was read, and read further as needed. */
+  view(request: AllocationRequest): Awaitable<LeaseView>;
+}
+
+/** An AddReading made of a reader's calls one by one: right for a store whose reads cost no round trip. */
+export async function readOneByOne(s: NetworkReader, att: Attachment): Promise<AddReading> {
+  return { previous: await s.getLease(att), state: await s.state(), reuse: await s.reuse(), view: (r) => s.view(r) };
+}
+
 /** A network opened for change, under its lock. */
 export interface NetworkSession extends LockedReader {
+  /** ADD's reads before it chooses addresses for `att` in these range sets (see AddReading). */
+  readForAdd(att: Attachment, rangeSets: RangeSet[]): Promise<AddReading>;
   /**
    * Records a lease, claims its new addresses and stores the cursors, durably and all or nothing: if a claim
    * cannot be made, nothing changes (code 101 when someone else holds it). `ending` is the pod's own hold,
@@ -107,18 +130,17 @@ export interface OpenOptions {
    * whatever else in the network cannot be read (its state document), and adopts nothing.
    */
   release?: boolean;
-  /** What the call is about to read (ADD): a store may read it all at once, with the network's state. */
-  intent?: { att: Attachment; rangeSets: RangeSet[] };
 }
 
 export interface Store {
   /** Where this store keeps its networks, for messages. */
   readonly location: string;
-  open(network: string, opts: OpenOptions): Promise<NetworkSession>;
+  /** The network opened for change, under its lock (the plugin's verbs, and the CLI's writers). */
+  openForChange(network: string, opts: OpenOptions): Promise<NetworkSession>;
   /** A read-only view under the network's lock. */
-  inspect(network: string, lockTimeoutMs: number): Promise<LockedReader>;
+  readLocked(network: string, lockTimeoutMs: number): Promise<LockedReader>;
   /** A lock-free read-only view: fine for display and STATUS; a concurrent change may show half-done. */
-  peek(network: string): NetworkReader;
+  readUnlocked(network: string): NetworkReader;
   /** Networks this store holds state for, sorted. */
   networks(): Promise<string[]>;
   /**
@@ -151,22 +173,21 @@ export function ownership(lease: Lease, me: NodeIdentity): 'mine' | 'legacy' | '
 }
 
 /**
- * What the plugin may judge as leaked: every lease and unowned claim on a node's own disk; in cluster mode only
- * this node's leases (unowned address keys in the pool are left to the operator's `leasehold gc`).
+ * The part of a network's leases and claims that this node may judge as leaked: on its own disk (no `node`) all
+ * of it; in cluster mode only the leases this name made on this machine (unowned address keys in the pool are
+ * left to the operator's `leasehold gc`).
  */
-export async function ownState(s: NetworkReader): Promise<{ leases: Lease[]; unreadable: Unreadable[]; claims: Claim[] }> {
-  const { leases, unreadable } = await s.listLeases();
-  return { ...ownPart(s, leases, s.node === undefined ? await s.listClaims() : []), unreadable };
-}
-
-/**
- * The part of a network's leases and claims that a node may judge: on its own disk (no `node`) all of it; in
- * cluster mode only the leases this name made on this machine.
- */
-export const ownPart = (me: { node?: string; machine?: string | null }, leases: Lease[], claims: Claim[]): { leases: Lease[]; claims: Claim[] } => {
-  const { node, machine = null } = me;
+export const judgeablePart = (of: { node?: string; machine?: string | null; leases: Lease[]; claims: Claim[] }): { leases: Lease[]; claims: Claim[] } => {
+  const { node, machine = null, leases, claims } = of;
   return node === undefined ? { leases, claims } : { leases: leases.filter((l) => ownership(l, { node, machine }) === 'mine'), claims: [] };
 };
+
+/** Reads the judgeable part (judgeablePart) of a network, with the records that could not be read. */
+export async function readJudgeable(s: NetworkReader): Promise<{ leases: Lease[]; unreadable: Unreadable[]; claims: Claim[] }> {
+  const { leases, unreadable } = await s.listLeases();
+  const claims = s.node === undefined ? await s.listClaims() : [];
+  return { ...judgeablePart({ node: s.node, machine: s.machine, leases, claims }), unreadable };
+}
 
 /**
  * Whether an open is the network's first contact, when what host-local left is adopted: the plugin's open
@@ -177,7 +198,7 @@ export const adoptsOnOpen = (opts: Pick<OpenOptions, 'create' | 'release'>, stat
 
 /** Runs f on the network opened for change, closing it (releasing the lock) whatever happens. */
 export async function withSession<T>(store: Store, network: string, opts: OpenOptions, f: (s: NetworkSession) => Promise<T>): Promise<T> {
-  const session = await store.open(network, opts);
+  const session = await store.openForChange(network, opts);
   try {
     return await f(session);
   } finally {

@@ -56,16 +56,16 @@ describe.skipIf(!!missing)(`arm64${why}`, () => {
   const day = (bin: string, dir: string): string[] => {
     const conf = dual(dir);
     const calls: CniCall[] = [
-      { command: 'ADD', containerId: 'web-0', args: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0' },
-      { command: 'ADD', containerId: 'web-1' },
-      { command: 'ADD', containerId: 'db-0', args: 'IP=10.88.0.50' },
-      { command: 'DEL', containerId: 'web-1' },
-      { command: 'ADD', containerId: 'web-2' },
+      { command: 'ADD', containerID: 'web-0', args: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0' },
+      { command: 'ADD', containerID: 'web-1' },
+      { command: 'ADD', containerID: 'db-0', args: 'IP=10.88.0.50' },
+      { command: 'DEL', containerID: 'web-1' },
+      { command: 'ADD', containerID: 'web-2' },
       { command: 'GC', stdin: { ...conf, 'cni.dev/valid-attachments': ['web-0', 'db-0', 'web-2'].map((containerID) => ({ containerID, ifname: 'eth0' })) } },
     ];
     return calls.map((c) => {
       const r = runCni({ stdin: conf, ...c, bin });
-      if (r.code !== 0) throw new Error(`${bin}: ${c.command} ${c.containerId ?? ''} exited ${r.code}: ${r.stdout}${r.stderr}`);
+      if (r.code !== 0) throw new Error(`${bin}: ${c.command} ${c.containerID ?? ''} exited ${r.code}: ${r.stdout}${r.stderr}`);
       return r.stdout;
     });
   };
@@ -100,14 +100,14 @@ describe.skipIf(!!missing)(`arm64${why}`, () => {
       const { dir, replies } = days.get(writer)!;
       const added = replies[0]!;
       const conf = dual(dir);
-      const again = runCni({ command: 'ADD', containerId: 'web-0', stdin: conf, bin: reader });
+      const again = runCni({ command: 'ADD', containerID: 'web-0', stdin: conf, bin: reader });
       expect(again.stdout, again.stderr).toBe(added);
-      expect(runCni({ command: 'CHECK', containerId: 'web-0', stdin: { ...conf, prevResult: JSON.parse(added) }, bin: reader }).code).toBe(0);
+      expect(runCni({ command: 'CHECK', containerID: 'web-0', stdin: { ...conf, prevResult: JSON.parse(added) }, bin: reader }).code).toBe(0);
       // The same listing, but for the leases' ages, which move on between the two runs.
       const list = (bin: string) => JSON.parse(cli(['list', '--data-dir', dir, '--json'], undefined, bin).stdout, (k, v) => (k === 'ageSeconds' ? 0 : v));
       expect(list(reader)).toEqual(list(writer));
-      expect(runCni({ command: 'DEL', containerId: 'db-0', stdin: conf, bin: reader }).code).toBe(0);
-      expect(runCni({ command: 'ADD', containerId: 'web-3', stdin: conf, bin: reader }).code).toBe(0);
+      expect(runCni({ command: 'DEL', containerID: 'db-0', stdin: conf, bin: reader }).code).toBe(0);
+      expect(runCni({ command: 'ADD', containerID: 'web-3', stdin: conf, bin: reader }).code).toBe(0);
       expect(
         expectConsistent(dir, 'testnet')
           .leases.map((l) => l.containerID)

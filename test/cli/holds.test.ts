@@ -27,10 +27,10 @@ beforeAll(() => {
     ['c2', 'web-1'],
     ['c3', ''],
   ]) {
-    expect(runCni({ command: 'ADD', containerId: id!, stdin: conf(), args: pod ? args(pod) : '' }).code).toBe(0);
+    expect(runCni({ command: 'ADD', containerID: id!, stdin: conf(), args: pod ? args(pod) : '' }).code).toBe(0);
   }
-  expect(runCni({ command: 'DEL', containerId: 'c1', stdin: conf(), netns: '' }).code).toBe(0); // held for shop/web-0
-  expect(runCni({ command: 'DEL', containerId: 'c3', stdin: conf(), netns: '' }).code).toBe(0); // cooling
+  expect(runCni({ command: 'DEL', containerID: 'c1', stdin: conf(), netns: '' }).code).toBe(0); // held for shop/web-0
+  expect(runCni({ command: 'DEL', containerID: 'c3', stdin: conf(), netns: '' }).code).toBe(0); // cooling
 });
 
 describe('held and cooling addresses in the CLI', () => {
@@ -65,7 +65,7 @@ describe('held and cooling addresses in the CLI', () => {
   });
 
   it('check reports a hold that ended; gc frees it, and check is clean again', async () => {
-    expect(runCni({ command: 'DEL', containerId: 'c2', stdin: conf(1), netns: '' }).code).toBe(0);
+    expect(runCni({ command: 'DEL', containerID: 'c2', stdin: conf(1), netns: '' }).code).toBe(0);
     await new Promise((r) => setTimeout(r, 1100));
     const c = await cliIn(['check', ...opts, '--json']);
     expect(c.code).toBe(1);

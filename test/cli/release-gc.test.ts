@@ -171,7 +171,7 @@ describe('racing concurrent ADDs', () => {
     const conf = netConf(dir);
     const adds = Array.from({ length: ADDS }, (_, i) => {
       const id = `race${String(i).padStart(4, '0')}`;
-      return runCniAsync({ command: 'ADD', containerId: id, netns: makeNetns(dir, `${id}-eth0`), stdin: conf }).then((r) => {
+      return runCniAsync({ command: 'ADD', containerID: id, netns: makeNetns(dir, `${id}-eth0`), stdin: conf }).then((r) => {
         if (r.code !== 0) throw new Error(`ADD ${id}: ${r.stdout}${r.stderr}`);
         return [id, (r.json.ips[0].address as string).split('/')[0]!] as const;
       });

@@ -27,7 +27,7 @@ describe('leasehold (no CNI_COMMAND)', () => {
     // Node reports, per built-in module it compiles after its snapshot, whether V8 accepted its code cache.
     const env = { NODE_DEBUG_NATIVE: 'CODE_CACHE' };
     for (const command of ['ADD', 'DEL'] as const) {
-      const r = runCni({ command, containerId: 'flags', stdin: netConf(d.dir), env });
+      const r = runCni({ command, containerID: 'flags', stdin: netConf(d.dir), env });
       expectOk(r);
       expect(r.stderr).toMatch(/Code cache of vm \(\w+\) is accepted/);
       expect(r.stderr).not.toContain('is rejected');
@@ -40,7 +40,7 @@ describe('leasehold (no CNI_COMMAND)', () => {
     const env = { NODE_OPTIONS: '--jitless' };
     const version = spawnSync(BIN, ['--version'], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
     if (!process.env.LEASEHOLD_BIN) expect(version.stdout).toContain('start-up code cache refused by V8');
-    const added = runCni({ command: 'ADD', containerId: 'jitless', stdin: netConf(d.dir), env });
+    const added = runCni({ command: 'ADD', containerID: 'jitless', stdin: netConf(d.dir), env });
     expectOk(added);
     expect(addressOf(added)).toBe('10.88.0.2');
   });

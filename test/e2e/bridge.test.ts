@@ -40,7 +40,7 @@ import {
 const STEP_TIMEOUT = 30_000;
 const HOOK_TIMEOUT = 60_000;
 
-function containerId(): string {
+function containerID(): string {
   return randomBytes(32).toString('hex'); // like containerd / Podman
 }
 
@@ -99,7 +99,7 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
     let conf: Record<string, unknown> = {};
     let network = '';
     const ns: string[] = [];
-    const ids = [containerId(), containerId()];
+    const ids = [containerID(), containerID()];
     const adds: CniResult[] = [];
     const extraIds: string[] = []; // containers ADDed later in the suite, DELeted in afterAll
 
@@ -114,7 +114,7 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
     afterAll(async () => {
       await cleanupAll([
         // best-effort DEL so the IPAM state is released the normal way first
-        ...[...ids, ...extraIds].map((id, i) => () => cni('bridge', { command: 'DEL', containerId: id, netns: ns[i % 2], config: conf })),
+        ...[...ids, ...extraIds].map((id, i) => () => cni('bridge', { command: 'DEL', containerID: id, netns: ns[i % 2], config: conf })),
         ...ns.map((n) => () => deleteNetns(n)),
         () => deleteLink(bridge),
         () => removeDir(dataDir),
@@ -125,7 +125,7 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
       "ADD gives each namespace's eth0 the returned address, prefix and a default route via the gateway",
       async () => {
         for (let i = 0; i < 2; i++) {
-          const add = await cniOk('bridge', { command: 'ADD', containerId: ids[i]!, netns: ns[i], config: conf });
+          const add = await cniOk('bridge', { command: 'ADD', containerID: ids[i]!, netns: ns[i], config: conf });
           adds.push(add);
           expect(add.json.cniVersion).toBe('1.0.0');
           await expectAddressesAsReturned(ns[i]!, add, [4]);
@@ -159,7 +159,7 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
         for (let i = 0; i < 2; i++) {
           const r = await cni('bridge', {
             command: 'CHECK',
-            containerId: ids[i]!,
+            containerID: ids[i]!,
             netns: ns[i],
             config: { ...conf, cniVersion: '1.0.0', prevResult: adds[i]!.json },
           });
@@ -176,7 +176,7 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
         const oldIp = splitCidr(resultIps(adds[0]!.json, 4)[0]!.address).ip;
         const del = await cni('bridge', {
           command: 'DEL',
-          containerId: ids[0]!,
+          containerID: ids[0]!,
           netns: ns[0],
           config: { ...conf, prevResult: adds[0]!.json },
         });
@@ -187,13 +187,13 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
         expectLeaseRecorded(dataDir, network, ids[1]!, splitCidr(resultIps(adds[1]!.json, 4)[0]!.address).ip);
 
         // DEL is idempotent
-        const del2 = await cni('bridge', { command: 'DEL', containerId: ids[0]!, netns: ns[0], config: conf });
+        const del2 = await cni('bridge', { command: 'DEL', containerID: ids[0]!, netns: ns[0], config: conf });
         expect(del2.code, describeCni(del2)).toBe(0);
 
         // A new sandbox in the same namespace (new container id, as kubelet does on restart)
-        const newId = containerId();
+        const newId = containerID();
         extraIds.push(newId);
-        const add = await cniOk('bridge', { command: 'ADD', containerId: newId, netns: ns[0], config: conf });
+        const add = await cniOk('bridge', { command: 'ADD', containerID: newId, netns: ns[0], config: conf });
         const newIp = splitCidr(resultIps(add.json, 4)[0]!.address).ip;
         expect(newIp, `address ${oldIp} was handed out again right after its release\n${describeCni(add)}`).not.toBe(oldIp);
         await expectAddressesAsReturned(ns[0]!, add, [4]);
@@ -209,7 +209,7 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
     let conf: Record<string, unknown> = {};
     let network = '';
     let ns = '';
-    const id = containerId();
+    const id = containerID();
 
     beforeAll(async () => {
       assertIpamPluginPresent();
@@ -229,7 +229,7 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
 
     afterAll(async () => {
       await cleanupAll([
-        () => cni('bridge', { command: 'DEL', containerId: id, netns: ns, config: conf }),
+        () => cni('bridge', { command: 'DEL', containerID: id, netns: ns, config: conf }),
         () => deleteNetns(ns),
         () => deleteLink(bridge),
         () => removeDir(dataDir),
@@ -239,7 +239,7 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
     test(
       'ADD gives eth0 one IPv4 and one IPv6 address as returned, DEL releases both',
       async () => {
-        const add = await cniOk('bridge', { command: 'ADD', containerId: id, netns: ns, config: conf });
+        const add = await cniOk('bridge', { command: 'ADD', containerID: id, netns: ns, config: conf });
         await expectAddressesAsReturned(ns, add, [4, 6]);
         const v4 = resultIps(add.json, 4)[0]!;
         const v6 = resultIps(add.json, 6)[0]!;
@@ -257,7 +257,7 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
         await pingOk(ns, v4.gateway!, 4);
         await pingOk(ns, v6.gateway!, 6);
 
-        const del = await cni('bridge', { command: 'DEL', containerId: id, netns: ns, config: { ...conf, prevResult: add.json } });
+        const del = await cni('bridge', { command: 'DEL', containerID: id, netns: ns, config: { ...conf, prevResult: add.json } });
         expect(del.code, describeCni(del)).toBe(0);
         expect(await linkExists('eth0', ns)).toBe(false);
         expectLeaseGone(dataDir, network, id);
@@ -271,7 +271,7 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
     let conf: Record<string, unknown> = {};
     let network = '';
     let ns = '';
-    const id = containerId();
+    const id = containerID();
 
     beforeAll(async () => {
       assertIpamPluginPresent();
@@ -283,13 +283,13 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
 
     afterAll(async () => {
       // deleting the namespace also deletes the veth pair
-      await cleanupAll([() => cni('ptp', { command: 'DEL', containerId: id, netns: ns, config: conf }), () => deleteNetns(ns), () => removeDir(dataDir)]);
+      await cleanupAll([() => cni('ptp', { command: 'DEL', containerID: id, netns: ns, config: conf }), () => deleteNetns(ns), () => removeDir(dataDir)]);
     }, HOOK_TIMEOUT);
 
     test(
       'ADD gives the namespace the returned address, DEL removes it and the lease',
       async () => {
-        const add = await cniOk('ptp', { command: 'ADD', containerId: id, netns: ns, config: conf });
+        const add = await cniOk('ptp', { command: 'ADD', containerID: id, netns: ns, config: conf });
         await expectAddressesAsReturned(ns, add, [4]);
         const v4 = resultIps(add.json, 4)[0]!;
         const ip = splitCidr(v4.address).ip;
@@ -298,7 +298,7 @@ describe.skipIf(!isRoot)(`${isRoot ? '' : `[${NOT_ROOT_REASON}] `}bridge/ptp cha
         expectLeaseRecorded(dataDir, network, id, ip);
         await pingOk(ns, v4.gateway!, 4); // the host end of the veth
 
-        const del = await cni('ptp', { command: 'DEL', containerId: id, netns: ns, config: { ...conf, prevResult: add.json } });
+        const del = await cni('ptp', { command: 'DEL', containerID: id, netns: ns, config: { ...conf, prevResult: add.json } });
         expect(del.code, describeCni(del)).toBe(0);
         expect(await linkExists('eth0', ns)).toBe(false);
         expect((await ifAddrs(ns, 'lo')).some((a) => a.local === ip)).toBe(false);

@@ -369,8 +369,8 @@ export interface LeaseRecord {
   netns: string;
 }
 
-export function leaseRecord(dataDir: string, network: string, containerId: string, ifname = 'eth0'): LeaseRecord | undefined {
-  const file = join(dataDir, network, 'leases', `${containerId}@${ifname}.json`);
+export function leaseRecord(dataDir: string, network: string, containerID: string, ifname = 'eth0'): LeaseRecord | undefined {
+  const file = join(dataDir, network, 'leases', `${containerID}@${ifname}.json`);
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as LeaseRecord) : undefined;
 }
 

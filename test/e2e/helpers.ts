@@ -240,7 +240,7 @@ export function pluginConfFromList(file: string, overrides: PluginConfOverrides 
 
 export interface CniInvocation {
   command: 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'GC' | 'STATUS';
-  containerId: string;
+  containerID: string;
   netns?: string; // namespace name (not path)
   ifname?: string;
   config: Record<string, unknown>;
@@ -256,7 +256,7 @@ export interface CniResult extends RunResult {
 export async function cni(plugin: string, inv: CniInvocation): Promise<CniResult> {
   const env: Record<string, string> = {
     CNI_COMMAND: inv.command,
-    CNI_CONTAINERID: inv.containerId,
+    CNI_CONTAINERID: inv.containerID,
     CNI_IFNAME: inv.ifname ?? 'eth0',
     CNI_PATH,
   };
@@ -336,8 +336,8 @@ function readText(p: string): string {
 }
 
 /** Files under <dataDir>/<network>/ whose content or name mentions the container id. */
-export function filesMentioning(dataDir: string, network: string, containerId: string): string[] {
-  return listFiles(join(dataDir, network)).filter((p) => p.includes(containerId) || readText(p).includes(containerId));
+export function filesMentioning(dataDir: string, network: string, containerID: string): string[] {
+  return listFiles(join(dataDir, network)).filter((p) => p.includes(containerID) || readText(p).includes(containerID));
 }
 
 /** A dump of <dataDir>/<network>/ for failure messages. */
@@ -353,21 +353,21 @@ function ipsIn(text: string): string[] {
   return (text.match(IP_TOKEN) ?? []).map((t) => t.split('/')[0]!).filter((t) => isIP(t) !== 0);
 }
 
-function mentions(node: unknown, containerId: string): boolean {
-  return typeof node === 'string' ? node.includes(containerId) : (JSON.stringify(node)?.includes(containerId) ?? false);
+function mentions(node: unknown, containerID: string): boolean {
+  return typeof node === 'string' ? node.includes(containerID) : (JSON.stringify(node)?.includes(containerID) ?? false);
 }
 
-function jsonIpsNear(node: unknown, containerId: string): string[] | undefined {
+function jsonIpsNear(node: unknown, containerID: string): string[] | undefined {
   // The smallest JSON object/array mentioning the container id holds its lease:
   // return the IP addresses inside it, or the IP-shaped key it is stored under
   // ({ "10.0.0.2": { "id": ... } }).
-  if (node === null || typeof node !== 'object' || !mentions(node, containerId)) return undefined;
+  if (node === null || typeof node !== 'object' || !mentions(node, containerID)) return undefined;
   const entries: Array<[string, unknown]> = Array.isArray(node) ? node.map((v, i) => [String(i), v]) : Object.entries(node as object);
   for (const [key, child] of entries) {
-    const inner = jsonIpsNear(child, containerId);
+    const inner = jsonIpsNear(child, containerID);
     if (inner && inner.length > 0) return inner;
     const k = key.split('/')[0]!;
-    if (!Array.isArray(node) && isIP(k) !== 0 && mentions(child, containerId)) return [k];
+    if (!Array.isArray(node) && isIP(k) !== 0 && mentions(child, containerID)) return [k];
   }
   return ipsIn(JSON.stringify(node));
 }
@@ -385,9 +385,9 @@ export function canonicalIp(ip: string): string {
  * the id (host-local style), the smallest JSON object mentioning the id, or
  * the lines mentioning the id.
  */
-export function leasedIps(dataDir: string, network: string, containerId: string): string[] {
+export function leasedIps(dataDir: string, network: string, containerID: string): string[] {
   const found = new Set<string>();
-  for (const p of filesMentioning(dataDir, network, containerId)) {
+  for (const p of filesMentioning(dataDir, network, containerID)) {
     const name = basename(p);
     if (isIP(name) !== 0) {
       found.add(canonicalIp(name));
@@ -402,7 +402,7 @@ export function leasedIps(dataDir: string, network: string, containerId: string)
     const text = readText(p);
     let ips: string[] | undefined;
     try {
-      ips = jsonIpsNear(JSON.parse(text), containerId);
+      ips = jsonIpsNear(JSON.parse(text), containerID);
     } catch {
       ips = undefined;
     }
@@ -410,9 +410,9 @@ export function leasedIps(dataDir: string, network: string, containerId: string)
       // maybe JSON lines, or plain text
       ips = [];
       for (const line of text.split('\n')) {
-        if (!line.includes(containerId)) continue;
+        if (!line.includes(containerID)) continue;
         try {
-          ips.push(...(jsonIpsNear(JSON.parse(line), containerId) ?? []));
+          ips.push(...(jsonIpsNear(JSON.parse(line), containerID) ?? []));
         } catch {
           ips.push(...ipsIn(line));
         }

@@ -17,7 +17,7 @@ describe(`concurrency: ${N} processes at once`, () => {
   let phase1: CniReply[] = [];
   const added = new Map<string, string>(); // container → address, after phase 1
   beforeAll(async () => {
-    phase1 = await Promise.all(ids.map((id) => startCni({ command: 'ADD', containerId: id, stdin: conf }).done));
+    phase1 = await Promise.all(ids.map((id) => startCni({ command: 'ADD', containerID: id, stdin: conf }).done));
     for (const [i, r] of phase1.entries()) if (r.code === 0) added.set(ids[i]!, addressOf(r));
   }, 180_000);
   afterAll(() => data.remove());
@@ -65,7 +65,7 @@ describe(`concurrency: ${N} processes at once`, () => {
     };
     const plan = ops.filter((o) => o.kind.startsWith('race') || firstOf(o)).slice(0, N);
 
-    const replies = await Promise.all(plan.map((o) => startCni({ command: o.verb, containerId: o.id, stdin: conf }).done));
+    const replies = await Promise.all(plan.map((o) => startCni({ command: o.verb, containerID: o.id, stdin: conf }).done));
     const failures = replies.map((r, i) => ({ o: plan[i]!, r })).filter(({ r }) => r.code !== 0);
     expect(failures.map(({ o, r }) => `${o.verb} ${o.id} (${o.kind}): exit ${r.code} ${r.stdout}`)).toEqual([]);
 

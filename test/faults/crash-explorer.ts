@@ -225,7 +225,7 @@ export function record(sc: Scenario): Recording {
     sc.calls.forEach((c, ci) => {
       const traceFile = join(root, '..', `${root.split('/').pop()}.trace-${ci}`);
       const conf = sc.conf(join(root, sc.dataDir), c.valid ? { 'cni.dev/valid-attachments': c.valid } : {}, c);
-      const call: CniCall = { command: c.verb, containerId: c.att?.containerID, ifname: c.att?.ifname, stdin: conf, ...(c.pod && { args: podArgs(c.pod) }) };
+      const call: CniCall = { command: c.verb, containerID: c.att?.containerID, ifname: c.att?.ifname, stdin: conf, ...(c.pod && { args: podArgs(c.pod) }) };
       const kill = c.killAt ? ['-e', `inject=${c.killAt.syscall}:signal=SIGKILL:when=${c.killAt.nth}`] : [];
       const r = spawnSync('strace', ['-f', '-y', '-xx', '-s', '65536', '-q', '-o', traceFile, '-e', `trace=${STRACE_SET}`, ...kill, '--', BIN], {
         env: cniEnv(call),
@@ -957,10 +957,10 @@ export async function checkWithBinary(rec: Recording, root: string, exp: Expecta
   await cliCheck('leasehold check after the crash', false);
   await cni({ command: 'STATUS' }, 'STATUS', true);
   for (const { att } of exp.present.values()) {
-    await cni({ command: 'CHECK', containerId: att.containerID, ifname: att.ifname }, `CHECK of acknowledged ${key(att)}`, true);
+    await cni({ command: 'CHECK', containerID: att.containerID, ifname: att.ifname }, `CHECK of acknowledged ${key(att)}`, true);
   }
   const fresh: Attachment = { containerID: 'after-crash', ifname: 'eth0' };
-  const added = await cni({ command: 'ADD', containerId: fresh.containerID, ifname: fresh.ifname }, 'ADD of a new container', true);
+  const added = await cni({ command: 'ADD', containerID: fresh.containerID, ifname: fresh.ifname }, 'ADD of a new container', true);
   const got = ((added.json?.ips ?? []) as Array<{ address: string }>).map((i) => i.address.split('/')[0]!);
   const net = readNetwork(join(root, netRel(sc)));
   for (const a of got) {
@@ -975,7 +975,7 @@ export async function checkWithBinary(rec: Recording, root: string, exp: Expecta
   out.push(...net.problems.map((p) => `after the new ADD: ${p}`));
   const victim = [...exp.present.values()][0];
   if (victim) {
-    await cni({ command: 'DEL', containerId: victim.att.containerID, ifname: victim.att.ifname }, `DEL of ${key(victim.att)}`, true);
+    await cni({ command: 'DEL', containerID: victim.att.containerID, ifname: victim.att.ifname }, `DEL of ${key(victim.att)}`, true);
   }
   const valid = [...exp.present.values()].filter((p) => p !== victim).map((p) => p.att);
   valid.push(fresh);

@@ -283,7 +283,7 @@ export async function checkJournalWithBinary(
   const out: string[] = [];
   const run = async (att: Attachment, command: string, endpoints: string[]): Promise<BinRun> => {
     const conf = JSON.stringify(clusterConf(sc.network, dataDir, { endpoints, prefix, ipam: scenarioIpam(sc) }));
-    return runBin({ command, containerId: att.containerID, ifname: att.ifname }, [], conf);
+    return runBin({ command, containerID: att.containerID, ifname: att.ifname }, [], conf);
   };
   try {
     const victim = [...exp.held.values()][0]?.att ?? { containerID: 'after-crash-del', ifname: 'eth0' };

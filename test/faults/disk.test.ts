@@ -74,7 +74,7 @@ describe.skipIf(!isRoot)(`disk: read-only data directory (tmpfs remounted ro)${i
     expect(tempFiles(mnt)).toEqual([]);
   }, 60_000);
 
-  it("the readers (check, status, list, metrics, import-host-local --dry-run, and the store's inspect and peek) succeed and write nothing", async () => {
+  it("the readers (check, status, list, metrics, import-host-local --dry-run, and the store's readLocked and readUnlocked) succeed and write nothing", async () => {
     box.tmpfs(mnt, 'size=4m,mode=0700');
     const dataDir = join(mnt, 'data');
     const { conf } = await established(dataDir, 'ronet');
@@ -94,13 +94,13 @@ describe.skipIf(!isRoot)(`disk: read-only data directory (tmpfs remounted ro)${i
     expect(dry.code, dry.stdout + dry.stderr).toBe(0);
     expect(dry.stdout).toContain('nothing to import');
     const store = new DiskStore(dataDir);
-    const reader = await store.inspect('ronet', 1000);
+    const reader = await store.readLocked('ronet', 1000);
     try {
       expect((await reader.listLeases()).leases.map((l) => l.containerID)).toEqual(['existing']);
     } finally {
       reader.close();
     }
-    expect((await store.peek('ronet').listClaims()).length).toBe(1);
+    expect((await store.readUnlocked('ronet').listClaims()).length).toBe(1);
 
     run('mount', ['-o', 'remount,rw', mnt]);
     expect(tree(mnt)).toEqual(before);

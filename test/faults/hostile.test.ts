@@ -413,7 +413,7 @@ describe(`hostile input: ${CASES} generated cases (seed ${SEED})`, () => {
   ] as const) {
     it(`${what} on stdin: a CNI error, quickly, nothing written`, async () => {
       const before = tree(root.dir);
-      const r = await startCni({ command: 'ADD', containerId: 'huge', stdin: make(), env: { TMPDIR: TMP } }, {}, { cwd: CWD, killAfterMs: HANG_MS }).done;
+      const r = await startCni({ command: 'ADD', containerID: 'huge', stdin: make(), env: { TMPDIR: TMP } }, {}, { cwd: CWD, killAfterMs: HANG_MS }).done;
       expect(judge({ kind: 'huge', verb: 'ADD', env: {}, stdin: '', mustFail: true, dataDirs: [] }, r)).toBeUndefined();
       expect(r.json.code).toBe(6);
       expect(r.ms).toBeLessThan(15_000);
@@ -428,7 +428,7 @@ describe(`hostile input: ${CASES} generated cases (seed ${SEED})`, () => {
     it(`ipam.resolvConf naming ${what} fails instead of hanging`, async () => {
       if (path.endsWith('.fifo')) spawnSync('mkfifo', [path]);
       const r = await startCni(
-        { command: 'ADD', containerId: 'resolv', stdin: base({ resolvConf: path }), env: { TMPDIR: TMP } },
+        { command: 'ADD', containerID: 'resolv', stdin: base({ resolvConf: path }), env: { TMPDIR: TMP } },
         {},
         { cwd: CWD, killAfterMs: 5_000 },
       ).done;
@@ -447,10 +447,10 @@ describe(`hostile input: ${CASES} generated cases (seed ${SEED})`, () => {
       if (slot === 'runtimeConfig.ips') conf.runtimeConfig = { ips: [value] };
       else if (slot === 'ipam.exclude') conf.ipam.exclude = [value];
       else conf.ipam.ranges[1] = [{ subnet: value }];
-      const r = await startCni({ command: 'ADD', containerId: 'mapped', stdin: conf, env: { TMPDIR: TMP } }, {}, { cwd: CWD, killAfterMs: HANG_MS }).done;
+      const r = await startCni({ command: 'ADD', containerID: 'mapped', stdin: conf, env: { TMPDIR: TMP } }, {}, { cwd: CWD, killAfterMs: HANG_MS }).done;
       expect(judge({ kind: 'mapped', verb: 'ADD', env: {}, stdin: '', mustFail: true, dataDirs: [] }, r), r.stdout).toBeUndefined();
       expect(r.json?.code).toBe(7);
-      await startCni({ command: 'DEL', containerId: 'mapped', stdin: base(), env: { TMPDIR: TMP } }).done;
+      await startCni({ command: 'DEL', containerID: 'mapped', stdin: base(), env: { TMPDIR: TMP } }).done;
     }, 30_000);
   }
 });

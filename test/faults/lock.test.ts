@@ -18,7 +18,7 @@ describe('lock: a holder that never releases', () => {
   const cleanups: Array<() => void> = [];
 
   beforeAll(async () => {
-    const r = await startCni({ command: 'ADD', containerId: 'existing', stdin: conf }).done;
+    const r = await startCni({ command: 'ADD', containerID: 'existing', stdin: conf }).done;
     expect(r.code, r.stdout).toBe(0);
   });
   afterEach(() => {
@@ -42,15 +42,15 @@ describe('lock: a holder that never releases', () => {
       const before = stateTree(data.dir);
 
       const calls = [
-        { command: 'ADD', containerId: 'new-one' },
-        { command: 'ADD', containerId: 'existing' },
-        { command: 'DEL', containerId: 'existing' },
-        { command: 'CHECK', containerId: 'existing' },
+        { command: 'ADD', containerID: 'new-one' },
+        { command: 'ADD', containerID: 'existing' },
+        { command: 'DEL', containerID: 'existing' },
+        { command: 'CHECK', containerID: 'existing' },
       ];
       // All at once: none may block the others or wait past its own timeout.
       const replies = await Promise.all(calls.map((c) => startCni({ ...c, stdin: conf }).done));
       replies.forEach((r, i) => {
-        const ctx = `${calls[i]!.command} ${calls[i]!.containerId}`;
+        const ctx = `${calls[i]!.command} ${calls[i]!.containerID}`;
         expectCniError(r, [11], ctx);
         expect(r.json.msg, ctx).toContain(lockPath);
         expect(r.json.msg, ctx).toMatch(new RegExp(`\\bpid ${holderPid}\\b`));
@@ -65,7 +65,7 @@ describe('lock: a holder that never releases', () => {
   it('lockTimeoutMs 0 fails at once instead of waiting', async () => {
     const h = await holdLock(lockPath);
     cleanups.push(() => h.kill());
-    const r = await startCni({ command: 'ADD', containerId: 'zero', stdin: faultConf(data.dir, 'locknet', { lockTimeoutMs: 0 }) }).done;
+    const r = await startCni({ command: 'ADD', containerID: 'zero', stdin: faultConf(data.dir, 'locknet', { lockTimeoutMs: 0 }) }).done;
     expectCniError(r, [11]);
     expect(r.json.msg).toContain(lockPath);
     expect(r.ms).toBeLessThan(SLACK);
@@ -74,7 +74,7 @@ describe('lock: a holder that never releases', () => {
   it('a larger timeout is honoured: the call waits, then succeeds once the holder lets go', async () => {
     const h = await holdLock(lockPath);
     cleanups.push(() => h.kill());
-    const run = startCni({ command: 'ADD', containerId: 'patient', stdin: faultConf(data.dir, 'locknet', { lockTimeoutMs: 20_000 }) });
+    const run = startCni({ command: 'ADD', containerID: 'patient', stdin: faultConf(data.dir, 'locknet', { lockTimeoutMs: 20_000 }) });
     await sleep(1_500);
     expect(run.child.exitCode, 'still waiting well past 300 ms').toBeNull();
     h.kill();

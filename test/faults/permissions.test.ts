@@ -10,13 +10,13 @@ import { addressOf, BIN, cniEnv, expectCniError, faultConf, parseReply, startCni
 const root = tempDataDir('lh-fault-perm-');
 afterAll(() => root.remove());
 
-const call = (command: string, containerId: string, conf: object, killAfterMs = 15_000) =>
-  startCni({ command, containerId, stdin: conf }, {}, { killAfterMs }).done;
+const call = (command: string, containerID: string, conf: object, killAfterMs = 15_000) =>
+  startCni({ command, containerID, stdin: conf }, {}, { killAfterMs }).done;
 
 /** One call with umask 000, so only leasehold's explicit modes protect its files. */
-function callUmask0(command: string, containerId: string, conf: object): Promise<ReturnType<typeof parseReply>> {
+function callUmask0(command: string, containerID: string, conf: object): Promise<ReturnType<typeof parseReply>> {
   return new Promise((res) => {
-    const p = spawn('/bin/sh', ['-c', 'umask 000; exec "$0"', BIN], { env: cniEnv({ command, containerId }) });
+    const p = spawn('/bin/sh', ['-c', 'umask 000; exec "$0"', BIN], { env: cniEnv({ command, containerID }) });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));

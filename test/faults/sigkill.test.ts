@@ -45,7 +45,7 @@ describe('crash: SIGKILL during ADD/DEL', () => {
     const conf = faultConf(data.dir, 'crashnet', { lockTimeoutMs: 60_000 });
     const netDir = join(data.dir, 'crashnet');
     const lockPath = join(netDir, 'lock');
-    const warm = await startCni({ command: 'ADD', containerId: 'warmup', stdin: conf }).done;
+    const warm = await startCni({ command: 'ADD', containerID: 'warmup', stdin: conf }).done;
     expect(warm.code, warm.stdout).toBe(0);
 
     const model = new Map<string, Model>([['warmup', { kind: 'present', address: addressOf(warm) }]]);
@@ -77,7 +77,7 @@ describe('crash: SIGKILL during ADD/DEL', () => {
           while (busy.has(id));
           busy.add(id);
           const verb = random() < 0.6 ? 'ADD' : 'DEL';
-          const run = startCni({ command: verb, containerId: id, stdin: conf });
+          const run = startCni({ command: verb, containerID: id, stdin: conf });
           const mode = random();
           if (mode < 0.3) {
             // at a random moment of the process's life (start-up, lock wait, or inside the lock)
@@ -129,9 +129,9 @@ describe('crash: SIGKILL during ADD/DEL', () => {
 
     // Every acknowledged lease still checks out with the plugin itself, and the network still allocates.
     const present = [...model].filter(([, m]) => m.kind === 'present') as Array<[string, { kind: 'present'; address: string }]>;
-    const checks = await Promise.all(present.map(([id]) => startCni({ command: 'CHECK', containerId: id, stdin: conf }).done));
+    const checks = await Promise.all(present.map(([id]) => startCni({ command: 'CHECK', containerID: id, stdin: conf }).done));
     for (const [i, r] of checks.entries()) expect(r.code, `CHECK ${present[i]![0]}: ${r.stdout}`).toBe(0);
-    const after = await startCni({ command: 'ADD', containerId: 'after-crashes', stdin: conf }).done;
+    const after = await startCni({ command: 'ADD', containerID: 'after-crashes', stdin: conf }).done;
     expect(after.code, after.stdout).toBe(0);
     expect(present.map(([, m]) => m.address)).not.toContain(addressOf(after));
     const st = readNetwork(netDir);
@@ -145,11 +145,11 @@ describe('crash: SIGKILL during ADD/DEL', () => {
   it('a killed external lock holder frees the lock at once: the waiting ADD proceeds, and the next ADD does not wait', async () => {
     const conf = faultConf(data.dir, 'holdnet', { lockTimeoutMs: 30_000 });
     const lockPath = join(data.dir, 'holdnet', 'lock');
-    expect((await startCni({ command: 'ADD', containerId: 'first', stdin: conf }).done).code).toBe(0);
+    expect((await startCni({ command: 'ADD', containerID: 'first', stdin: conf }).done).code).toBe(0);
 
     const holder = await holdLock(lockPath);
     try {
-      const waiting = startCni({ command: 'ADD', containerId: 'waiter', stdin: conf });
+      const waiting = startCni({ command: 'ADD', containerID: 'waiter', stdin: conf });
       await sleep(800);
       expect(waiting.child.exitCode, 'ADD waits while the lock is held').toBeNull();
       const killedAt = performance.now();
@@ -160,7 +160,7 @@ describe('crash: SIGKILL during ADD/DEL', () => {
     } finally {
       holder.kill();
     }
-    const next = await startCni({ command: 'ADD', containerId: 'next', stdin: conf }).done;
+    const next = await startCni({ command: 'ADD', containerID: 'next', stdin: conf }).done;
     expect(next.code, next.stdout).toBe(0);
     expect(next.ms, 'no stale-lock wait').toBeLessThan(5_000);
   }, 60_000);
@@ -169,12 +169,12 @@ describe('crash: SIGKILL during ADD/DEL', () => {
     const conf = faultConf(data.dir, 'stopnet', { lockTimeoutMs: 30_000 });
     const netDir = join(data.dir, 'stopnet');
     const lockPath = join(netDir, 'lock');
-    expect((await startCni({ command: 'ADD', containerId: 'first', stdin: conf }).done).code).toBe(0);
+    expect((await startCni({ command: 'ADD', containerID: 'first', stdin: conf }).done).code).toBe(0);
 
     // Catch an ADD right after it took the lock (its pid appears in the lock file) and SIGSTOP it there.
     let caught: Running | undefined;
     for (let attempt = 0; attempt < 30 && !caught; attempt++) {
-      const run = startCni({ command: 'ADD', containerId: `victim-${attempt}`, stdin: conf });
+      const run = startCni({ command: 'ADD', containerID: `victim-${attempt}`, stdin: conf });
       const pid = run.child.pid!;
       let stop: (v: string) => void = () => {};
       const stopped = new Promise<string>((r) => (stop = r));
@@ -194,7 +194,7 @@ describe('crash: SIGKILL during ADD/DEL', () => {
       }
     }
     expect(caught, 'caught a leasehold process inside the lock within 30 attempts').toBeDefined();
-    const waiting = startCni({ command: 'ADD', containerId: 'behind-victim', stdin: conf });
+    const waiting = startCni({ command: 'ADD', containerID: 'behind-victim', stdin: conf });
     await sleep(800);
     expect(waiting.child.exitCode, 'the next ADD waits behind the stopped holder').toBeNull();
     const killedAt = performance.now();
@@ -204,7 +204,7 @@ describe('crash: SIGKILL during ADD/DEL', () => {
     const r = await waiting.done;
     expect(r.code, r.stdout).toBe(0);
     expect(performance.now() - killedAt, 'proceeds right after the holder died').toBeLessThan(5_000);
-    const next = await startCni({ command: 'ADD', containerId: 'after-victim', stdin: conf }).done;
+    const next = await startCni({ command: 'ADD', containerID: 'after-victim', stdin: conf }).done;
     expect(next.code, next.stdout).toBe(0);
     expect(next.ms, 'no stale-lock wait').toBeLessThan(5_000);
     expect(readNetwork(netDir).problems).toEqual([]);

@@ -16,7 +16,7 @@ if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm run build firs
 
 export interface CniCall {
   command: string;
-  containerId?: string;
+  containerID?: string;
   ifname?: string;
   netns?: string;
   args?: string;
@@ -41,9 +41,9 @@ export function cniEnv(c: CniCall): Record<string, string> {
   const env: Record<string, string | undefined> = {
     PATH: process.env.PATH,
     CNI_COMMAND: c.command,
-    CNI_CONTAINERID: c.containerId ?? '',
-    CNI_NETNS: c.netns ?? (c.containerId ? `/var/run/netns/${c.containerId}` : ''),
-    CNI_IFNAME: c.ifname ?? (c.containerId ? 'eth0' : ''),
+    CNI_CONTAINERID: c.containerID ?? '',
+    CNI_NETNS: c.netns ?? (c.containerID ? `/var/run/netns/${c.containerID}` : ''),
+    CNI_IFNAME: c.ifname ?? (c.containerID ? 'eth0' : ''),
     CNI_ARGS: c.args ?? '',
     CNI_PATH: join(ROOT, 'dist'),
     ...c.env,
@@ -528,7 +528,7 @@ export function fillFs(mnt: string, pages = 0): string {
 }
 
 /** The finished reply of one plugin call. */
-export const callCni = (command: string, containerId: string, conf: object): Promise<CniReply> => startCni({ command, containerId, stdin: conf }).done;
+export const callCni = (command: string, containerID: string, conf: object): Promise<CniReply> => startCni({ command, containerID, stdin: conf }).done;
 
 /** A network config for the fault suites (a /16 by default so ranges never run out). */
 export function faultConf(dataDir: string, name = 'faultnet', ipam: Record<string, unknown> = {}): Record<string, unknown> {
@@ -615,7 +615,7 @@ export function add(dataDir: string, id: string, o: { name?: string; ifname?: st
   const args = o.pod ? `IgnoreUnknown=1;K8S_POD_NAMESPACE=${o.pod[0]};K8S_POD_NAME=${o.pod[1]}` : '';
   const r = runCni({
     command: 'ADD',
-    containerId: id,
+    containerID: id,
     ifname: o.ifname ?? 'eth0',
     netns,
     args,

@@ -105,7 +105,7 @@ describe.skipIf(!!missing)(`ipam.sticky and the cooldown in cluster mode, on a r
       // seen the deletion yet), as separate processes.
       const race = await Promise.all(
         (['node-b', 'node-c'] as const).map((node, i) =>
-          runCniAsync({ command: 'ADD', containerId: `r${round}-${i}`, args: podArgs('web-1', `r${round}-${i}`), stdin: conf(p, node, '10.72.0.0/24') }),
+          runCniAsync({ command: 'ADD', containerID: `r${round}-${i}`, args: podArgs('web-1', `r${round}-${i}`), stdin: conf(p, node, '10.72.0.0/24') }),
         ),
       );
       for (const r of race) expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -120,7 +120,7 @@ describe.skipIf(!!missing)(`ipam.sticky and the cooldown in cluster mode, on a r
     const p = newPrefix();
     await call('ADD', conf(p, 'node-a', '10.73.0.0/24'), 't0', 'web-2');
     await call('DEL', conf(p, 'node-a', '10.73.0.0/24'), 't0', 'web-2');
-    const client = new EtcdClient(clientConfig({ endpoints: etcd.cluster.endpoints, timeoutMs: 5000 }), 'node');
+    const client = new EtcdClient(clientConfig({ endpoints: etcd.cluster.endpoints, timeoutMs: 5000 }), { kind: 'node' });
     const plan = (node: string, id: string) => {
       const pool = new EtcdPool(client, new ClusterLayout({ prefix: p, pool: 'sts', network: 'sts', node }));
       return { pool, id };
@@ -171,7 +171,7 @@ describe.skipIf(!!missing)(`ipam.sticky and the cooldown in cluster mode, on a r
       ...Array.from({ length: x - 2 }, (_, i) => v4(0, 2 + i)),
       ...Array.from({ length: 250 }, (_, i) => (x + 1 + i < 256 ? v4(0, x + 1 + i) : v4(1, x + 1 + i - 256))),
     ];
-    const client = new EtcdClient(clientConfig({ endpoints: etcd.cluster.endpoints, timeoutMs: 5000 }), 'node');
+    const client = new EtcdClient(clientConfig({ endpoints: etcd.cluster.endpoints, timeoutMs: 5000 }), { kind: 'node' });
     const layout = new ClusterLayout({ prefix: p, pool: 'sts', network: 'other', node: 'node-x' });
     for (let i = 0; i < planted.length; i += 100) {
       const puts = planted

@@ -49,7 +49,7 @@ const conf = (net: Net, node: string, extra: Record<string, unknown> = {}, timeo
 
 const cniCall = (command: string, net: Net, node: string, id: string, extra: Record<string, unknown> = {}, timeoutMs?: number, args?: string): CniCall => ({
   command,
-  containerId: id,
+  containerID: id,
   netns: id ? `/var/run/netns/${id}` : '',
   ifname: id ? 'eth0' : '',
   stdin: conf(net, node, extra, timeoutMs),
@@ -108,7 +108,7 @@ function onMachine(m: Machine, command: string, net: Net, id: string, extra: Rec
   const { nodeName: _default, ...clusterConf } = c.ipam.cluster;
   return runCniAsync({
     command,
-    containerId: id,
+    containerID: id,
     netns: id ? `/var/run/netns/${id}` : '',
     ifname: id ? 'eth0' : '',
     stdin: { ...c, ipam: { ...c.ipam, cluster: { ...clusterConf, ...(m.nodeName && { nodeName: m.nodeName }) } } },
@@ -197,14 +197,14 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const add = (node: string, id: string, args?: string): Promise<CniReply> =>
       cni({
         command: 'ADD',
-        containerId: id,
+        containerID: id,
         netns: `/var/run/netns/${id}`,
         ifname: 'eth0',
         stdin: { ...conf(net, node), ipam: ipam(node) },
         ...(args && { args }),
       });
     const del = (node: string, id: string): Promise<CniReply> =>
-      cni({ command: 'DEL', containerId: id, netns: `/var/run/netns/${id}`, ifname: 'eth0', stdin: { ...conf(net, node), ipam: ipam(node) } });
+      cni({ command: 'DEL', containerID: id, netns: `/var/run/netns/${id}`, ifname: 'eth0', stdin: { ...conf(net, node), ipam: ipam(node) } });
     // Freed, an address is not handed out again at once while others are free: the cursor is the pool's.
     const first = addressOf(await add('n1', 'rr0'));
     expect((await del('n1', 'rr0')).code).toBe(0);
@@ -237,7 +237,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const run = (command: string, node: string, id: string): Promise<CniReply> =>
       cni({
         command,
-        containerId: id,
+        containerID: id,
         netns: id ? `/var/run/netns/${id}` : '',
         ifname: id ? 'eth0' : '',
         stdin: { ...conf(net, node), ipam: ipam(node) },
@@ -305,7 +305,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
         call('STATUS', net, 'n1', '', {}, 1500),
         cni({
           command: 'STATUS',
-          containerId: '',
+          containerID: '',
           netns: '',
           ifname: '',
           stdin: { ...c, ipam: { ...c.ipam, cluster: { ...c.ipam.cluster, statusScope: 'cluster' } } },
@@ -458,7 +458,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const net = newNet({ name: 'movenet', subnet: '10.62.0.0/24' });
     const { cluster: _, ...diskIpam } = conf(net, 'n5').ipam;
     const onDisk = (command: string, id: string): Promise<CniReply> =>
-      cni({ command, containerId: id, netns: `/var/run/netns/${id}`, ifname: 'eth0', stdin: { ...conf(net, 'n5'), ipam: diskIpam } });
+      cni({ command, containerID: id, netns: `/var/run/netns/${id}`, ifname: 'eth0', stdin: { ...conf(net, 'n5'), ipam: diskIpam } });
     const m1 = addressOf(await onDisk('ADD', 'm1'));
     const m2 = addressOf(await onDisk('ADD', 'm2'));
     // Another node took m2's address in the pool meanwhile.
@@ -503,7 +503,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     const narrow = newNet({ name: 'narrownet', subnet: '10.63.0.0/24', rangeStart: '10.63.0.100', rangeEnd: '10.63.0.150' });
     const { cluster: __, ...wide } = conf({ ...narrow, rangeStart: undefined, rangeEnd: undefined }, 'n5').ipam;
     const stray = addressOf(
-      await cni({ command: 'ADD', containerId: 's1', netns: '/var/run/netns/s1', ifname: 'eth0', stdin: { ...conf(narrow, 'n5'), ipam: wide } }),
+      await cni({ command: 'ADD', containerID: 's1', netns: '/var/run/netns/s1', ifname: 'eth0', stdin: { ...conf(narrow, 'n5'), ipam: wide } }),
     );
     const outside = await cliCall(['migrate', ...cliArgs(narrow, 'n5')]);
     expect(outside.code).toBe(1);
@@ -518,7 +518,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     // A disk lease still to migrate, and a DEL of p1 journaled while etcd was away (only a writer replays it).
     const onDisk = await cni({
       command: 'ADD',
-      containerId: 'd1',
+      containerID: 'd1',
       netns: '/var/run/netns/d1',
       ifname: 'eth0',
       stdin: { ...conf(net, 'r1'), ipam: diskIpam },
@@ -647,7 +647,7 @@ describe.skipIf(!!missing)(`cluster mode on a real 3-member etcd${why}`, () => {
     try {
       const lost = await cni({
         command: 'ADD',
-        containerId: 'lost',
+        containerID: 'lost',
         netns: '/var/run/netns/lost',
         ifname: 'eth0',
         stdin: {

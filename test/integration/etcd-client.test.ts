@@ -46,7 +46,8 @@ async function deadEndpoint(): Promise<string> {
 describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, () => {
   let cluster: EtcdCluster;
   let client: EtcdClient;
-  const newClient = (c: Partial<Settings> = {}): EtcdClient => new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs: 3000, ...c }), 'node');
+  const newClient = (c: Partial<Settings> = {}): EtcdClient =>
+    new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs: 3000, ...c }), { kind: 'node' });
 
   beforeAll(async () => {
     cluster = await EtcdCluster.start();
@@ -306,7 +307,7 @@ describe.skipIf(missing)(`etcd client on a 3-member cluster over http${why}`, ()
 
 describe.skipIf(missing)(`etcd client over TLS with client certificates${why}`, () => {
   let cluster: EtcdCluster;
-  const newClient = (c: Settings): EtcdClient => new EtcdClient(clientConfig(c), 'node');
+  const newClient = (c: Settings): EtcdClient => new EtcdClient(clientConfig(c), { kind: 'node' });
   beforeAll(async () => {
     cluster = await EtcdCluster.start({ tls: true });
   });
@@ -344,7 +345,7 @@ describe.skipIf(missing)(`etcd client over TLS with client certificates${why}`, 
 describe.skipIf(missing)(`etcd client with username and passwordFile (TLS and auth on)${why}`, () => {
   let cluster: EtcdCluster;
   const newClient = (c: Partial<Settings>): EtcdClient =>
-    new EtcdClient(clientConfig({ endpoints: cluster.endpoints, ...cluster.tls!, timeoutMs: 3000, ...c }), 'node');
+    new EtcdClient(clientConfig({ endpoints: cluster.endpoints, ...cluster.tls!, timeoutMs: 3000, ...c }), { kind: 'node' });
   beforeAll(async () => {
     cluster = await EtcdCluster.start({ tls: true, auth: true });
   });

@@ -100,7 +100,7 @@ describe('etcd failures as CNI errors', () => {
 describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`, () => {
   let cluster: EtcdCluster;
   const pool = (o: Parameters<typeof names>[0] = {}, timeoutMs = 5000): EtcdPool =>
-    new EtcdPool(new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs }), 'node'), new ClusterLayout(names(o)));
+    new EtcdPool(new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs }), { kind: 'node' }), new ClusterLayout(names(o)));
   /** A key written behind the pool's back, in a txn as cluster mode writes. */
   const put = (c: EtcdClient, key: string, value: string) => c.txn({ compare: [], success: [{ put: { key, value } }] });
   beforeAll(async () => {
@@ -119,7 +119,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     if (typeof own === 'object') return own.lease.addresses[0];
     const size = Number(last - first + 1n);
     for (;;) {
-      const { addresses } = await p.held(4, first, last);
+      const { addresses } = await p.taken(4, first, last);
       const taken = new Set(addresses.map((a) => a.value));
       const start = (n * Math.ceil(size / 4) + Math.floor(Math.random() * 3)) % size;
       let pick: bigint | undefined;
@@ -283,7 +283,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     expect(grown.status === 'claimed' && grown.stored.createRevision).toBe(stored.createRevision);
     const stale = await p.claim({ lease: { ...l2, addresses: ['10.60.0.1', 'fd60::2'] }, previous: stored });
     expect(stale.status).toBe('record-changed');
-    expect((await p.held(6, 0n, (1n << 128n) - 1n)).addresses.map(formatIp)).toEqual(['fd60::1']);
+    expect((await p.taken(6, 0n, (1n << 128n) - 1n)).addresses.map(formatIp)).toEqual(['fd60::1']);
 
     // Someone else's claim of a held address is refused, naming the holder.
     const other = await p.claim({ lease: lease('other', ['10.60.0.1']) });
@@ -299,7 +299,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     expect(empty).toMatchObject({
       record: undefined,
       state: undefined,
-      held: [
+      taken: [
         { addresses: [], more: false },
         { addresses: [], more: false },
       ],
@@ -310,7 +310,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     const snap = await p.snapshot(l, [span4, span6], 2);
     expect(typeof snap.record === 'object' && snap.record.lease).toEqual(l);
     expect(JSON.parse(snap.state!).cursors).toEqual({ '0': '10.65.0.7', '1': 'fd65::9' });
-    expect(snap.held.map((h) => [h.addresses.map(formatIp), h.more])).toEqual([
+    expect(snap.taken.map((h) => [h.addresses.map(formatIp), h.more])).toEqual([
       [['10.65.0.1', '10.65.0.2'], true],
       [['fd65::9'], false],
     ]);
@@ -348,14 +348,14 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     expect(c2.status).toBe('claimed');
     const late = await p.release(plan);
     expect(late.status).toBe('replaced');
-    expect((await p.held(4, 0n, 0xffffffffn)).addresses.map(formatIp)).toEqual(['10.80.0.1']);
-    expect((await p.held(6, 0n, (1n << 128n) - 1n)).addresses.map(formatIp)).toEqual(['fd80::1']);
+    expect((await p.taken(4, 0n, 0xffffffffn)).addresses.map(formatIp)).toEqual(['10.80.0.1']);
+    expect((await p.taken(6, 0n, (1n << 128n) - 1n)).addresses.map(formatIp)).toEqual(['fd80::1']);
 
     // Within one incarnation, an address key that names someone else is left alone.
     const rev2 = c2.status === 'claimed' ? c2.stored.createRevision : -1n;
     const stray = await p.release({ attachment: l1, createRevision: rev2, addresses: ['fd80::1', '10.80.0.1'] });
     expect(stray).toEqual({ status: 'released', freed: ['fd80::1'] });
-    expect((await p.held(4, 0n, 0xffffffffn)).addresses.map(formatIp)).toEqual(['10.80.0.1']);
+    expect((await p.taken(4, 0n, 0xffffffffn)).addresses.map(formatIp)).toEqual(['10.80.0.1']);
   });
 
   it('a record that cannot be decoded is listed as unreadable, not dropped', async () => {
@@ -380,7 +380,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     await put(c, p.layout.addressKey(parseIp('10.90.0.2')), encodeHolder(orphanHolder));
     expect((await c.txn(orphanRemovalTxn(p.layout, '10.90.0.1', p.layout.holder(owned)))).succeeded).toBe(false);
     expect((await c.txn(orphanRemovalTxn(p.layout, '10.90.0.2', orphanHolder))).succeeded).toBe(true);
-    expect((await p.held(4, 0n, 0xffffffffn)).addresses.map(formatIp)).toEqual(['10.90.0.1']);
+    expect((await p.taken(4, 0n, 0xffffffffn)).addresses.map(formatIp)).toEqual(['10.90.0.1']);
   });
 
   it('etcd without quorum: a claim fails with code 11 within timeoutMs, naming the endpoints', async () => {
@@ -415,7 +415,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
       run++;
       const n = names({ network: 'viewed' });
       const l = new ClusterLayout({ ...n, network: 'other' });
-      const c = new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs: 5000 }), 'node');
+      const c = new EtcdClient(clientConfig({ endpoints: cluster.endpoints, timeoutMs: 5000 }), { kind: 'node' });
       for (let i = 0; i < offsets.length; i += 100) {
         const puts = offsets
           .slice(i, i + 100)
@@ -425,7 +425,7 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
       const store = new EtcdStore({
         cluster: { etcd: { endpoints: cluster.endpoints.map(parseEndpoint) }, prefix: n.prefix, pool: n.pool, nodeName: n.node, timeoutMs: 5000 },
         dataDir: dataDir.dir,
-        sockets: 'node',
+        sockets: { kind: 'node' },
       });
       return { store, network: n.network };
     }
@@ -433,11 +433,11 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
     /** The allocator's answer through the store's view, and how many etcd requests the view made. */
     async function pick(offsets: number[], cursor: number | undefined, exclude = SpanSet.EMPTY): Promise<{ picked: string | number; requests: number }> {
       const { store, network } = await poolHolding(offsets);
-      const s = await store.open(network, { lockTimeoutMs: 1000, create: true });
+      const s = await store.openForChange(network, { lockTimeoutMs: 1000, create: true });
       const ranges = vi.spyOn(EtcdClient.prototype, 'range');
       const txns = vi.spyOn(EtcdClient.prototype, 'txn');
       try {
-        const request = { rangeSets: [[range]], exclude, cursors: [cursor === undefined ? undefined : at(cursor)], requested: [], held: [] };
+        const request = { rangeSets: [[range]], exclude, cursors: [cursor === undefined ? undefined : at(cursor)], requested: [], alreadyLeased: [] };
         const view = await s.view(request);
         const requests = ranges.mock.calls.length + txns.mock.calls.length;
         try {

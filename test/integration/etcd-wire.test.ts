@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NativeAddon } from '../../src/base/native';
+import { nowMs } from '../../src/base/proc';
 import { EtcdClient } from '../../src/etcd/client';
 import { EtcdUnavailableError } from '../../src/etcd/errors';
 import { MAX_BODY } from '../../src/etcd/http1';
@@ -43,12 +44,12 @@ async function peer(script: Script | string, on: 'tcp' | 'unix' = 'tcp'): Promis
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const PATHS: Array<[string, Sockets]> = [
-  ['node:net', 'node'],
-  ['addon', 'addon'],
+  ['node:net', { kind: 'node' }],
+  ['addon', { kind: 'addon', load: () => addon }],
 ];
 
 describe.each(PATHS)('transport over %s against a hostile peer', (_, sockets) => {
-  const transport = (): Transport => new Transport({}, sockets, () => addon);
+  const transport = (): Transport => new Transport({}, sockets);
   const post = (t: Transport, ep: Endpoint, timeoutMs: number, body = '{}') => t.post(ep, '/v3/kv/range', body, {}, timeoutMs);
 
   it('Content-Length: 99999999999999 then an endless body: refused at the head, at once', async () => {
@@ -175,7 +176,7 @@ describe.each(PATHS)('a unix socket whose backlog is full, over %s', (_, sockets
         fillers.push(s);
         full = await new Promise<boolean>((r) => s.once('connect', () => r(false)).once('error', (e: NodeJS.ErrnoException) => r(e.code === 'EAGAIN')));
       }
-      const t = new Transport({}, sockets, () => addon);
+      const t = new Transport({}, sockets);
       const r = await timed(() => t.post({ url: `unix://${path}`, https: false, socketPath: path }, '/v3/kv/put', '{}', {}, 1500));
       expect(r.error).toBeInstanceOf(AttemptError);
       expect(r.error.reason).toMatch(/EAGAIN/);
@@ -190,9 +191,22 @@ describe.each(PATHS)('a unix socket whose backlog is full, over %s', (_, sockets
   });
 });
 
+describe.each(PATHS)("the client's until, over %s", (_, sockets) => {
+  it('bounds all its calls together against a member that accepts and never answers', async () => {
+    const p = await peer(() => {});
+    const c = new EtcdClient(clientConfig({ endpoints: [p.url], timeoutMs: 5000 }), sockets, nowMs() + 1000);
+    const r = await timed(async () => {
+      for (let i = 0; i < 3; i++) await expect(c.range({ key: 'k' })).rejects.toBeInstanceOf(EtcdUnavailableError);
+    });
+    expect(r.error).toBeUndefined();
+    expect(r.ms).toBeGreaterThanOrEqual(900);
+    expect(r.ms).toBeLessThan(1000 + MARGIN_MS);
+  });
+});
+
 describe('the client against a hostile peer (node:net)', () => {
   const client = (p: HostilePeer, extra: Partial<Parameters<typeof clientConfig>[0]> = {}): EtcdClient => {
-    return new EtcdClient(clientConfig({ endpoints: [p.url], timeoutMs: 2000, ...extra }), 'node');
+    return new EtcdClient(clientConfig({ endpoints: [p.url], timeoutMs: 2000, ...extra }), { kind: 'node' });
   };
   /**
    * A peer answering every request 200 with `body`; a txn of one put of key "put" (or one delete of key "del")
@@ -356,7 +370,7 @@ describe('the executable, whose plugin path uses the addon, against a hostile pe
   async function cni(command: string, endpoint: string, dataDir: string, unix = false) {
     return runCniAsync({
       command,
-      containerId: 'c1',
+      containerID: 'c1',
       stdin: netConf(dataDir, { cluster: { etcd: { endpoints: [endpoint] }, nodeName: 'n1', timeoutMs: TIMEOUT_MS } }, { name: unix ? 'wireunix' : 'wirenet' }),
     });
   }

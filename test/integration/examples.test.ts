@@ -34,28 +34,28 @@ describe.each(examples)('conf.d/%s', (file) => {
       writeFileSync(ipam.resolvConf, 'nameserver 10.96.0.10\nsearch svc.cluster.local\n');
     }
     const stdin = { cniVersion: list.cniVersion, name: list.name, ...plugin, ipam };
-    const r = runCni({ command: 'ADD', containerId: `ex-${list.name}`, stdin });
+    const r = runCni({ command: 'ADD', containerID: `ex-${list.name}`, stdin });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const families = new Set(plugin.ipam.ranges ? plugin.ipam.ranges.map((s: Array<{ subnet: string }>) => (s[0]!.subnet.includes(':') ? 6 : 4)) : [4]);
     expect(r.json.ips).toHaveLength(families.size);
     for (const ip of r.json.ips) expect(ip.address).not.toBe(ip.gateway);
     if (ipam.exclude) for (const ip of r.json.ips) expect(ip.address.split('/')[0]).not.toBe('10.247.0.53');
     if (ipam.resolvConf) expect(r.json.dns.nameservers).toEqual(['10.96.0.10']);
-    const d = runCni({ command: 'DEL', containerId: `ex-${list.name}`, stdin });
+    const d = runCni({ command: 'DEL', containerID: `ex-${list.name}`, stdin });
     expect(d.code, d.stdout).toBe(0);
     if (ipam.sticky) {
       // A StatefulSet pod recreated with a new sandbox gets its address back; its annotation names one.
       const pod = (id: string) => `IgnoreUnknown=1;K8S_POD_NAMESPACE=db;K8S_POD_NAME=pg-0;K8S_POD_INFRA_CONTAINER_ID=${id}`;
-      const first = runCni({ command: 'ADD', containerId: `ex-${list.name}-a`, stdin, args: pod(`ex-${list.name}-a`) });
-      expect(runCni({ command: 'DEL', containerId: `ex-${list.name}-a`, stdin, args: pod(`ex-${list.name}-a`) }).code).toBe(0);
-      const again = runCni({ command: 'ADD', containerId: `ex-${list.name}-b`, stdin, args: pod(`ex-${list.name}-b`) });
+      const first = runCni({ command: 'ADD', containerID: `ex-${list.name}-a`, stdin, args: pod(`ex-${list.name}-a`) });
+      expect(runCni({ command: 'DEL', containerID: `ex-${list.name}-a`, stdin, args: pod(`ex-${list.name}-a`) }).code).toBe(0);
+      const again = runCni({ command: 'ADD', containerID: `ex-${list.name}-b`, stdin, args: pod(`ex-${list.name}-b`) });
       expect(again.json.ips, again.stdout).toEqual(first.json.ips);
-      expect(runCni({ command: 'DEL', containerId: `ex-${list.name}-b`, stdin }).code).toBe(0);
+      expect(runCni({ command: 'DEL', containerID: `ex-${list.name}-b`, stdin }).code).toBe(0);
       const wanted = first.json.ips[0].address.replace(/\.\d+\//, '.200/');
       const annotated = { ...stdin, runtimeConfig: { 'io.kubernetes.cri.pod-annotations': { 'leasehold.io/ips': wanted.split('/')[0] } } };
-      const r3 = runCni({ command: 'ADD', containerId: `ex-${list.name}-c`, stdin: annotated, args: pod(`ex-${list.name}-c`) });
+      const r3 = runCni({ command: 'ADD', containerID: `ex-${list.name}-c`, stdin: annotated, args: pod(`ex-${list.name}-c`) });
       expect(r3.json.ips[0].address, r3.stdout).toBe(wanted);
-      expect(runCni({ command: 'DEL', containerId: `ex-${list.name}-c`, stdin: annotated }).code).toBe(0);
+      expect(runCni({ command: 'DEL', containerID: `ex-${list.name}-c`, stdin: annotated }).code).toBe(0);
     }
   });
 });

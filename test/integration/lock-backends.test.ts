@@ -25,7 +25,7 @@ function holdLock(dataDir: string) {
 
 describe('util-linux flock, as used by the plain bundle', () => {
   const plain = (id: string, conf: object) =>
-    spawnSync(process.execPath, [PLAIN], { env: cniEnv({ command: 'ADD', containerId: id }), input: JSON.stringify(conf), encoding: 'utf8' });
+    spawnSync(process.execPath, [PLAIN], { env: cniEnv({ command: 'ADD', containerID: id }), input: JSON.stringify(conf), encoding: 'utf8' });
 
   it('allocates, and times out with code 11 naming the holder while another process holds the lock', () => {
     const conf = netConf(data.dir, { lockTimeoutMs: 400 });
@@ -52,7 +52,7 @@ describe('the single executable', () => {
     const holder = holdLock(data.dir);
     try {
       const t0 = performance.now();
-      const r = runCni({ command: 'ADD', containerId: 'a', stdin: conf });
+      const r = runCni({ command: 'ADD', containerID: 'a', stdin: conf });
       const ms = performance.now() - t0;
       expect(r.json).toMatchObject({ code: 11 });
       expect(r.stderr).toBe('');
@@ -63,7 +63,7 @@ describe('the single executable', () => {
       holder.kill();
     }
     spawnSync('sleep', ['0.1']);
-    expect(runCni({ command: 'ADD', containerId: 'a', stdin: { ...conf, ipam: { ...(conf.ipam as object), lockTimeoutMs: 10_000 } } }).code).toBe(0);
+    expect(runCni({ command: 'ADD', containerID: 'a', stdin: { ...conf, ipam: { ...(conf.ipam as object), lockTimeoutMs: 10_000 } } }).code).toBe(0);
     expect(lastWait()).toBeLessThan(50);
   });
 
@@ -72,7 +72,7 @@ describe('the single executable', () => {
     mkdirSync(mnt);
     expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'noexec,size=1m', 'tmpfs', mnt]).status).toBe(0);
     try {
-      const r = runCni({ command: 'ADD', containerId: 'a', stdin: netConf(mnt) });
+      const r = runCni({ command: 'ADD', containerID: 'a', stdin: netConf(mnt) });
       expect(r.code, r.stdout).toBe(0);
       expect(r.stderr).toMatch(/flock addon unavailable .*using \/usr\/bin\/flock/);
     } finally {

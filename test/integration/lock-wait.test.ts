@@ -133,7 +133,7 @@ describe('flock addon: waiting in the kernel', () => {
     try {
       const trace = join(d.dir, 'trace');
       const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=flock,close,setpriority,write', '-o', trace, '--', BIN], {
-        env: cniEnv({ command: 'ADD', containerId: 'prio' }),
+        env: cniEnv({ command: 'ADD', containerID: 'prio' }),
         input: JSON.stringify(netConf(d.dir)),
         encoding: 'utf8',
       });

@@ -19,8 +19,8 @@ const lines = (f: string) =>
     .split('\n')
     .map((l) => JSON.parse(l));
 
-async function call(command: string, containerId: string, conf: object, args = '') {
-  const env = { CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: `/run/netns/${containerId}`, CNI_IFNAME: 'eth0', CNI_ARGS: args };
+async function call(command: string, containerID: string, conf: object, args = '') {
+  const env = { CNI_COMMAND: command, CNI_CONTAINERID: containerID, CNI_NETNS: `/run/netns/${containerID}`, CNI_IFNAME: 'eth0', CNI_ARGS: args };
   const r = await runPlugin(env, () => JSON.stringify(conf));
   return { ...r, json: r.stdout ? JSON.parse(r.stdout) : undefined };
 }

@@ -18,8 +18,8 @@ const claims = () =>
   readdirSync(netDir())
     .filter((n) => /^[0-9a-f.:]+$/.test(n) && n.includes('.') !== n.includes(':'))
     .sort();
-const add = (id: string, conf = netConf(data.dir), args = '') => cni({ command: 'ADD', containerId: id, stdin: conf, args });
-const del = (id: string, conf = netConf(data.dir), args = '') => cni({ command: 'DEL', containerId: id, stdin: conf, args, netns: '' });
+const add = (id: string, conf = netConf(data.dir), args = '') => cni({ command: 'ADD', containerID: id, stdin: conf, args });
+const del = (id: string, conf = netConf(data.dir), args = '') => cni({ command: 'DEL', containerID: id, stdin: conf, args, netns: '' });
 const expectError = (r: CniReply, code: number, re?: RegExp) => {
   expect(r.code, r.stdout + r.stderr).toBe(1);
   expect(r.json).toMatchObject({ code, msg: expect.any(String), cniVersion: expect.any(String) });
@@ -69,7 +69,7 @@ describe.each(['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'])('
       expect(r.json.routes).toEqual([{ dst: '0.0.0.0/0' }]);
       expect(r.json.dns).toEqual({});
     }
-    const check = await cni({ command: 'CHECK', containerId: 'c1', stdin: { ...conf(), prevResult: r.json } });
+    const check = await cni({ command: 'CHECK', containerID: 'c1', stdin: { ...conf(), prevResult: r.json } });
     if (atLeast(v, '0.4.0')) expect(check.code, check.stdout).toBe(0);
     else expectError(check, 1, /CHECK needs cniVersion 0.4.0/);
     const gc = await cni({ command: 'GC', stdin: { ...conf(), 'cni.dev/valid-attachments': [{ containerID: 'c1', ifname: 'eth0' }] } });
@@ -91,7 +91,7 @@ describe('ADD', () => {
   it('is idempotent per (container, ifname); another ifname is another attachment', async () => {
     const a = await add('c1');
     expect((await add('c1')).json).toEqual(a.json);
-    const b = await cni({ command: 'ADD', containerId: 'c1', ifname: 'net1', stdin: netConf(data.dir) });
+    const b = await cni({ command: 'ADD', containerID: 'c1', ifname: 'net1', stdin: netConf(data.dir) });
     expect(b.json.ips[0].address).toBe('10.88.0.3/24');
     expect(claims()).toEqual(['10.88.0.2', '10.88.0.3']);
   });
@@ -186,12 +186,12 @@ describe('DEL', () => {
 
 describe('CHECK', () => {
   it('code 3 when the attachment holds no lease; 102 when prevResult disagrees with the lease', async () => {
-    expectError(await cni({ command: 'CHECK', containerId: 'ghost', stdin: netConf(data.dir) }), 3, /holds no lease/);
+    expectError(await cni({ command: 'CHECK', containerID: 'ghost', stdin: netConf(data.dir) }), 3, /holds no lease/);
     await add('c1');
     const wrong = { ...netConf(data.dir), prevResult: { cniVersion: '1.0.0', ips: [{ address: '10.88.0.9/24' }] } };
-    expectError(await cni({ command: 'CHECK', containerId: 'c1', stdin: wrong }), 102, /10\.88\.0\.9/);
+    expectError(await cni({ command: 'CHECK', containerID: 'c1', stdin: wrong }), 102, /10\.88\.0\.9/);
     const foreign = { ...netConf(data.dir), prevResult: { cniVersion: '1.0.0', ips: [{ address: '192.0.2.9/24' }] } };
-    expect((await cni({ command: 'CHECK', containerId: 'c1', stdin: foreign })).code).toBe(0);
+    expect((await cni({ command: 'CHECK', containerID: 'c1', stdin: foreign })).code).toBe(0);
   });
 });
 
@@ -233,10 +233,10 @@ describe('GC and STATUS (1.1.0)', () => {
 describe('errors', () => {
   it('bad env, bad JSON and bad config are CNI errors with the right codes and no state', async () => {
     expectError(await cni({ command: 'ADD', stdin: netConf(data.dir) }), 4, /CNI_CONTAINERID/);
-    expectError(await cni({ command: 'ADD', containerId: 'x', stdin: '{nope' }), 6);
-    expectError(await cni({ command: 'ADD', containerId: 'x', stdin: netConf(data.dir, { ranges: [[{ subnet: '10.0.0.1/24' }]] }) }), 7);
-    expectError(await cni({ command: 'ADD', containerId: 'x', stdin: { ...netConf(data.dir), cniVersion: '2.0.0' } }), 1);
-    expectError(await cni({ command: 'ADD', containerId: 'x', stdin: netConf(data.dir, { resolvConf: '/nonexistent/resolv.conf' }) }), 7, /resolvConf/);
+    expectError(await cni({ command: 'ADD', containerID: 'x', stdin: '{nope' }), 6);
+    expectError(await cni({ command: 'ADD', containerID: 'x', stdin: netConf(data.dir, { ranges: [[{ subnet: '10.0.0.1/24' }]] }) }), 7);
+    expectError(await cni({ command: 'ADD', containerID: 'x', stdin: { ...netConf(data.dir), cniVersion: '2.0.0' } }), 1);
+    expectError(await cni({ command: 'ADD', containerID: 'x', stdin: netConf(data.dir, { resolvConf: '/nonexistent/resolv.conf' }) }), 7, /resolvConf/);
     expect(readdirSync(data.dir)).toEqual([]);
   });
   it('a corrupt state file is never reset: code 5 naming the file', async () => {

@@ -8,6 +8,7 @@ import { CniError, Code } from '../../src/base/errors';
 import type { Attachment } from '../../src/base/ids';
 import { parseCniArgs } from '../../src/config/cni-args';
 import { loadNetConf } from '../../src/config/load';
+import { buildExcludes, buildRangeSets } from '../../src/config/ranges';
 import { parseIp } from '../../src/net/ip';
 import { defaultDeps } from '../../src/plugin/dispatch';
 import { DiskStore } from '../../src/store/disk/disk-store';
@@ -133,7 +134,7 @@ const nodeDir = (store: Store): string => (store instanceof DiskStore ? store.lo
 const holders = async (s: NetworkSession) =>
   Object.fromEntries((await s.listClaims()).map((c) => [c.address, c.holder ? `${c.holder.containerID}/${c.holder.ifname}` : '?']));
 
-const open = (store: Store) => store.open(NET, { lockTimeoutMs: 5000, create: true });
+const open = (store: Store) => store.openForChange(NET, { lockTimeoutMs: 5000, create: true });
 
 async function withOpen<T>(store: Store, f: (s: NetworkSession) => Promise<T>): Promise<T> {
   const s = await open(store);
@@ -194,6 +195,30 @@ describe.each(backends)('Store contract: $name', (backend) => {
       expect(err).toBeInstanceOf(ClaimConflict);
       expect((await s.getLease(two))?.addresses).toEqual(['10.70.0.2', 'fd70::2']);
       expect(await holders(s)).toEqual({ '10.70.0.2': 'a/eth0', 'fd70::2': 'a/eth0', 'fd70::3': 'other/eth0' });
+    });
+  });
+
+  test('readForAdd gives the record, the state and the holds as read, and a view of what is taken; a later write leaves what it read as it was', async () => {
+    const { store } = await backend.fresh();
+    const rangeSets = buildRangeSets([[{ subnet: '10.70.0.0/29' }]], () => 'ipam.ranges');
+    const request = { rangeSets, exclude: buildExcludes([]), cursors: [undefined], requested: [], alreadyLeased: [] };
+    await withOpen(store, async (s) => {
+      await s.putLease(lease('a', ['10.70.0.2']), undefined, { '0': '10.70.0.2' });
+      const read = await s.readForAdd({ containerID: 'a', ifname: 'eth0' }, rangeSets);
+      expect(read.previous?.addresses).toEqual(['10.70.0.2']);
+      expect(read.state.status === 'ok' && read.state.value.cursors).toEqual({ '0': '10.70.0.2' });
+      expect(read.reuse).toMatchObject({ holds: [], cooling: [] });
+      const view = await read.view(request);
+      expect(view.isTaken(parseIp('10.70.0.2'))).toBe(true);
+      expect(view.isTaken(parseIp('10.70.0.3'))).toBe(false);
+
+      await s.putLease(lease('b', ['10.70.0.3']), undefined, { '0': '10.70.0.3' });
+      expect(read.state.status === 'ok' && read.state.value.cursors).toEqual({ '0': '10.70.0.2' });
+      const next = await s.readForAdd({ containerID: 'b', ifname: 'eth0' }, rangeSets);
+      expect(next.previous?.addresses).toEqual(['10.70.0.3']);
+      expect(next.state.status === 'ok' && next.state.value.cursors).toEqual({ '0': '10.70.0.3' });
+      expect((await next.view(request)).isTaken(parseIp('10.70.0.3'))).toBe(true);
+      expect((await s.readForAdd({ containerID: 'c', ifname: 'eth0' }, rangeSets)).previous).toBeUndefined();
     });
   });
 
@@ -305,7 +330,7 @@ describe.each(backends)('Store contract: $name', (backend) => {
 
   test('a reader opened without create on a network that does not exist is an error, and creates nothing', async () => {
     const { store } = await backend.fresh();
-    const err = await store.open('never-made', { lockTimeoutMs: 1000, create: false }).then(
+    const err = await store.openForChange('never-made', { lockTimeoutMs: 1000, create: false }).then(
       (s) => {
         s.close();
         return undefined;
@@ -317,7 +342,7 @@ describe.each(backends)('Store contract: $name', (backend) => {
     expect(await store.has('never-made')).toBe(false);
   });
 
-  test('inspect and peek are read-only at run time: no write method on what they return, and reading through them changes nothing', async () => {
+  test('readLocked and readUnlocked are read-only at run time: no write method on what they return, and reading through them changes nothing', async () => {
     const { store, plantOrphan, fingerprint } = await backend.fresh();
     await withOpen(store, (s) => s.putLease(lease('a', ['10.70.0.2']), undefined, { '0': '10.70.0.2' }));
     await plantOrphan('10.70.0.9', { containerID: 'gone', ifname: 'eth0' });
@@ -328,14 +353,14 @@ describe.each(backends)('Store contract: $name', (backend) => {
     }
     const before = fingerprint();
     const writes = ['putLease', 'deleteLease', 'release', 'endHold', 'endCooling', 'removeClaim', 'adopt'];
-    const locked = await store.inspect(NET, 5000);
+    const locked = await store.readLocked(NET, 5000);
     try {
       // Read-only, the lock still keeps every other process's writer out while the reader looks.
       if (backend.name !== 'memory') {
         expect(lockIsHeld(join(nodeDir(store), NET, 'lock'))).toBe(true);
       }
-      for (const w of writes) expect(w in store.peek('never-made'), `${w} on a reader`).toBe(false);
-      for (const reader of [locked, store.peek(NET)]) {
+      for (const w of writes) expect(w in store.readUnlocked('never-made'), `${w} on a reader`).toBe(false);
+      for (const reader of [locked, store.readUnlocked(NET)]) {
         for (const w of writes) expect(w in reader, `${w} on a reader`).toBe(false);
         await reader.state();
         await reader.getLease({ containerID: 'a', ifname: 'eth0' });

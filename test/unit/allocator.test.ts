@@ -101,7 +101,7 @@ describe('allocate: round-robin and reserved addresses', () => {
     },
   ];
   it.each(cases)('$name', ({ set, taken = [], cursor, exclude = [], want }) => {
-    const req = { rangeSets: sets(set), exclude: buildExcludes(exclude), cursors: [ip(cursor)], requested: [], held: [] };
+    const req = { rangeSets: sets(set), exclude: buildExcludes(exclude), cursors: [ip(cursor)], requested: [], alreadyLeased: [] };
     if (want === 'exhausted') {
       expect(() => allocate(req, view(...taken))).toThrow(/no IP addresses available in range set/);
       return;
@@ -114,7 +114,7 @@ describe('allocate: round-robin and reserved addresses', () => {
 
 describe('allocate: requests, repeats and several range sets', () => {
   const two = sets([{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/64' }]);
-  const base = { rangeSets: two, exclude: SpanSet.EMPTY, cursors: [undefined, undefined], requested: [] as Ip[], held: [] as Ip[] };
+  const base = { rangeSets: two, exclude: SpanSet.EMPTY, cursors: [undefined, undefined], requested: [] as Ip[], alreadyLeased: [] as Ip[] };
 
   it('gives one address per range set', () => {
     const got = allocate(base, view());
@@ -142,9 +142,9 @@ describe('allocate: requests, repeats and several range sets', () => {
     expect(() => allocate({ ...base, requested: [parseIp('10.0.0.5'), parseIp('10.0.0.6')] }, view())).toThrow(/same range set/);
   });
   it('a repeated ADD reuses what the attachment holds, even if the view says taken', () => {
-    const held = [parseIp('10.0.0.9'), parseIp('fd00::9')];
-    const got = allocate({ ...base, held }, view('10.0.0.9', 'fd00::9'));
-    expect(got.picks.map((p) => [formatIp(p.ip), p.fresh])).toEqual([
+    const alreadyLeased = [parseIp('10.0.0.9'), parseIp('fd00::9')];
+    const got = allocate({ ...base, alreadyLeased }, view('10.0.0.9', 'fd00::9'));
+    expect(got.picks.map((p) => [formatIp(p.ip), p.isNew])).toEqual([
       ['10.0.0.9', false],
       ['fd00::9', false],
     ]);

@@ -1,7 +1,7 @@
 // The CLI's judgement of a network (leasehold check / status), in-process over the memory store.
 import { describe, expect, it } from 'vitest';
 import { findings, nodeFindings } from '../../src/cli/findings';
-import { judgeable } from '../../src/cli/leak-view';
+import { judgeablePart } from '../../src/store/store';
 import { summarize } from '../../src/cli/usage';
 import type { Facts } from '../../src/cli/context';
 import { snapshotOf } from '../../src/cli/snapshot';
@@ -42,7 +42,7 @@ function network(): MemoryStore {
 
 describe('CLI analysis', () => {
   it('check reports every kind of finding, and only the rule-freeable ones carry a leak', async () => {
-    const snap = await snapshotOf(network().peek('n'));
+    const snap = await snapshotOf(network().readUnlocked('n'));
     const f = findings(snap, facts, conf).map((x) => `${x.kind}:${x.addresses.join(',')}:${x.leak ? 'gc' : '-'}`);
     expect(f).toEqual([
       'cursor-ignored::-',
@@ -68,12 +68,12 @@ describe('CLI analysis', () => {
       }),
       { ips: [] },
     );
-    const s = summarize(await snapshotOf(new MemoryStore().peek('n')), facts, { file: 'x.conflist', conf: wide });
+    const s = summarize(await snapshotOf(new MemoryStore().readUnlocked('n')), facts, { file: 'x.conflist', conf: wide });
     expect(s.ranges.map((r) => r.size)).toEqual([(1n << 23n) - 1n, (1n << 64n) - (1n << 32n), (1n << 48n) - 2n - (1n << 32n)]);
   });
 
   it('status counts usage per range from the same snapshot', async () => {
-    const s = summarize(await snapshotOf(network().peek('n')), facts, { file: 'x.conflist', conf });
+    const s = summarize(await snapshotOf(network().readUnlocked('n')), facts, { file: 'x.conflist', conf });
     expect(s).toMatchObject({ leases: 5, netnsGone: 1, orphanClaims: 2, outsideRanges: 1, cursors: { '0': '10.1.0.9' } });
     expect(s.ranges[0]).toMatchObject({ size: 253n, leased: 4, lastHandedOut: '10.1.0.9', stale: 1 });
   });
@@ -140,6 +140,6 @@ describe('CLI analysis', () => {
     expect(clash.map((x) => x.addresses)).toEqual([['10.1.0.3']]);
     expect(clash[0]!.detail).toMatch(/under this node's name n1 by another machine/);
     // Only this machine's own leases are this node's to judge: not the other machine's, nor one without a machine.
-    expect(judgeable(snap).leases.map((l) => l.containerID)).toEqual(['mine']);
+    expect(judgeablePart(snap).leases.map((l) => l.containerID)).toEqual(['mine']);
   });
 });

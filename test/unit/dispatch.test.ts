@@ -79,7 +79,7 @@ describe('dispatcher (in-process, memory store)', () => {
   it('a store failure keeps its code; anything else is code 999 with the message', async () => {
     const failing = (err: Error): Store => {
       const s = new MemoryStore();
-      s.open = async () => {
+      s.openForChange = async () => {
         throw err;
       };
       return s;
@@ -93,9 +93,9 @@ describe('dispatcher (in-process, memory store)', () => {
 
   it('ADD chooses again when another writer claims its pick first', async () => {
     const store = new MemoryStore();
-    const open = store.open.bind(store);
+    const open = store.openForChange.bind(store);
     let raced = 0;
-    store.open = async (n, o) => {
+    store.openForChange = async (n, o) => {
       const s = await open(n, o);
       const put = s.putLease.bind(s);
       s.putLease = async (lease, prev, cursors) => {
@@ -118,8 +118,8 @@ describe('dispatcher (in-process, memory store)', () => {
   it('bad input is refused before the store is touched', async () => {
     let opened = 0;
     const store = new MemoryStore();
-    const open = store.open.bind(store);
-    store.open = (n, o) => {
+    const open = store.openForChange.bind(store);
+    store.openForChange = (n, o) => {
       opened++;
       return open(n, o);
     };

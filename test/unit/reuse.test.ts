@@ -83,7 +83,7 @@ describe('allocate with holds and cooldowns', () => {
       exclude: buildExcludes([]),
       cursors: [cursor ? parseIp(cursor) : undefined],
       requested: requested ? [parseIp(requested)] : [],
-      held: [],
+      alreadyLeased: [],
       reuse,
     };
     if (typeof want === 'string') {

@@ -32,7 +32,7 @@ export async function check(opts: CheckOpts, cmd: Command): Promise<number> {
   const all: Finding[] = [];
   for (const network of networks) {
     const found = configs.byNetwork.get(network);
-    const reader = await stores.of(network).inspect(network, opts.lockTimeout);
+    const reader = await stores.of(network).readLocked(network, opts.lockTimeout);
     const snap = await snapshotOf(reader).finally(() => reader.close());
     const f = findings(snap, facts, found?.conf);
     checked.push({ network, config: found?.file ?? null, leases: snap.leases.length, claims: snap.claims.length, findings: f.length });

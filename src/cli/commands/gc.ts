@@ -6,12 +6,13 @@ import { type Command, Option } from 'commander';
 import { type Claim, type LeakFacts, findLeaks } from '../../allocator/leaks.js';
 import type { Attachment } from '../../base/ids.js';
 import { isAttachmentList } from '../../config/schema.js';
-import { byLeak, judgeable, leakFacts } from '../leak-view.js';
+import { judgeablePart } from '../../store/store.js';
+import { byLeak, leakFacts } from '../leak-view.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, CliError, type CommonOpts, EXIT, addCommonOptions, durationArg, readFacts, readInput, warn } from '../context.js';
 import { type Freed, describeHold, describeLeak, freeLeak, printFreed } from '../freeing.js';
 import { endHolds, expiredCooling, expiredHolds } from '../holds.js';
-import { peekSnapshot, snapshotOf, withExistingNetwork } from '../snapshot.js';
+import { unlockedSnapshot, snapshotOf, withExistingNetwork } from '../snapshot.js';
 import { type Stores, storesFor } from '../stores.js';
 
 /** containerd's socket; CRI-O's is unix:///var/run/crio/crio.sock. */
@@ -83,7 +84,7 @@ function readKeepList(file: string, force: boolean): KeepList {
 async function recentLeases(stores: Stores, opts: GcOpts, cutoff: number): Promise<string[]> {
   const recent: string[] = [];
   for (const network of await stores.existing(opts)) {
-    const { leases } = judgeable(await peekSnapshot(stores.of(network), network));
+    const { leases } = judgeablePart(await unlockedSnapshot(stores.of(network), network));
     for (const l of leases) if (!(Date.parse(l.createdAt) < cutoff)) recent.push(`${network}: ${l.containerID}/${l.ifname}`);
   }
   return recent;
@@ -135,7 +136,7 @@ export async function gc(opts: GcOpts, cmd: Command): Promise<number> {
         return;
       }
       // With a list (--keep-from, --cri) it is the only fact; otherwise this boot and the live netns decide.
-      const { leases, claims } = judgeable(snap);
+      const { leases, claims } = judgeablePart(snap);
       const judged: LeakFacts = keep ? { valid: keep.valid ?? liveOf(keep.containers!, leases, claims), listedAt: keep.listedAt } : leakFacts(snap, facts);
       const targets = findLeaks(leases, claims, judged)
         .filter((l) => l.freeable)

@@ -41,8 +41,8 @@ export async function importHostLocal(opts: ImportOpts): Promise<number> {
   for (const network of await stores.existing(opts)) {
     // The same plan the plugin applies on its first contact with a network, under the network's lock; a dry
     // run reads it through a read-only view, which writes nothing (not even the lock file).
-    const session = opts.dryRun ? undefined : await store.open(network, { lockTimeoutMs: opts.lockTimeout, create: false });
-    const view = session ?? (await store.inspect(network, opts.lockTimeout));
+    const session = opts.dryRun ? undefined : await store.openForChange(network, { lockTimeoutMs: opts.lockTimeout, create: false });
+    const view = session ?? (await store.readLocked(network, opts.lockTimeout));
     try {
       const st = await view.state();
       if (st.status === 'unreadable') throw new CliError(`${network}: leasehold.json is unreadable (${st.why}); run leasehold check`);

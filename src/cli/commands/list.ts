@@ -6,7 +6,7 @@ import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, type CommonOpts, EXIT, addCommonOptions, out, readFacts } from '../context.js';
 import { ageOf, ageSeconds, json, pod, shortId, table } from '../format.js';
 import { reuseRows } from '../holds.js';
-import { peekSnapshot } from '../snapshot.js';
+import { unlockedSnapshot } from '../snapshot.js';
 import { storesFor } from '../stores.js';
 
 interface ListOpts extends CommonOpts, ConfigOpts {
@@ -31,7 +31,7 @@ export async function list(opts: ListOpts, cmd: Command): Promise<number> {
   const facts = readFacts();
   const stores = storesFor(cmd, opts);
   const snaps = [];
-  for (const network of await stores.select(opts)) snaps.push(await peekSnapshot(stores.of(network), network));
+  for (const network of await stores.select(opts)) snaps.push(await unlockedSnapshot(stores.of(network), network));
   const rows = snaps.flatMap((snap) =>
     snap.leases
       .map((l) => ({

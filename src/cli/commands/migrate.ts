@@ -82,7 +82,7 @@ async function withAccess<T>(
   f: (view: LockedReader, write: NetworkSession | undefined) => Promise<T>,
 ): Promise<T> {
   if (!opts.dryRun) return withSession(store, network, { lockTimeoutMs: opts.lockTimeout, create: false }, (s) => f(s, s));
-  const reader = await store.inspect(network, opts.lockTimeout);
+  const reader = await store.readLocked(network, opts.lockTimeout);
   try {
     return await f(reader, undefined);
   } finally {
@@ -104,7 +104,7 @@ export async function migrate(opts: MigrateOpts, cmd: Command): Promise<number> 
         withAccess(stores.of(network), network, opts, async (pool, poolWrite) => {
           const st = await disk.state();
           if (st.status === 'unreadable') throw new CliError(`${network}: ${st.path} is unreadable (${st.why}); run leasehold check`);
-          if (stores.disk.peek(network).planAdoption().adopted.length) {
+          if (stores.disk.readUnlocked(network).planAdoption().adopted.length) {
             throw new CliError(`${network}: host-local reservations in ${disk.location} are not imported yet; run leasehold import-host-local first`);
           }
           const { leases, unreadable } = await disk.listLeases();

@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { findLeaks } from '../../allocator/leaks.js';
 import { canonicalIp } from '../../net/ip.js';
 import { silentFor } from '../findings.js';
-import { judgeable, leakFacts } from '../leak-view.js';
+import { judgeablePart } from '../../store/store.js';
+import { leakFacts } from '../leak-view.js';
 import { type ConfigOpts, addConfigOptions } from '../cni-configs.js';
 import { type Act, CliError, type CommonOpts, EXIT, type Facts, type SilenceOpts, addCommonOptions, addSilenceOption, readFacts } from '../context.js';
 import { type Freed, type Release, describeHold, freeRelease, printFreed } from '../freeing.js';
@@ -59,7 +60,7 @@ function canonical(text: string): string {
  */
 function resolveIn(snap: NetworkSnapshot, addresses: string[], opts: ReleaseOpts, facts: Facts): Target[] {
   if (opts.node !== undefined) return nodeTargets(snap, opts.node, facts);
-  const { leases: own, claims } = judgeable(snap);
+  const { leases: own, claims } = judgeablePart(snap);
   const judged = findLeaks(own, claims, leakFacts(snap, facts));
   const leaseGuard = (netns: string): string => (netns === '' ? 'its netns is unknown (adopted from host-local)' : `its netns ${netns} still exists`);
   const leases = snap.leases.filter((l) =>
@@ -152,7 +153,7 @@ export async function release(args: string[], opts: ReleaseOpts, cmd: Command): 
   // Find the networks involved without locks, then decide and free under all of their locks at once.
   const involved: string[] = [];
   for (const n of await stores.existing(opts)) {
-    if (resolveIn(await snapshotOf(stores.of(n).peek(n)), addresses, opts, facts).length > 0) involved.push(n);
+    if (resolveIn(await snapshotOf(stores.of(n).readUnlocked(n)), addresses, opts, facts).length > 0) involved.push(n);
   }
   const freed = await withSessions(stores, involved, opts.lockTimeout, async (sessions) => {
     const targets: Target[] = [];
@@ -172,7 +173,7 @@ async function releaseHold(pod: string, opts: ReleaseOpts, cmd: Command): Promis
   if (!/^[^/]+\/[^/]+$/.test(pod)) throw new CliError(`--hold ${pod}: give the pod as NAMESPACE/NAME`);
   const stores = storesFor(cmd, opts);
   const involved: string[] = [];
-  for (const n of await stores.existing(opts)) if (podHolds(await snapshotOf(stores.of(n).peek(n)), pod).length > 0) involved.push(n);
+  for (const n of await stores.existing(opts)) if (podHolds(await snapshotOf(stores.of(n).readUnlocked(n)), pod).length > 0) involved.push(n);
   const freed = await withSessions(stores, involved, opts.lockTimeout, async (sessions) => {
     const done: Freed[] = [];
     for (const s of sessions.values()) {

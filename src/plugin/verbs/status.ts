@@ -1,7 +1,8 @@
 import { hasFreeAddress } from '../../allocator/allocate.js';
 import { ReuseRules, describeHeld } from '../../allocator/reuse.js';
-import { isoTime } from '../../base/proc.js';
+import { isoTime, nowMs } from '../../base/proc.js';
 import { CniError, Code } from '../../base/errors.js';
+import type { ClusterConf } from '../../config/cluster.js';
 import { etcdAccess } from '../../config/secrets.js';
 import { describeRange } from '../../net/range.js';
 import { cursorIps } from '../../store/state.js';
@@ -9,13 +10,20 @@ import { unreadableError } from '../../store/store.js';
 import type { Outcome, VerbRequest } from '../verb.js';
 
 /**
- * How long STATUS waits on etcd, whatever ipam.cluster.timeoutMs says: containerd >= 2.0.1 runs STATUS about
- * every 5 s, for each network in turn, with no timeout of its own.
+ * How long STATUS waits on etcd in all, whatever ipam.cluster.timeoutMs says: containerd >= 2.0.1 runs STATUS
+ * about every 5 s, for each network in turn, with no timeout of its own.
  */
-export const CLUSTER_STATUS_TIMEOUT_MS = 2000;
+const CLUSTER_STATUS_TIMEOUT_MS = 2000;
 
 /**
- * STATUS: ready while ADD could be served. Reads only, without the lock; never writes. On a node's disk every
+ * When STATUS's calls to etcd must be over: a deadline of the etcd client, given where the store is built
+ * (plugin/dispatch.ts), not a timer here, which the addon's blocking calls would hold off.
+ */
+export const statusDeadline = (cluster: ClusterConf): number => nowMs() + Math.min(CLUSTER_STATUS_TIMEOUT_MS, cluster.timeoutMs);
+
+/**
+ * STATUS: ready while ADD could be served. Reads only, without the lock; never writes (in cluster mode the addon
+ * for its sockets is mapped from an unnamed file in the data dir, which leaves nothing). On a node's disk every
  * failure is this node's own (its range full, its data dir unusable): code 50, and kubelet marks the node
  * NotReady. In cluster mode only this node's own failures (a credential or certificate file it cannot read)
  * fail STATUS by default: etcd unreachable or the shared pool full is the whole cluster's condition, and
@@ -31,7 +39,7 @@ export async function status(req: VerbRequest): Promise<Outcome> {
     throw notAvailable(e);
   }
   try {
-    await (cluster ? within(readiness(req), Math.min(CLUSTER_STATUS_TIMEOUT_MS, cluster.timeoutMs)) : readiness(req));
+    await readiness(req);
     return {};
   } catch (e) {
     if (!(e instanceof CniError)) throw e;
@@ -49,17 +57,9 @@ function notAvailable(e: unknown): unknown {
   return e.code === Code.PluginNotAvailable ? e : new CniError(Code.PluginNotAvailable, `cannot serve ADD: ${e.message}`, e.details);
 }
 
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CniError(Code.TryAgainLater, `etcd did not answer STATUS's reads within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
-
 async function readiness({ conf, store }: VerbRequest): Promise<Outcome> {
   await store.checkWritable?.(conf.name);
-  const reader = store.peek(conf.name);
+  const reader = store.readUnlocked(conf.name);
   const st = await reader.state();
   if (st.status === 'unreadable') {
     throw unreadableError(st.path, st.why);
@@ -68,7 +68,7 @@ async function readiness({ conf, store }: VerbRequest): Promise<Outcome> {
   const at = cursorIps(cursors, conf.rangeSets.length);
   const { holds, cooling } = await reader.reuse();
   const reuse = { now: isoTime(), holds, cooling };
-  const view = await reader.view({ rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: at, requested: [], held: [], reuse });
+  const view = await reader.view({ rangeSets: conf.rangeSets, exclude: conf.exclude, cursors: at, requested: [], alreadyLeased: [], reuse });
   conf.rangeSets.forEach((set, i) => {
     if (!hasFreeAddress(set, conf.exclude, at[i], view, reuse)) {
       const where = `range set ${set.map(describeRange).join(', ')}${conf.cluster ? ` of the shared pool ${conf.cluster.pool}` : ''}`;

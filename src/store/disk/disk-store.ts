@@ -15,6 +15,7 @@ import { type Hold, type ReleasePolicy, decodeCoolingEnd, decodeHold, encodeHold
 import { type Lease, decodeLease, encodeLease } from '../lease.js';
 import { type NetworkState, type StateView, decodeState, emptyState, encodeState } from '../state.js';
 import {
+  type AddReading,
   type Adoption,
   type LockedReader,
   type NetworkReader,
@@ -24,6 +25,7 @@ import {
   type Unreadable,
   ClaimConflict,
   adoptsOnOpen,
+  readOneByOne,
   unreadableError,
 } from '../store.js';
 import {
@@ -100,6 +102,33 @@ function readDocuments<T>(
   return { docs, unreadable };
 }
 
+/** The network's state document with the cursors link's entries, as found in dir. */
+function readStateFiles(dir: string): StateView {
+  const path = join(dir, STATE_FILE);
+  let text: string | undefined;
+  try {
+    text = readIfExists(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return { status: 'missing' };
+    return { status: 'unreadable', why: ioError('reading', path, e).message, path };
+  }
+  if (text === undefined) return { status: 'missing' };
+  const st = decodeState(text, linkedCursors(dir));
+  return typeof st === 'string' ? { status: 'unreadable', why: st, path } : st;
+}
+
+/** The cursors link's entries. One that cannot be read is shown as an ignored cursor: it never fails a call. */
+function linkedCursors(dir: string): Record<string, string> {
+  const path = join(dir, CURSORS_LINK);
+  try {
+    const target = readlinkIfExists(path);
+    return target === undefined ? {} : decodeCursorList(target);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { [CURSORS_LINK]: `${path} ${code === 'EINVAL' ? 'is not a symbolic link' : `cannot be read (${code})`}` };
+  }
+}
+
 /** Reads one network directory; writes nothing. */
 class DiskReader implements NetworkReader {
   constructor(
@@ -120,38 +149,8 @@ class DiskReader implements NetworkReader {
     this.lock.release();
   }
 
-  async state(): Promise<StateView> {
-    return this.readState();
-  }
-
-  protected readState(): StateView {
-    const path = join(this.location, STATE_FILE);
-    let text: string | undefined;
-    try {
-      text = readIfExists(path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return { status: 'missing' };
-      return { status: 'unreadable', why: ioError('reading', path, e).message, path };
-    }
-    if (text === undefined) return { status: 'missing' };
-    const st = decodeState(text, this.linkedCursors());
-    return typeof st === 'string' ? { status: 'unreadable', why: st, path } : st;
-  }
-
-  /** The cursors link's entries. One that cannot be read is shown as an ignored cursor: it never fails a call. */
-  private linkedCursors(): Record<string, string> {
-    const path = join(this.location, CURSORS_LINK);
-    try {
-      const target = readlinkIfExists(path);
-      return target === undefined ? {} : decodeCursorList(target);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      return { [CURSORS_LINK]: `${path} ${code === 'EINVAL' ? 'is not a symbolic link' : `cannot be read (${code})`}` };
-    }
-  }
-
-  async getLease(att: Attachment): Promise<Lease | undefined> {
-    return this.readLease(att);
+  state(): StateView {
+    return readStateFiles(this.location);
   }
 
   protected recordPath(att: Attachment): string {
@@ -182,7 +181,7 @@ class DiskReader implements NetworkReader {
     return st.isSymbolicLink() ? 'it is a symbolic link, not a directory' : 'it is not a directory';
   }
 
-  protected readLease(att: Attachment): Lease | undefined {
+  getLease(att: Attachment): Lease | undefined {
     if (!this.hasLeasesDir()) return undefined;
     const path = this.recordPath(att);
     const text = io('reading', path, () => readIfExists(path));
@@ -192,11 +191,7 @@ class DiskReader implements NetworkReader {
     return lease;
   }
 
-  async listLeases(): Promise<{ leases: Lease[]; unreadable: Unreadable[] }> {
-    return this.readLeases();
-  }
-
-  protected readLeases(): { leases: Lease[]; unreadable: Unreadable[] } {
+  listLeases(): { leases: Lease[]; unreadable: Unreadable[] } {
     // A directory only host-local has written to has no records yet.
     if (!this.hasLeasesDir()) return { leases: [], unreadable: [] };
     const names = io('listing', this.leasesDir, () => readdirSync(this.leasesDir));
@@ -204,11 +199,7 @@ class DiskReader implements NetworkReader {
     return { leases: docs, unreadable };
   }
 
-  async listClaims(): Promise<Claim[]> {
-    return this.readClaims();
-  }
-
-  protected readClaims(): Claim[] {
+  listClaims(): Claim[] {
     const names = io('listing', this.location, () => readdirSync(this.location));
     return names.flatMap((name) => {
       const address = claimAddress(name);
@@ -220,19 +211,15 @@ class DiskReader implements NetworkReader {
     });
   }
 
-  async claimHolder(address: string): Promise<Attachment | undefined> {
-    return this.holderOf(address);
-  }
-
   /**
    * Neither plugin makes a claim that is not a regular file: a link, FIFO or directory there names no one, and
    * is shown (and freed) as an unowned claim rather than stop every command that lists the claims.
    */
   protected holderIn(address: string, st: Stats): Attachment | undefined {
-    return st.isFile() ? this.holderOf(address) : undefined;
+    return st.isFile() ? this.claimHolder(address) : undefined;
   }
 
-  protected holderOf(address: string): Attachment | undefined {
+  claimHolder(address: string): Attachment | undefined {
     const path = join(this.location, address);
     const text = io('reading', path, () => readIfExists(path));
     return text === undefined ? undefined : parseClaim(text);
@@ -241,13 +228,13 @@ class DiskReader implements NetworkReader {
   /** A claim that cannot be read (not a regular file, a symlink) is no one's that a record can free. */
   protected claimIsOurs(address: string, att: Attachment): boolean {
     try {
-      return sameAttachment(this.holderOf(address), att);
+      return sameAttachment(this.claimHolder(address), att);
     } catch {
       return false;
     }
   }
 
-  async view(): Promise<LeaseView> {
+  view(): LeaseView {
     return { isTaken: (ip) => io('checking', this.location, () => exists(join(this.location, formatIp(ip)))) };
   }
 
@@ -268,7 +255,7 @@ class DiskReader implements NetworkReader {
     return st === undefined ? false : st.isDirectory() ? true : undefined;
   }
 
-  async reuse(): Promise<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }> {
+  reuse(): { holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] } {
     const holdsDir = this.ownDir(this.holdsDir);
     const { docs: holds, unreadable } = readDocuments(this.holdsDir, holdsDir ? namesIn(this.holdsDir) : [], decodeHold, holdFileName);
     if (holdsDir === undefined) unreadable.push({ path: this.holdsDir, why: 'is not a directory (a symbolic link or a file); it is not followed' });
@@ -318,11 +305,11 @@ class DiskReader implements NetworkReader {
    * unreadable record stops it (code 5): adopting a claim of its attachment would write over it.
    */
   planAdoption(): Adoption {
-    const st = this.readState();
+    const st = this.state();
     const current = st.status === 'ok' ? st.value.cursors : {};
-    const { leases, unreadable } = this.readLeases();
+    const { leases, unreadable } = this.listLeases();
     if (unreadable.length > 0) throw unreadableError(unreadable[0]!.path, unreadable[0]!.why);
-    return planAdoption(this.readClaims(), this.legacyCursors(), leases, current);
+    return planAdoption(this.listClaims(), this.legacyCursors(), leases, current);
   }
 }
 
@@ -331,8 +318,12 @@ class DiskSession extends DiskReader implements NetworkSession {
   /** The state as read under the lock, then as this session wrote it: nobody else writes while it is held. */
   private loaded: StateView = { status: 'missing' };
 
-  override async state(): Promise<StateView> {
+  override state(): StateView {
     return this.loaded;
+  }
+
+  readForAdd(att: Attachment): Promise<AddReading> {
+    return readOneByOne(this, att);
   }
 
   /** The state to change: an empty one until a readable one is loaded or written. */
@@ -349,7 +340,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     const { create } = opts;
     // Checked on every open: a leases/ replaced by a symlink must not redirect writes outside the data dir.
     if (create) io('preparing', this.leasesDir, () => ensurePrivateDir(this.leasesDir));
-    const st = this.readState();
+    const st = readStateFiles(this.location);
     this.loaded = st;
     if (st.status === 'unreadable') {
       if (create) throw unreadableError(st.path, st.why);
@@ -397,10 +388,10 @@ class DiskSession extends DiskReader implements NetworkSession {
   async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>, ending?: Hold): Promise<void> {
     const name = leaseFileName(lease.containerID, lease.ifname);
     const path = join(this.leasesDir, name);
-    const fresh = lease.addresses.filter((a) => !previous?.addresses.includes(a) || !this.claimIsOurs(a, lease));
+    const toClaim = lease.addresses.filter((a) => !previous?.addresses.includes(a) || !this.claimIsOurs(a, lease));
     // Refused before anything is written: restoring the previous record afterwards would rewrite its file.
-    const taken = fresh.find((a) => io('checking', join(this.location, a), () => exists(join(this.location, a))) && !this.claimIsOurs(a, lease));
-    if (taken) throw new ClaimConflict(taken, this.holderOf(taken)?.containerID);
+    const taken = toClaim.find((a) => io('checking', join(this.location, a), () => exists(join(this.location, a))) && !this.claimIsOurs(a, lease));
+    if (taken) throw new ClaimConflict(taken, this.claimHolder(taken)?.containerID);
     io('writing', path, () => {
       replaceFile(this.leasesDir, name, encodeLease(lease));
       fsyncDir(this.leasesDir);
@@ -417,7 +408,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     };
     const claims = exclusiveLinker(this.location, claimContent(lease));
     try {
-      for (const address of fresh) {
+      for (const address of toClaim) {
         let ok: boolean;
         try {
           ok = io('claiming', join(this.location, address), () => claims.link(address));
@@ -427,7 +418,7 @@ class DiskSession extends DiskReader implements NetworkSession {
         }
         if (!ok && !this.claimIsOurs(address, lease)) {
           undo();
-          const h = this.holderOf(address);
+          const h = this.claimHolder(address);
           throw new ClaimConflict(address, h?.containerID);
         }
         if (ok) claimed.push(address);
@@ -447,7 +438,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     // One fsync makes the claims and the cursors link durable together.
     io('syncing', this.location, () => fsyncDir(this.location));
     // A cooldown left on an address claimed now is over; one that comes back after a crash delays nothing held.
-    if (this.ownDir(this.coolingDir)) for (const a of fresh) unlinkQuiet(join(this.coolingDir, a));
+    if (this.ownDir(this.coolingDir)) for (const a of toClaim) unlinkQuiet(join(this.coolingDir, a));
     if (ending) await this.endHold(ending);
   }
 
@@ -538,7 +529,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     if (dirProblem !== undefined && dirProblem !== 'missing') return this.freeClaimsOf(att);
     let lease: Lease | undefined;
     try {
-      lease = this.readLease(att);
+      lease = this.getLease(att);
     } catch (e) {
       if (!(e instanceof CniError)) throw e;
       // An unusable record is still this attachment's (its name says so): removed first, as deleteLease does.
@@ -573,7 +564,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     // Only a claim no record owns: a holder whose record is there (or unreadable) keeps it.
     const st = io('checking', join(this.location, address), () => lstatIfExists(join(this.location, address)));
     const holder = st && this.holderIn(address, st);
-    if (holder && this.readLease(holder)) return;
+    if (holder && this.getLease(holder)) return;
     io('removing', join(this.location, address), () => {
       unlinkQuiet(join(this.location, address));
       fsyncDir(this.location);
@@ -609,7 +600,7 @@ export class DiskStore implements Store {
     return join(this.location, network);
   }
 
-  async open(network: string, opts: OpenOptions): Promise<DiskSession> {
+  async openForChange(network: string, opts: OpenOptions): Promise<DiskSession> {
     const dir = this.dir(network);
     if (!opts.create && !looksLikeNetwork(dir)) throw new CniError(Code.InvalidConfig, `no network ${network} in ${this.location}`);
     const lock = opts.create ? lockNetworkDir(this.location, network, opts.lockTimeoutMs).lock : acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs);
@@ -624,13 +615,13 @@ export class DiskStore implements Store {
   }
 
   /** A reader under the network's lock, taken read-only: it has no method that writes, and opens nothing to write. */
-  async inspect(network: string, lockTimeoutMs: number): Promise<LockedReader & DiskReader> {
+  async readLocked(network: string, lockTimeoutMs: number): Promise<LockedReader & DiskReader> {
     const dir = this.dir(network);
     if (!looksLikeNetwork(dir)) throw new CniError(Code.InvalidConfig, `no network ${network} in ${this.location}`);
     return new DiskReader(dir, network, acquireLock(join(dir, LOCK_FILE), lockTimeoutMs, 'read'));
   }
 
-  peek(network: string): DiskReader {
+  readUnlocked(network: string): DiskReader {
     return new DiskReader(this.dir(network), network);
   }
 

@@ -24,6 +24,7 @@ import { LOCK_FILE } from '../node/names.js';
 import type { Lease } from '../lease.js';
 import { type StateView, decodeState, emptyState } from '../state.js';
 import {
+  type AddReading,
   type Adoption,
   ClaimConflict,
   type LockedReader,
@@ -48,6 +49,8 @@ export interface EtcdStoreOptions {
   dataDir: string;
   /** Which sockets carry the calls to etcd: the plugin's choice or the CLI's (etcd/transport.ts). */
   sockets: Sockets;
+  /** When every call to etcd must be over (nowMs): STATUS's own bound (plugin/verbs/status.ts). */
+  until?: number;
 }
 
 /** Held keys read per window; the first window of a search, then four times more each time. */
@@ -57,13 +60,13 @@ const PREFETCH = 256;
 
 const ipKey = (ip: Ip): string => `${ip.family}/${ip.value}`;
 
-/** What a view has read: held addresses, and the stretches of addresses it knows all held ones of. */
+/** What a view has read: taken addresses (their keys exist), and the stretches it knows all taken ones of. */
 class Knowledge {
-  readonly held = new Set<string>();
+  readonly taken = new Set<string>();
   private readonly known: Array<{ family: Family; first: bigint; last: bigint }> = [];
 
-  learn(family: Family, first: bigint, last: bigint, held: Ip[]): void {
-    for (const ip of held) this.held.add(ipKey(ip));
+  learn(family: Family, first: bigint, last: bigint, taken: Ip[]): void {
+    for (const ip of taken) this.taken.add(ipKey(ip));
     this.known.push({ family, first, last });
   }
 
@@ -83,7 +86,7 @@ class Knowledge {
   }
 
   /** Unknown addresses answer taken: the allocator never hands out one it has not seen free. */
-  readonly view: LeaseView = { isTaken: (ip) => !this.ours.has(ipKey(ip)) && (this.held.has(ipKey(ip)) || !this.knows(ip)) };
+  readonly view: LeaseView = { isTaken: (ip) => !this.ours.has(ipKey(ip)) && (this.taken.has(ipKey(ip)) || !this.knows(ip)) };
 }
 
 class EtcdReader implements NetworkReader {
@@ -92,12 +95,6 @@ class EtcdReader implements NetworkReader {
   readonly machine: string | null;
   /** Records as read, with the revisions a later release is guarded by. */
   protected readonly stored = new Map<string, StoredLease>();
-  /**
-   * An ADD's first reads, made in one round trip when the network was opened (see EtcdSession.prefetch). They
-   * answer state(), getLease(), view() and the holds and cooldowns in any order and as often as asked, until
-   * this session writes.
-   */
-  protected prefetched?: { att: Attachment; snapshot: Snapshot; rangeSets: RangeSet[] };
   /** Holds as read, with the revisions that guard taking them over. */
   protected readonly storedHolds = new Map<string, StoredHold>();
 
@@ -118,8 +115,11 @@ class EtcdReader implements NetworkReader {
 
   async state(): Promise<StateView> {
     const key = this.pool.layout.stateKey();
-    const p = this.prefetched;
-    const text = p ? p.snapshot.state : (await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }))).kvs[0]?.value;
+    return this.stateOf((await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }))).kvs[0]?.value);
+  }
+
+  protected stateOf(text: string | undefined): StateView {
+    const key = this.pool.layout.stateKey();
     // No state yet is a network with no cursor: there is nothing on a node to adopt in cluster mode.
     if (text === undefined) return { status: 'ok', value: emptyState(this.network), ignoredCursors: {} };
     const st = decodeState(text);
@@ -127,8 +127,10 @@ class EtcdReader implements NetworkReader {
   }
 
   async getLease(att: Attachment): Promise<Lease | undefined> {
-    const p = this.prefetched;
-    const got = p && sameAttachment(p.att, att) ? p.snapshot.record : await this.pool.readLease(att);
+    return this.leaseOf(att, await this.pool.readLease(att));
+  }
+
+  protected leaseOf(att: Attachment, got: StoredLease | string | undefined): Lease | undefined {
     if (typeof got === 'string') throw unreadableError(`etcd:${this.pool.layout.leaseKey(att)}`, got);
     return got && this.remember(got);
   }
@@ -158,8 +160,10 @@ class EtcdReader implements NetworkReader {
   }
 
   async reuse(): Promise<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }> {
-    const p = this.prefetched;
-    const r = p ? p.snapshot.reuse : await this.pool.reuse();
+    return this.reuseOf(await this.pool.reuse());
+  }
+
+  protected reuseOf(r: Snapshot['reuse']): { holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] } {
     for (const h of r.holds) this.storedHolds.set(this.pool.layout.holdKey(h.hold), h);
     return { holds: r.holds.map((h) => h.hold), cooling: r.cooling, unreadable: r.unreadable.map((u) => ({ path: `etcd:${u.key}`, why: u.why })) };
   }
@@ -175,19 +179,15 @@ class EtcdReader implements NetworkReader {
   }
 
   /**
-   * The held addresses the allocator needs: for each range set, windows of held keys in the order the
+   * The taken addresses the allocator needs: for each range set, windows of address keys in the order the
    * allocator searches, until one address it may hand out is seen (or the set is read whole); and each
-   * requested address. Ranges the ADD's first read saw whole are not read again.
+   * requested address. What `k` knows already (an ADD's reading) is not read again.
    */
-  async view(req: AllocationRequest): Promise<LeaseView> {
-    const k = new Knowledge();
-    const p = this.prefetched;
-    if (p) {
-      p.rangeSets.flat().forEach((r, i) => {
-        const got = p.snapshot.held[i];
-        if (got && !got.more) k.learn(r.family, r.start, r.end, got.addresses);
-      });
-    }
+  view(req: AllocationRequest): Promise<LeaseView> {
+    return this.viewWith(new Knowledge(), req);
+  }
+
+  protected async viewWith(k: Knowledge, req: AllocationRequest): Promise<LeaseView> {
     // The pod's own hold: its addresses' keys name the hold, and are free to this ADD while they do.
     const own = ownHold(req.reuse);
     const ownIps = (own?.addresses ?? []).map(parseIp).filter((ip) => req.rangeSets.some((set) => setContains(set, ip)));
@@ -214,7 +214,7 @@ class EtcdReader implements NetworkReader {
       });
     }
     for (const [i, set] of req.rangeSets.entries()) {
-      if (req.held.some((ip) => setContains(set, ip)) || req.requested.some((ip) => setContains(set, ip))) continue;
+      if (req.alreadyLeased.some((ip) => setContains(set, ip)) || req.requested.some((ip) => setContains(set, ip))) continue;
       await this.readUntilFree(k, searchSpans(set, req.cursors[i]), req);
     }
     return k.view;
@@ -228,7 +228,7 @@ class EtcdReader implements NetworkReader {
       for (let first = nextAssignable(range, req.exclude, span.first); first !== undefined && first <= span.last; ) {
         let last = span.last;
         if (!k.covers(range.family, first, last)) {
-          const got = await this.pool.held(range.family, first, last, limit);
+          const got = await this.pool.taken(range.family, first, last, limit);
           if (got.more) last = got.addresses[got.addresses.length - 1]!.value;
           k.learn(range.family, first, last, got.addresses);
           limit *= 4;
@@ -282,31 +282,61 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
     super(network, pool, me, lock);
   }
 
+  /** Whether this node name's machine key existed when last read: the claim txn's first guess (it corrects itself). */
+  private machineRegistered = true;
+
   /** An attachment another node (or another machine of this name) made is never this node's to add again. */
   override async getLease(att: Attachment): Promise<Lease | undefined> {
-    const lease = await super.getLease(att);
+    return this.notForeign(att, await super.getLease(att));
+  }
+
+  private notForeign(att: Attachment, lease: Lease | undefined): Lease | undefined {
     if (lease && ownership(lease, this.me) === 'other') throw foreignAttachment(lease, this.me, this.pool.layout.leaseKey(att));
     return lease;
+  }
+
+  /**
+   * The record, the cursors, the holds and cooldowns and (for ranges small enough) the taken addresses, in one
+   * round trip; an attachment whose release the journal still holds is refused first (see refusePending).
+   */
+  async readForAdd(att: Attachment, rangeSets: RangeSet[]): Promise<AddReading> {
+    this.refusePending(att);
+    const ranges = rangeSets.flat();
+    const spans = ranges.map((r) => ({ family: r.family, first: r.start, last: r.end }));
+    const snap = await this.pool.snapshot(att, spans, PREFETCH);
+    this.machineRegistered = snap.machineRegistered;
+    const seen = (): Knowledge => {
+      const k = new Knowledge();
+      ranges.forEach((r, i) => {
+        const got = snap.taken[i];
+        if (got && !got.more) k.learn(r.family, r.start, r.end, got.addresses);
+      });
+      return k;
+    };
+    return {
+      previous: this.notForeign(att, this.leaseOf(att, snap.record)),
+      state: this.stateOf(snap.state),
+      reuse: this.reuseOf(snap.reuse),
+      view: (req) => this.viewWith(seen(), req),
+    };
   }
 
   async putLease(lease: Lease, previous: Lease | undefined, cursors: Record<string, string>, ending?: Hold): Promise<void> {
     const before = previous && this.stored.get(this.pool.layout.leaseKey(previous));
     const { machine } = this.me;
     const mine = { ...lease, node: this.node, ...(machine !== null && { machine }) };
-    const registered = this.prefetched?.snapshot.machineRegistered ?? true;
-    const held = ending && this.storedHolds.get(this.pool.layout.holdKey(ending));
-    const hold = held?.hold.releasedAt === ending?.releasedAt ? held : undefined;
+    const stored = ending && this.storedHolds.get(this.pool.layout.holdKey(ending));
+    const hold = stored?.hold.releasedAt === ending?.releasedAt ? stored : undefined;
     const out = await this.pool.claim({
       lease: mine,
       ...(before && { previous: before }),
       cursors,
-      ...(machine !== null && { machine: { id: machine, registered } }),
+      ...(machine !== null && { machine: { id: machine, registered: this.machineRegistered } }),
       ...(hold && { hold }),
     });
-    // Whatever happened, what was read before no longer describes the pool.
-    this.prefetched = undefined;
     if (hold) this.storedHolds.delete(this.pool.layout.holdKey(hold.hold));
     if (out.status === 'claimed' || out.status === 'already-ours') {
+      this.machineRegistered = true;
       this.remember(out.stored);
       return;
     }
@@ -340,7 +370,6 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
    * pod's hold it replaces is read first (and guarded).
    */
   private async releaseLease(lease: Lease, policy: ReleasePolicy | undefined, modRevision?: bigint): Promise<string[]> {
-    this.prefetched = undefined;
     const s = this.stored.get(this.pool.layout.leaseKey(lease)) ?? (await this.pool.readLease(lease));
     if (s === undefined) return [];
     if (typeof s === 'string') throw unreadableError(`etcd:${this.pool.layout.leaseKey(lease)}`, s);
@@ -363,13 +392,11 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
   }
 
   async endHold(hold: Hold): Promise<string[]> {
-    this.prefetched = undefined;
     this.storedHolds.delete(this.pool.layout.holdKey(hold));
     return this.pool.endHold(hold);
   }
 
   async endCooling(addresses: string[]): Promise<void> {
-    this.prefetched = undefined;
     await this.pool.endCooling(addresses.map(parseIp));
   }
 
@@ -417,7 +444,6 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
       process.stderr.write(`leasehold: ${unreadableError(`etcd:${key}`, why).message}; this node's index does not list it, so this DEL frees nothing\n`);
       return [];
     }
-    this.prefetched = undefined;
     const addresses = (await this.listClaims()).filter((c) => sameAttachment(c.holder, att)).map((c) => c.address);
     process.stderr.write(`leasehold: etcd:${key} cannot be decoded (${why}); freeing the address keys that name ${att.containerID}/${att.ifname}\n`);
     const out = await this.pool.release({
@@ -430,18 +456,11 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
     return out.status === 'released' ? out.freed : [];
   }
 
-  /** An ADD's record, cursors and (for ranges small enough) held addresses, in one round trip. */
-  async prefetch(att: Attachment, rangeSets: RangeSet[]): Promise<void> {
-    const spans = rangeSets.flat().map((r) => ({ family: r.family, first: r.start, last: r.end }));
-    const snapshot = await this.pool.snapshot(att, spans, PREFETCH);
-    this.prefetched = { att, snapshot, rangeSets };
-  }
-
   /**
    * Replays journaled releases. Frees only a record this node made, and only the one the DEL read (its
    * mod_revision) or, when the DEL could read none, one created before the DEL asked: a newer ADD of the same
    * attachment (here or elsewhere) is never freed by a late release. Stops while etcd is away: an ADD of an
-   * attachment whose release is still pending then fails (see EtcdStore.open).
+   * attachment whose release is still pending then fails (see EtcdStore.openForChange).
    */
   async replayJournal(): Promise<void> {
     for (const entry of this.journal.list()) {
@@ -477,7 +496,6 @@ class EtcdSession extends EtcdLockedReader implements NetworkSession {
   }
 
   async removeClaim(address: string): Promise<void> {
-    this.prefetched = undefined;
     const key = this.pool.layout.addressKey(parseIp(address));
     const r = await etcdCall(`reading ${key}`, () => this.pool.client.range({ key }));
     const h = r.kvs[0] && decodeHolder(r.kvs[0].value);
@@ -518,7 +536,7 @@ export class EtcdStore implements Store {
   private get client(): EtcdClient {
     if (!this.made) {
       try {
-        this.made = new EtcdClient(etcdAccess(this.opts.cluster), this.opts.sockets);
+        this.made = new EtcdClient(etcdAccess(this.opts.cluster), this.opts.sockets, this.opts.until);
       } catch (e) {
         throw cniErrorOf(e, 'setting up the etcd client');
       }
@@ -531,15 +549,11 @@ export class EtcdStore implements Store {
     return new EtcdPool(this.client, new ClusterLayout({ prefix, pool, network, node: nodeName }));
   }
 
-  async open(network: string, opts: OpenOptions): Promise<EtcdSession> {
+  async openForChange(network: string, opts: OpenOptions): Promise<EtcdSession> {
     const { dir, lock } = lockNetworkDir(this.opts.dataDir, network, opts.lockTimeoutMs);
     const session = new EtcdSession(network, this.pool(network), this.me, lock, ReleaseJournal.of(dir));
     try {
       await session.replayJournal();
-      if (opts.intent) {
-        session.refusePending(opts.intent.att);
-        await session.prefetch(opts.intent.att, opts.intent.rangeSets);
-      }
       return session;
     } catch (e) {
       session.close();
@@ -551,12 +565,12 @@ export class EtcdStore implements Store {
    * A reader under this node's lock, taken read-only: it creates no directory, replays no journal (a pending
    * release stays for the next plugin call) and writes nothing to etcd.
    */
-  async inspect(network: string, lockTimeoutMs: number): Promise<LockedReader> {
+  async readLocked(network: string, lockTimeoutMs: number): Promise<LockedReader> {
     const lock = acquireLock(join(this.opts.dataDir, network, LOCK_FILE), lockTimeoutMs, 'read');
     return new EtcdLockedReader(network, this.pool(network), this.me, lock);
   }
 
-  peek(network: string): NetworkReader {
+  readUnlocked(network: string): NetworkReader {
     return new EtcdReader(network, this.pool(network), this.me);
   }
 

@@ -13,7 +13,7 @@
 //   <prefix>/pools/<pool>/cooling/v6/<32 hex digits>            when its cooldown ends (ISO)
 //
 // Addresses are fixed-width hex of the address's integer, so key order is address order and a keys-only read
-// of [addressKey(a), addressKey(b + 1)) is exactly the held addresses of a range. Address keys belong to the
+// of [addressKey(a), addressKey(b + 1)) is exactly the taken addresses of a range. Address keys belong to the
 // pool, not the network, so networks that name one pool never hold one address twice, even with overlapping
 // ranges. Pool, network and container ids are checked ids (no "/"); the node name is checked likewise, and
 // the ifname is percent-encoded.

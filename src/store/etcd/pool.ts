@@ -69,7 +69,7 @@ export interface Snapshot {
   state: string | undefined;
   /** Whether the node name's machine key exists (a claim then compares it, else writes it). */
   machineRegistered: boolean;
-  held: Array<{ addresses: Ip[]; more: boolean }>;
+  taken: Array<{ addresses: Ip[]; more: boolean }>;
   /** The network's holds and the pool's cooling addresses. */
   reuse: ReuseRead;
 }
@@ -179,9 +179,9 @@ export class EtcdPool {
   }
 
   /** Held addresses of one family between first and last, in address order, at most `limit` (more: some left). */
-  async held(family: Family, first: bigint, last: bigint, limit?: number): Promise<{ addresses: Ip[]; more: boolean }> {
+  async taken(family: Family, first: bigint, last: bigint, limit?: number): Promise<{ addresses: Ip[]; more: boolean }> {
     const span = this.layout.addressSpan(family, first, last);
-    const r = await etcdCall(`reading held addresses under ${this.layout.addressPrefix(family)}`, () =>
+    const r = await etcdCall(`reading taken addresses under ${this.layout.addressPrefix(family)}`, () =>
       this.client.range({ ...span, keysOnly: true, ...(limit !== undefined && { limit }) }),
     );
     return { addresses: r.kvs.flatMap((kv) => this.layout.addressOf(kv.key) ?? []), more: r.more };
@@ -222,7 +222,7 @@ export class EtcdPool {
 
   /**
    * What an ADD needs before it allocates, in one round trip and at one revision: the attachment's record, the
-   * network's state (cursors), whether the node name's machine key exists, and the held addresses of each span (keys only, at most `limit` per span).
+   * network's state (cursors), whether the node name's machine key exists, and the taken addresses of each span (keys only, at most `limit` per span).
    */
   async snapshot(att: Attachment, spans: Array<{ family: Family; first: bigint; last: bigint }>, limit?: number): Promise<Snapshot> {
     const l = this.layout;
@@ -233,7 +233,7 @@ export class EtcdPool {
       ...spans.map((s) => ({ ...l.addressSpan(s.family, s.first, s.last), keysOnly: true, ...(limit !== undefined && { limit }) })),
       ...this.reuseReads(),
     ];
-    const r = await etcdCall(`reading ${l.leaseKey(att)} and the pool's held addresses`, () =>
+    const r = await etcdCall(`reading ${l.leaseKey(att)} and the pool's taken addresses`, () =>
       this.client.txn({ compare: [], success: reads.map((range) => ({ range })) }),
     );
     const answers = r.responses.map((op) => ('range' in op ? op.range : undefined));
@@ -242,7 +242,7 @@ export class EtcdPool {
       record: recordKv && decodeStored(recordKv),
       state: answers[1]?.kvs[0]?.value,
       machineRegistered: (answers[2]?.kvs.length ?? 0) > 0,
-      held: spans.map((_, i) => ({ addresses: answers[i + 3]?.kvs.flatMap((kv) => l.addressOf(kv.key) ?? []) ?? [], more: answers[i + 3]?.more ?? false })),
+      taken: spans.map((_, i) => ({ addresses: answers[i + 3]?.kvs.flatMap((kv) => l.addressOf(kv.key) ?? []) ?? [], more: answers[i + 3]?.more ?? false })),
       reuse: this.reuseOf(answers[spans.length + 3]?.kvs ?? [], answers[spans.length + 4]?.kvs ?? []),
     };
   }

@@ -69,14 +69,14 @@ export interface ClaimPlan {
  * The addresses of a claim in key form: those to create, those taken over from the pod's hold (their keys
  * name the hold), and those the previous record holds.
  */
-function claimKeys(layout: ClusterLayout, plan: ClaimPlan): { fresh: string[]; fromHold: string[]; held: string[] } {
+function claimKeys(layout: ClusterLayout, plan: ClaimPlan): { unclaimed: string[]; fromHold: string[]; ours: string[] } {
   const before = new Set(plan.previous?.lease.addresses ?? []);
   const holding = new Set(plan.hold?.hold.addresses ?? []);
-  const fresh: string[] = [];
+  const unclaimed: string[] = [];
   const fromHold: string[] = [];
-  const held: string[] = [];
-  for (const a of plan.lease.addresses) (before.has(a) ? held : holding.has(a) ? fromHold : fresh).push(layout.addressKey(parseIp(a)));
-  return { fresh, fromHold, held };
+  const ours: string[] = [];
+  for (const a of plan.lease.addresses) (before.has(a) ? ours : holding.has(a) ? fromHold : unclaimed).push(layout.addressKey(parseIp(a)));
+  return { unclaimed, fromHold, ours };
 }
 
 /** Deletes each address key while it still names the hold: what a hold kept and nobody took back. */
@@ -103,8 +103,8 @@ export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = isoTime())
   const { lease, previous, hold } = plan;
   const record = layout.leaseKey(lease);
   const holder = encodeHolder(layout.holder(lease));
-  const { fresh, fromHold, held } = claimKeys(layout, plan);
-  const taking = new Set([...fresh, ...fromHold]);
+  const { unclaimed, fromHold, ours } = claimKeys(layout, plan);
+  const taking = new Set([...unclaimed, ...fromHold]);
   const success: RequestOp[] = [
     { put: { key: record, value: encodeLease(lease) } },
     ...[...taking].map((key) => ({ put: { key, value: holder } })),
@@ -130,14 +130,14 @@ export function claimTxn(layout: ClusterLayout, plan: ClaimPlan, at = isoTime())
   return checkSize(`claiming ${lease.addresses.length} addresses`, {
     compare: [
       previous ? modified(record, previous.modRevision) : created(record, 0),
-      ...fresh.map((k) => created(k, 0)),
+      ...unclaimed.map((k) => created(k, 0)),
       ...fromHold.map((k) => valueIs(k, layout.holdMarker(hold!.hold))),
-      ...held.map((k) => valueIs(k, holder)),
+      ...ours.map((k) => valueIs(k, holder)),
       ...machineKey.map((k) => (machine!.registered ? valueIs(k, machine!.id) : created(k, 0))),
       ...(hold ? [modified(layout.holdKey(hold.hold), hold.modRevision)] : []),
     ],
     success,
-    failure: [record, ...fresh, ...fromHold, ...held, ...machineKey, ...(hold ? [layout.holdKey(hold.hold)] : [])].map((key) => ({ range: { key } })),
+    failure: [record, ...unclaimed, ...fromHold, ...ours, ...machineKey, ...(hold ? [layout.holdKey(hold.hold)] : [])].map((key) => ({ range: { key } })),
   });
 }
 
@@ -160,8 +160,8 @@ export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnRespo
     return { status: 'claimed', stored: { lease, createRevision: previous?.createRevision ?? r.header.revision, modRevision: r.header.revision } };
   }
   const record = rangeOf(r.responses[0]);
-  const { fresh, fromHold, held } = claimKeys(layout, plan);
-  const keys = [...fresh, ...fromHold, ...held];
+  const { unclaimed, fromHold, ours } = claimKeys(layout, plan);
+  const keys = [...unclaimed, ...fromHold, ...ours];
   if (plan.machine) {
     const kv = rangeOf(r.responses[keys.length + 1]);
     if (kv !== undefined && kv.value !== plan.machine.id) return { status: 'name-in-use', machine: kv.value };
@@ -175,7 +175,7 @@ export function claimOutcome(layout: ClusterLayout, plan: ClaimPlan, r: TxnRespo
   for (const [i, key] of keys.entries()) {
     const kv = rangeOf(r.responses[i + 1]);
     const lost =
-      i < fresh.length ? kv !== undefined : i < fresh.length + fromHold.length ? kv?.value !== layout.holdMarker(plan.hold!.hold) : kv?.value !== mine;
+      i < unclaimed.length ? kv !== undefined : i < unclaimed.length + fromHold.length ? kv?.value !== layout.holdMarker(plan.hold!.hold) : kv?.value !== mine;
     if (lost) return { status: 'taken', address: layout.describeAddressKey(key), holder: kv ? decodeHolder(kv.value) : undefined };
   }
   // The hold was taken over or ended meanwhile (another node's ADD of the pod): choose again without it.

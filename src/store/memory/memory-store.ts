@@ -11,6 +11,7 @@ import { type ReleasePolicy, holdFor, keepsHold } from '../hold.js';
 import type { Lease } from '../lease.js';
 import { type NetworkState, type StateView, emptyState } from '../state.js';
 import {
+  type AddReading,
   type Adoption,
   type LockedReader,
   type NetworkReader,
@@ -20,6 +21,7 @@ import {
   type Unreadable,
   ClaimConflict,
   adoptsOnOpen,
+  readOneByOne,
   unreadableError,
 } from '../store.js';
 
@@ -113,6 +115,10 @@ class MemorySession extends MemoryReader implements NetworkSession {
     this.unlock();
   }
 
+  readForAdd(att: Attachment): Promise<AddReading> {
+    return readOneByOne(this, att);
+  }
+
   private get current(): NetworkState {
     return this.net.state.status === 'ok' ? this.net.state.value : emptyState(this.network);
   }
@@ -197,13 +203,13 @@ export class MemoryStore implements Store {
     return release;
   }
 
-  async open(network: string, opts: OpenOptions): Promise<MemorySession> {
+  async openForChange(network: string, opts: OpenOptions): Promise<MemorySession> {
     if (!opts.create && !this.nets.has(network)) throw new CniError(Code.InvalidConfig, `no network ${network} in memory`);
     const net = this.network(network);
     const release = await this.lock(network);
     const session = new MemorySession(network, net, release, 0);
     if (adoptsOnOpen(opts, net.state)) {
-      await session.adopt(planAdoption(await session.listClaims(), net.legacyCursors, [], {}));
+      await session.adopt(planAdoption(await session.listClaims(), net.legacyCursors, (await session.listLeases()).leases, {}));
     }
     if (opts.create && !opts.release && net.state.status === 'unreadable') {
       release();
@@ -213,14 +219,14 @@ export class MemoryStore implements Store {
   }
 
   /** A reader under the network's lock: it has no method that changes the network. */
-  async inspect(network: string, _lockTimeoutMs: number): Promise<LockedReader> {
+  async readLocked(network: string, _lockTimeoutMs: number): Promise<LockedReader> {
     const net = this.nets.get(network);
     if (!net) throw new CniError(Code.InvalidConfig, `no network ${network} in memory`);
     return new MemoryLockedReader(network, net, await this.lock(network));
   }
 
   /** A lock-free reader; a network not held is read as empty, and is not created. */
-  peek(network: string): NetworkReader {
+  readUnlocked(network: string): NetworkReader {
     return new MemoryReader(network, this.nets.get(network) ?? emptyNetwork());
   }
 

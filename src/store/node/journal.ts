@@ -36,7 +36,7 @@ export class ReleaseJournal {
   /**
    * Records a release durably; a second release of the same attachment keeps the later time, and the revision
    * an earlier one read when this one could read none (the record cannot have changed: an ADD of the
-   * attachment waits for its pending release, see EtcdStore.open).
+   * attachment waits for its pending release, see EtcdStore.openForChange).
    */
   add(entry: PendingRelease): void {
     const name = leaseFileName(entry.containerID, entry.ifname);

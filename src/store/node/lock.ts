@@ -1,11 +1,13 @@
 // The per-network lock: flock(2) on <network>/lock, the same file and call host-local uses, so both
 // plugins serialise on one node, and the kernel drops the lock the moment its holder dies (no stale window).
 // Node has no flock binding. The single executable carries a small Node-API addon (native/flock.c) that
-// it loads from an unnamed O_TMPFILE in the network directory: nothing is left on disk, and it costs ~1 ms
-// where spawning util-linux flock costs ~15 ms. Where the addon cannot load (a plain-script build, a noexec
+// it loads from an unnamed O_TMPFILE in the network directory: nothing is left on disk, and it costs a
+// fraction of spawning util-linux flock (docs/performance.md). Where the addon cannot load (a plain-script build, a noexec
 // mount), util-linux `flock` locks the open file description we pass it as fd 3 instead, which then stays
 // ours, locked, after the helper exits. Both give the same kernel lock, and both wait for it in the kernel
 // (a blocking flock bounded by a timer), so it passes to the next waiter the moment it is released.
+// The addon is loaded once per process (base/native.ts): the plugin's sockets to etcd (etcd/transport.ts)
+// then use the one the lock loaded.
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CniError, Code, ioError } from '../../base/errors.js';
@@ -195,8 +197,8 @@ function flockAt(path: string, timeoutMs: number): Lock {
   lockOrFail(fd, timeoutMs, path, addon);
   const waitedMs = nowMs() - started;
   try {
-    // Overwritten in place at a fixed width (pids have at most 7 digits): truncating first cost ~0.9 ms of
-    // every lock hold, a block freed and allocated again through the journal.
+    // Overwritten in place at a fixed width (pids have at most 7 digits): truncating first would free and
+    // allocate a block through the journal on every lock hold (docs/performance.md).
     if (!shared) writeSync(fd, `${String(process.pid).padEnd(10)}\n`, 0);
   } catch {
     /* the pid is a hint for waiters, not part of the lock */

@@ -8,7 +8,7 @@ export const LOCK_FILE = 'lock';
 export function leaseFileName(containerID: string, ifname: string): string {
   const plain = `${containerID}@${encodeURIComponent(ifname)}.json`;
   if (plain.length <= 200) return plain;
-  // node:crypto costs ~10 ms to load, so only ids too long for a file name pay for it.
+  // node:crypto is slow to load (docs/performance.md), so only ids too long for a file name pay for it.
   const { createHash } = require('node:crypto') as typeof import('node:crypto');
   return `h-${createHash('sha256').update(`${containerID}\0${ifname}`).digest('hex')}.json`;
 }
