@@ -4,7 +4,8 @@
 // ifnames), each run through STATUS, ADD, CHECK, DEL and ADD again, in-process through runPlugin with the disk
 // store. Checked against a model written here: every address lies in its range set, is neither excluded nor
 // the gateway nor IPv4-mapped, is held once; an ADD fails (code 100) exactly when a range set has no assignable address left,
-// and STATUS says so (code 50); DEL frees everything. Not timed: the calls run in a worker thread, and one that
+// and STATUS says so (code 50); DEL frees everything. Not timed: the calls run in worker threads, two configs at
+// once (each config its own seeded sequence, so a run replays whatever order they finish in), and one that
 // has not answered after HANG_MS is reported as a hang (how fast they are is the benchmark's limits row).
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -16,15 +17,17 @@ import { buildRangeSets } from '../../src/config/ranges';
 import { type Ip, formatIp, lastOf, networkOf, parseCidrLoose, parseIp } from '../../src/net/ip';
 import type { Range } from '../../src/net/range';
 import { MAX_CONTAINER_ID, MAX_IFNAME, idOf, limitsConfig } from '../helpers/config-limits';
-import { readNetwork, rng, scaled, tempDataDir } from '../helpers/leasehold';
+import { pool, readNetwork, rng, scaled, tempDataDir } from '../helpers/leasehold';
 
 const CASES = scaled(24, 4);
 const SEED = Number(process.env.LEASEHOLD_FAULT_SEED ?? Date.now() % 1_000_000);
 /** A hang guard, not a timing: a call at the limits answers in milliseconds (docs/performance.md). */
 const HANG_MS = 30_000;
 
+/** Configs run at once, each in its own worker: the calls are CPU-bound, and the machine has two cores. */
+const LANES = 2;
 const root = tempDataDir('lh-fault-config-');
-let worker: Worker;
+const workers: Worker[] = [];
 
 beforeAll(async () => {
   const outfile = join(root.dir, 'worker.cjs');
@@ -37,15 +40,15 @@ beforeAll(async () => {
     define: { LEASEHOLD_VERSION: '"fuzz"' },
     logLevel: 'warning',
   });
-  worker = new Worker(outfile);
+  for (let i = 0; i < LANES; i++) workers.push(new Worker(outfile));
 });
 afterAll(async () => {
-  await worker?.terminate();
+  await Promise.all(workers.map((w) => w.terminate()));
   root.remove();
 });
 
-/** One CNI call in the worker; a call that does not answer within HANG_MS fails the test as a hang. */
-function call(what: string, env: Record<string, string>, stdin: string): Promise<PluginRun & { json: any }> {
+/** One CNI call in a worker; a call that does not answer within HANG_MS fails the test as a hang. */
+function call(worker: Worker, what: string, env: Record<string, string>, stdin: string): Promise<PluginRun & { json: any }> {
   return new Promise((resolve, reject) => {
     const done = () => {
       clearTimeout(timer);
@@ -95,11 +98,11 @@ function assignable(range: Range, excludes: Span[]): bigint {
 
 describe(`config fuzzer: ${CASES} configs at the limits (seed ${SEED}; replay with LEASEHOLD_FAULT_SEED=${SEED})`, () => {
   it('every verb answers, and every answer agrees with the model', async () => {
-    const r = rng(SEED);
     let calls = 0;
     let exhausted = 0;
     let addresses = 0;
-    for (let n = 0; n < CASES; n++) {
+    const runCase = async (n: number, worker: Worker): Promise<void> => {
+      const r = rng(SEED * 1_000_003 + n);
       const dataDir = join(root.dir, `case${n}`);
       const { conf, shape } = limitsConfig(r, dataDir);
       const ctx = `case ${n} of seed ${SEED} (${shape})`;
@@ -118,7 +121,7 @@ describe(`config fuzzer: ${CASES} configs at the limits (seed ${SEED}; replay wi
       const run = async (command: string, id: string, ifname: string, extra: Record<string, unknown> = {}) => {
         calls++;
         const env = { CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: `/run/netns/fuzz${n}`, CNI_IFNAME: ifname, CNI_PATH: '/usr/lib/cni' };
-        const got = await call(`${command} in ${ctx}`, env, Object.keys(extra).length ? JSON.stringify({ ...conf, ...extra }) : stdin);
+        const got = await call(worker, `${command} in ${ctx}`, env, Object.keys(extra).length ? JSON.stringify({ ...conf, ...extra }) : stdin);
         expect(got.json?.code, `${command} in ${ctx}: ${got.stdout}`).not.toBe(Code.Internal);
         return got;
       };
@@ -183,7 +186,20 @@ describe(`config fuzzer: ${CASES} configs at the limits (seed ${SEED}; replay wi
       }
       expectStored();
       await status();
-    }
+    };
+    const idle = [...workers];
+    await pool(
+      Array.from({ length: CASES }, (_, n) => n),
+      LANES,
+      async (n) => {
+        const worker = idle.pop()!;
+        try {
+          await runCase(n, worker);
+        } finally {
+          idle.push(worker);
+        }
+      },
+    );
     process.stderr.write(
       `config fuzzer: seed ${SEED}, ${CASES} configs, ${calls} calls, ${addresses} addresses handed out, ${exhausted} ADDs refused on a full range set\n`,
     );
