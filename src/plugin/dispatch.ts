@@ -1,6 +1,7 @@
 // The CNI protocol: environment and stdin in, exactly one JSON document (result or error) out, through a
 // table of verbs (as libcni's skel does). Each verb's module is loaded only when it runs, and VERSION touches
 // neither the config parser nor an IP library. Nothing but this module writes to stdout on the plugin path.
+import { existsSync } from 'node:fs';
 import { CniError, Code } from '../base/errors.js';
 import { nowMs } from '../base/proc.js';
 import { MAX_STDIN, readStdinOnce, stdinIsTerminal } from '../base/stdin.js';
@@ -62,8 +63,12 @@ export const defaultDeps: PluginDeps = {
     ]);
     // The addon's sockets. It is loaded once per process: a verb that locks has it (or has said why not) from the
     // network's directory already; STATUS, which takes no lock, maps it here from an unnamed file in the data dir,
-    // which leaves nothing there.
-    const load = () => loadNative(conf.dataDir, (why) => process.stderr.write(`leasehold: socket addon unavailable (${why}); calling etcd through node:net\n`));
+    // which leaves nothing there. A node with no data dir yet (no ADD so far) has nowhere to map it: node:net, said
+    // nowhere, since containerd's STATUS every few seconds would repeat it; any other failure is said once.
+    const load = () =>
+      existsSync(conf.dataDir)
+        ? loadNative(conf.dataDir, (why) => process.stderr.write(`leasehold: socket addon unavailable (${why}); calling etcd through node:net\n`))
+        : null;
     return new EtcdStore({ cluster, dataDir: conf.dataDir, sockets: { kind: 'addon', load }, until });
   },
   stdinIsTerminal,
