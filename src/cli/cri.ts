@@ -8,8 +8,6 @@ import { type Socket, connect as netConnect } from 'node:net';
 import { CliError } from './context.js';
 import { type Field, ProtoError, messageFields, readFields, stringField, varintField } from './protobuf.js';
 
-/** How long the call may take before gc gives up, freeing nothing. */
-export const CRI_TIMEOUT_MS = 10_000;
 /** The largest answer read: ~64 MiB is far more than a node's sandboxes with their labels and annotations. */
 const MAX_ANSWER = 64 << 20;
 const GRPC_UNIMPLEMENTED = 12;
@@ -137,7 +135,7 @@ function sandbox(fields: Field[]): Sandbox {
 export const decodeSandboxList = (answer: Uint8Array): Sandbox[] => messageFields(readFields(answer), 1).map((b) => sandbox(readFields(b)));
 
 /** Every sandbox the runtime has, in any state (an empty filter). Throws a CliError saying why it could not ask. */
-export async function listPodSandboxes(endpoint: string, timeoutMs = CRI_TIMEOUT_MS): Promise<Sandbox[]> {
+export async function listPodSandboxes(endpoint: string, timeoutMs: number): Promise<Sandbox[]> {
   const socket = criSocket(endpoint);
   for (const api of ['runtime.v1', 'runtime.v1alpha2']) {
     try {

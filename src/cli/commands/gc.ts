@@ -24,6 +24,7 @@ interface GcOpts extends CommonOpts, ConfigOpts {
   force?: boolean;
   cri?: string | true;
   grace: number;
+  criTimeout: number;
 }
 
 /** The live attachments a list names, and when the list holds (leases and claims written later are kept). */
@@ -48,6 +49,11 @@ export function register(program: Command, act: Act): void {
     .addOption(
       new Option('--grace <duration>', 'with --cri, keep leases younger than this (an ADD may be in flight)')
         .default(durationArg('10m'), '10m')
+        .argParser(durationArg),
+    )
+    .addOption(
+      new Option('--cri-timeout <duration>', 'with --cri, how long to wait for the runtime to answer before freeing nothing')
+        .default(durationArg('10s'), '10s')
         .argParser(durationArg),
     )
     .addHelpText(
@@ -94,7 +100,7 @@ async function recentLeases(stores: Stores, opts: GcOpts, cutoff: number): Promi
 async function criKeepList(endpoint: string, grace: number, stores: Stores, opts: GcOpts): Promise<KeepList> {
   const { listPodSandboxes } = await import('../cri.js');
   const askedAt = Date.now();
-  const sandboxes = await listPodSandboxes(endpoint);
+  const sandboxes = await listPodSandboxes(endpoint, opts.criTimeout);
   const listedAt = askedAt - grace;
   if (sandboxes.length === 0) {
     const recent = await recentLeases(stores, opts, listedAt);
