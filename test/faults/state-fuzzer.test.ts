@@ -34,6 +34,7 @@ import { claimAddress, parseClaim } from '../../src/store/disk/layout';
 import { leaseFileName } from '../../src/store/node/names';
 import { decodeLease } from '../../src/store/lease';
 import { EtcdCluster, etcdMissing } from '../helpers/etcd-cluster';
+import { isRoot } from '../helpers/host';
 import { type CliRun, cliIn, type Entry, tree } from '../helpers/leasehold';
 
 const SEED = Number(process.env.LEASEHOLD_FAULT_SEED ?? Date.now() % 1_000_000);
@@ -45,7 +46,6 @@ const HANG_MS = 15_000;
 const SPIN_MS = 90_000;
 /** A file to append each call to before it runs: what a run that never ends was doing. */
 const TRACE = process.env.LEASEHOLD_FUZZ_TRACE;
-const isRoot = process.getuid?.() === 0;
 
 const root = mkdtempSync(join(tmpdir(), 'lh-fuzz-state-'));
 const TEMPLATE = join(root, 'template');
