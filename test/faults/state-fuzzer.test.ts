@@ -643,7 +643,9 @@ async function runState(index: number, all: string[][]): Promise<StateReport> {
       const refusedChanged = changed.filter((p) => !adoption(p));
       if (!res.ok && refusedChanged.length) problems.push(`${op.name}: a refused ADD changed ${refusedChanged.join(', ')}`);
       if (res.ok) {
-        const rewritten = changed.filter((p) => before.has(p) && p !== 'cursors' && p !== own && p !== 'leases');
+        // First contact's adoption may extend another attachment's record with a claim naming it: never replace it.
+        const adopted = (p: string): boolean => adoption(p) && p.startsWith('leases/') && extendedRecord(before.get(p), after.get(p));
+        const rewritten = changed.filter((p) => before.has(p) && p !== 'cursors' && p !== own && p !== 'leases' && !adopted(p));
         if (rewritten.length) problems.push(`${op.name}: ADD rewrote or removed ${rewritten.join(', ')}`);
         const beforeClaims = claimsIn(before);
         for (const ip of res.json?.ips ?? []) {
@@ -662,6 +664,17 @@ async function runState(index: number, all: string[][]): Promise<StateReport> {
 }
 
 /** The addresses of the attachment's record as it was, if the lease decoder takes it (a real leases/ too). */
+/** A record as adoption leaves it: still a file of the same attachment, with every address it had. */
+function extendedRecord(before: Entry | undefined, after: Entry | undefined): boolean {
+  if (before?.text === undefined || after?.kind !== 'file' || after.text === undefined) return false;
+  try {
+    const [was, is] = [JSON.parse(before.text), JSON.parse(after.text)];
+    return was.containerID === is.containerID && was.ifname === is.ifname && was.addresses.every((a: string) => is.addresses.includes(a));
+  } catch {
+    return false;
+  }
+}
+
 function usableRecord(snap: Map<string, Entry>, id: string, ifname: string): string[] | undefined {
   const e = snap.get(`leases/${leaseFileName(id, ifname)}`);
   if (e?.kind !== 'file' || snap.get('leases')?.kind !== 'dir' || e.text === undefined) return undefined;
