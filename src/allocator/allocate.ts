@@ -58,7 +58,7 @@ export interface SearchSpan {
 /**
  * The order the allocator tries a set's addresses in, as spans: after the cursor to the end of its range, the
  * other ranges in order, then back round to the cursor. Every address of the set once. A store that reads
- * held addresses a window at a time (cluster mode) reads them in this order.
+ * taken addresses a window at a time (cluster mode) reads them in this order.
  */
 export function searchSpans(set: RangeSet, cursor: Ip | undefined): SearchSpan[] {
   const k = cursor ? set.findIndex((r) => inRange(r, cursor)) : -1;

@@ -62,7 +62,7 @@ export function buildRange(raw: RawRange, where: string): Range {
 /**
  * The most one config may ask for: every call answers in milliseconds up to these (docs/performance.md), and
  * a config past one is refused with code 7 naming it. Ranges count across all range sets: cluster mode reads
- * every range's held addresses in one etcd transaction, which etcd caps at 128 operations by default. The
+ * every range's taken addresses in one etcd transaction, which etcd caps at 128 operations by default. The
  * network's name is a directory's name, so no longer than a file name may be (NAME_MAX). Requested addresses
  * are bounded by rangeSets (one address per range set).
  */

@@ -51,7 +51,7 @@ export interface NetworkReader {
   /** Holds of deleted pods' addresses and cooling addresses, expired ones too; holds that cannot be read apart. */
   reuse(): Awaitable<{ holds: Hold[]; cooling: Cooling[]; unreadable: Unreadable[] }>;
   /**
-   * What the allocator may ask while serving this request. A store that reads held addresses a window at a
+   * What the allocator may ask while serving this request. A store that reads taken addresses a window at a
    * time reads at least up to the first address each range set can give (from the request's cursors on) and
    * the requested ones; it answers "taken" for any address beyond what it read.
    */
