@@ -150,6 +150,11 @@ export interface Store {
    * node's disk has nothing to check.
    */
   checkWritable?(network: string): Promise<void>;
+  /**
+   * STATUS: throws (code 7, naming the key) when this node cannot use what it reaches the store with: cluster
+   * mode's TLS and password files, read before anything is asked of etcd (and then used for what follows).
+   */
+  checkAccess?(): void;
   has(network: string): Promise<boolean>;
 }
 

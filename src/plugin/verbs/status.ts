@@ -3,7 +3,6 @@ import { ReuseRules, describeHeld } from '../../allocator/reuse.js';
 import { isoTime, nowMs } from '../../base/proc.js';
 import { CniError, Code } from '../../base/errors.js';
 import type { ClusterConf } from '../../config/cluster.js';
-import { etcdAccess } from '../../config/secrets.js';
 import { describeRange } from '../../net/range.js';
 import { cursorIps } from '../../store/state.js';
 import { unreadableError } from '../../store/store.js';
@@ -34,7 +33,7 @@ export async function status(req: VerbRequest): Promise<Outcome> {
   const cluster = req.conf.cluster;
   try {
     // This node's own part of cluster mode: the TLS and password files it reads, before anything is asked of etcd.
-    if (cluster) etcdAccess(cluster);
+    req.store.checkAccess?.();
   } catch (e) {
     throw notAvailable(e);
   }
@@ -44,7 +43,7 @@ export async function status(req: VerbRequest): Promise<Outcome> {
   } catch (e) {
     if (!(e instanceof CniError)) throw e;
     // Whatever etcd answers or fails to answer is the cluster's: a node cannot tell whether the others see the same.
-    if (cluster && (cluster.statusScope ?? 'node') === 'node') {
+    if (cluster?.statusScope === 'node') {
       process.stderr.write(`leasehold: STATUS is ready although ${e.message} (a condition of the whole cluster; ipam.cluster.statusScope is "node")\n`);
       return {};
     }

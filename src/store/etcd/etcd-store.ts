@@ -544,6 +544,10 @@ export class EtcdStore implements Store {
     return this.made;
   }
 
+  checkAccess(): void {
+    void this.client;
+  }
+
   private pool(network: string): EtcdPool {
     const { prefix, pool, nodeName } = this.opts.cluster;
     return new EtcdPool(this.client, new ClusterLayout({ prefix, pool, network, node: nodeName }));
