@@ -38,10 +38,10 @@ export interface ClusterConf {
   timeoutMs: number;
   /**
    * What fails STATUS (docs/cluster.md, "STATUS and node readiness"): "node", conditions of this node alone;
-   * "cluster", also etcd unreachable or the shared pool full, which then mark every node NotReady at once.
-   * Absent means "node".
+   * "cluster", also etcd unreachable or the shared pool full, which then mark every node NotReady at once
+   * ("node" when the config names none).
    */
-  statusScope?: StatusScope;
+  statusScope: StatusScope;
 }
 
 export type StatusScope = 'node' | 'cluster';
