@@ -164,3 +164,10 @@ export function lastOf(c: Cidr): bigint {
 export function canonicalIp(text: string): string {
   return formatIp(parseIp(text));
 }
+
+/** Whether v is an address written in its canonical form, as every stored document and claim name holds one. */
+export function isCanonicalIp(v: unknown): v is string {
+  if (typeof v !== 'string') return false;
+  const ip = tryParseIp(v);
+  return ip !== undefined && formatIp(ip) === v;
+}

@@ -1,7 +1,7 @@
 // Holds as stored, whatever the backend: one decoder that every reader goes through, and the rules of what a
 // DEL leaves behind for the next pod (a hold for the same pod, or a cooldown).
 import { HOLD_FORMAT, type Hold } from '../allocator/reuse.js';
-import { canonicalIp } from '../net/ip.js';
+import { isCanonicalIp } from '../net/ip.js';
 import type { Lease } from './lease.js';
 import { decodeVersioned } from './lease.js';
 
@@ -17,20 +17,13 @@ export interface ReleasePolicy {
 }
 
 const isTime = (v: unknown): v is string => typeof v === 'string' && v.length >= 20 && v.charAt(10) === 'T';
-const isCanonical = (a: unknown): boolean => {
-  try {
-    return typeof a === 'string' && canonicalIp(a) === a;
-  } catch {
-    return false;
-  }
-};
 
 /** The one decoder of hold records. */
 export function decodeHold(text: string): Hold | string {
   const v = decodeVersioned<Hold>(text, 'hold', HOLD_FORMAT);
   if (typeof v === 'string') return v;
   if (typeof v.namespace !== 'string' || typeof v.name !== 'string' || typeof v.ifname !== 'string') return 'missing namespace, name or ifname';
-  if (!Array.isArray(v.addresses) || !v.addresses.every(isCanonical)) return 'addresses must be a list of addresses';
+  if (!Array.isArray(v.addresses) || !v.addresses.every(isCanonicalIp)) return 'addresses must be a list of addresses';
   if (!isTime(v.until) || !isTime(v.releasedAt)) return 'until and releasedAt must be ISO times';
   if (typeof v.containerID !== 'string') return 'missing containerID';
   return v as Hold;

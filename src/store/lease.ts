@@ -1,7 +1,7 @@
 // Lease records as stored, whatever the backend: one decoder that every reader goes through.
 import { LEASE_FORMAT, type Lease } from '../allocator/lease.js';
 import { type Attachment, sameAttachment } from '../base/ids.js';
-import { canonicalIp } from '../net/ip.js';
+import { isCanonicalIp } from '../net/ip.js';
 
 export { LEASE_FORMAT, type Lease };
 
@@ -29,21 +29,13 @@ export function decodeLease(text: string, of?: Attachment): Lease | string {
     return `names container ${v.containerID.slice(0, 80)} interface ${v.ifname.slice(0, 20)}, not the attachment it is stored for`;
   for (const a of v.addresses) {
     // Claims are named by canonical addresses: another spelling would name a claim that is not this lease's.
-    if (typeof a !== 'string' || canonicalOrUndefined(a) !== a) return `address ${JSON.stringify(a).slice(0, 80)} is not an address in canonical form`;
+    if (!isCanonicalIp(a)) return `address ${JSON.stringify(a).slice(0, 80)} is not an address in canonical form`;
   }
   for (const key of ['netns', 'createdAt'] as const) if (typeof v[key] !== 'string') return `${key} is not a string`;
   for (const key of ['podNamespace', 'podName', 'node'] as const) if (v[key] !== undefined && typeof v[key] !== 'string') return `${key} is not a string`;
   if (v.bootId !== null && typeof v.bootId !== 'string') return 'bootId is neither a string nor null';
   if (v.adoptedFromHostLocal !== undefined && typeof v.adoptedFromHostLocal !== 'boolean') return 'adoptedFromHostLocal is not a boolean';
   return v as Lease;
-}
-
-function canonicalOrUndefined(text: string): string | undefined {
-  try {
-    return canonicalIp(text);
-  } catch {
-    return undefined;
-  }
 }
 
 export const encodeLease = (lease: Lease): string => `${JSON.stringify(lease)}\n`;

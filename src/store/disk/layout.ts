@@ -10,7 +10,7 @@
 //   cooling/<address>  a symlink whose target is when the address's cooldown ends (ipam.reuseCooldownSeconds)
 import type { HoldKey } from '../../allocator/reuse.js';
 import { type Attachment, isValidId, validateIfname } from '../../base/ids.js';
-import { canonicalIp } from '../../net/ip.js';
+import { isCanonicalIp } from '../../net/ip.js';
 
 export const STATE_FILE = 'leasehold.json';
 export const LEASES_DIR = 'leases';
@@ -71,10 +71,5 @@ export function decodeCursorList(target: string): Record<string, string> {
 
 /** A claim file is named by an address in canonical form; other names in the directory are not claims. */
 export function claimAddress(name: string): string | undefined {
-  if (!/^[0-9a-f.:]+$/i.test(name)) return undefined;
-  try {
-    return canonicalIp(name) === name ? name : undefined;
-  } catch {
-    return undefined;
-  }
+  return /^[0-9a-f.:]+$/i.test(name) && isCanonicalIp(name) ? name : undefined;
 }
