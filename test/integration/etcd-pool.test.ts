@@ -423,7 +423,14 @@ describe.skipIf(missing)(`cluster transactions on a 3-member etcd cluster${why}`
         await c.txn({ compare: [], success: puts });
       }
       const store = new EtcdStore({
-        cluster: { etcd: { endpoints: cluster.endpoints.map(parseEndpoint) }, prefix: n.prefix, pool: n.pool, nodeName: n.node, timeoutMs: 5000, statusScope: 'node' },
+        cluster: {
+          etcd: { endpoints: cluster.endpoints.map(parseEndpoint) },
+          prefix: n.prefix,
+          pool: n.pool,
+          nodeName: n.node,
+          timeoutMs: 5000,
+          statusScope: 'node',
+        },
         dataDir: dataDir.dir,
         sockets: { kind: 'node' },
       });
