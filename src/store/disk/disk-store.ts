@@ -43,7 +43,7 @@ import {
   unlinkIfExists,
   unlinkQuiet,
 } from '../node/fsutil.js';
-import { type Lock, acquireLock, lockNetworkDir } from '../node/lock.js';
+import { type Lock, acquireLock, lockNetworkDir, noLock } from '../node/lock.js';
 import { LOCK_FILE, leaseFileName } from '../node/names.js';
 import {
   COOLING_DIR,
@@ -68,8 +68,6 @@ const io = <T>(what: string, path: string, f: () => T): T => {
     throw ioError(what, path, e);
   }
 };
-
-const NO_LOCK: Lock = { path: '', waitedMs: 0, release: () => {} };
 
 /**
  * The documents `*.json` among `names` in dir, each through its decoder; what cannot be read or decoded apart,
@@ -134,7 +132,7 @@ class DiskReader implements NetworkReader {
   constructor(
     readonly location: string,
     readonly network: string,
-    protected readonly lock: Lock = NO_LOCK,
+    protected readonly lock: Lock = noLock(''),
   ) {}
 
   protected get leasesDir(): string {
@@ -600,9 +598,15 @@ export class DiskStore implements Store {
     return join(this.location, network);
   }
 
-  async openForChange(network: string, opts: OpenOptions): Promise<DiskSession> {
+  /** The directory of a network that must exist already (the CLI's opens): code 7 when it does not. */
+  private existingDir(network: string): string {
     const dir = this.dir(network);
-    if (!opts.create && !looksLikeNetwork(dir)) throw new CniError(Code.InvalidConfig, `no network ${network} in ${this.location}`);
+    if (!looksLikeNetwork(dir)) throw new CniError(Code.InvalidConfig, `no network ${network} in ${this.location}`);
+    return dir;
+  }
+
+  async openForChange(network: string, opts: OpenOptions): Promise<DiskSession> {
+    const dir = opts.create ? this.dir(network) : this.existingDir(network);
     const lock = opts.create ? lockNetworkDir(this.location, network, opts.lockTimeoutMs).lock : acquireLock(join(dir, LOCK_FILE), opts.lockTimeoutMs);
     const session = new DiskSession(dir, network, lock);
     try {
@@ -616,8 +620,7 @@ export class DiskStore implements Store {
 
   /** A reader under the network's lock, taken read-only: it has no method that writes, and opens nothing to write. */
   async readLocked(network: string, lockTimeoutMs: number): Promise<LockedReader & DiskReader> {
-    const dir = this.dir(network);
-    if (!looksLikeNetwork(dir)) throw new CniError(Code.InvalidConfig, `no network ${network} in ${this.location}`);
+    const dir = this.existingDir(network);
     return new DiskReader(dir, network, acquireLock(join(dir, LOCK_FILE), lockTimeoutMs, 'read'));
   }
 

@@ -112,14 +112,15 @@ export function acquireLock(path: string, timeoutMs: number, mode: 'write' | 're
   };
 }
 
-const NO_LOCK = (path: string): Lock => ({ path, waitedMs: 0, release: () => {} });
+/** No lock at all: what a reader holds where no writer has ever made the lock file, and a lock-free reader. */
+export const noLock = (path: string): Lock => ({ path, waitedMs: 0, release: () => {} });
 
 function readLockAt(path: string, timeoutMs: number): Lock {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return NO_LOCK(path);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return noLock(path);
     throw ioError('opening lock file', path, e);
   }
   checkLockFile(fd, path);
