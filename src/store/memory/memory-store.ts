@@ -101,20 +101,7 @@ class MemoryLockedReader extends MemoryReader implements LockedReader {
   }
 }
 
-class MemorySession extends MemoryReader implements NetworkSession {
-  constructor(
-    network: string,
-    net: MemoryNetwork,
-    private readonly unlock: () => void,
-    readonly lockWaitMs: number,
-  ) {
-    super(network, net);
-  }
-
-  close(): void {
-    this.unlock();
-  }
-
+class MemorySession extends MemoryLockedReader implements NetworkSession {
   readForAdd(att: Attachment): Promise<AddReading> {
     return readOneByOne(this, att);
   }
@@ -203,11 +190,17 @@ export class MemoryStore implements Store {
     return release;
   }
 
+  /** A network that must exist already (the CLI's opens): code 7 when it does not. */
+  private existing(network: string): MemoryNetwork {
+    const net = this.nets.get(network);
+    if (!net) throw new CniError(Code.InvalidConfig, `no network ${network} in memory`);
+    return net;
+  }
+
   async openForChange(network: string, opts: OpenOptions): Promise<MemorySession> {
-    if (!opts.create && !this.nets.has(network)) throw new CniError(Code.InvalidConfig, `no network ${network} in memory`);
-    const net = this.network(network);
+    const net = opts.create ? this.network(network) : this.existing(network);
     const release = await this.lock(network);
-    const session = new MemorySession(network, net, release, 0);
+    const session = new MemorySession(network, net, release);
     if (adoptsOnOpen(opts, net.state)) {
       await session.adopt(planAdoption(await session.listClaims(), net.legacyCursors, (await session.listLeases()).leases, {}));
     }
@@ -220,9 +213,7 @@ export class MemoryStore implements Store {
 
   /** A reader under the network's lock: it has no method that changes the network. */
   async readLocked(network: string, _lockTimeoutMs: number): Promise<LockedReader> {
-    const net = this.nets.get(network);
-    if (!net) throw new CniError(Code.InvalidConfig, `no network ${network} in memory`);
-    return new MemoryLockedReader(network, net, await this.lock(network));
+    return new MemoryLockedReader(network, this.existing(network), await this.lock(network));
   }
 
   /** A lock-free reader; a network not held is read as empty, and is not created. */
