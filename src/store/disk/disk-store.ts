@@ -180,7 +180,11 @@ class DiskReader implements NetworkReader {
   }
 
   getLease(att: Attachment): Lease | undefined {
-    if (!this.hasLeasesDir()) return undefined;
+    return this.hasLeasesDir() ? this.readRecord(att) : undefined;
+  }
+
+  /** The attachment's record in a leases/ already checked to be a real directory. */
+  protected readRecord(att: Attachment): Lease | undefined {
     const path = this.recordPath(att);
     const text = io('reading', path, () => readIfExists(path));
     if (text === undefined) return undefined;
@@ -527,7 +531,7 @@ class DiskSession extends DiskReader implements NetworkSession {
     if (dirProblem !== undefined && dirProblem !== 'missing') return this.freeClaimsOf(att);
     let lease: Lease | undefined;
     try {
-      lease = this.getLease(att);
+      lease = dirProblem === 'missing' ? undefined : this.readRecord(att);
     } catch (e) {
       if (!(e instanceof CniError)) throw e;
       // An unusable record is still this attachment's (its name says so): removed first, as deleteLease does.
