@@ -26,15 +26,19 @@ export class FileRefused extends Error {
 const euid = (): number => process.geteuid?.() ?? 0;
 const mode = (st: Stats): string => `mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}`;
 
+let kernelDevs: number[] | undefined;
+
 /** Whether st lives on /proc or /sys, also when reached through a linked directory: root's "files" there are not files. */
 function onKernelFs(st: Stats): boolean {
-  return ['/proc', '/sys'].some((m) => {
+  // Their devices do not change while a process runs: looked up once, not for every file checked.
+  kernelDevs ??= ['/proc', '/sys'].flatMap((m) => {
     try {
-      return statSync(m).dev === st.dev;
+      return [statSync(m).dev];
     } catch {
-      return false;
+      return [];
     }
   });
+  return kernelDevs.includes(st.dev);
 }
 
 /** Why an open file breaks a rule's owner, or undefined. Root stands for this process's user. */
